@@ -1,1 +1,18 @@
-//! placeholder
+//! tael-storage: the embedded storage engine. WAL (`wal`), memtables
+//! (`memtable`), Parquet parts (`part`, `columnar`), the manifest
+//! (`manifest`), per-service rollups (`rollup`), comments (`comments`), and
+//! the engine that ties them together (`engine`).
+
+pub mod columnar;
+pub mod comments;
+pub mod engine;
+pub mod error;
+pub mod manifest;
+pub mod memtable;
+pub mod part;
+pub mod rollup;
+pub mod wal;
+
+pub use engine::{Engine, EngineConfig, EngineStats, IngestOutcome, Snapshot};
+pub use error::StorageError;
+pub use manifest::Signal;

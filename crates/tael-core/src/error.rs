@@ -1,0 +1,71 @@
+//! Error codes: one small enum that every front end maps to its own status
+//! (HTTP status, gRPC code), plus the core crate's error type.
+
+use thiserror::Error;
+
+/// What kind of failure happened, independent of the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The caller sent something malformed (HTTP 400, gRPC INVALID_ARGUMENT).
+    InvalidArgument,
+    /// The thing asked for does not exist (HTTP 404, gRPC NOT_FOUND).
+    NotFound,
+    /// The request body is too large on the wire or decompressed (HTTP 413,
+    /// gRPC RESOURCE_EXHAUSTED).
+    PayloadTooLarge,
+    /// The content type or encoding is not supported (HTTP 415, gRPC
+    /// INVALID_ARGUMENT).
+    UnsupportedMediaType,
+    /// The server is overloaded; retry later (HTTP 429, gRPC UNAVAILABLE).
+    Overloaded,
+    /// Storage is unavailable; retry later (HTTP 503, gRPC UNAVAILABLE).
+    Unavailable,
+    /// A bug or an unexpected internal failure (HTTP 500, gRPC INTERNAL).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status code for this error.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidArgument => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::Overloaded => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The numeric gRPC status code (see `tonic::Code`).
+    pub fn grpc_code(self) -> i32 {
+        match self {
+            ErrorCode::InvalidArgument | ErrorCode::UnsupportedMediaType => 3,
+            ErrorCode::NotFound => 5,
+            ErrorCode::PayloadTooLarge => 8,
+            ErrorCode::Overloaded | ErrorCode::Unavailable => 14,
+            ErrorCode::Internal => 13,
+        }
+    }
+
+    /// Whether a client should retry (and be told `Retry-After`).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Overloaded | ErrorCode::Unavailable)
+    }
+}
+
+/// Errors raised by the core crate (parsing and mapping input).
+#[derive(Debug, Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl CoreError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CoreError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+        }
+    }
+}

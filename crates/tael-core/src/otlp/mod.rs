@@ -1,0 +1,120 @@
+//! OTLP → model mapping. Lossless: resource and scope attributes, links,
+//! status message, trace_state, flags, typed and nested values, structured
+//! log bodies, histogram buckets, exponential histograms, summary quantiles,
+//! temporality and monotonicity all survive. Invalid items are rejected one
+//! by one (counted for OTLP `partial_success`); the rest of a batch is kept.
+
+pub mod json;
+mod logs;
+mod metrics;
+mod traces;
+
+pub use logs::logs_from_request;
+pub use metrics::metrics_from_request;
+pub use traces::spans_from_request;
+
+use crate::attr::kvs_to_json_map;
+use crate::model::{Attrs, Scope};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::sync::Arc;
+
+/// Per-item limits applied while mapping.
+#[derive(Debug, Clone, Copy)]
+pub struct MapLimits {
+    /// Attributes kept per span/event/link/log/point; the rest are dropped
+    /// and counted in `dropped_attributes_count`.
+    pub max_attributes: usize,
+}
+
+impl Default for MapLimits {
+    fn default() -> Self {
+        MapLimits { max_attributes: 1024 }
+    }
+}
+
+/// The result of mapping one export request.
+#[derive(Debug, Default)]
+pub struct Mapped<T> {
+    pub items: Vec<T>,
+    /// Items that were invalid and not kept.
+    pub rejected: u64,
+    /// Why (the first few reasons), for `partial_success.error_message`.
+    pub error_message: String,
+}
+
+impl<T> Mapped<T> {
+    pub(crate) fn reject(&mut self, why: &str) {
+        self.rejected += 1;
+        if self.rejected <= 3 {
+            if !self.error_message.is_empty() {
+                self.error_message.push_str("; ");
+            }
+            self.error_message.push_str(why);
+        }
+    }
+}
+
+/// Typed attributes, capped; returns (map, dropped count added by the cap).
+pub(crate) fn capped_attrs(kvs: &[KeyValue], limits: MapLimits) -> (Attrs, u32) {
+    if kvs.len() <= limits.max_attributes {
+        return (kvs_to_json_map(kvs), 0);
+    }
+    let kept = &kvs[..limits.max_attributes];
+    (kvs_to_json_map(kept), (kvs.len() - kept.len()) as u32)
+}
+
+pub(crate) fn resource_parts(resource: Option<&Resource>, limits: MapLimits) -> (Arc<Attrs>, String) {
+    let attrs: Attrs = resource.map(|r| capped_attrs(&r.attributes, limits).0).unwrap_or_default();
+    let service = match attrs.get("service.name") {
+        Some(v) => {
+            let s = crate::attr::json_to_flat(v);
+            if s.is_empty() {
+                "unknown".to_string()
+            } else {
+                s
+            }
+        }
+        None => "unknown".to_string(),
+    };
+    (Arc::new(attrs), service)
+}
+
+pub(crate) fn scope_of(scope: Option<&InstrumentationScope>, limits: MapLimits) -> Arc<Scope> {
+    Arc::new(match scope {
+        None => Scope::default(),
+        Some(s) => {
+            let (attributes, dropped) = capped_attrs(&s.attributes, limits);
+            Scope {
+                name: s.name.clone(),
+                version: s.version.clone(),
+                attributes,
+                dropped_attributes_count: s.dropped_attributes_count + dropped,
+            }
+        }
+    })
+}
+
+/// Unsigned nanoseconds → signed, saturating.
+pub(crate) fn ns(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Hex of an id, validating its length and that it is not all zero.
+pub(crate) fn id_hex(bytes: &[u8], len: usize, what: &str) -> Result<String, String> {
+    if bytes.len() != len {
+        return Err(format!("{what} must be {len} bytes, got {}", bytes.len()));
+    }
+    if bytes.iter().all(|b| *b == 0) {
+        return Err(format!("{what} must not be all zero"));
+    }
+    Ok(hex::encode(bytes))
+}
+
+/// Hex of an optional id: empty or all-zero means absent.
+pub(crate) fn opt_id_hex(bytes: &[u8], len: usize, what: &str) -> Result<Option<String>, String> {
+    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    id_hex(bytes, len, what).map(Some)
+}

@@ -1,0 +1,112 @@
+//! Row ↔ Arrow conversion for the three signals. The Arrow schemas here are
+//! also the Parquet schemas of the parts (see `part.rs`) and the DataFusion
+//! table schemas. Nested data (typed attribute maps, events, links, resource,
+//! histogram buckets) is stored as JSON text columns; everything that queries
+//! filter or sort on is a typed column.
+
+pub mod logs;
+pub mod metrics;
+pub mod spans;
+
+use crate::error::StorageError;
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use std::sync::Arc;
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
+use serde_json::{Map, Value};
+use tael_core::model::Attrs;
+
+pub(crate) fn attrs_to_json(a: &Attrs) -> String {
+    if a.is_empty() {
+        return String::new();
+    }
+    Value::Object(a.clone()).to_string()
+}
+
+pub(crate) fn json_to_attrs(s: &str) -> Attrs {
+    if s.is_empty() {
+        return Map::new();
+    }
+    match serde_json::from_str(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+pub(crate) fn str_col<'a, T: 'a>(rows: &'a [&'a T], f: impl Fn(&'a T) -> &'a str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| f(r))))
+}
+
+pub(crate) fn string_col<T>(rows: &[&T], f: impl Fn(&T) -> String) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| f(r))))
+}
+
+pub(crate) fn i64_col<T>(rows: &[&T], f: impl Fn(&T) -> i64) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| f(r))))
+}
+
+pub(crate) fn u32_col<T>(rows: &[&T], f: impl Fn(&T) -> u32) -> ArrayRef {
+    Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| f(r))))
+}
+
+/// Typed column accessors for one batch, looked up by name.
+pub(crate) struct Cols<'a> {
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Cols<'a> {
+    pub fn new(batch: &'a RecordBatch) -> Self {
+        Cols { batch }
+    }
+
+    fn col(&self, name: &str) -> Result<&'a dyn Array, StorageError> {
+        self.batch
+            .column_by_name(name)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} missing")))
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a arrow::array::StringArray, StorageError> {
+        self.col(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not utf8")))
+    }
+
+    pub fn i64(&self, name: &str) -> Result<&'a arrow::array::Int64Array, StorageError> {
+        self.col(name)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not int64")))
+    }
+
+    pub fn i32(&self, name: &str) -> Result<&'a arrow::array::Int32Array, StorageError> {
+        self.col(name)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not int32")))
+    }
+
+    pub fn u32(&self, name: &str) -> Result<&'a arrow::array::UInt32Array, StorageError> {
+        self.col(name)?
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not uint32")))
+    }
+
+    pub fn f64(&self, name: &str) -> Result<&'a arrow::array::Float64Array, StorageError> {
+        self.col(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not float64")))
+    }
+
+    pub fn bool(&self, name: &str) -> Result<&'a arrow::array::BooleanArray, StorageError> {
+        self.col(name)?
+            .as_boolean_opt()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not boolean")))
+    }
+}
+
+/// The value of a nullable string column as an Option.
+pub(crate) fn opt_str(a: &arrow::array::StringArray, i: usize) -> Option<String> {
+    if a.is_null(i) {
+        None
+    } else {
+        Some(a.value(i).to_string())
+    }
+}

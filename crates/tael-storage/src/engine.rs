@@ -1,0 +1,640 @@
+//! The storage engine: one writer per data dir. Ingest appends the request
+//! to the WAL and applies it to the memtable in sequence order, returning
+//! only after the fsync (durable before ack). A maintenance thread flushes
+//! memtables to Parquet parts, compacts small parts, and enforces retention.
+//!
+//! Flush protocol: freeze the memtable together with a WAL seal (so the
+//! frozen rows are exactly the records up to sequence S), write and fsync
+//! the parts, record them and `flushed_seq = S` in the manifest, and only
+//! then delete the WAL segments up to S. Replay skips records ≤ flushed_seq,
+//! so a crash anywhere in between neither loses nor duplicates data.
+
+use crate::columnar;
+use crate::comments::CommentStore;
+use crate::error::StorageError;
+use crate::manifest::{Manifest, PartMeta, Signal};
+use crate::memtable::{log_key, metric_key, span_key, Memtable, RecentKeys};
+use crate::part::{hour_of, part_rel_path, rollup_path, sort_batch, write_file_durably, write_part, PartHandle, PartRef};
+use crate::rollup::Rollup;
+use crate::wal::{RecordKind, Wal};
+use arrow::array::RecordBatch;
+use parking_lot::{Mutex, RwLock};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tael_core::model::{LogRecord, MetricPoint, Span};
+use tael_core::otlp::{self, MapLimits};
+
+/// Engine settings (see `tael_server::ServerConfig` for where they come from).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub wal_dir: PathBuf,
+    /// Memtable size that triggers a flush.
+    pub memtable_bytes: usize,
+    /// Age of the oldest unflushed row that triggers a flush.
+    pub flush_interval: Duration,
+    pub wal_segment_bytes: u64,
+    pub span_retention: Duration,
+    pub log_retention: Duration,
+    pub metric_retention: Duration,
+    /// Total bytes of parts; the oldest hour partitions go first beyond it.
+    pub max_disk_bytes: Option<u64>,
+    /// Partitions with at least this many parts are compacted.
+    pub compact_min_parts: usize,
+    pub maintenance_interval: Duration,
+    pub map_limits: MapLimits,
+    /// How many recent item keys are remembered to drop re-deliveries.
+    pub dedup_window: usize,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: PathBuf, wal_dir: PathBuf) -> Self {
+        let day = Duration::from_secs(86_400);
+        EngineConfig {
+            data_dir,
+            wal_dir,
+            memtable_bytes: 64 << 20,
+            flush_interval: Duration::from_secs(30),
+            wal_segment_bytes: 64 << 20,
+            span_retention: day * 30,
+            log_retention: day * 30,
+            metric_retention: day * 30,
+            max_disk_bytes: None,
+            compact_min_parts: 4,
+            maintenance_interval: Duration::from_secs(1),
+            map_limits: MapLimits::default(),
+            dedup_window: 1 << 20,
+        }
+    }
+}
+
+/// What an ingest call did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub seq: u64,
+    pub accepted: usize,
+    /// Items dropped because the same item was already stored.
+    pub duplicates: usize,
+}
+
+struct State {
+    active: Memtable,
+    /// A memtable being flushed, and the WAL sequence it covers.
+    frozen: Option<(Arc<Memtable>, u64)>,
+    manifest: Manifest,
+    parts: Arc<Vec<PartRef>>,
+    rollups: HashMap<u64, Arc<Rollup>>,
+    parts_rollup: Arc<Rollup>,
+}
+
+/// A consistent view for queries: memtable chunks and parts.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub spans: Vec<Arc<Vec<Span>>>,
+    pub logs: Vec<Arc<Vec<LogRecord>>>,
+    pub metrics: Vec<Arc<Vec<MetricPoint>>>,
+    pub parts: Arc<Vec<PartRef>>,
+}
+
+impl Snapshot {
+    pub fn parts_of(&self, signal: Signal) -> impl Iterator<Item = &PartRef> {
+        self.parts.iter().filter(move |p| p.meta.signal == signal)
+    }
+}
+
+/// Counters for `/readyz` and benchmarks.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineStats {
+    pub memtable_rows: usize,
+    pub memtable_bytes: usize,
+    pub parts: usize,
+    pub part_bytes: u64,
+    pub wal_bytes: u64,
+    pub flushed_seq: u64,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    wal: Wal,
+    state: RwLock<State>,
+    recent: Mutex<RecentKeys>,
+    maintenance: Mutex<()>,
+    comments: CommentStore,
+}
+
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
+    // One writer per data dir: an exclusive advisory lock held for the
+    // engine's lifetime (released by the OS if the process dies).
+    let path = dir.join("LOCK");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    f.try_lock().map_err(|_| {
+        StorageError::Unavailable(format!("data dir {} is in use by another tael process", dir.display()))
+    })?;
+    Ok(f)
+}
+
+impl Engine {
+    /// Opens (or creates) the engine: loads the manifest, opens the parts,
+    /// removes files no manifest names, and replays the WAL.
+    pub fn open(cfg: EngineConfig) -> Result<(Arc<Engine>, std::fs::File), StorageError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
+        let lock = lock_data_dir(&cfg.data_dir)?;
+        let manifest = Manifest::load(&cfg.data_dir)?;
+        remove_orphans(&cfg.data_dir, &manifest);
+        let mut parts = Vec::with_capacity(manifest.parts.len());
+        let mut rollups = HashMap::new();
+        for meta in &manifest.parts {
+            let handle = PartHandle::open(&cfg.data_dir, meta.clone())?;
+            if meta.signal == Signal::Spans {
+                rollups.insert(meta.id, Arc::new(load_or_rebuild_rollup(&handle)?));
+            }
+            parts.push(Arc::new(handle));
+        }
+        let (wal, records) = Wal::open(&cfg.wal_dir, cfg.wal_segment_bytes)?;
+        let comments = CommentStore::open(&cfg.data_dir.join("comments.jsonl"))?;
+        let state = State {
+            active: Memtable::default(),
+            frozen: None,
+            parts_rollup: Arc::new(merge_rollups(&rollups)),
+            manifest,
+            parts: Arc::new(parts),
+            rollups,
+        };
+        let engine = Arc::new(Engine {
+            recent: Mutex::new(RecentKeys::new(cfg.dedup_window)),
+            cfg,
+            wal,
+            state: RwLock::new(state),
+            maintenance: Mutex::new(()),
+            comments,
+        });
+        let flushed = engine.state.read().manifest.flushed_seq;
+        let mut replayed = 0usize;
+        for rec in records {
+            if rec.seq <= flushed {
+                continue;
+            }
+            match engine.decode_and_apply(rec.kind, &rec.payload) {
+                Ok(n) => replayed += n,
+                Err(e) => tracing::error!(seq = rec.seq, error = %e, "skipping undecodable WAL record"),
+            }
+        }
+        tracing::info!(replayed, "storage engine open");
+        Ok((engine, lock))
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn comments(&self) -> &CommentStore {
+        &self.comments
+    }
+
+    fn decode_and_apply(&self, kind: u8, payload: &[u8]) -> Result<usize, StorageError> {
+        let limits = self.cfg.map_limits;
+        let corrupt = |e: prost::DecodeError| StorageError::Corrupt(e.to_string());
+        Ok(match RecordKind::from_u8(kind) {
+            Some(RecordKind::Traces) => {
+                let req = otlp_traces_req(payload).map_err(corrupt)?;
+                self.apply_spans(otlp::spans_from_request(&req, limits).items).accepted
+            }
+            Some(RecordKind::Logs) => {
+                let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(payload)
+                    .map_err(corrupt)?;
+                self.apply_logs(otlp::logs_from_request(&req, limits).items).accepted
+            }
+            Some(RecordKind::Metrics) => {
+                let req = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(payload)
+                    .map_err(corrupt)?;
+                self.apply_metrics(otlp::metrics_from_request(&req, limits).items).accepted
+            }
+            None => return Err(StorageError::Corrupt(format!("unknown WAL record kind {kind}"))),
+        })
+    }
+
+    fn apply_spans(&self, mut spans: Vec<Span>) -> IngestOutcome {
+        let duplicates = self.recent.lock().filter(&mut spans, span_key);
+        let accepted = spans.len();
+        self.state.write().active.push_spans(spans);
+        IngestOutcome { seq: 0, accepted, duplicates }
+    }
+
+    fn apply_logs(&self, mut logs: Vec<LogRecord>) -> IngestOutcome {
+        let duplicates = self.recent.lock().filter(&mut logs, log_key);
+        let accepted = logs.len();
+        self.state.write().active.push_logs(logs);
+        IngestOutcome { seq: 0, accepted, duplicates }
+    }
+
+    fn apply_metrics(&self, mut points: Vec<MetricPoint>) -> IngestOutcome {
+        let duplicates = self.recent.lock().filter(&mut points, metric_key);
+        let accepted = points.len();
+        self.state.write().active.push_metrics(points);
+        IngestOutcome { seq: 0, accepted, duplicates }
+    }
+
+    /// Refuses new writes while the memtable is far over its bound (a flush
+    /// is behind); callers answer with a retryable status.
+    fn admit(&self) -> Result<(), StorageError> {
+        let bytes = self.state.read().active.bytes;
+        if bytes > self.cfg.memtable_bytes * 2 {
+            return Err(StorageError::Unavailable("ingest is ahead of flushing; retry shortly".into()));
+        }
+        Ok(())
+    }
+
+    /// Durably stores a trace export: `payload` is the protobuf request,
+    /// `spans` its mapped (valid) spans. Blocks until fsynced.
+    pub fn ingest_spans(&self, payload: &[u8], spans: Vec<Span>) -> Result<IngestOutcome, StorageError> {
+        self.admit()?;
+        let (seq, mut out) = self.wal.append(RecordKind::Traces, payload, |_| self.apply_spans(spans))?;
+        out.seq = seq;
+        Ok(out)
+    }
+
+    /// Durably stores a logs export (see [`Engine::ingest_spans`]).
+    pub fn ingest_logs(&self, payload: &[u8], logs: Vec<LogRecord>) -> Result<IngestOutcome, StorageError> {
+        self.admit()?;
+        let (seq, mut out) = self.wal.append(RecordKind::Logs, payload, |_| self.apply_logs(logs))?;
+        out.seq = seq;
+        Ok(out)
+    }
+
+    /// Durably stores a metrics export (see [`Engine::ingest_spans`]).
+    pub fn ingest_metrics(&self, payload: &[u8], points: Vec<MetricPoint>) -> Result<IngestOutcome, StorageError> {
+        self.admit()?;
+        let (seq, mut out) = self.wal.append(RecordKind::Metrics, payload, |_| self.apply_metrics(points))?;
+        out.seq = seq;
+        Ok(out)
+    }
+
+    /// A consistent snapshot for queries.
+    pub fn snapshot(&self) -> Snapshot {
+        let st = self.state.read();
+        let mut snap = Snapshot {
+            spans: st.active.spans.clone(),
+            logs: st.active.logs.clone(),
+            metrics: st.active.metrics.clone(),
+            parts: st.parts.clone(),
+        };
+        if let Some((frozen, _)) = &st.frozen {
+            snap.spans.extend(frozen.spans.iter().cloned());
+            snap.logs.extend(frozen.logs.iter().cloned());
+            snap.metrics.extend(frozen.metrics.iter().cloned());
+        }
+        snap
+    }
+
+    /// Per-service rollup over everything stored.
+    pub fn services_rollup(&self) -> Rollup {
+        let st = self.state.read();
+        let mut r = (*st.parts_rollup).clone();
+        r.merge(&st.active.rollup);
+        if let Some((frozen, _)) = &st.frozen {
+            r.merge(&frozen.rollup);
+        }
+        r
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let st = self.state.read();
+        EngineStats {
+            memtable_rows: st.active.rows + st.frozen.as_ref().map(|f| f.0.rows).unwrap_or(0),
+            memtable_bytes: st.active.bytes + st.frozen.as_ref().map(|f| f.0.bytes).unwrap_or(0),
+            parts: st.parts.len(),
+            part_bytes: st.parts.iter().map(|p| p.meta.bytes).sum(),
+            wal_bytes: self.wal.disk_bytes(),
+            flushed_seq: st.manifest.flushed_seq,
+        }
+    }
+
+    /// Whether a flush is due (size or age).
+    pub fn flush_due(&self) -> bool {
+        let st = self.state.read();
+        if st.frozen.is_some() {
+            return true;
+        }
+        if st.active.is_empty() {
+            return false;
+        }
+        let age = tael_core::time::now_ns() - st.active.first_insert_ns;
+        st.active.bytes >= self.cfg.memtable_bytes || age >= self.cfg.flush_interval.as_nanos() as i64
+    }
+
+    /// Flushes the memtable to Parquet parts (see the module docs).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let _m = self.maintenance.lock();
+        let pending = self.state.read().frozen.clone();
+        let (frozen, upto) = match pending {
+            Some(p) => p,
+            None => self.wal.seal_with(|last| {
+                let mut st = self.state.write();
+                let mem = Arc::new(std::mem::take(&mut st.active));
+                st.frozen = Some((mem.clone(), last));
+                (mem, last)
+            })?,
+        };
+        let mut new_parts = Vec::new();
+        let mut new_rollups = Vec::new();
+        let mut next_id = self.state.read().manifest.next_part_id;
+        let spans: Vec<&Span> = frozen.spans.iter().flat_map(|c| c.iter()).collect();
+        let logs: Vec<&LogRecord> = frozen.logs.iter().flat_map(|c| c.iter()).collect();
+        let metrics: Vec<&MetricPoint> = frozen.metrics.iter().flat_map(|c| c.iter()).collect();
+        for (hour, rows) in by_hour(&spans, |s| s.start_ns) {
+            let batch = columnar::spans::to_batch(&rows)?;
+            let mut rollup = Rollup::default();
+            for s in &rows {
+                rollup.add(&s.service, &s.trace_id, s.duration_ms(), s.status == "error");
+            }
+            let meta = self.write_new_part(Signal::Spans, hour, next_id, &batch, rows.iter().map(|s| s.start_ns), 0, Some(&rollup))?;
+            next_id += 1;
+            new_rollups.push((meta.id, rollup));
+            new_parts.push(meta);
+        }
+        for (hour, rows) in by_hour(&logs, |l| l.time_ns) {
+            let batch = columnar::logs::to_batch(&rows)?;
+            new_parts.push(self.write_new_part(Signal::Logs, hour, next_id, &batch, rows.iter().map(|l| l.time_ns), 0, None)?);
+            next_id += 1;
+        }
+        for (hour, rows) in by_hour(&metrics, |m| m.time_ns) {
+            let batch = columnar::metrics::to_batch(&rows)?;
+            new_parts.push(self.write_new_part(Signal::Metrics, hour, next_id, &batch, rows.iter().map(|m| m.time_ns), 0, None)?);
+            next_id += 1;
+        }
+        self.commit(new_parts, new_rollups, &[], next_id, Some(upto))?;
+        self.wal.drop_through(upto)?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_new_part(
+        &self,
+        signal: Signal,
+        hour: i64,
+        id: u64,
+        batch: &RecordBatch,
+        times: impl Iterator<Item = i64>,
+        level: u32,
+        rollup: Option<&Rollup>,
+    ) -> Result<PartMeta, StorageError> {
+        let (mut min, mut max) = (i64::MAX, i64::MIN);
+        for t in times {
+            min = min.min(t);
+            max = max.max(t);
+        }
+        let sorted = sort_batch(signal, batch)?;
+        let rel = part_rel_path(signal, hour, id);
+        let path = self.cfg.data_dir.join(&rel);
+        if let Some(r) = rollup {
+            let bytes = serde_json::to_vec(r).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            write_file_durably(&rollup_path(&path), &bytes)?;
+        }
+        let bytes = write_part(&path, signal, &sorted)?;
+        Ok(PartMeta {
+            id,
+            signal,
+            path: rel,
+            hour_ns: hour,
+            min_time_ns: min,
+            max_time_ns: max,
+            rows: batch.num_rows() as u64,
+            bytes,
+            level,
+        })
+    }
+
+    /// Atomically records new parts (and retires old ones) in the manifest.
+    fn commit(
+        &self,
+        added: Vec<PartMeta>,
+        added_rollups: Vec<(u64, Rollup)>,
+        retired: &[u64],
+        next_part_id: u64,
+        flushed: Option<u64>,
+    ) -> Result<(), StorageError> {
+        let handles: Vec<PartRef> = added
+            .iter()
+            .map(|m| PartHandle::open(&self.cfg.data_dir, m.clone()).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let mut st = self.state.write();
+        let mut manifest = st.manifest.clone();
+        manifest.parts.retain(|p| !retired.contains(&p.id));
+        manifest.parts.extend(added);
+        manifest.next_part_id = next_part_id;
+        if let Some(seq) = flushed {
+            manifest.flushed_seq = seq;
+        }
+        manifest.store(&self.cfg.data_dir)?;
+        st.manifest = manifest;
+        let mut parts: Vec<PartRef> = Vec::with_capacity(st.parts.len() + handles.len());
+        let old = st.parts.clone();
+        for p in old.iter() {
+            if retired.contains(&p.meta.id) {
+                p.retire();
+                st.rollups.remove(&p.meta.id);
+            } else {
+                parts.push(p.clone());
+            }
+        }
+        parts.extend(handles);
+        st.parts = Arc::new(parts);
+        for (id, r) in added_rollups {
+            st.rollups.insert(id, Arc::new(r));
+        }
+        st.parts_rollup = Arc::new(merge_rollups(&st.rollups));
+        if flushed.is_some() {
+            st.frozen = None;
+        }
+        Ok(())
+    }
+
+    /// Merges the parts of partitions that have at least
+    /// `compact_min_parts` parts, or more than one part once the hour is over.
+    pub fn compact(&self) -> Result<usize, StorageError> {
+        let _m = self.maintenance.lock();
+        let parts = self.state.read().parts.clone();
+        let current_hour = hour_of(tael_core::time::now_ns());
+        let mut groups: BTreeMap<(Signal, i64), Vec<PartRef>> = BTreeMap::new();
+        for p in parts.iter() {
+            groups.entry((p.meta.signal, p.meta.hour_ns)).or_default().push(p.clone());
+        }
+        let mut merged = 0;
+        for ((signal, hour), group) in groups {
+            let closed = hour < current_hour - 3_600_000_000_000;
+            if group.len() < 2 || (!closed && group.len() < self.cfg.compact_min_parts) {
+                continue;
+            }
+            let mut batches = Vec::new();
+            for p in &group {
+                batches.extend(p.read_all()?);
+            }
+            let schema = match signal {
+                Signal::Spans => columnar::spans::schema(),
+                Signal::Logs => columnar::logs::schema(),
+                Signal::Metrics => columnar::metrics::schema(),
+            };
+            let batch = arrow::compute::concat_batches(&schema, &batches)?;
+            let id = self.state.read().manifest.next_part_id;
+            let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
+            let min = group.iter().map(|p| p.meta.min_time_ns).min().unwrap_or(0);
+            let max = group.iter().map(|p| p.meta.max_time_ns).max().unwrap_or(0);
+            let rollup = if signal == Signal::Spans { Some(rollup_of_batch(&batch)?) } else { None };
+            let meta = self.write_new_part(signal, hour, id, &batch, [min, max].into_iter(), level, rollup.as_ref())?;
+            let retired: Vec<u64> = group.iter().map(|p| p.meta.id).collect();
+            let rollups = rollup.map(|r| vec![(meta.id, r)]).unwrap_or_default();
+            self.commit(vec![meta], rollups, &retired, id + 1, None)?;
+            merged += group.len();
+        }
+        Ok(merged)
+    }
+
+    /// Drops parts older than each signal's retention, then the oldest hour
+    /// partitions while the parts exceed `max_disk_bytes`.
+    pub fn enforce_retention(&self) -> Result<usize, StorageError> {
+        let _m = self.maintenance.lock();
+        let now = tael_core::time::now_ns();
+        let parts = self.state.read().parts.clone();
+        let mut doomed: Vec<u64> = Vec::new();
+        for p in parts.iter() {
+            let keep = match p.meta.signal {
+                Signal::Spans => self.cfg.span_retention,
+                Signal::Logs => self.cfg.log_retention,
+                Signal::Metrics => self.cfg.metric_retention,
+            };
+            if p.meta.max_time_ns < now.saturating_sub(keep.as_nanos() as i64) {
+                doomed.push(p.meta.id);
+            }
+        }
+        if let Some(cap) = self.cfg.max_disk_bytes {
+            let mut live: Vec<&PartRef> = parts.iter().filter(|p| !doomed.contains(&p.meta.id)).collect();
+            live.sort_by_key(|p| (p.meta.hour_ns, p.meta.id));
+            let mut total: u64 = live.iter().map(|p| p.meta.bytes).sum();
+            let mut i = 0;
+            while total > cap && i < live.len() {
+                let hour = live[i].meta.hour_ns;
+                while i < live.len() && live[i].meta.hour_ns == hour {
+                    total -= live[i].meta.bytes;
+                    doomed.push(live[i].meta.id);
+                    i += 1;
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let next = self.state.read().manifest.next_part_id;
+        self.commit(Vec::new(), Vec::new(), &doomed, next, None)?;
+        tracing::info!(parts = doomed.len(), "retention dropped parts");
+        Ok(doomed.len())
+    }
+
+    /// One maintenance pass: flush if due, compact, enforce retention.
+    pub fn maintain(&self) -> Result<(), StorageError> {
+        if self.flush_due() {
+            self.flush()?;
+        }
+        self.compact()?;
+        self.enforce_retention()?;
+        Ok(())
+    }
+
+    /// Starts the maintenance thread; it stops when `stop` is set.
+    pub fn spawn_maintenance(self: &Arc<Self>, stop: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+        let engine = self.clone();
+        std::thread::Builder::new()
+            .name("tael-maintenance".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    if let Err(e) = engine.maintain() {
+                        tracing::error!(error = %e, "maintenance failed; will retry");
+                    }
+                    let mut slept = Duration::ZERO;
+                    while slept < engine.cfg.maintenance_interval && !stop.load(std::sync::atomic::Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(50));
+                        slept += Duration::from_millis(50);
+                    }
+                }
+            })
+            .unwrap_or_else(|e| panic!("cannot start the maintenance thread: {e}"))
+    }
+}
+
+fn otlp_traces_req(
+    payload: &[u8],
+) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest, prost::DecodeError> {
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(payload)
+}
+
+fn by_hour<'a, T>(rows: &[&'a T], time: impl Fn(&T) -> i64) -> BTreeMap<i64, Vec<&'a T>> {
+    let mut m: BTreeMap<i64, Vec<&'a T>> = BTreeMap::new();
+    for r in rows {
+        m.entry(hour_of(time(r))).or_default().push(*r);
+    }
+    m
+}
+
+fn merge_rollups(rollups: &HashMap<u64, Arc<Rollup>>) -> Rollup {
+    let mut out = Rollup::default();
+    for r in rollups.values() {
+        out.merge(r);
+    }
+    out
+}
+
+fn rollup_of_batch(batch: &RecordBatch) -> Result<Rollup, StorageError> {
+    let cols = columnar::spans::SpanCols::new(batch)?;
+    let mut r = Rollup::default();
+    for i in 0..cols.len() {
+        let dur = (cols.end_ns.value(i) - cols.start_ns.value(i)) as f64 / 1e6;
+        r.add(cols.service.value(i), cols.trace_id.value(i), dur, cols.status.value(i) == "error");
+    }
+    Ok(r)
+}
+
+fn load_or_rebuild_rollup(part: &PartHandle) -> Result<Rollup, StorageError> {
+    if let Ok(bytes) = std::fs::read(rollup_path(&part.path)) {
+        if let Ok(r) = serde_json::from_slice(&bytes) {
+            return Ok(r);
+        }
+    }
+    tracing::warn!(part = %part.path.display(), "rebuilding missing or corrupt rollup");
+    let mut r = Rollup::default();
+    for b in part.read_all()? {
+        r.merge(&rollup_of_batch(&b)?);
+    }
+    Ok(r)
+}
+
+/// Deletes part files that no manifest entry names (left by a crash during
+/// a flush or compaction, or by a retired part whose deletion was cut short).
+fn remove_orphans(data_dir: &Path, manifest: &Manifest) {
+    let known: std::collections::HashSet<PathBuf> = manifest.parts.iter().map(|p| data_dir.join(&p.path)).collect();
+    for signal in Signal::ALL {
+        let Ok(hours) = std::fs::read_dir(data_dir.join(signal.name())) else { continue };
+        for hour in hours.flatten() {
+            let Ok(files) = std::fs::read_dir(hour.path()) else { continue };
+            for f in files.flatten() {
+                let path = f.path();
+                let part = if path.to_string_lossy().ends_with(".rollup.json") {
+                    PathBuf::from(path.to_string_lossy().trim_end_matches(".rollup.json").to_string() + ".parquet")
+                } else {
+                    path.clone()
+                };
+                if !known.contains(&part) {
+                    tracing::info!(file = %path.display(), "removing orphan file");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            let _ = std::fs::remove_dir(hour.path());
+        }
+    }
+}

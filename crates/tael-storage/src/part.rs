@@ -1,0 +1,238 @@
+//! Parquet parts: writing (sorted, zstd, page statistics, bloom filter on
+//! `trace_id`, fsynced with its directory) and reading with pruning by
+//! row-group statistics and bloom filters. Files live at
+//! `<data_dir>/<signal>/<YYYYMMDDHH>/part-<id>.parquet`; spans parts have a
+//! `part-<id>.rollup.json` sidecar (see `rollup.rs`).
+//!
+//! Sort orders: spans by (service, start_ns); logs by (service, time_ns);
+//! metrics by (name, service, time_ns). Row groups hold 8192 rows.
+
+use crate::error::StorageError;
+use crate::manifest::{PartMeta, Signal};
+use crate::wal::sync_dir;
+use arrow::array::RecordBatch;
+use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::bloom_filter::Sbbf;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub const ROW_GROUP_ROWS: usize = 8192;
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// Start of the hour containing `t`.
+pub fn hour_of(t: i64) -> i64 {
+    t.div_euclid(HOUR_NS) * HOUR_NS
+}
+
+fn hour_dir_name(hour_ns: i64) -> String {
+    let text = tael_core::time::format_rfc3339(hour_ns);
+    // "2026-11-28T02:00:00Z" → "2026112802"
+    text.chars().filter(|c| c.is_ascii_digit()).take(10).collect()
+}
+
+/// Relative path of a part file.
+pub fn part_rel_path(signal: Signal, hour_ns: i64, id: u64) -> String {
+    format!("{}/{}/part-{id:012}.parquet", signal.name(), hour_dir_name(hour_ns))
+}
+
+/// Path of the rollup sidecar of a part.
+pub fn rollup_path(part_path: &Path) -> PathBuf {
+    part_path.with_extension("rollup.json")
+}
+
+fn sort_columns(signal: Signal, batch: &RecordBatch) -> Vec<SortColumn> {
+    let names: &[&str] = match signal {
+        Signal::Spans => &["service", "start_ns"],
+        Signal::Logs => &["service", "time_ns"],
+        Signal::Metrics => &["name", "service", "time_ns"],
+    };
+    names
+        .iter()
+        .filter_map(|n| batch.column_by_name(n))
+        .map(|c| SortColumn { values: c.clone(), options: None })
+        .collect()
+}
+
+/// Sorts a batch into the part order of its signal.
+pub fn sort_batch(signal: Signal, batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
+    let idx = lexsort_to_indices(&sort_columns(signal, batch), None)?;
+    Ok(take_record_batch(batch, &idx)?)
+}
+
+fn writer_props(signal: Signal, rows: usize) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    if matches!(signal, Signal::Spans | Signal::Logs) {
+        b = b
+            .set_column_bloom_filter_enabled("trace_id".into(), true)
+            .set_column_bloom_filter_fpp("trace_id".into(), 0.01)
+            .set_column_bloom_filter_max_ndv("trace_id".into(), rows.min(ROW_GROUP_ROWS) as u64);
+    }
+    b.build()
+}
+
+/// Writes one sorted batch as a part file and fsyncs it and its directory.
+/// Returns the file size.
+pub fn write_part(path: &Path, signal: Signal, batch: &RecordBatch) -> Result<u64, StorageError> {
+    let dir = path.parent().ok_or_else(|| StorageError::Corrupt("part path has no parent".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_props(signal, batch.num_rows())))?;
+    w.write(batch)?;
+    let file = w.into_inner()?;
+    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+    sync_dir(dir)?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(bytes)
+}
+
+/// Writes a small file durably (tmp + fsync + rename + fsync dir).
+pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    use std::io::Write;
+    let dir = path.parent().ok_or_else(|| StorageError::Corrupt("path has no parent".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| StorageError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+    sync_dir(dir)
+}
+
+/// A part that queries can read. Dropping the last handle of a part that
+/// compaction or retention has retired deletes its files, so a query that
+/// took a snapshot never sees a file vanish under it.
+pub struct PartHandle {
+    pub meta: PartMeta,
+    pub path: PathBuf,
+    reader_meta: ArrowReaderMetadata,
+    retired: AtomicBool,
+}
+
+impl std::fmt::Debug for PartHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartHandle").field("meta", &self.meta).finish()
+    }
+}
+
+impl Drop for PartHandle {
+    fn drop(&mut self) {
+        if self.retired.load(Ordering::Acquire) {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(rollup_path(&self.path));
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::remove_dir(dir); // only succeeds when empty
+            }
+        }
+    }
+}
+
+/// Row-group predicate helpers.
+pub struct RowGroupFilter<'a> {
+    /// Keep row groups whose `time_col` max is ≥ this.
+    pub min_time: Option<(&'a str, i64)>,
+    /// Keep row groups whose min ≤ value ≤ max for each (column, value).
+    pub equals: Vec<(&'a str, &'a str)>,
+    /// Keep row groups whose bloom filter on this column may contain this.
+    pub bloom: Option<(&'a str, &'a str)>,
+}
+
+fn col_index(rg: &RowGroupMetaData, name: &str) -> Option<usize> {
+    rg.columns().iter().position(|c| c.column_path().string() == name)
+}
+
+impl PartHandle {
+    pub fn open(data_dir: &Path, meta: PartMeta) -> Result<PartHandle, StorageError> {
+        let path = data_dir.join(&meta.path);
+        let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
+        let reader_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+        Ok(PartHandle { meta, path, reader_meta, retired: AtomicBool::new(false) })
+    }
+
+    /// Marks the part for deletion once no snapshot holds it.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Row groups that may hold matching rows.
+    pub fn row_groups(&self, f: &RowGroupFilter<'_>) -> Result<Vec<usize>, StorageError> {
+        let md = self.reader_meta.metadata();
+        let mut keep = Vec::new();
+        let mut file: Option<File> = None;
+        for (i, rg) in md.row_groups().iter().enumerate() {
+            if let Some((col, min_time)) = f.min_time {
+                if let Some(Statistics::Int64(s)) = col_index(rg, col).and_then(|c| rg.column(c).statistics()) {
+                    if s.max_opt().is_some_and(|m| *m < min_time) {
+                        continue;
+                    }
+                }
+            }
+            let mut pruned = false;
+            for (col, value) in &f.equals {
+                if let Some(Statistics::ByteArray(s)) = col_index(rg, col).and_then(|c| rg.column(c).statistics()) {
+                    let v = value.as_bytes();
+                    let below = s.min_opt().is_some_and(|m| v < m.data());
+                    let above = s.max_opt().is_some_and(|m| v > m.data());
+                    if below || above {
+                        pruned = true;
+                        break;
+                    }
+                }
+            }
+            if pruned {
+                continue;
+            }
+            if let Some((col, value)) = f.bloom {
+                if let Some(ci) = col_index(rg, col) {
+                    if file.is_none() {
+                        file = Some(File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?);
+                    }
+                    if let Some(fh) = &file {
+                        if let Some(sbbf) = Sbbf::read_from_column_chunk(rg.column(ci), fh)? {
+                            if !sbbf.check(&value) {
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            keep.push(i);
+        }
+        Ok(keep)
+    }
+
+    /// Reads the given row groups (all columns).
+    pub fn read(&self, row_groups: Vec<usize>) -> Result<Vec<RecordBatch>, StorageError> {
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
+            .with_row_groups(row_groups)
+            .with_batch_size(ROW_GROUP_ROWS)
+            .build()?;
+        reader.map(|b| b.map_err(StorageError::from)).collect()
+    }
+
+    /// Reads the whole part.
+    pub fn read_all(&self) -> Result<Vec<RecordBatch>, StorageError> {
+        let n = self.reader_meta.metadata().num_row_groups();
+        self.read((0..n).collect())
+    }
+}
+
+pub type PartRef = Arc<PartHandle>;
