@@ -1,1 +1,422 @@
-fn main() {}
+//! `tael`: the server (`tael serve`) and a thin client of its REST API.
+//! Every command prints JSON by default (`--format table` for people).
+//! Exit codes: 0 ok, 1 other failure, 2 usage error (or a 400 from the
+//! server), 3 not found, 4 server unreachable, 5 server error.
+
+mod bench;
+mod client;
+mod output;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use client::{exit, CliError, Client};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use tael_core::duration::{parse_duration_ms_bare_ms, parse_duration_ns};
+
+#[derive(Parser, Debug)]
+#[command(name = "tael", version, about = "Observability for AI agents: OTLP in, answers out (JSON by default)")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "json")]
+    format: Format,
+    /// Server URL (default http://127.0.0.1:7701).
+    #[arg(long, global = true, env = "TAEL_SERVER", conflicts_with = "port_rest")]
+    server: Option<String>,
+    /// Shorthand for --server http://127.0.0.1:N (with `serve`: the REST port).
+    #[arg(long, global = true)]
+    port_rest: Option<u16>,
+    /// With `serve`: shorthand for --otlp-grpc-addr 127.0.0.1:N.
+    #[arg(long, global = true)]
+    port_otel: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Json,
+    Table,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (embedded storage, no other setup).
+    Serve(ServeArgs),
+    /// Query traces, logs or metrics.
+    Query {
+        #[command(subcommand)]
+        what: QueryCmd,
+    },
+    /// Fetch one thing whole.
+    Get {
+        #[command(subcommand)]
+        what: GetCmd,
+    },
+    /// List services with span count, trace count, average duration and error rate.
+    Services,
+    /// Comment on traces.
+    Comment {
+        #[command(subcommand)]
+        what: CommentCmd,
+    },
+    /// Server health.
+    Server {
+        #[command(subcommand)]
+        what: ServerCmd,
+    },
+    /// Load generator and benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCmd,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// OTLP gRPC listen address [env: TAEL_OTLP_GRPC_ADDR] [default: 127.0.0.1:4317]
+    #[arg(long)]
+    otlp_grpc_addr: Option<String>,
+    /// OTLP/HTTP listen address, or `off` [env: TAEL_OTLP_HTTP_ADDR] [default: 127.0.0.1:4318]
+    #[arg(long)]
+    otlp_http_addr: Option<String>,
+    /// REST API listen address [env: TAEL_REST_API_ADDR] [default: 127.0.0.1:7701]
+    #[arg(long)]
+    rest_api_addr: Option<String>,
+    /// Data directory [env: TAEL_DATA_DIR] [default: ~/.tael/data]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// WAL directory [env: TAEL_WAL_DIR] [default: ~/.tael/wal, or <data-dir>/wal]
+    #[arg(long)]
+    wal_dir: Option<PathBuf>,
+    /// Storage engine; only `tael-backend` (the embedded engine) exists.
+    #[arg(long)]
+    storage: Option<String>,
+    /// Do not print the banner.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum QueryCmd {
+    /// Spans matching filters, newest first.
+    Traces {
+        #[arg(long)]
+        service: Option<String>,
+        /// Substring of the operation name.
+        #[arg(long)]
+        operation: Option<String>,
+        /// e.g. 250 (ms), 500ms, 2s, 1m.
+        #[arg(long)]
+        min_duration: Option<String>,
+        #[arg(long)]
+        max_duration: Option<String>,
+        /// ok, error or unset.
+        #[arg(long)]
+        status: Option<String>,
+        /// Time window, e.g. 15m, 1h, 2d, 1h30m.
+        #[arg(long)]
+        last: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// key=value (repeatable).
+        #[arg(long = "attribute")]
+        attributes: Vec<String>,
+        /// Case-insensitive text over operation, attributes and events.
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Log records, newest first.
+    Logs {
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        severity: Option<String>,
+        #[arg(long)]
+        body_contains: Option<String>,
+        #[arg(long)]
+        trace_id: Option<String>,
+        #[arg(long)]
+        last: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Metric points, newest first.
+    Metrics {
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// gauge, sum, histogram, summary.
+        #[arg(long = "type")]
+        metric_type: Option<String>,
+        #[arg(long)]
+        last: Option<String>,
+        #[arg(long, default_value_t = 500)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GetCmd {
+    /// All spans of a trace, in start order.
+    Trace { trace_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum CommentCmd {
+    /// Add a comment to a trace.
+    Add {
+        trace_id: String,
+        body: String,
+        #[arg(long, default_value = "cli")]
+        author: String,
+        #[arg(long)]
+        span_id: Option<String>,
+    },
+    /// List the comments of a trace (or the newest across traces with --all).
+    List {
+        trace_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerCmd {
+    /// Whether the server answers /healthz.
+    Status,
+}
+
+fn push(q: &mut Vec<(String, String)>, k: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        q.push((k.to_string(), v.clone()));
+    }
+}
+
+fn check_last(last: &Option<String>) -> Result<(), CliError> {
+    if let Some(l) = last {
+        parse_duration_ns(l).map_err(|e| CliError::usage(format!("--last: {e}")))?;
+    }
+    Ok(())
+}
+
+fn ms_param(flag: &str, v: &Option<String>) -> Result<Option<String>, CliError> {
+    v.as_ref()
+        .map(|s| {
+            parse_duration_ms_bare_ms(s)
+                .map(|ms| ms.to_string())
+                .map_err(|e| CliError::usage(format!("{flag}: {e}")))
+        })
+        .transpose()
+}
+
+fn server_url(g: &Global) -> String {
+    match (&g.server, g.port_rest) {
+        (Some(s), _) => s.clone(),
+        (None, Some(p)) => format!("http://127.0.0.1:{p}"),
+        (None, None) => "http://127.0.0.1:7701".to_string(),
+    }
+}
+
+fn print(format: Format, v: &Value, table: fn(&Value) -> String) {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        Format::Table => print!("{}", table(v)),
+    }
+}
+
+fn serve(g: &Global, a: &ServeArgs) -> Result<(), CliError> {
+    use tael_server::config::{parse_addr, parse_optional_addr};
+    let mut cfg = tael_server::ServerConfig::from_env().map_err(|e| CliError::usage(e.to_string()))?;
+    if let Some(s) = &a.storage {
+        if s != "tael-backend" {
+            return Err(CliError::usage(format!(
+                "--storage {s:?} is not available: tael stores data in its embedded engine (tael-backend)"
+            )));
+        }
+    }
+    if let Some(p) = g.port_rest {
+        cfg.rest_api_addr = ([127, 0, 0, 1], p).into();
+    }
+    if let Some(p) = g.port_otel {
+        cfg.otlp_grpc_addr = ([127, 0, 0, 1], p).into();
+    }
+    let u = |e: tael_server::ConfigError| CliError::usage(e.to_string());
+    if let Some(v) = &a.otlp_grpc_addr {
+        cfg.otlp_grpc_addr = parse_addr("--otlp-grpc-addr", v).map_err(u)?;
+    }
+    if let Some(v) = &a.otlp_http_addr {
+        cfg.otlp_http_addr = parse_optional_addr("--otlp-http-addr", v).map_err(u)?;
+    }
+    if let Some(v) = &a.rest_api_addr {
+        cfg.rest_api_addr = parse_addr("--rest-api-addr", v).map_err(u)?;
+    }
+    if let Some(d) = &a.data_dir {
+        cfg.data_dir = d.clone();
+        if a.wal_dir.is_none() && std::env::var_os("TAEL_WAL_DIR").is_none() {
+            cfg.wal_dir = d.join("wal");
+        }
+    }
+    if let Some(d) = &a.wal_dir {
+        cfg.wal_dir = d.clone();
+    }
+    cfg.banner = !a.quiet;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(tael_server::run(cfg)).map_err(|e| CliError::other(e.to_string()))
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Serve(a) => serve(g, a),
+        Command::Bench { what } => bench::run(what),
+        Command::Server { what: ServerCmd::Status } => {
+            let url = server_url(g);
+            let client = Client::new(&url)?;
+            let v = match client.get("/healthz", &[]) {
+                Ok(resp) => json!({ "status": "healthy", "server": url, "response": resp }),
+                Err(e) if e.code == exit::UNREACHABLE => {
+                    print(g.format, &json!({ "status": "unreachable", "server": url, "error": e.message }), |v| {
+                        format!("{}\n", v["status"].as_str().unwrap_or(""))
+                    });
+                    return Err(CliError { code: exit::UNREACHABLE, message: e.message });
+                }
+                Err(e) => json!({ "status": "unhealthy", "server": url, "error": e.message }),
+            };
+            print(g.format, &v, |v| format!("{}\n", v["status"].as_str().unwrap_or("")));
+            Ok(())
+        }
+        cmd => {
+            let client = Client::new(&server_url(g))?;
+            match cmd {
+                Command::Query { what } => query(g.format, &client, what),
+                Command::Get { what: GetCmd::Trace { trace_id } } => {
+                    let v = client.get(&format!("/api/v1/traces/{}", urlencode(trace_id)), &[])?;
+                    print(g.format, &v, output::trace_tree);
+                    Ok(())
+                }
+                Command::Services => {
+                    let v = client.get("/api/v1/services", &[])?;
+                    print(g.format, &v, output::services_table);
+                    Ok(())
+                }
+                Command::Comment { what } => comment(g.format, &client, what),
+                _ => Err(CliError::other("unreachable command")),
+            }
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliError> {
+    let mut q: Vec<(String, String)> = Vec::new();
+    match what {
+        QueryCmd::Traces { service, operation, min_duration, max_duration, status, last, limit, attributes, text } => {
+            check_last(last)?;
+            push(&mut q, "service", service);
+            push(&mut q, "operation", operation);
+            push(&mut q, "min_duration_ms", &ms_param("--min-duration", min_duration)?);
+            push(&mut q, "max_duration_ms", &ms_param("--max-duration", max_duration)?);
+            push(&mut q, "status", status);
+            push(&mut q, "last", last);
+            push(&mut q, "text", text);
+            q.push(("limit".into(), limit.to_string()));
+            for a in attributes {
+                match a.split_once('=') {
+                    Some((k, _)) if !k.is_empty() => q.push(("attribute".into(), a.clone())),
+                    _ => return Err(CliError::usage(format!("--attribute {a:?}: expected key=value"))),
+                }
+            }
+            let v = client.get("/api/v1/traces", &q)?;
+            print(format, &v, output::spans_table);
+        }
+        QueryCmd::Logs { service, severity, body_contains, trace_id, last, limit } => {
+            check_last(last)?;
+            push(&mut q, "service", service);
+            push(&mut q, "severity", severity);
+            push(&mut q, "body_contains", body_contains);
+            push(&mut q, "trace_id", trace_id);
+            push(&mut q, "last", last);
+            q.push(("limit".into(), limit.to_string()));
+            let v = client.get("/api/v1/logs", &q)?;
+            print(format, &v, output::logs_table);
+        }
+        QueryCmd::Metrics { service, name, metric_type, last, limit } => {
+            check_last(last)?;
+            push(&mut q, "service", service);
+            push(&mut q, "name", name);
+            push(&mut q, "metric_type", metric_type);
+            push(&mut q, "last", last);
+            q.push(("limit".into(), limit.to_string()));
+            let v = client.get("/api/v1/metrics", &q)?;
+            print(format, &v, output::metrics_table);
+        }
+    }
+    Ok(())
+}
+
+fn comment(format: Format, client: &Client, what: &CommentCmd) -> Result<(), CliError> {
+    match what {
+        CommentCmd::Add { trace_id, body, author, span_id } => {
+            let mut b = json!({ "body": body, "author": author });
+            if let Some(s) = span_id {
+                b["span_id"] = json!(s);
+            }
+            let v = client.post_json(&format!("/api/v1/traces/{}/comments", urlencode(trace_id)), &b)?;
+            print(format, &v, |v| output::comments_table(&json!({ "comments": [v["comment"].clone()] })));
+        }
+        CommentCmd::List { trace_id, all, limit } => {
+            let v = match (trace_id, all) {
+                (Some(t), false) => client.get(&format!("/api/v1/traces/{}/comments", urlencode(t)), &[])?,
+                (None, true) => client.get("/api/v1/comments", &[("limit".into(), limit.to_string())])?,
+                _ => return Err(CliError::usage("give a trace id, or --all for the newest comments across traces")),
+            };
+            print(format, &v, output::comments_table);
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if let Err(e) = run(cli) {
+        eprintln!("Error: {e}");
+        std::process::exit(e.code);
+    }
+}

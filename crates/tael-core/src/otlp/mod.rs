@@ -5,6 +5,7 @@
 //! by one (counted for OTLP `partial_success`); the rest of a batch is kept.
 
 pub mod json;
+pub mod json_encode;
 mod logs;
 mod metrics;
 mod traces;

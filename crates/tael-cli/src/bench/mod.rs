@@ -1,0 +1,333 @@
+//! `tael bench ingest`: a load generator that sends realistic OTLP traffic
+//! over gRPC or HTTP (protobuf or JSON, optional gzip) with batch,
+//! concurrency and rate knobs, and reports items/s, latency percentiles and
+//! errors as JSON.
+
+pub mod gen;
+
+use crate::client::CliError;
+use clap::{Args, Subcommand, ValueEnum};
+use gen::Generator;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Send OTLP traffic to a running server and report throughput.
+    Ingest(IngestArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SignalArg {
+    Traces,
+    Logs,
+    Metrics,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IngestArgs {
+    #[arg(long, value_enum, default_value = "traces")]
+    pub signal: SignalArg,
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub protocol: Protocol,
+    /// Endpoint (default http://127.0.0.1:4317 for gRPC, http://127.0.0.1:4318 for HTTP).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Items (spans, log records, data points) per request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Total requests to send.
+    #[arg(long, default_value_t = 200)]
+    pub requests: u64,
+    /// Stop after this long even if requests remain (e.g. 30s).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Target items per second overall (0 = as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Share of traces that contain an LLM span with 1–8 KiB prompt and completion.
+    #[arg(long, default_value_t = 0.2)]
+    pub llm_ratio: f64,
+    /// Gzip request bodies.
+    #[arg(long)]
+    pub gzip: bool,
+    /// With --protocol http: send OTLP/JSON instead of protobuf.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
+    match cmd {
+        BenchCmd::Ingest(a) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
+            let report = rt.block_on(ingest(a.clone()))?;
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+enum Payload {
+    Traces(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
+    Logs(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest),
+    Metrics(opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest),
+}
+
+impl Payload {
+    fn make(g: &mut Generator, signal: SignalArg, batch: usize) -> (Payload, usize) {
+        match signal {
+            SignalArg::Traces => {
+                let r = g.traces(batch);
+                let n = gen::count_spans(&r);
+                (Payload::Traces(r), n)
+            }
+            SignalArg::Logs => (Payload::Logs(g.logs(batch)), batch),
+            SignalArg::Metrics => {
+                let r = g.metrics(batch);
+                let n = r.resource_metrics.iter().flat_map(|x| &x.scope_metrics).map(|x| x.metrics.len()).sum();
+                (Payload::Metrics(r), n)
+            }
+        }
+    }
+
+    fn protobuf(&self) -> Vec<u8> {
+        match self {
+            Payload::Traces(r) => r.encode_to_vec(),
+            Payload::Logs(r) => r.encode_to_vec(),
+            Payload::Metrics(r) => r.encode_to_vec(),
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// The OTLP/JSON encoding of a request.
+fn to_otlp_json(p: &Payload) -> Vec<u8> {
+    use tael_core::otlp::json_encode;
+    let v = match p {
+        Payload::Traces(r) => json_encode::traces(r),
+        Payload::Logs(r) => json_encode::logs(r),
+        Payload::Metrics(r) => json_encode::metrics(r),
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
+    if a.batch == 0 || a.concurrency == 0 {
+        return Err(CliError::usage("--batch and --concurrency must be at least 1"));
+    }
+    let deadline = match &a.duration {
+        Some(d) => Some(Duration::from_nanos(
+            tael_core::duration::parse_duration_ns(d).map_err(|e| CliError::usage(format!("--duration: {e}")))? as u64,
+        )),
+        None => None,
+    };
+    let endpoint = a.endpoint.clone().unwrap_or_else(|| match a.protocol {
+        Protocol::Grpc => "http://127.0.0.1:4317".into(),
+        Protocol::Http => "http://127.0.0.1:4318".into(),
+    });
+    let next = Arc::new(AtomicU64::new(0));
+    let items = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(parking_lot_free::Slot::default());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..a.concurrency {
+        let a = a.clone();
+        let endpoint = endpoint.clone();
+        let (next, items, bytes, errors, first_error) =
+            (next.clone(), items.clone(), bytes.clone(), errors.clone(), first_error.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut g = Generator::new(a.seed.wrapping_mul(1_000_003).wrapping_add(w as u64), a.llm_ratio);
+            let http = reqwest::Client::new();
+            let mut grpc_channel = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= a.requests || deadline.is_some_and(|d| start.elapsed() >= d) {
+                    break;
+                }
+                if a.rate > 0 {
+                    let due = Duration::from_secs_f64(i as f64 * a.batch as f64 / a.rate as f64);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                let (payload, n) = Payload::make(&mut g, a.signal, a.batch);
+                let t0 = Instant::now();
+                let res: Result<usize, String> = match a.protocol {
+                    Protocol::Grpc => {
+                        if grpc_channel.is_none() {
+                            match tonic::transport::Endpoint::from_shared(endpoint.clone()) {
+                                Ok(e) => match e.connect().await {
+                                    Ok(c) => grpc_channel = Some(c),
+                                    Err(e) => {
+                                        first_error.set(format!("connect {endpoint}: {e}"));
+                                        errors.fetch_add(1, Ordering::Relaxed);
+                                        continue;
+                                    }
+                                },
+                                Err(e) => {
+                                    first_error.set(format!("bad endpoint {endpoint}: {e}"));
+                                    errors.fetch_add(1, Ordering::Relaxed);
+                                    break;
+                                }
+                            }
+                        }
+                        send_grpc(grpc_channel.clone(), payload, a.gzip).await
+                    }
+                    Protocol::Http => send_http(&http, &endpoint, &payload, a.gzip, a.json).await,
+                };
+                match res {
+                    Ok(sent) => {
+                        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                        items.fetch_add(n as u64, Ordering::Relaxed);
+                        bytes.fetch_add(sent as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        first_error.set(e);
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.map_err(|e| CliError::other(e.to_string()))?);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_by(|x, y| x.total_cmp(y));
+    let items = items.load(Ordering::Relaxed);
+    Ok(json!({
+        "signal": format!("{:?}", a.signal).to_lowercase(),
+        "protocol": format!("{:?}", a.protocol).to_lowercase(),
+        "encoding": if a.protocol == Protocol::Http && a.json { "json" } else { "protobuf" },
+        "gzip": a.gzip,
+        "batch": a.batch,
+        "concurrency": a.concurrency,
+        "llm_ratio": a.llm_ratio,
+        "requests_ok": lat.len(),
+        "errors": errors.load(Ordering::Relaxed),
+        "first_error": first_error.get(),
+        "items": items,
+        "elapsed_s": elapsed,
+        "items_per_sec": if elapsed > 0.0 { items as f64 / elapsed } else { 0.0 },
+        "bytes_sent": bytes.load(Ordering::Relaxed),
+        "latency_ms": {
+            "p50": percentile(&lat, 0.50),
+            "p90": percentile(&lat, 0.90),
+            "p99": percentile(&lat, 0.99),
+            "max": lat.last().copied().unwrap_or(0.0),
+        },
+    }))
+}
+
+async fn send_grpc(channel: Option<tonic::transport::Channel>, payload: Payload, gzip: bool) -> Result<usize, String> {
+    use tonic::codec::CompressionEncoding::Gzip;
+    let channel = channel.ok_or("no channel")?;
+    let size = payload.protobuf().len();
+    let res = match payload {
+        Payload::Traces(r) => {
+            let mut c = TraceServiceClient::new(channel).max_decoding_message_size(64 << 20);
+            if gzip {
+                c = c.send_compressed(Gzip);
+            }
+            c.export(r).await.map(|_| ())
+        }
+        Payload::Logs(r) => {
+            let mut c = LogsServiceClient::new(channel);
+            if gzip {
+                c = c.send_compressed(Gzip);
+            }
+            c.export(r).await.map(|_| ())
+        }
+        Payload::Metrics(r) => {
+            let mut c = MetricsServiceClient::new(channel);
+            if gzip {
+                c = c.send_compressed(Gzip);
+            }
+            c.export(r).await.map(|_| ())
+        }
+    };
+    res.map(|_| size).map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+}
+
+async fn send_http(http: &reqwest::Client, endpoint: &str, payload: &Payload, gzip: bool, json: bool) -> Result<usize, String> {
+    use std::io::Write;
+    let path = match payload {
+        Payload::Traces(_) => "/v1/traces",
+        Payload::Logs(_) => "/v1/logs",
+        Payload::Metrics(_) => "/v1/metrics",
+    };
+    let (mut body, ct) = if json {
+        (to_otlp_json(payload), "application/json")
+    } else {
+        (payload.protobuf(), "application/x-protobuf")
+    };
+    let mut req = http.post(format!("{}{path}", endpoint.trim_end_matches('/'))).header("content-type", ct);
+    if gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&body).map_err(|e| e.to_string())?;
+        body = enc.finish().map_err(|e| e.to_string())?;
+        req = req.header("content-encoding", "gzip");
+    }
+    let size = body.len();
+    let resp = req.body(body).send().await.map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(size)
+    } else {
+        let status = resp.status();
+        Err(format!("HTTP {status}: {}", resp.text().await.unwrap_or_default()))
+    }
+}
+
+/// A tiny "first error wins" slot.
+mod parking_lot_free {
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct Slot(Mutex<Option<String>>);
+
+    impl Slot {
+        pub fn set(&self, e: String) {
+            if let Ok(mut g) = self.0.lock() {
+                if g.is_none() {
+                    *g = Some(e);
+                }
+            }
+        }
+
+        pub fn get(&self) -> Option<String> {
+            self.0.lock().ok().and_then(|g| g.clone())
+        }
+    }
+}
