@@ -54,8 +54,10 @@ impl From<CoreError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         let code = e.code();
-        if code == ErrorCode::Internal || code == ErrorCode::Unavailable {
-            tracing::error!(error = %e, "storage error");
+        match code {
+            ErrorCode::Internal => tracing::error!(error = %e, "storage error"),
+            ErrorCode::Unavailable => tracing::debug!(error = %e, "asking the client to retry"),
+            _ => {}
         }
         let message = match code {
             ErrorCode::Internal => "internal storage error".to_string(),

@@ -71,6 +71,30 @@ impl MetricsService for Otlp {
     }
 }
 
+/// tonic answers a message over the size limit with OUT_OF_RANGE and an
+/// undecodable message with INTERNAL; OTLP clients and tael's error codes
+/// expect RESOURCE_EXHAUSTED and INVALID_ARGUMENT (INTERNAL would also make
+/// them drop data they could not have sent correctly anyway, silently).
+fn remap_decode_errors(
+    mut resp: tonic::codegen::http::Response<tonic::body::Body>,
+) -> tonic::codegen::http::Response<tonic::body::Body> {
+    let h = resp.headers_mut();
+    let status = h.get("grpc-status").map(|v| v.as_bytes().to_vec());
+    let message = h
+        .get("grpc-message")
+        .map(|m| String::from_utf8_lossy(m.as_bytes()).replace("%20", " "))
+        .unwrap_or_default();
+    let remapped = match status.as_deref() {
+        Some(b"11") if message.contains("too large") => Some("8"),
+        Some(b"13") if message.contains("failed to decode") => Some("3"),
+        _ => None,
+    };
+    if let Some(code) = remapped {
+        h.insert("grpc-status", tonic::codegen::http::HeaderValue::from_static(code));
+    }
+    resp
+}
+
 /// Serves the three OTLP services on `listener` until `shutdown` resolves.
 pub async fn serve(
     state: AppState,
@@ -80,6 +104,7 @@ pub async fn serve(
     let max = state.max_decompressed_bytes;
     let svc = Otlp { state };
     tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(remap_decode_errors))
         .add_service(
             TraceServiceServer::new(svc.clone())
                 .accept_compressed(CompressionEncoding::Gzip)

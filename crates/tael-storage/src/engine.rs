@@ -18,7 +18,7 @@ use crate::part::{hour_of, part_rel_path, rollup_path, sort_batch, write_file_du
 use crate::rollup::Rollup;
 use crate::wal::{RecordKind, Wal};
 use arrow::array::RecordBatch;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ impl EngineConfig {
             metric_retention: day * 30,
             max_disk_bytes: None,
             compact_min_parts: 4,
-            maintenance_interval: Duration::from_secs(1),
+            maintenance_interval: Duration::from_millis(250),
             map_limits: MapLimits::default(),
             dedup_window: 1 << 20,
         }
@@ -122,6 +122,9 @@ pub struct Engine {
     state: RwLock<State>,
     recent: Mutex<RecentKeys>,
     maintenance: Mutex<()>,
+    /// Set (and signalled) when the memtable reaches its flush size.
+    flush_wanted: Mutex<bool>,
+    flush_signal: Condvar,
     comments: CommentStore,
 }
 
@@ -174,6 +177,8 @@ impl Engine {
             wal,
             state: RwLock::new(state),
             maintenance: Mutex::new(()),
+            flush_wanted: Mutex::new(false),
+            flush_signal: Condvar::new(),
             comments,
         });
         let flushed = engine.state.read().manifest.flushed_seq;
@@ -224,21 +229,37 @@ impl Engine {
     fn apply_spans(&self, mut spans: Vec<Span>) -> IngestOutcome {
         let duplicates = self.recent.lock().filter(&mut spans, span_key);
         let accepted = spans.len();
-        self.state.write().active.push_spans(spans);
+        let mut st = self.state.write();
+        st.active.push_spans(spans);
+        self.wake_flusher_if_full(st.active.bytes);
         IngestOutcome { seq: 0, accepted, duplicates }
+    }
+
+    fn wake_flusher_if_full(&self, bytes: usize) {
+        if bytes >= self.cfg.memtable_bytes {
+            let mut w = self.flush_wanted.lock();
+            if !*w {
+                *w = true;
+                self.flush_signal.notify_all();
+            }
+        }
     }
 
     fn apply_logs(&self, mut logs: Vec<LogRecord>) -> IngestOutcome {
         let duplicates = self.recent.lock().filter(&mut logs, log_key);
         let accepted = logs.len();
-        self.state.write().active.push_logs(logs);
+        let mut st = self.state.write();
+        st.active.push_logs(logs);
+        self.wake_flusher_if_full(st.active.bytes);
         IngestOutcome { seq: 0, accepted, duplicates }
     }
 
     fn apply_metrics(&self, mut points: Vec<MetricPoint>) -> IngestOutcome {
         let duplicates = self.recent.lock().filter(&mut points, metric_key);
         let accepted = points.len();
-        self.state.write().active.push_metrics(points);
+        let mut st = self.state.write();
+        st.active.push_metrics(points);
+        self.wake_flusher_if_full(st.active.bytes);
         IngestOutcome { seq: 0, accepted, duplicates }
     }
 
@@ -557,11 +578,12 @@ impl Engine {
                     if let Err(e) = engine.maintain() {
                         tracing::error!(error = %e, "maintenance failed; will retry");
                     }
-                    let mut slept = Duration::ZERO;
-                    while slept < engine.cfg.maintenance_interval && !stop.load(std::sync::atomic::Ordering::Acquire) {
-                        std::thread::sleep(Duration::from_millis(50));
-                        slept += Duration::from_millis(50);
+                    let mut wanted = engine.flush_wanted.lock();
+                    if !*wanted {
+                        let wait = engine.cfg.maintenance_interval;
+                        engine.flush_signal.wait_for(&mut wanted, wait);
                     }
+                    *wanted = false;
                 }
             })
             .unwrap_or_else(|e| panic!("cannot start the maintenance thread: {e}"))

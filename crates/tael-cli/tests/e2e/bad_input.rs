@@ -1,0 +1,213 @@
+//! Bad input gets the right status and a message; the server stays up.
+
+use crate::fixtures::*;
+use crate::support::*;
+use prost::Message;
+use serde_json::Value;
+
+fn error_text(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).to_string())
+}
+
+#[test]
+fn otlp_http_rejects_bad_bodies_with_the_right_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("TAEL_MAX_REQUEST_BYTES", "1MiB"), ("TAEL_MAX_DECOMPRESSED_BYTES", "4MiB")]);
+    let pb = [("content-type", "application/x-protobuf")];
+    let good = rich_traces("bad-input", 40, 1).encode_to_vec();
+
+    // Truncated protobuf.
+    let (st, h, body) = s.post(&s.http, "/v1/traces", &pb, good[..good.len() / 2].to_vec());
+    assert_eq!(st, 400);
+    assert_eq!(h["content-type"], "application/x-protobuf");
+    let status = RpcStatus::decode(body.as_slice()).unwrap();
+    assert_eq!(status.code, 3);
+    assert!(status.message.contains("invalid OTLP protobuf"), "{}", status.message);
+
+    // Wrong content type.
+    let (st, _, body) = s.post(&s.http, "/v1/traces", &[("content-type", "text/plain")], good.clone());
+    assert_eq!(st, 415);
+    assert!(error_text(&body).contains("unsupported content type"));
+    let (st, _, _) = s.post(&s.http, "/v1/traces", &[("content-type", "application/x-protobuf"), ("content-encoding", "br")], good.clone());
+    assert_eq!(st, 415);
+
+    // Oversize body on the wire.
+    let (st, _, body) = s.post(&s.http, "/v1/traces", &pb, vec![0u8; 2 << 20]);
+    assert_eq!(st, 413, "{}", String::from_utf8_lossy(&body));
+
+    // Gzip bomb: 100 MiB of zeros compress to ~100 KiB.
+    let bomb = gzip(&vec![0u8; 100 << 20]);
+    assert!(bomb.len() < 1 << 20);
+    let (st, _, body) = s.post(&s.http, "/v1/traces", &[("content-type", "application/x-protobuf"), ("content-encoding", "gzip")], bomb);
+    assert_eq!(st, 413, "{}", String::from_utf8_lossy(&body));
+    // Not gzip at all.
+    let (st, _, _) = s.post(&s.http, "/v1/traces", &[("content-type", "application/json"), ("content-encoding", "gzip")], b"{}".to_vec());
+    assert_eq!(st, 400);
+
+    // Invalid UTF-8 in a protobuf string field (span name, field 5).
+    let mut req = rich_traces("bad-utf8", 41, 1);
+    req.resource_spans[0].scope_spans[0].spans[0].name = "PLACEHOLDER".into();
+    let mut bytes = req.encode_to_vec();
+    let at = bytes.windows(11).position(|w| w == b"PLACEHOLDER").unwrap();
+    bytes[at] = 0xff;
+    bytes[at + 1] = 0xfe;
+    let (st, _, _) = s.post(&s.http, "/v1/traces", &pb, bytes);
+    assert_eq!(st, 400);
+    // Invalid UTF-8 in JSON.
+    let (st, _, body) = s.post(&s.http, "/v1/traces", &[("content-type", "application/json")], b"{\"resourceSpans\":\"\xff\xfe\"}".to_vec());
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    // JSON of the wrong shape names the field.
+    let (st, _, body) = s.post(
+        &s.http,
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#.to_vec(),
+    );
+    assert_eq!(st, 400);
+    assert!(error_text(&body).contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"), "{}", error_text(&body));
+
+    // 10k attributes: accepted, capped, the cap counted as dropped.
+    let mut req = rich_traces("many-attrs", 42, 1);
+    req.resource_spans[0].scope_spans[0].spans[0].attributes =
+        (0..10_000).map(|i| kv(&format!("k{i}"), opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(i))).collect();
+    req.resource_spans[0].scope_spans[0].spans[0].dropped_attributes_count = 0;
+    let (st, _, _) = s.post(&s.http, "/v1/traces", &pb, req.encode_to_vec());
+    assert_eq!(st, 200);
+    let (_, v) = s.get(&format!("/api/v1/traces/{}", hex::encode(trace_id(42, 1))));
+    let root = &v["spans"][0];
+    assert_eq!(root["attributes"].as_object().unwrap().len(), 1024);
+    assert_eq!(root["dropped_attributes_count"], 10_000 - 1024);
+
+    assert!(s.healthy());
+    // The good request still works after all of that.
+    assert_eq!(s.post(&s.http, "/v1/traces", &pb, good).0, 200);
+    check_after(&s);
+}
+
+fn check_after(s: &Server) {
+    crate::ingest::check_rich_trace(s, "bad-input", 40, 1);
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[test]
+fn grpc_rejects_garbage_and_oversize() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("TAEL_MAX_REQUEST_BYTES", "1MiB"), ("TAEL_MAX_DECOMPRESSED_BYTES", "2MiB")]);
+    // Over the decoding limit (after decompression).
+    let mut req = rich_traces("big", 50, 1);
+    req.resource_spans[0].scope_spans[0].spans[0].attributes =
+        vec![kv("blob", opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue("x".repeat(3 << 20)))];
+    let err = grpc_traces(&s.grpc, req.clone(), false).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    let err = grpc_traces(&s.grpc, req, true).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    // Invalid UTF-8 and truncated protobuf over gRPC.
+    let mut req = rich_traces("bad", 51, 1);
+    req.resource_spans[0].scope_spans[0].spans[0].name = "PLACEHOLDER".into();
+    let mut bytes = req.encode_to_vec();
+    let at = bytes.windows(11).position(|w| w == b"PLACEHOLDER").unwrap();
+    bytes[at] = 0xc3;
+    bytes[at + 1] = 0x28;
+    let err = raw_grpc_call(&s.grpc, bytes.clone()).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    let err = raw_grpc_call(&s.grpc, bytes[..bytes.len() - 3].to_vec()).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(s.healthy());
+    assert_eq!(grpc_traces(&s.grpc, rich_traces("ok", 52, 1), false).unwrap(), 0);
+}
+
+/// Sends raw bytes as the message of a unary gRPC call to the trace service.
+fn raw_grpc_call(endpoint: &str, bytes: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
+    runtime().block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+        grpc.unary(tonic::Request::new(bytes), path, RawCodec).await.map(|r| r.into_inner())
+    })
+}
+
+#[derive(Default, Clone)]
+struct RawCodec;
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        let v = src.chunk().to_vec();
+        src.advance(v.len());
+        Ok(Some(v))
+    }
+}
+
+#[test]
+fn rest_rejects_bad_parameters_with_4xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    for (path, want) in [
+        ("/api/v1/traces?last=1fortnight", "invalid duration"),
+        ("/api/v1/traces?last=90m30x", "invalid duration"),
+        ("/api/v1/traces?status=broken", "invalid status"),
+        ("/api/v1/traces?limit=abc", "invalid limit"),
+        ("/api/v1/traces?limit=0", "invalid limit"),
+        ("/api/v1/traces?min_duration_ms=fast", "min_duration_ms"),
+        ("/api/v1/traces?attribute=novalue", "expected key=value"),
+        ("/api/v1/traces/not-a-trace-id", "invalid trace id"),
+        ("/api/v1/logs?severity=loud", "invalid severity"),
+        ("/api/v1/logs?trace_id=123", "invalid trace_id"),
+        ("/api/v1/metrics?metric_type=weird", "invalid metric_type"),
+        ("/api/v1/traces/zz/comments", "invalid trace id"),
+    ] {
+        let (st, v) = s.get(path);
+        assert_eq!(st, 400, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(want), "{path}: {v}");
+    }
+    let (st, v) = s.get("/api/v1/nope");
+    assert_eq!(st, 404);
+    assert!(v["error"].as_str().unwrap().contains("no route"));
+    let (st, v) = s.get("/api/v1/traces/0123456789abcdef0123456789abcdef");
+    assert_eq!(st, 404);
+    assert_eq!(v["error"], "trace not found");
+    let tid = "0123456789abcdef0123456789abcdef";
+    for body in [&b"not json"[..], br#"{"author":"x"}"#, br#"{"body":""}"#, br#"{"body":"x","span_id":"short"}"#] {
+        let (st, _, resp) = s.post(&s.rest, &format!("/api/v1/traces/{tid}/comments"), &[("content-type", "application/json")], body.to_vec());
+        assert_eq!(st, 400, "{}", String::from_utf8_lossy(&resp));
+    }
+    assert!(s.healthy());
+}

@@ -1,0 +1,195 @@
+//! Starting the real `tael` binary on ephemeral ports, and clients for it.
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tael");
+
+pub struct Server {
+    pub child: Child,
+    pub rest: String,
+    pub grpc: String,
+    pub http: String,
+}
+
+impl Server {
+    /// Starts `tael serve` on port 0 with a data dir and extra env vars.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--rest-api-addr",
+            "127.0.0.1:0",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+        ])
+        .env_remove("TAEL_WAL_DIR")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn tael serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).expect("read server stdout");
+            assert!(n > 0, "server exited before listening");
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["event"] == "listening" {
+                    // Keep draining stdout so the server never blocks on it.
+                    std::thread::spawn(move || {
+                        let mut sink = String::new();
+                        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                            sink.clear();
+                        }
+                    });
+                    return Server {
+                        child,
+                        rest: format!("http://{}", v["rest"].as_str().unwrap()),
+                        grpc: format!("http://{}", v["otlp_grpc"].as_str().unwrap()),
+                        http: format!("http://{}", v["otlp_http"].as_str().unwrap()),
+                    };
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let resp = reqwest::blocking::get(format!("{}{path}", self.rest)).expect("GET");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn post(&self, base: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client.post(format!("{base}{path}")).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().expect("POST");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().unwrap().to_vec())
+    }
+
+    pub fn healthy(&self) -> bool {
+        reqwest::blocking::get(format!("{}/healthz", self.rest)).map(|r| r.status().is_success()).unwrap_or(false)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it.
+    pub fn stop(mut self) {
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server did not stop on SIGTERM");
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal with the `kill` command (no libc dependency).
+pub fn unsafe_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([format!("-{sig}"), pid.to_string()]).status();
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+pub fn grpc_traces(endpoint: &str, req: ExportTraceServiceRequest, gzip: bool) -> Result<i64, tonic::Status> {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    runtime().block_on(async {
+        let mut c = TraceServiceClient::connect(endpoint.to_string()).await.expect("connect");
+        if gzip {
+            c = c.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
+        let r = c.export(req).await?.into_inner();
+        Ok(r.partial_success.map(|p| p.rejected_spans).unwrap_or(0))
+    })
+}
+
+pub fn grpc_logs(endpoint: &str, req: ExportLogsServiceRequest) -> Result<i64, tonic::Status> {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    runtime().block_on(async {
+        let mut c = LogsServiceClient::connect(endpoint.to_string()).await.expect("connect");
+        let r = c.export(req).await?.into_inner();
+        Ok(r.partial_success.map(|p| p.rejected_log_records).unwrap_or(0))
+    })
+}
+
+pub fn grpc_metrics(endpoint: &str, req: ExportMetricsServiceRequest) -> Result<i64, tonic::Status> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    runtime().block_on(async {
+        let mut c = MetricsServiceClient::connect(endpoint.to_string()).await.expect("connect");
+        let r = c.export(req).await?.into_inner();
+        Ok(r.partial_success.map(|p| p.rejected_data_points).unwrap_or(0))
+    })
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Runs the `tael` CLI; returns (exit code, stdout, stderr).
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("TAEL_SERVER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run tael");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Polls until `f` returns true or the timeout passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
