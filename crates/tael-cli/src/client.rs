@@ -28,11 +28,17 @@ pub struct CliError {
 
 impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { code: exit::USAGE, message: message.into() }
+        CliError {
+            code: exit::USAGE,
+            message: message.into(),
+        }
     }
 
     pub fn other(message: impl Into<String>) -> Self {
-        CliError { code: exit::OTHER, message: message.into() }
+        CliError {
+            code: exit::OTHER,
+            message: message.into(),
+        }
     }
 }
 
@@ -54,7 +60,9 @@ impl Client {
     pub fn new(base: &str) -> Result<Client, CliError> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CliError::usage(format!("invalid server URL {base:?}: expected http://host:port")));
+            return Err(CliError::usage(format!(
+                "invalid server URL {base:?}: expected http://host:port"
+            )));
         }
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -78,23 +86,40 @@ impl Client {
             .get("error")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .unwrap_or_else(|| if text.is_empty() { status.to_string() } else { text });
+            .unwrap_or_else(|| {
+                if text.is_empty() {
+                    status.to_string()
+                } else {
+                    text
+                }
+            });
         let code = match status.as_u16() {
             404 => exit::NOT_FOUND,
             400 | 405 | 413 | 415 | 422 => exit::USAGE,
             429 | 500..=599 => exit::SERVER_ERROR,
             _ => exit::OTHER,
         };
-        Err(CliError { code, message: format!("server answered {}: {message}", status.as_u16()) })
+        Err(CliError {
+            code,
+            message: format!("server answered {}: {message}", status.as_u16()),
+        })
     }
 
     pub fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, CliError> {
-        let res = self.http.get(format!("{}{path}", self.base)).query(query).send();
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .send();
         self.finish(res)
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, CliError> {
-        let res = self.http.post(format!("{}{path}", self.base)).json(body).send();
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send();
         self.finish(res)
     }
 }

@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use tael_core::duration::{parse_duration_ms_bare_ms, parse_duration_ns};
 
 #[derive(Parser, Debug)]
-#[command(name = "tael", version, about = "Observability for AI agents: OTLP in, answers out (JSON by default)")]
+#[command(
+    name = "tael",
+    version,
+    about = "Observability for AI agents: OTLP in, answers out (JSON by default)"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -235,7 +239,8 @@ fn print(format: Format, v: &Value, table: fn(&Value) -> String) {
 
 fn serve(g: &Global, a: &ServeArgs) -> Result<(), CliError> {
     use tael_server::config::{parse_addr, parse_optional_addr};
-    let mut cfg = tael_server::ServerConfig::from_env().map_err(|e| CliError::usage(e.to_string()))?;
+    let mut cfg =
+        tael_server::ServerConfig::from_env().map_err(|e| CliError::usage(e.to_string()))?;
     if let Some(s) = &a.storage {
         if s != "tael-backend" {
             return Err(CliError::usage(format!(
@@ -280,7 +285,8 @@ fn serve(g: &Global, a: &ServeArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(tael_server::run(cfg)).map_err(|e| CliError::other(e.to_string()))
+    rt.block_on(tael_server::run(cfg))
+        .map_err(|e| CliError::other(e.to_string()))
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -288,27 +294,38 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Serve(a) => serve(g, a),
         Command::Bench { what } => bench::run(what),
-        Command::Server { what: ServerCmd::Status } => {
+        Command::Server {
+            what: ServerCmd::Status,
+        } => {
             let url = server_url(g);
             let client = Client::new(&url)?;
             let v = match client.get("/healthz", &[]) {
                 Ok(resp) => json!({ "status": "healthy", "server": url, "response": resp }),
                 Err(e) if e.code == exit::UNREACHABLE => {
-                    print(g.format, &json!({ "status": "unreachable", "server": url, "error": e.message }), |v| {
-                        format!("{}\n", v["status"].as_str().unwrap_or(""))
+                    print(
+                        g.format,
+                        &json!({ "status": "unreachable", "server": url, "error": e.message }),
+                        |v| format!("{}\n", v["status"].as_str().unwrap_or("")),
+                    );
+                    return Err(CliError {
+                        code: exit::UNREACHABLE,
+                        message: e.message,
                     });
-                    return Err(CliError { code: exit::UNREACHABLE, message: e.message });
                 }
                 Err(e) => json!({ "status": "unhealthy", "server": url, "error": e.message }),
             };
-            print(g.format, &v, |v| format!("{}\n", v["status"].as_str().unwrap_or("")));
+            print(g.format, &v, |v| {
+                format!("{}\n", v["status"].as_str().unwrap_or(""))
+            });
             Ok(())
         }
         cmd => {
             let client = Client::new(&server_url(g))?;
             match cmd {
                 Command::Query { what } => query(g.format, &client, what),
-                Command::Get { what: GetCmd::Trace { trace_id } } => {
+                Command::Get {
+                    what: GetCmd::Trace { trace_id },
+                } => {
                     let v = client.get(&format!("/api/v1/traces/{}", urlencode(trace_id)), &[])?;
                     print(g.format, &v, output::trace_tree);
                     Ok(())
@@ -340,12 +357,30 @@ fn urlencode(s: &str) -> String {
 fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliError> {
     let mut q: Vec<(String, String)> = Vec::new();
     match what {
-        QueryCmd::Traces { service, operation, min_duration, max_duration, status, last, limit, attributes, text } => {
+        QueryCmd::Traces {
+            service,
+            operation,
+            min_duration,
+            max_duration,
+            status,
+            last,
+            limit,
+            attributes,
+            text,
+        } => {
             check_last(last)?;
             push(&mut q, "service", service);
             push(&mut q, "operation", operation);
-            push(&mut q, "min_duration_ms", &ms_param("--min-duration", min_duration)?);
-            push(&mut q, "max_duration_ms", &ms_param("--max-duration", max_duration)?);
+            push(
+                &mut q,
+                "min_duration_ms",
+                &ms_param("--min-duration", min_duration)?,
+            );
+            push(
+                &mut q,
+                "max_duration_ms",
+                &ms_param("--max-duration", max_duration)?,
+            );
             push(&mut q, "status", status);
             push(&mut q, "last", last);
             push(&mut q, "text", text);
@@ -353,13 +388,24 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             for a in attributes {
                 match a.split_once('=') {
                     Some((k, _)) if !k.is_empty() => q.push(("attribute".into(), a.clone())),
-                    _ => return Err(CliError::usage(format!("--attribute {a:?}: expected key=value"))),
+                    _ => {
+                        return Err(CliError::usage(format!(
+                            "--attribute {a:?}: expected key=value"
+                        )))
+                    }
                 }
             }
             let v = client.get("/api/v1/traces", &q)?;
             print(format, &v, output::spans_table);
         }
-        QueryCmd::Logs { service, severity, body_contains, trace_id, last, limit } => {
+        QueryCmd::Logs {
+            service,
+            severity,
+            body_contains,
+            trace_id,
+            last,
+            limit,
+        } => {
             check_last(last)?;
             push(&mut q, "service", service);
             push(&mut q, "severity", severity);
@@ -370,7 +416,13 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             let v = client.get("/api/v1/logs", &q)?;
             print(format, &v, output::logs_table);
         }
-        QueryCmd::Metrics { service, name, metric_type, last, limit } => {
+        QueryCmd::Metrics {
+            service,
+            name,
+            metric_type,
+            last,
+            limit,
+        } => {
             check_last(last)?;
             push(&mut q, "service", service);
             push(&mut q, "name", name);
@@ -386,19 +438,41 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
 
 fn comment(format: Format, client: &Client, what: &CommentCmd) -> Result<(), CliError> {
     match what {
-        CommentCmd::Add { trace_id, body, author, span_id } => {
+        CommentCmd::Add {
+            trace_id,
+            body,
+            author,
+            span_id,
+        } => {
             let mut b = json!({ "body": body, "author": author });
             if let Some(s) = span_id {
                 b["span_id"] = json!(s);
             }
-            let v = client.post_json(&format!("/api/v1/traces/{}/comments", urlencode(trace_id)), &b)?;
-            print(format, &v, |v| output::comments_table(&json!({ "comments": [v["comment"].clone()] })));
+            let v = client.post_json(
+                &format!("/api/v1/traces/{}/comments", urlencode(trace_id)),
+                &b,
+            )?;
+            print(format, &v, |v| {
+                output::comments_table(&json!({ "comments": [v["comment"].clone()] }))
+            });
         }
-        CommentCmd::List { trace_id, all, limit } => {
+        CommentCmd::List {
+            trace_id,
+            all,
+            limit,
+        } => {
             let v = match (trace_id, all) {
-                (Some(t), false) => client.get(&format!("/api/v1/traces/{}/comments", urlencode(t)), &[])?,
-                (None, true) => client.get("/api/v1/comments", &[("limit".into(), limit.to_string())])?,
-                _ => return Err(CliError::usage("give a trace id, or --all for the newest comments across traces")),
+                (Some(t), false) => {
+                    client.get(&format!("/api/v1/traces/{}/comments", urlencode(t)), &[])?
+                }
+                (None, true) => {
+                    client.get("/api/v1/comments", &[("limit".into(), limit.to_string())])?
+                }
+                _ => {
+                    return Err(CliError::usage(
+                        "give a trace id, or --all for the newest comments across traces",
+                    ))
+                }
             };
             print(format, &v, output::comments_table);
         }
@@ -410,7 +484,11 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             std::process::exit(code);
         }

@@ -53,11 +53,17 @@ fn short(text: &str, n: usize) -> String {
 }
 
 fn num(v: &Value, key: &str, digits: usize) -> String {
-    v.get(key).and_then(Value::as_f64).map(|f| format!("{f:.digits$}")).unwrap_or_default()
+    v.get(key)
+        .and_then(Value::as_f64)
+        .map(|f| format!("{f:.digits$}"))
+        .unwrap_or_default()
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub fn spans_table(v: &Value) -> String {
@@ -75,7 +81,18 @@ pub fn spans_table(v: &Value) -> String {
             ]
         })
         .collect();
-    table(&["Start", "Trace ID", "Span ID", "Service", "Operation", "Duration (ms)", "Status"], &rows)
+    table(
+        &[
+            "Start",
+            "Trace ID",
+            "Span ID",
+            "Service",
+            "Operation",
+            "Duration (ms)",
+            "Status",
+        ],
+        &rows,
+    )
 }
 
 pub fn logs_table(v: &Value) -> String {
@@ -97,7 +114,16 @@ pub fn logs_table(v: &Value) -> String {
 pub fn metrics_table(v: &Value) -> String {
     let rows: Vec<Vec<String>> = list(v, "metrics")
         .iter()
-        .map(|m| vec![s(m, "timestamp"), s(m, "service"), s(m, "name"), s(m, "metric_type"), s(m, "value"), s(m, "unit")])
+        .map(|m| {
+            vec![
+                s(m, "timestamp"),
+                s(m, "service"),
+                s(m, "name"),
+                s(m, "metric_type"),
+                s(m, "value"),
+                s(m, "unit"),
+            ]
+        })
         .collect();
     table(&["Time", "Service", "Name", "Type", "Value", "Unit"], &rows)
 }
@@ -111,17 +137,37 @@ pub fn services_table(v: &Value) -> String {
                 s(x, "span_count"),
                 s(x, "trace_count"),
                 num(x, "avg_duration_ms", 2),
-                x.get("error_rate").and_then(Value::as_f64).map(|e| format!("{:.2}%", e * 100.0)).unwrap_or_default(),
+                x.get("error_rate")
+                    .and_then(Value::as_f64)
+                    .map(|e| format!("{:.2}%", e * 100.0))
+                    .unwrap_or_default(),
             ]
         })
         .collect();
-    table(&["Service", "Spans", "Traces", "Avg Duration (ms)", "Error Rate"], &rows)
+    table(
+        &[
+            "Service",
+            "Spans",
+            "Traces",
+            "Avg Duration (ms)",
+            "Error Rate",
+        ],
+        &rows,
+    )
 }
 
 pub fn comments_table(v: &Value) -> String {
     let rows: Vec<Vec<String>> = list(v, "comments")
         .iter()
-        .map(|c| vec![s(c, "created_at"), short(&s(c, "trace_id"), 12), s(c, "span_id"), s(c, "author"), short(&s(c, "body"), 60)])
+        .map(|c| {
+            vec![
+                s(c, "created_at"),
+                short(&s(c, "trace_id"), 12),
+                s(c, "span_id"),
+                s(c, "author"),
+                short(&s(c, "body"), 60),
+            ]
+        })
         .collect();
     table(&["Created", "Trace ID", "Span ID", "Author", "Body"], &rows)
 }
@@ -131,7 +177,13 @@ pub fn trace_tree(v: &Value) -> String {
     let spans = list(v, "spans");
     let ids: std::collections::HashSet<String> = spans.iter().map(|sp| s(sp, "span_id")).collect();
     let mut out = format!("trace {} ({} spans)\n", s(v, "trace_id"), spans.len());
-    fn walk(spans: &[Value], parent: Option<&str>, ids: &std::collections::HashSet<String>, depth: usize, out: &mut String) {
+    fn walk(
+        spans: &[Value],
+        parent: Option<&str>,
+        ids: &std::collections::HashSet<String>,
+        depth: usize,
+        out: &mut String,
+    ) {
         for sp in spans {
             let p = sp.get("parent_span_id").and_then(Value::as_str);
             let is_child = match parent {

@@ -83,21 +83,27 @@ pub fn json_to_flat(v: &Value) -> String {
                 n.as_f64().map(|f| f.to_string()).unwrap_or_default()
             }
         }
-        Value::Object(m) if m.len() == 1 && m.contains_key("bytesValue") => match m.get("bytesValue") {
-            Some(Value::String(s)) => s.clone(),
-            _ => v.to_string(),
-        },
-        Value::Object(m) if m.len() == 1 && m.contains_key("doubleValue") => match m.get("doubleValue") {
-            Some(Value::String(s)) => s.clone(),
-            _ => v.to_string(),
-        },
+        Value::Object(m) if m.len() == 1 && m.contains_key("bytesValue") => {
+            match m.get("bytesValue") {
+                Some(Value::String(s)) => s.clone(),
+                _ => v.to_string(),
+            }
+        }
+        Value::Object(m) if m.len() == 1 && m.contains_key("doubleValue") => {
+            match m.get("doubleValue") {
+                Some(Value::String(s)) => s.clone(),
+                _ => v.to_string(),
+            }
+        }
         other => other.to_string(),
     }
 }
 
 /// Flat map from a typed map.
 pub fn flatten(m: &Map<String, Value>) -> BTreeMap<String, String> {
-    m.iter().map(|(k, v)| (k.clone(), json_to_flat(v))).collect()
+    m.iter()
+        .map(|(k, v)| (k.clone(), json_to_flat(v)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -115,13 +121,26 @@ mod tests {
             values: vec![av(PV::IntValue(1)), av(PV::StringValue("x".into()))],
         }));
         let map = av(PV::KvlistValue(KeyValueList {
-            values: vec![KeyValue { key: "k".into(), value: Some(av(PV::BoolValue(true))), ..Default::default() }],
+            values: vec![KeyValue {
+                key: "k".into(),
+                value: Some(av(PV::BoolValue(true))),
+                ..Default::default()
+            }],
         }));
         assert_eq!(any_to_json(Some(&arr)).to_string(), r#"[1,"x"]"#);
         assert_eq!(any_to_json(Some(&map)).to_string(), r#"{"k":true}"#);
-        assert_eq!(any_to_json(Some(&av(PV::DoubleValue(1.0)))).to_string(), "1.0");
-        assert_eq!(json_to_flat(&any_to_json(Some(&av(PV::DoubleValue(1.0))))), "1");
-        assert_eq!(json_to_flat(&any_to_json(Some(&av(PV::BytesValue(vec![1, 2]))))), "AQI=");
+        assert_eq!(
+            any_to_json(Some(&av(PV::DoubleValue(1.0)))).to_string(),
+            "1.0"
+        );
+        assert_eq!(
+            json_to_flat(&any_to_json(Some(&av(PV::DoubleValue(1.0))))),
+            "1"
+        );
+        assert_eq!(
+            json_to_flat(&any_to_json(Some(&av(PV::BytesValue(vec![1, 2]))))),
+            "AQI="
+        );
         assert_eq!(
             json_to_flat(&any_to_json(Some(&av(PV::DoubleValue(f64::NAN))))),
             "NaN"

@@ -62,7 +62,11 @@ pub fn format_rfc3339(ns: i64) -> String {
 /// into nanoseconds since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b't' && b[10] != b' ') {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b'T' && b[10] != b't' && b[10] != b' ')
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
@@ -129,13 +133,21 @@ mod tests {
         let text = format_rfc3339(ns);
         assert_eq!(text, "2026-05-28T12:00:00.123456789Z");
         assert_eq!(parse_rfc3339(&text), Some(ns));
-        assert_eq!(parse_rfc3339("2026-05-28T14:00:00.5+02:00"), Some(1_779_969_600_500_000_000));
+        assert_eq!(
+            parse_rfc3339("2026-05-28T14:00:00.5+02:00"),
+            Some(1_779_969_600_500_000_000)
+        );
         assert_eq!(parse_rfc3339("nope"), None);
     }
 
     #[test]
     fn round_trips_many() {
-        for ns in [-1_000_000_001i64, 1, 951_782_400_000_000_000, 4_102_444_800_999_999_999] {
+        for ns in [
+            -1_000_000_001i64,
+            1,
+            951_782_400_000_000_000,
+            4_102_444_800_999_999_999,
+        ] {
             assert_eq!(parse_rfc3339(&format_rfc3339(ns)), Some(ns));
         }
     }

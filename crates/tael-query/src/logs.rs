@@ -40,10 +40,20 @@ impl LogQuery {
         Ok(self)
     }
 
-    fn matches(&self, service: &str, severity: &str, body: &str, trace_id: Option<&str>, time_ns: i64) -> bool {
+    fn matches(
+        &self,
+        service: &str,
+        severity: &str,
+        body: &str,
+        trace_id: Option<&str>,
+        time_ns: i64,
+    ) -> bool {
         self.service.as_deref().is_none_or(|x| x == service)
             && self.severity.as_deref().is_none_or(|x| x == severity)
-            && self.body_contains.as_deref().is_none_or(|x| body.contains(x))
+            && self
+                .body_contains
+                .as_deref()
+                .is_none_or(|x| body.contains(x))
             && self.trace_id.as_deref().is_none_or(|x| Some(x) == trace_id)
             && self.since_ns.is_none_or(|t| time_ns >= t)
     }
@@ -55,7 +65,15 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
     let mut top: TopN<LogRecord> = TopN::new(q.limit);
     for chunk in &snap.logs {
         for l in chunk.iter() {
-            if top.wants(l.time_ns) && q.matches(&l.service, &l.severity, &l.body_text(), l.trace_id.as_deref(), l.time_ns) {
+            if top.wants(l.time_ns)
+                && q.matches(
+                    &l.service,
+                    &l.severity,
+                    &l.body_text(),
+                    l.trace_id.as_deref(),
+                    l.time_ns,
+                )
+            {
                 top.push(l.time_ns, l.clone());
             }
         }
@@ -86,8 +104,20 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
             let cols = LogCols::new(&batch)?;
             for i in 0..cols.len() {
                 let t = cols.time_ns.value(i);
-                let trace = if arrow_is_null(cols.trace_id, i) { None } else { Some(cols.trace_id.value(i)) };
-                if top.wants(t) && q.matches(cols.service.value(i), cols.severity.value(i), cols.body.value(i), trace, t) {
+                let trace = if arrow_is_null(cols.trace_id, i) {
+                    None
+                } else {
+                    Some(cols.trace_id.value(i))
+                };
+                if top.wants(t)
+                    && q.matches(
+                        cols.service.value(i),
+                        cols.severity.value(i),
+                        cols.body.value(i),
+                        trace,
+                        t,
+                    )
+                {
                     top.push(t, cols.row(i)?);
                 }
             }

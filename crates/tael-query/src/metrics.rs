@@ -21,7 +21,10 @@ impl MetricQuery {
     pub fn validate(mut self) -> Result<Self, QueryError> {
         if let Some(t) = &self.metric_type {
             let norm = t.trim().to_ascii_lowercase();
-            if !matches!(norm.as_str(), "gauge" | "sum" | "histogram" | "summary" | "unknown") {
+            if !matches!(
+                norm.as_str(),
+                "gauge" | "sum" | "histogram" | "summary" | "unknown"
+            ) {
                 return Err(QueryError::InvalidArgument(format!(
                     "invalid metric_type {t:?}: expected gauge, sum, histogram, summary or unknown"
                 )));
@@ -63,13 +66,24 @@ pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoin
         if let Some(s) = &q.name {
             equals.push(("name", s.as_str()));
         }
-        let filter = RowGroupFilter { min_time: q.since_ns.map(|t| ("time_ns", t)), equals, bloom: None };
+        let filter = RowGroupFilter {
+            min_time: q.since_ns.map(|t| ("time_ns", t)),
+            equals,
+            bloom: None,
+        };
         let rgs = part.row_groups(&filter)?;
         for batch in part.read(rgs)? {
             let cols = MetricCols::new(&batch)?;
             for i in 0..cols.len() {
                 let t = cols.time_ns.value(i);
-                if top.wants(t) && q.matches(cols.service.value(i), cols.name.value(i), cols.metric_type.value(i), t) {
+                if top.wants(t)
+                    && q.matches(
+                        cols.service.value(i),
+                        cols.name.value(i),
+                        cols.metric_type.value(i),
+                        t,
+                    )
+                {
                     top.push(t, cols.row(i)?);
                 }
             }

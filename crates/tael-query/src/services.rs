@@ -14,10 +14,22 @@ pub fn list_services(engine: &Engine) -> Vec<ServiceInfo> {
             name: name.clone(),
             span_count: r.span_count as i64,
             trace_count: r.traces.count() as i64,
-            avg_duration_ms: if r.span_count > 0 { r.duration_sum_ms / r.span_count as f64 } else { 0.0 },
-            error_rate: if r.span_count > 0 { r.error_count as f64 / r.span_count as f64 } else { 0.0 },
+            avg_duration_ms: if r.span_count > 0 {
+                r.duration_sum_ms / r.span_count as f64
+            } else {
+                0.0
+            },
+            error_rate: if r.span_count > 0 {
+                r.error_count as f64 / r.span_count as f64
+            } else {
+                0.0
+            },
         })
         .collect();
-    out.sort_by(|a, b| b.span_count.cmp(&a.span_count).then_with(|| a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        b.span_count
+            .cmp(&a.span_count)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     out
 }

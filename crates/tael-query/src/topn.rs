@@ -13,12 +13,19 @@ pub(crate) struct TopN<T> {
 
 impl<T> TopN<T> {
     pub fn new(limit: usize) -> Self {
-        TopN { limit, heap: BinaryHeap::new(), items: Vec::new(), seq: 0 }
+        TopN {
+            limit,
+            heap: BinaryHeap::new(),
+            items: Vec::new(),
+            seq: 0,
+        }
     }
 
     /// Whether an item with time `t` would be kept.
     pub fn wants(&self, t: i64) -> bool {
-        self.limit > 0 && (self.heap.len() < self.limit || self.heap.peek().is_some_and(|Reverse((min, _))| t > *min))
+        self.limit > 0
+            && (self.heap.len() < self.limit
+                || self.heap.peek().is_some_and(|Reverse((min, _))| t > *min))
     }
 
     /// Whether every item at or before `t` would be rejected (so older
@@ -46,7 +53,10 @@ impl<T> TopN<T> {
     pub fn into_sorted(mut self) -> Vec<T> {
         let mut keyed: Vec<(i64, u64)> = self.heap.drain().map(|Reverse(k)| k).collect();
         keyed.sort_by(|a, b| b.cmp(a));
-        keyed.into_iter().filter_map(|(_, id)| self.items[id as usize].take()).collect()
+        keyed
+            .into_iter()
+            .filter_map(|(_, id)| self.items[id as usize].take())
+            .collect()
     }
 }
 

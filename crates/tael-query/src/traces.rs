@@ -41,12 +41,20 @@ impl TraceQuery {
             }
             self.status = Some(norm);
         }
-        for (name, v) in [("min_duration_ms", self.min_duration_ms), ("max_duration_ms", self.max_duration_ms)] {
+        for (name, v) in [
+            ("min_duration_ms", self.min_duration_ms),
+            ("max_duration_ms", self.max_duration_ms),
+        ] {
             if v.is_some_and(|x| !x.is_finite() || x < 0.0) {
-                return Err(QueryError::InvalidArgument(format!("{name} must be a non-negative number")));
+                return Err(QueryError::InvalidArgument(format!(
+                    "{name} must be a non-negative number"
+                )));
             }
         }
-        self.text = self.text.map(|t| t.to_lowercase()).filter(|t| !t.is_empty());
+        self.text = self
+            .text
+            .map(|t| t.to_lowercase())
+            .filter(|t| !t.is_empty());
         Ok(self)
     }
 }
@@ -64,7 +72,11 @@ impl TraceQuery {
         if self.service.as_deref().is_some_and(|x| x != s.service) {
             return false;
         }
-        if self.operation.as_deref().is_some_and(|x| !s.operation.contains(x)) {
+        if self
+            .operation
+            .as_deref()
+            .is_some_and(|x| !s.operation.contains(x))
+        {
             return false;
         }
         if self.status.as_deref().is_some_and(|x| x != s.status) {
@@ -74,7 +86,9 @@ impl TraceQuery {
             return false;
         }
         let dur = (s.end_ns - s.start_ns) as f64 / 1e6;
-        if self.min_duration_ms.is_some_and(|m| dur < m) || self.max_duration_ms.is_some_and(|m| dur > m) {
+        if self.min_duration_ms.is_some_and(|m| dur < m)
+            || self.max_duration_ms.is_some_and(|m| dur > m)
+        {
             return false;
         }
         true
@@ -91,8 +105,12 @@ impl TraceQuery {
             let hay = |x: &str| x.to_lowercase().contains(t.as_str());
             let hit = hay(&s.operation)
                 || hay(&s.status_message)
-                || s.attributes.iter().any(|(k, v)| hay(k) || hay(&json_to_flat(v)))
-                || s.events.iter().any(|e| hay(&e.name) || e.attributes.values().any(|v| hay(&json_to_flat(v))));
+                || s.attributes
+                    .iter()
+                    .any(|(k, v)| hay(k) || hay(&json_to_flat(v)))
+                || s.events
+                    .iter()
+                    .any(|e| hay(&e.name) || e.attributes.values().any(|v| hay(&json_to_flat(v))));
             if !hit {
                 return false;
             }
@@ -135,7 +153,11 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
         if let Some(s) = &q.status {
             equals.push(("status", s.as_str()));
         }
-        let filter = RowGroupFilter { min_time: q.since_ns.map(|t| ("start_ns", t)), equals, bloom: None };
+        let filter = RowGroupFilter {
+            min_time: q.since_ns.map(|t| ("start_ns", t)),
+            equals,
+            bloom: None,
+        };
         let rgs = part.row_groups(&filter)?;
         for batch in part.read(rgs)? {
             let cols = SpanCols::new(&batch)?;
@@ -185,17 +207,27 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
         }
     }
     for part in snap.parts_of(Signal::Spans) {
-        let filter = RowGroupFilter { min_time: None, equals: Vec::new(), bloom: Some(("trace_id", &trace_id)) };
+        let filter = RowGroupFilter {
+            min_time: None,
+            equals: Vec::new(),
+            bloom: Some(("trace_id", &trace_id)),
+        };
         let rgs = part.row_groups(&filter)?;
         for batch in part.read(rgs)? {
             let cols = SpanCols::new(&batch)?;
             for i in 0..cols.len() {
-                if cols.trace_id.value(i) == trace_id && seen.insert(cols.span_id.value(i).to_string()) {
+                if cols.trace_id.value(i) == trace_id
+                    && seen.insert(cols.span_id.value(i).to_string())
+                {
                     out.push(cols.row(i)?);
                 }
             }
         }
     }
-    out.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then_with(|| a.span_id.cmp(&b.span_id)));
+    out.sort_by(|a, b| {
+        a.start_ns
+            .cmp(&b.start_ns)
+            .then_with(|| a.span_id.cmp(&b.span_id))
+    });
     Ok(out)
 }

@@ -99,7 +99,11 @@ fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
                 "m" | "mb" | "mib" => 1 << 20,
                 "g" | "gb" | "gib" => 1 << 30,
                 "t" | "tb" | "tib" => 1 << 40,
-                _ => return Err(ConfigError(format!("{name}={v:?}: expected bytes such as 512MiB or 10GiB"))),
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{name}={v:?}: expected bytes such as 512MiB or 10GiB"
+                    )))
+                }
             };
             (&s[..i], mult)
         }
@@ -107,7 +111,11 @@ fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| ConfigError(format!("{name}={v:?}: expected bytes such as 512MiB or 10GiB")))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{name}={v:?}: expected bytes such as 512MiB or 10GiB"
+            ))
+        })
 }
 
 fn parse_dur(name: &str, v: &str) -> Result<Duration, ConfigError> {
@@ -155,10 +163,11 @@ impl ServerConfig {
             c.flush_interval = parse_dur("TAEL_FLUSH_INTERVAL", &v)?;
         }
         if let Some(v) = var("TAEL_TRACE_RETENTION_DAYS") {
-            let days: u64 = v
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError(format!("TAEL_TRACE_RETENTION_DAYS={v:?} is not a whole number of days")))?;
+            let days: u64 = v.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "TAEL_TRACE_RETENTION_DAYS={v:?} is not a whole number of days"
+                ))
+            })?;
             c.span_retention = Duration::from_secs(days * 86_400);
         }
         if let Some(v) = var("TAEL_TRACE_RETENTION") {
@@ -186,10 +195,14 @@ impl ServerConfig {
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_request_bytes < 1024 {
-            return Err(ConfigError("max request bytes must be at least 1KiB".into()));
+            return Err(ConfigError(
+                "max request bytes must be at least 1KiB".into(),
+            ));
         }
         if self.max_decompressed_bytes < self.max_request_bytes {
-            return Err(ConfigError("max decompressed bytes must be at least the max request bytes".into()));
+            return Err(ConfigError(
+                "max decompressed bytes must be at least the max request bytes".into(),
+            ));
         }
         if self.memtable_bytes < 1 << 20 {
             return Err(ConfigError("memtable bytes must be at least 1MiB".into()));
@@ -215,19 +228,32 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
-        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         ServerConfig::from_vars(|k| m.get(k).cloned())
     }
 
     #[test]
     fn env_overrides_and_errors() {
-        let c = cfg(&[("TAEL_REST_API_ADDR", "127.0.0.1:9000"), ("TAEL_OTLP_HTTP_ADDR", "off"), ("TAEL_MAX_DISK_BYTES", "2GiB")]).unwrap();
+        let c = cfg(&[
+            ("TAEL_REST_API_ADDR", "127.0.0.1:9000"),
+            ("TAEL_OTLP_HTTP_ADDR", "off"),
+            ("TAEL_MAX_DISK_BYTES", "2GiB"),
+        ])
+        .unwrap();
         assert_eq!(c.rest_api_addr.port(), 9000);
         assert!(c.otlp_http_addr.is_none());
         assert_eq!(c.max_disk_bytes, Some(2 << 30));
         assert!(cfg(&[("TAEL_REST_API_ADDR", "nope")]).is_err());
         assert!(cfg(&[("TAEL_TRACE_RETENTION", "forever")]).is_err());
         assert!(cfg(&[("TAEL_MAX_DISK_BYTES", "12 parsecs")]).is_err());
-        assert_eq!(cfg(&[("TAEL_TRACE_RETENTION_DAYS", "2")]).unwrap().span_retention, Duration::from_secs(172_800));
+        assert_eq!(
+            cfg(&[("TAEL_TRACE_RETENTION_DAYS", "2")])
+                .unwrap()
+                .span_retention,
+            Duration::from_secs(172_800)
+        );
     }
 }

@@ -19,7 +19,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -35,7 +38,10 @@ impl ApiError {
     }
 
     pub fn to_grpc(&self) -> tonic::Status {
-        tonic::Status::new(tonic::Code::from_i32(self.code.grpc_code()), self.message.clone())
+        tonic::Status::new(
+            tonic::Code::from_i32(self.code.grpc_code()),
+            self.message.clone(),
+        )
     }
 }
 

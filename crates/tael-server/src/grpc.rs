@@ -3,15 +3,21 @@
 
 use crate::ingest::{store, Export};
 use crate::AppState;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -29,9 +35,11 @@ impl TraceService for Otlp {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let out = store(&self.state, Export::Traces(request.into_inner()), None).await.map_err(|e| e.to_grpc())?;
+        let out = store(&self.state, Export::Traces(request.into_inner()), None)
+            .await
+            .map_err(|e| e.to_grpc())?;
         Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (out.rejected > 0).then(|| ExportTracePartialSuccess {
+            partial_success: (out.rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: out.rejected as i64,
                 error_message: out.error_message,
             }),
@@ -45,9 +53,11 @@ impl LogsService for Otlp {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let out = store(&self.state, Export::Logs(request.into_inner()), None).await.map_err(|e| e.to_grpc())?;
+        let out = store(&self.state, Export::Logs(request.into_inner()), None)
+            .await
+            .map_err(|e| e.to_grpc())?;
         Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (out.rejected > 0).then(|| ExportLogsPartialSuccess {
+            partial_success: (out.rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: out.rejected as i64,
                 error_message: out.error_message,
             }),
@@ -61,9 +71,11 @@ impl MetricsService for Otlp {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let out = store(&self.state, Export::Metrics(request.into_inner()), None).await.map_err(|e| e.to_grpc())?;
+        let out = store(&self.state, Export::Metrics(request.into_inner()), None)
+            .await
+            .map_err(|e| e.to_grpc())?;
         Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: (out.rejected > 0).then(|| ExportMetricsPartialSuccess {
+            partial_success: (out.rejected > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: out.rejected as i64,
                 error_message: out.error_message,
             }),
@@ -90,7 +102,10 @@ fn remap_decode_errors(
         _ => None,
     };
     if let Some(code) = remapped {
-        h.insert("grpc-status", tonic::codegen::http::HeaderValue::from_static(code));
+        h.insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from_static(code),
+        );
     }
     resp
 }
@@ -123,6 +138,9 @@ pub async fn serve(
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(max),
         )
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
         .await
 }

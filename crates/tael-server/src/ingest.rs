@@ -69,11 +69,16 @@ pub enum Export {
 impl Export {
     /// Decodes a protobuf body.
     pub fn decode_protobuf(kind: SignalKind, body: &[u8]) -> Result<Export, ApiError> {
-        let bad = |e: prost::DecodeError| ApiError::bad_request(format!("invalid OTLP protobuf: {e}"));
+        let bad =
+            |e: prost::DecodeError| ApiError::bad_request(format!("invalid OTLP protobuf: {e}"));
         Ok(match kind {
-            SignalKind::Traces => Export::Traces(ExportTraceServiceRequest::decode(body).map_err(bad)?),
+            SignalKind::Traces => {
+                Export::Traces(ExportTraceServiceRequest::decode(body).map_err(bad)?)
+            }
             SignalKind::Logs => Export::Logs(ExportLogsServiceRequest::decode(body).map_err(bad)?),
-            SignalKind::Metrics => Export::Metrics(ExportMetricsServiceRequest::decode(body).map_err(bad)?),
+            SignalKind::Metrics => {
+                Export::Metrics(ExportMetricsServiceRequest::decode(body).map_err(bad)?)
+            }
         })
     }
 
@@ -89,7 +94,11 @@ impl Export {
 
 /// Maps and stores an export. `raw` is the protobuf encoding when the
 /// request arrived as protobuf (saves re-encoding it for the WAL).
-pub async fn store(state: &AppState, export: Export, raw: Option<Bytes>) -> Result<ExportOutcome, ApiError> {
+pub async fn store(
+    state: &AppState,
+    export: Export,
+    raw: Option<Bytes>,
+) -> Result<ExportOutcome, ApiError> {
     let engine = state.engine.clone();
     let limits = state.map_limits;
     tokio::task::spawn_blocking(move || -> Result<ExportOutcome, ApiError> {
@@ -120,7 +129,11 @@ pub async fn store(state: &AppState, export: Export, raw: Option<Bytes>) -> Resu
                 (n, mapped.rejected, mapped.error_message)
             }
         };
-        Ok(ExportOutcome { accepted, rejected, error_message })
+        Ok(ExportOutcome {
+            accepted,
+            rejected,
+            error_message,
+        })
     })
     .await?
 }

@@ -38,7 +38,10 @@ pub enum ServerError {
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Serve(String),
 }
@@ -57,7 +60,9 @@ pub struct RunningServer {
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// Opens storage and starts every listener; returns once they are bound.
@@ -70,13 +75,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ec.log_retention = config.log_retention;
     ec.metric_retention = config.metric_retention;
     ec.max_disk_bytes = config.max_disk_bytes;
-    ec.map_limits = MapLimits { max_attributes: config.max_attributes };
+    ec.map_limits = MapLimits {
+        max_attributes: config.max_attributes,
+    };
     let (engine, lock) = tokio::task::spawn_blocking(move || Engine::open(ec))
         .await
         .map_err(|e| ServerError::Serve(e.to_string()))??;
     let state = AppState {
         engine: engine.clone(),
-        map_limits: MapLimits { max_attributes: config.max_attributes },
+        map_limits: MapLimits {
+            max_attributes: config.max_attributes,
+        },
         max_request_bytes: config.max_request_bytes,
         max_decompressed_bytes: config.max_decompressed_bytes,
         ready: Arc::new(AtomicBool::new(false)),
@@ -87,8 +96,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         Some(a) => Some(bind(a).await?),
         None => None,
     };
-    let rest_addr = rest_listener.local_addr().map_err(|e| ServerError::Serve(e.to_string()))?;
-    let otlp_grpc_addr = grpc_listener.local_addr().map_err(|e| ServerError::Serve(e.to_string()))?;
+    let rest_addr = rest_listener
+        .local_addr()
+        .map_err(|e| ServerError::Serve(e.to_string()))?;
+    let otlp_grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|e| ServerError::Serve(e.to_string()))?;
     let otlp_http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let (tx, rx) = watch::channel(false);
@@ -96,7 +109,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = Vec::new();
-    let rest_app = rest::routes().merge(otlp_http::routes()).with_state(state.clone());
+    let rest_app = rest::routes()
+        .merge(otlp_http::routes())
+        .with_state(state.clone());
     tasks.push(tokio::spawn({
         let shutdown = stopped(rx.clone());
         async move {
@@ -112,13 +127,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             .with_state(state.clone());
         let shutdown = stopped(rx.clone());
         tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(|e| e.to_string())
         }));
     }
     tasks.push(tokio::spawn({
         let state = state.clone();
         let shutdown = stopped(rx.clone());
-        async move { grpc::serve(state, grpc_listener, shutdown).await.map_err(|e| e.to_string()) }
+        async move {
+            grpc::serve(state, grpc_listener, shutdown)
+                .await
+                .map_err(|e| e.to_string())
+        }
     }));
     let maintenance_stop = Arc::new(AtomicBool::new(false));
     let maintenance = Some(engine.spawn_maintenance(maintenance_stop.clone()));
@@ -193,7 +215,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let wal_dir = config.wal_dir.clone();
     let server = start(config).await?;
     if banner {
-        let http = server.otlp_http_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
+        let http = server
+            .otlp_http_addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into());
         println!(
             "{}",
             serde_json::json!({
@@ -212,7 +237,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         println!("  OTLP/HTTP:  http://{http} (also on the REST port)");
         println!("  data: {}  wal: {}", data_dir.display(), wal_dir.display());
         println!("Send telemetry with:");
-        println!("  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{}", server.otlp_grpc_addr);
+        println!(
+            "  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{}",
+            server.otlp_grpc_addr
+        );
         println!("  export OTEL_EXPORTER_OTLP_PROTOCOL=grpc");
     }
     shutdown_signal().await;

@@ -79,8 +79,20 @@ fn error_response(enc: Encoding, err: ApiError) -> Response {
         )
             .into_response(),
         Encoding::Protobuf => {
-            let body = RpcStatus { code: err.code.grpc_code(), message: err.message.clone() }.encode_to_vec();
-            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"))], body).into_response()
+            let body = RpcStatus {
+                code: err.code.grpc_code(),
+                message: err.message.clone(),
+            }
+            .encode_to_vec();
+            (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-protobuf"),
+                )],
+                body,
+            )
+                .into_response()
         }
     };
     with_retry_after(err.code, resp)
@@ -107,7 +119,14 @@ fn success_response(enc: Encoding, kind: SignalKind, out: &ExportOutcome) -> Res
                 }),
             }
             .encode_to_vec();
-            (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"))], body)
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-protobuf"),
+                )],
+                body,
+            )
                 .into_response()
         }
     }
@@ -131,19 +150,24 @@ async fn export(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<ExportOutcome, ApiError> {
-    let raw = axum::body::to_bytes(body, state.max_request_bytes).await.map_err(|e| {
-        let too_big = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_big {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request body exceeds the limit of {} bytes", state.max_request_bytes),
-            )
-        } else {
-            ApiError::bad_request(format!("could not read the request body: {e}"))
-        }
-    })?;
+    let raw = axum::body::to_bytes(body, state.max_request_bytes)
+        .await
+        .map_err(|e| {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if too_big {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "request body exceeds the limit of {} bytes",
+                        state.max_request_bytes
+                    ),
+                )
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            }
+        })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -31,7 +31,11 @@ impl Params {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, v)| k == key && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     fn string(&self, key: &str) -> Option<String> {
@@ -43,7 +47,9 @@ impl Params {
             None => Ok(default),
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_request(format!("invalid limit {v:?}: expected a whole number from 1 to {MAX_LIMIT}"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "invalid limit {v:?}: expected a whole number from 1 to {MAX_LIMIT}"
+                ))),
             },
         }
     }
@@ -53,7 +59,8 @@ impl Params {
         match self.get("last") {
             None => Ok(None),
             Some(v) => {
-                let ns = parse_duration_ns(v).map_err(|e| ApiError::bad_request(format!("last: {e}")))?;
+                let ns = parse_duration_ns(v)
+                    .map_err(|e| ApiError::bad_request(format!("last: {e}")))?;
                 Ok(Some(tael_core::time::now_ns().saturating_sub(ns)))
             }
         }
@@ -61,23 +68,37 @@ impl Params {
 
     fn duration_ms(&self, key: &str) -> Result<Option<f64>, ApiError> {
         self.get(key)
-            .map(|v| parse_duration_ms_bare_ms(v).map_err(|e| ApiError::bad_request(format!("{key}: {e}"))))
+            .map(|v| {
+                parse_duration_ms_bare_ms(v)
+                    .map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
+            })
             .transpose()
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await?
 }
 
-async fn traces(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn traces(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let mut attributes = Vec::new();
     for (k, v) in &p.0 {
         if k == "attribute" {
             match v.split_once('=') {
-                Some((key, val)) if !key.is_empty() => attributes.push((key.to_string(), val.to_string())),
-                _ => return Err(ApiError::bad_request(format!("invalid attribute filter {v:?}: expected key=value"))),
+                Some((key, val)) if !key.is_empty() => {
+                    attributes.push((key.to_string(), val.to_string()))
+                }
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid attribute filter {v:?}: expected key=value"
+                    )))
+                }
             }
         }
     }
@@ -98,14 +119,19 @@ async fn traces(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<J
     Ok(Json(json!({ "spans": spans })))
 }
 
-async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn trace_by_id(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let engine = st.engine.clone();
     let lookup = id.clone();
     let spans = blocking(move || Ok(tael_query::traces::get_trace(&engine, &lookup)?)).await?;
     if spans.is_empty() {
         return Err(ApiError::not_found("trace not found"));
     }
-    Ok(Json(json!({ "trace_id": id.to_ascii_lowercase(), "span_count": spans.len(), "spans": spans })))
+    Ok(Json(
+        json!({ "trace_id": id.to_ascii_lowercase(), "span_count": spans.len(), "spans": spans }),
+    ))
 }
 
 async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -118,14 +144,21 @@ fn check_trace_id(id: &str) -> Result<String, ApiError> {
     if valid_trace_id(id) {
         Ok(id.to_ascii_lowercase())
     } else {
-        Err(ApiError::bad_request(format!("invalid trace id {id:?}: expected 32 hex characters")))
+        Err(ApiError::bad_request(format!(
+            "invalid trace id {id:?}: expected 32 hex characters"
+        )))
     }
 }
 
-async fn trace_comments(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn trace_comments(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = check_trace_id(&id)?;
     let comments = st.engine.comments().for_trace(&id);
-    Ok(Json(json!({ "count": comments.len(), "comments": comments })))
+    Ok(Json(
+        json!({ "count": comments.len(), "comments": comments }),
+    ))
 }
 
 fn new_comment_id() -> String {
@@ -133,7 +166,14 @@ fn new_comment_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 async fn add_comment(
@@ -148,7 +188,9 @@ async fn add_comment(
         .get("body")
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("\"body\" is required and must be a non-empty string"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("\"body\" is required and must be a non-empty string")
+        })?;
     let opt_str = |key: &str| -> Result<Option<String>, ApiError> {
         match v.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -159,14 +201,18 @@ async fn add_comment(
     let span_id = opt_str("span_id")?;
     if let Some(s) = &span_id {
         if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::bad_request(format!("invalid span_id {s:?}: expected 16 hex characters")));
+            return Err(ApiError::bad_request(format!(
+                "invalid span_id {s:?}: expected 16 hex characters"
+            )));
         }
     }
     let comment = TraceComment {
         id: new_comment_id(),
         trace_id: id,
         span_id: span_id.map(|s| s.to_ascii_lowercase()),
-        author: opt_str("author")?.filter(|a| !a.is_empty()).unwrap_or_else(|| "anonymous".into()),
+        author: opt_str("author")?
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "anonymous".into()),
         body: text.to_string(),
         created_at: tael_core::time::format_rfc3339(tael_core::time::now_ns()),
     };
@@ -175,13 +221,21 @@ async fn add_comment(
     Ok((StatusCode::CREATED, Json(json!({ "comment": saved }))).into_response())
 }
 
-async fn all_comments(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn all_comments(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let comments = st.engine.comments().recent(p.limit(1000)?);
-    Ok(Json(json!({ "count": comments.len(), "comments": comments })))
+    Ok(Json(
+        json!({ "count": comments.len(), "comments": comments }),
+    ))
 }
 
-async fn logs(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn logs(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let q = LogQuery {
         service: p.string("service"),
@@ -197,7 +251,10 @@ async fn logs(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Jso
     Ok(Json(json!({ "count": logs.len(), "logs": logs })))
 }
 
-async fn metrics(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn metrics(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let q = MetricQuery {
         service: p.string("service"),
@@ -226,7 +283,9 @@ async fn readyz(State(st): State<AppState>) -> Response {
 
 async fn stats(State(st): State<AppState>) -> Json<Value> {
     let engine = st.engine.clone();
-    let s = tokio::task::spawn_blocking(move || engine.stats()).await.ok();
+    let s = tokio::task::spawn_blocking(move || engine.stats())
+        .await
+        .ok();
     Json(json!({ "storage": s }))
 }
 
@@ -239,7 +298,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace_by_id))
-        .route("/api/v1/traces/{trace_id}/comments", get(trace_comments).post(add_comment))
+        .route(
+            "/api/v1/traces/{trace_id}/comments",
+            get(trace_comments).post(add_comment),
+        )
         .route("/api/v1/comments", get(all_comments))
         .route("/api/v1/services", get(services))
         .route("/api/v1/logs", get(logs))

@@ -41,18 +41,33 @@ impl CommentStore {
             }
             match serde_json::from_slice::<TraceComment>(line) {
                 Ok(c) => {
-                    by_trace.entry(c.trace_id.clone()).or_default().push(all.len());
+                    by_trace
+                        .entry(c.trace_id.clone())
+                        .or_default()
+                        .push(all.len());
                     all.push(c);
                 }
                 Err(e) => tracing::error!(error = %e, "skipping unreadable comment line"),
             }
             valid += line.len();
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| StorageError::io(path, e))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| StorageError::io(path, e))?;
         if valid < text.len() {
-            file.set_len(valid as u64).map_err(|e| StorageError::io(path, e))?;
+            file.set_len(valid as u64)
+                .map_err(|e| StorageError::io(path, e))?;
         }
-        Ok(CommentStore { path: path.to_path_buf(), inner: Mutex::new(Inner { file, all, by_trace }) })
+        Ok(CommentStore {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner {
+                file,
+                all,
+                by_trace,
+            }),
+        })
     }
 
     /// Appends a comment durably.
@@ -73,7 +88,10 @@ impl CommentStore {
     /// Comments of a trace in insertion order.
     pub fn for_trace(&self, trace_id: &str) -> Vec<TraceComment> {
         let g = self.inner.lock();
-        g.by_trace.get(trace_id).map(|ix| ix.iter().map(|i| g.all[*i].clone()).collect()).unwrap_or_default()
+        g.by_trace
+            .get(trace_id)
+            .map(|ix| ix.iter().map(|i| g.all[*i].clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The newest `limit` comments across all traces, newest first.

@@ -14,7 +14,10 @@ use crate::comments::CommentStore;
 use crate::error::StorageError;
 use crate::manifest::{Manifest, PartMeta, Signal};
 use crate::memtable::{log_key, metric_key, span_key, Memtable, RecentKeys};
-use crate::part::{hour_of, part_rel_path, rollup_path, sort_batch, write_file_durably, write_part, PartHandle, PartRef};
+use crate::part::{
+    hour_of, part_rel_path, rollup_path, sort_batch, write_file_durably, write_part, PartHandle,
+    PartRef,
+};
 use crate::rollup::Rollup;
 use crate::wal::{RecordKind, Wal};
 use arrow::array::RecordBatch;
@@ -139,7 +142,10 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
         .open(&path)
         .map_err(|e| StorageError::io(&path, e))?;
     f.try_lock().map_err(|_| {
-        StorageError::Unavailable(format!("data dir {} is in use by another tael process", dir.display()))
+        StorageError::Unavailable(format!(
+            "data dir {} is in use by another tael process",
+            dir.display()
+        ))
     })?;
     Ok(f)
 }
@@ -189,7 +195,9 @@ impl Engine {
             }
             match engine.decode_and_apply(rec.kind, &rec.payload) {
                 Ok(n) => replayed += n,
-                Err(e) => tracing::error!(seq = rec.seq, error = %e, "skipping undecodable WAL record"),
+                Err(e) => {
+                    tracing::error!(seq = rec.seq, error = %e, "skipping undecodable WAL record")
+                }
             }
         }
         tracing::info!(replayed, "storage engine open");
@@ -210,19 +218,26 @@ impl Engine {
         Ok(match RecordKind::from_u8(kind) {
             Some(RecordKind::Traces) => {
                 let req = otlp_traces_req(payload).map_err(corrupt)?;
-                self.apply_spans(otlp::spans_from_request(&req, limits).items).accepted
+                self.apply_spans(otlp::spans_from_request(&req, limits).items)
+                    .accepted
             }
             Some(RecordKind::Logs) => {
                 let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(payload)
                     .map_err(corrupt)?;
-                self.apply_logs(otlp::logs_from_request(&req, limits).items).accepted
+                self.apply_logs(otlp::logs_from_request(&req, limits).items)
+                    .accepted
             }
             Some(RecordKind::Metrics) => {
                 let req = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(payload)
                     .map_err(corrupt)?;
-                self.apply_metrics(otlp::metrics_from_request(&req, limits).items).accepted
+                self.apply_metrics(otlp::metrics_from_request(&req, limits).items)
+                    .accepted
             }
-            None => return Err(StorageError::Corrupt(format!("unknown WAL record kind {kind}"))),
+            None => {
+                return Err(StorageError::Corrupt(format!(
+                    "unknown WAL record kind {kind}"
+                )))
+            }
         })
     }
 
@@ -232,7 +247,11 @@ impl Engine {
         let mut st = self.state.write();
         st.active.push_spans(spans);
         self.wake_flusher_if_full(st.active.bytes);
-        IngestOutcome { seq: 0, accepted, duplicates }
+        IngestOutcome {
+            seq: 0,
+            accepted,
+            duplicates,
+        }
     }
 
     fn wake_flusher_if_full(&self, bytes: usize) {
@@ -251,7 +270,11 @@ impl Engine {
         let mut st = self.state.write();
         st.active.push_logs(logs);
         self.wake_flusher_if_full(st.active.bytes);
-        IngestOutcome { seq: 0, accepted, duplicates }
+        IngestOutcome {
+            seq: 0,
+            accepted,
+            duplicates,
+        }
     }
 
     fn apply_metrics(&self, mut points: Vec<MetricPoint>) -> IngestOutcome {
@@ -260,7 +283,11 @@ impl Engine {
         let mut st = self.state.write();
         st.active.push_metrics(points);
         self.wake_flusher_if_full(st.active.bytes);
-        IngestOutcome { seq: 0, accepted, duplicates }
+        IngestOutcome {
+            seq: 0,
+            accepted,
+            duplicates,
+        }
     }
 
     /// Refuses new writes while the memtable is far over its bound (a flush
@@ -268,32 +295,52 @@ impl Engine {
     fn admit(&self) -> Result<(), StorageError> {
         let bytes = self.state.read().active.bytes;
         if bytes > self.cfg.memtable_bytes * 2 {
-            return Err(StorageError::Unavailable("ingest is ahead of flushing; retry shortly".into()));
+            return Err(StorageError::Unavailable(
+                "ingest is ahead of flushing; retry shortly".into(),
+            ));
         }
         Ok(())
     }
 
     /// Durably stores a trace export: `payload` is the protobuf request,
     /// `spans` its mapped (valid) spans. Blocks until fsynced.
-    pub fn ingest_spans(&self, payload: &[u8], spans: Vec<Span>) -> Result<IngestOutcome, StorageError> {
+    pub fn ingest_spans(
+        &self,
+        payload: &[u8],
+        spans: Vec<Span>,
+    ) -> Result<IngestOutcome, StorageError> {
         self.admit()?;
-        let (seq, mut out) = self.wal.append(RecordKind::Traces, payload, |_| self.apply_spans(spans))?;
+        let (seq, mut out) = self
+            .wal
+            .append(RecordKind::Traces, payload, |_| self.apply_spans(spans))?;
         out.seq = seq;
         Ok(out)
     }
 
     /// Durably stores a logs export (see [`Engine::ingest_spans`]).
-    pub fn ingest_logs(&self, payload: &[u8], logs: Vec<LogRecord>) -> Result<IngestOutcome, StorageError> {
+    pub fn ingest_logs(
+        &self,
+        payload: &[u8],
+        logs: Vec<LogRecord>,
+    ) -> Result<IngestOutcome, StorageError> {
         self.admit()?;
-        let (seq, mut out) = self.wal.append(RecordKind::Logs, payload, |_| self.apply_logs(logs))?;
+        let (seq, mut out) = self
+            .wal
+            .append(RecordKind::Logs, payload, |_| self.apply_logs(logs))?;
         out.seq = seq;
         Ok(out)
     }
 
     /// Durably stores a metrics export (see [`Engine::ingest_spans`]).
-    pub fn ingest_metrics(&self, payload: &[u8], points: Vec<MetricPoint>) -> Result<IngestOutcome, StorageError> {
+    pub fn ingest_metrics(
+        &self,
+        payload: &[u8],
+        points: Vec<MetricPoint>,
+    ) -> Result<IngestOutcome, StorageError> {
         self.admit()?;
-        let (seq, mut out) = self.wal.append(RecordKind::Metrics, payload, |_| self.apply_metrics(points))?;
+        let (seq, mut out) = self
+            .wal
+            .append(RecordKind::Metrics, payload, |_| self.apply_metrics(points))?;
         out.seq = seq;
         Ok(out)
     }
@@ -348,7 +395,8 @@ impl Engine {
             return false;
         }
         let age = tael_core::time::now_ns() - st.active.first_insert_ns;
-        st.active.bytes >= self.cfg.memtable_bytes || age >= self.cfg.flush_interval.as_nanos() as i64
+        st.active.bytes >= self.cfg.memtable_bytes
+            || age >= self.cfg.flush_interval.as_nanos() as i64
     }
 
     /// Flushes the memtable to Parquet parts (see the module docs).
@@ -374,21 +422,50 @@ impl Engine {
             let batch = columnar::spans::to_batch(&rows)?;
             let mut rollup = Rollup::default();
             for s in &rows {
-                rollup.add(&s.service, &s.trace_id, s.duration_ms(), s.status == "error");
+                rollup.add(
+                    &s.service,
+                    &s.trace_id,
+                    s.duration_ms(),
+                    s.status == "error",
+                );
             }
-            let meta = self.write_new_part(Signal::Spans, hour, next_id, &batch, rows.iter().map(|s| s.start_ns), 0, Some(&rollup))?;
+            let meta = self.write_new_part(
+                Signal::Spans,
+                hour,
+                next_id,
+                &batch,
+                rows.iter().map(|s| s.start_ns),
+                0,
+                Some(&rollup),
+            )?;
             next_id += 1;
             new_rollups.push((meta.id, rollup));
             new_parts.push(meta);
         }
         for (hour, rows) in by_hour(&logs, |l| l.time_ns) {
             let batch = columnar::logs::to_batch(&rows)?;
-            new_parts.push(self.write_new_part(Signal::Logs, hour, next_id, &batch, rows.iter().map(|l| l.time_ns), 0, None)?);
+            new_parts.push(self.write_new_part(
+                Signal::Logs,
+                hour,
+                next_id,
+                &batch,
+                rows.iter().map(|l| l.time_ns),
+                0,
+                None,
+            )?);
             next_id += 1;
         }
         for (hour, rows) in by_hour(&metrics, |m| m.time_ns) {
             let batch = columnar::metrics::to_batch(&rows)?;
-            new_parts.push(self.write_new_part(Signal::Metrics, hour, next_id, &batch, rows.iter().map(|m| m.time_ns), 0, None)?);
+            new_parts.push(self.write_new_part(
+                Signal::Metrics,
+                hour,
+                next_id,
+                &batch,
+                rows.iter().map(|m| m.time_ns),
+                0,
+                None,
+            )?);
             next_id += 1;
         }
         self.commit(new_parts, new_rollups, &[], next_id, Some(upto))?;
@@ -486,7 +563,10 @@ impl Engine {
         let current_hour = hour_of(tael_core::time::now_ns());
         let mut groups: BTreeMap<(Signal, i64), Vec<PartRef>> = BTreeMap::new();
         for p in parts.iter() {
-            groups.entry((p.meta.signal, p.meta.hour_ns)).or_default().push(p.clone());
+            groups
+                .entry((p.meta.signal, p.meta.hour_ns))
+                .or_default()
+                .push(p.clone());
         }
         let mut merged = 0;
         for ((signal, hour), group) in groups {
@@ -508,8 +588,20 @@ impl Engine {
             let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
             let min = group.iter().map(|p| p.meta.min_time_ns).min().unwrap_or(0);
             let max = group.iter().map(|p| p.meta.max_time_ns).max().unwrap_or(0);
-            let rollup = if signal == Signal::Spans { Some(rollup_of_batch(&batch)?) } else { None };
-            let meta = self.write_new_part(signal, hour, id, &batch, [min, max].into_iter(), level, rollup.as_ref())?;
+            let rollup = if signal == Signal::Spans {
+                Some(rollup_of_batch(&batch)?)
+            } else {
+                None
+            };
+            let meta = self.write_new_part(
+                signal,
+                hour,
+                id,
+                &batch,
+                [min, max].into_iter(),
+                level,
+                rollup.as_ref(),
+            )?;
             let retired: Vec<u64> = group.iter().map(|p| p.meta.id).collect();
             let rollups = rollup.map(|r| vec![(meta.id, r)]).unwrap_or_default();
             self.commit(vec![meta], rollups, &retired, id + 1, None)?;
@@ -536,7 +628,10 @@ impl Engine {
             }
         }
         if let Some(cap) = self.cfg.max_disk_bytes {
-            let mut live: Vec<&PartRef> = parts.iter().filter(|p| !doomed.contains(&p.meta.id)).collect();
+            let mut live: Vec<&PartRef> = parts
+                .iter()
+                .filter(|p| !doomed.contains(&p.meta.id))
+                .collect();
             live.sort_by_key(|p| (p.meta.hour_ns, p.meta.id));
             let mut total: u64 = live.iter().map(|p| p.meta.bytes).sum();
             let mut i = 0;
@@ -569,7 +664,10 @@ impl Engine {
     }
 
     /// Starts the maintenance thread; it stops when `stop` is set.
-    pub fn spawn_maintenance(self: &Arc<Self>, stop: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+    pub fn spawn_maintenance(
+        self: &Arc<Self>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
         let engine = self.clone();
         std::thread::Builder::new()
             .name("tael-maintenance".into())
@@ -592,7 +690,10 @@ impl Engine {
 
 fn otlp_traces_req(
     payload: &[u8],
-) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest, prost::DecodeError> {
+) -> Result<
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    prost::DecodeError,
+> {
     opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(payload)
 }
 
@@ -617,7 +718,12 @@ fn rollup_of_batch(batch: &RecordBatch) -> Result<Rollup, StorageError> {
     let mut r = Rollup::default();
     for i in 0..cols.len() {
         let dur = (cols.end_ns.value(i) - cols.start_ns.value(i)) as f64 / 1e6;
-        r.add(cols.service.value(i), cols.trace_id.value(i), dur, cols.status.value(i) == "error");
+        r.add(
+            cols.service.value(i),
+            cols.trace_id.value(i),
+            dur,
+            cols.status.value(i) == "error",
+        );
     }
     Ok(r)
 }
@@ -639,15 +745,28 @@ fn load_or_rebuild_rollup(part: &PartHandle) -> Result<Rollup, StorageError> {
 /// Deletes part files that no manifest entry names (left by a crash during
 /// a flush or compaction, or by a retired part whose deletion was cut short).
 fn remove_orphans(data_dir: &Path, manifest: &Manifest) {
-    let known: std::collections::HashSet<PathBuf> = manifest.parts.iter().map(|p| data_dir.join(&p.path)).collect();
+    let known: std::collections::HashSet<PathBuf> = manifest
+        .parts
+        .iter()
+        .map(|p| data_dir.join(&p.path))
+        .collect();
     for signal in Signal::ALL {
-        let Ok(hours) = std::fs::read_dir(data_dir.join(signal.name())) else { continue };
+        let Ok(hours) = std::fs::read_dir(data_dir.join(signal.name())) else {
+            continue;
+        };
         for hour in hours.flatten() {
-            let Ok(files) = std::fs::read_dir(hour.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(hour.path()) else {
+                continue;
+            };
             for f in files.flatten() {
                 let path = f.path();
                 let part = if path.to_string_lossy().ends_with(".rollup.json") {
-                    PathBuf::from(path.to_string_lossy().trim_end_matches(".rollup.json").to_string() + ".parquet")
+                    PathBuf::from(
+                        path.to_string_lossy()
+                            .trim_end_matches(".rollup.json")
+                            .to_string()
+                            + ".parquet",
+                    )
                 } else {
                     path.clone()
                 };

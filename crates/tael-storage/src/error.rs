@@ -7,7 +7,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StorageError {
     #[error("I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("parquet error: {0}")]
     Parquet(String),
     #[error("corrupt data: {0}")]
@@ -22,7 +25,10 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        StorageError::Io { path: path.display().to_string(), source }
+        StorageError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     pub fn code(&self) -> ErrorCode {

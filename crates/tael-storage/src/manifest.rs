@@ -72,9 +72,12 @@ impl Manifest {
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Manifest { version: 1, flushed_seq: 0, next_part_id: 1, parts: Vec::new() })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+                version: 1,
+                flushed_seq: 0,
+                next_part_id: 1,
+                parts: Vec::new(),
+            }),
             Err(e) => Err(StorageError::io(&path, e)),
         }
     }
@@ -83,7 +86,9 @@ impl Manifest {
         let tmp = data_dir.join(format!("{FILE}.tmp"));
         let bytes = serde_json::to_vec(self).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| StorageError::io(&tmp, e))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| StorageError::io(&tmp, e))?;
         std::fs::rename(&tmp, data_dir.join(FILE)).map_err(|e| StorageError::io(&tmp, e))?;
         sync_dir(data_dir)
     }

@@ -44,7 +44,12 @@ impl Memtable {
         }
         let bytes: usize = spans.iter().map(span_bytes).sum();
         for s in &spans {
-            self.rollup.add(&s.service, &s.trace_id, s.duration_ms(), s.status == "error");
+            self.rollup.add(
+                &s.service,
+                &s.trace_id,
+                s.duration_ms(),
+                s.status == "error",
+            );
         }
         self.touch(spans.len(), bytes);
         self.spans.push(Arc::new(spans));
@@ -87,12 +92,21 @@ fn span_bytes(s: &Span) -> usize {
         + s.status_message.len()
         + s.trace_state.len()
         + attrs_bytes(&s.attributes)
-        + s.events.iter().map(|e| 64 + e.name.len() + attrs_bytes(&e.attributes)).sum::<usize>()
-        + s.links.iter().map(|l| 128 + attrs_bytes(&l.attributes)).sum::<usize>()
+        + s.events
+            .iter()
+            .map(|e| 64 + e.name.len() + attrs_bytes(&e.attributes))
+            .sum::<usize>()
+        + s.links
+            .iter()
+            .map(|l| 128 + attrs_bytes(&l.attributes))
+            .sum::<usize>()
 }
 
 fn log_bytes(l: &LogRecord) -> usize {
-    256 + value_bytes(&l.body) + l.severity_text.len() + l.event_name.len() + attrs_bytes(&l.attributes)
+    256 + value_bytes(&l.body)
+        + l.severity_text.len()
+        + l.event_name.len()
+        + attrs_bytes(&l.attributes)
 }
 
 fn metric_bytes(m: &MetricPoint) -> usize {
@@ -100,7 +114,12 @@ fn metric_bytes(m: &MetricPoint) -> usize {
         + m.description.len()
         + m.unit.len()
         + attrs_bytes(&m.attributes)
-        + m.distribution.as_ref().map(|d| 64 + 8 * (d.bucket_counts.len() + d.explicit_bounds.len()) + 16 * d.quantiles.len()).unwrap_or(0)
+        + m.distribution
+            .as_ref()
+            .map(|d| {
+                64 + 8 * (d.bucket_counts.len() + d.explicit_bounds.len()) + 16 * d.quantiles.len()
+            })
+            .unwrap_or(0)
         + m.exemplars.iter().map(value_bytes).sum::<usize>()
 }
 
@@ -141,8 +160,13 @@ pub fn metric_key(m: &MetricPoint) -> u64 {
     m.start_ns.hash(&mut h);
     m.value.to_bits().hash(&mut h);
     Value::Object(m.attributes.clone()).to_string().hash(&mut h);
-    Value::Object((*m.resource).clone()).to_string().hash(&mut h);
-    m.distribution.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default()).hash(&mut h);
+    Value::Object((*m.resource).clone())
+        .to_string()
+        .hash(&mut h);
+    m.distribution
+        .as_ref()
+        .map(|d| serde_json::to_string(d).unwrap_or_default())
+        .hash(&mut h);
     h.finish()
 }
 
@@ -156,7 +180,11 @@ pub struct RecentKeys {
 
 impl RecentKeys {
     pub fn new(capacity: usize) -> Self {
-        RecentKeys { set: HashSet::new(), order: VecDeque::new(), capacity }
+        RecentKeys {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
     }
 
     /// Keeps the items not seen recently; remembers them. Returns how many

@@ -12,7 +12,9 @@ use crate::manifest::{PartMeta, Signal};
 use crate::wal::sync_dir;
 use arrow::array::RecordBatch;
 use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::bloom_filter::Sbbf;
@@ -35,12 +37,19 @@ pub fn hour_of(t: i64) -> i64 {
 fn hour_dir_name(hour_ns: i64) -> String {
     let text = tael_core::time::format_rfc3339(hour_ns);
     // "2026-11-28T02:00:00Z" → "2026112802"
-    text.chars().filter(|c| c.is_ascii_digit()).take(10).collect()
+    text.chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(10)
+        .collect()
 }
 
 /// Relative path of a part file.
 pub fn part_rel_path(signal: Signal, hour_ns: i64, id: u64) -> String {
-    format!("{}/{}/part-{id:012}.parquet", signal.name(), hour_dir_name(hour_ns))
+    format!(
+        "{}/{}/part-{id:012}.parquet",
+        signal.name(),
+        hour_dir_name(hour_ns)
+    )
 }
 
 /// Path of the rollup sidecar of a part.
@@ -57,7 +66,10 @@ fn sort_columns(signal: Signal, batch: &RecordBatch) -> Vec<SortColumn> {
     names
         .iter()
         .filter_map(|n| batch.column_by_name(n))
-        .map(|c| SortColumn { values: c.clone(), options: None })
+        .map(|c| SortColumn {
+            values: c.clone(),
+            options: None,
+        })
         .collect()
 }
 
@@ -84,11 +96,17 @@ fn writer_props(signal: Signal, rows: usize) -> WriterProperties {
 /// Writes one sorted batch as a part file and fsyncs it and its directory.
 /// Returns the file size.
 pub fn write_part(path: &Path, signal: Signal, batch: &RecordBatch) -> Result<u64, StorageError> {
-    let dir = path.parent().ok_or_else(|| StorageError::Corrupt("part path has no parent".into()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| StorageError::Corrupt("part path has no parent".into()))?;
     std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_props(signal, batch.num_rows())))?;
+    let mut w = ArrowWriter::try_new(
+        file,
+        batch.schema(),
+        Some(writer_props(signal, batch.num_rows())),
+    )?;
     w.write(batch)?;
     let file = w.into_inner()?;
     file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
@@ -104,11 +122,15 @@ pub fn write_part(path: &Path, signal: Signal, batch: &RecordBatch) -> Result<u6
 /// Writes a small file durably (tmp + fsync + rename + fsync dir).
 pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     use std::io::Write;
-    let dir = path.parent().ok_or_else(|| StorageError::Corrupt("path has no parent".into()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| StorageError::Corrupt("path has no parent".into()))?;
     std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| StorageError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| StorageError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
     sync_dir(dir)
 }
@@ -125,7 +147,9 @@ pub struct PartHandle {
 
 impl std::fmt::Debug for PartHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartHandle").field("meta", &self.meta).finish()
+        f.debug_struct("PartHandle")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
@@ -152,7 +176,9 @@ pub struct RowGroupFilter<'a> {
 }
 
 fn col_index(rg: &RowGroupMetaData, name: &str) -> Option<usize> {
-    rg.columns().iter().position(|c| c.column_path().string() == name)
+    rg.columns()
+        .iter()
+        .position(|c| c.column_path().string() == name)
 }
 
 impl PartHandle {
@@ -160,7 +186,12 @@ impl PartHandle {
         let path = data_dir.join(&meta.path);
         let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
         let reader_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
-        Ok(PartHandle { meta, path, reader_meta, retired: AtomicBool::new(false) })
+        Ok(PartHandle {
+            meta,
+            path,
+            reader_meta,
+            retired: AtomicBool::new(false),
+        })
     }
 
     /// Marks the part for deletion once no snapshot holds it.
@@ -175,7 +206,9 @@ impl PartHandle {
         let mut file: Option<File> = None;
         for (i, rg) in md.row_groups().iter().enumerate() {
             if let Some((col, min_time)) = f.min_time {
-                if let Some(Statistics::Int64(s)) = col_index(rg, col).and_then(|c| rg.column(c).statistics()) {
+                if let Some(Statistics::Int64(s)) =
+                    col_index(rg, col).and_then(|c| rg.column(c).statistics())
+                {
                     if s.max_opt().is_some_and(|m| *m < min_time) {
                         continue;
                     }
@@ -183,7 +216,9 @@ impl PartHandle {
             }
             let mut pruned = false;
             for (col, value) in &f.equals {
-                if let Some(Statistics::ByteArray(s)) = col_index(rg, col).and_then(|c| rg.column(c).statistics()) {
+                if let Some(Statistics::ByteArray(s)) =
+                    col_index(rg, col).and_then(|c| rg.column(c).statistics())
+                {
                     let v = value.as_bytes();
                     let below = s.min_opt().is_some_and(|m| v < m.data());
                     let above = s.max_opt().is_some_and(|m| v > m.data());
@@ -199,7 +234,9 @@ impl PartHandle {
             if let Some((col, value)) = f.bloom {
                 if let Some(ci) = col_index(rg, col) {
                     if file.is_none() {
-                        file = Some(File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?);
+                        file = Some(
+                            File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?,
+                        );
                     }
                     if let Some(fh) = &file {
                         if let Some(sbbf) = Sbbf::read_from_column_chunk(rg.column(ci), fh)? {
@@ -221,10 +258,11 @@ impl PartHandle {
             return Ok(Vec::new());
         }
         let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
-            .with_row_groups(row_groups)
-            .with_batch_size(ROW_GROUP_ROWS)
-            .build()?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
+                .with_row_groups(row_groups)
+                .with_batch_size(ROW_GROUP_ROWS)
+                .build()?;
         reader.map(|b| b.map_err(StorageError::from)).collect()
     }
 

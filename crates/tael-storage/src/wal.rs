@@ -99,7 +99,11 @@ pub fn decode_records(buf: &[u8]) -> (Vec<Record>, usize) {
             break;
         }
         let seq = u64::from_le_bytes(body[0..8].try_into().unwrap_or([0; 8]));
-        out.push(Record { seq, kind: body[8], payload: body[9..].to_vec() });
+        out.push(Record {
+            seq,
+            kind: body[8],
+            payload: body[9..].to_vec(),
+        });
         pos += HEADER + len;
     }
     (out, pos)
@@ -110,7 +114,10 @@ fn segment_name(first_seq: u64) -> String {
 }
 
 fn parse_segment_name(name: &str) -> Option<u64> {
-    name.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
+    name.strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
 }
 
 /// Lists segments as (first_seq, path), oldest first.
@@ -128,7 +135,9 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
 
 /// Fsyncs a directory so that created, renamed or deleted entries persist.
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
 }
 
 struct Segment {
@@ -179,13 +188,21 @@ impl Wal {
             if valid < buf.len() {
                 if i + 1 == n {
                     tracing::warn!(segment = %path.display(), valid, total = buf.len(), "truncating torn WAL tail");
-                    let f = OpenOptions::new().write(true).open(path).map_err(|e| StorageError::io(path, e))?;
-                    f.set_len(valid as u64).and_then(|_| f.sync_all()).map_err(|e| StorageError::io(path, e))?;
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| StorageError::io(path, e))?;
+                    f.set_len(valid as u64)
+                        .and_then(|_| f.sync_all())
+                        .map_err(|e| StorageError::io(path, e))?;
                 } else {
                     tracing::error!(segment = %path.display(), valid, total = buf.len(), "corrupt record inside a closed WAL segment; records after it are skipped");
                 }
             }
-            let last = recs.last().map(|r| r.seq).unwrap_or(first.saturating_sub(1));
+            let last = recs
+                .last()
+                .map(|r| r.seq)
+                .unwrap_or(first.saturating_sub(1));
             next_seq = next_seq.max(last + 1).max(*first);
             if i + 1 < n {
                 closed.push((*first, last, path.clone()));
@@ -194,17 +211,33 @@ impl Wal {
         }
         let current = match segs.last() {
             Some((first, path)) => {
-                let file = OpenOptions::new().append(true).open(path).map_err(|e| StorageError::io(path, e))?;
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| StorageError::io(path, e))?;
                 let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-                Segment { first_seq: *first, file: Arc::new(file), bytes }
+                Segment {
+                    first_seq: *first,
+                    file: Arc::new(file),
+                    bytes,
+                }
             }
             None => Self::create_segment(dir, next_seq)?,
         };
         let wal = Wal {
             dir: dir.to_path_buf(),
             segment_bytes,
-            write: Mutex::new(WriteState { current, closed, next_seq, scratch: Vec::new(), failed: None }),
-            sync: Mutex::new(SyncState { synced_seq: next_seq - 1, syncing: false }),
+            write: Mutex::new(WriteState {
+                current,
+                closed,
+                next_seq,
+                scratch: Vec::new(),
+                failed: None,
+            }),
+            sync: Mutex::new(SyncState {
+                synced_seq: next_seq - 1,
+                syncing: false,
+            }),
             synced: Condvar::new(),
         };
         Ok((wal, records))
@@ -218,13 +251,22 @@ impl Wal {
             .open(&path)
             .map_err(|e| StorageError::io(&path, e))?;
         sync_dir(dir)?;
-        Ok(Segment { first_seq, file: Arc::new(file), bytes: 0 })
+        Ok(Segment {
+            first_seq,
+            file: Arc::new(file),
+            bytes: 0,
+        })
     }
 
     /// Appends a record and runs `apply(seq)` while still holding the append
     /// lock (so that whatever `apply` records happens in sequence order), then
     /// waits until the record is fsynced. Returns the record's sequence number.
-    pub fn append<T>(&self, kind: RecordKind, payload: &[u8], apply: impl FnOnce(u64) -> T) -> Result<(u64, T), StorageError> {
+    pub fn append<T>(
+        &self,
+        kind: RecordKind,
+        payload: &[u8],
+        apply: impl FnOnce(u64) -> T,
+    ) -> Result<(u64, T), StorageError> {
         if payload.len() > MAX_RECORD {
             return Err(StorageError::TooLarge(payload.len()));
         }
@@ -259,10 +301,17 @@ impl Wal {
     }
 
     fn rotate(&self, w: &mut WriteState) -> Result<(), StorageError> {
-        w.current.file.sync_data().map_err(|e| StorageError::io(&self.dir, e))?;
+        w.current
+            .file
+            .sync_data()
+            .map_err(|e| StorageError::io(&self.dir, e))?;
         let last = w.next_seq - 1;
         let old = std::mem::replace(&mut w.current, Self::create_segment(&self.dir, w.next_seq)?);
-        w.closed.push((old.first_seq, last, self.dir.join(segment_name(old.first_seq))));
+        w.closed.push((
+            old.first_seq,
+            last,
+            self.dir.join(segment_name(old.first_seq)),
+        ));
         let mut s = self.sync.lock();
         s.synced_seq = s.synced_seq.max(last);
         Ok(())
@@ -322,7 +371,8 @@ impl Wal {
     pub fn drop_through(&self, upto: u64) -> Result<usize, StorageError> {
         let doomed: Vec<PathBuf> = {
             let mut w = self.write.lock();
-            let (gone, keep): (Vec<_>, Vec<_>) = w.closed.drain(..).partition(|(_, last, _)| *last <= upto);
+            let (gone, keep): (Vec<_>, Vec<_>) =
+                w.closed.drain(..).partition(|(_, last, _)| *last <= upto);
             w.closed = keep;
             gone.into_iter().map(|(_, _, p)| p).collect()
         };
@@ -338,7 +388,12 @@ impl Wal {
     /// Bytes held by the WAL on disk.
     pub fn disk_bytes(&self) -> u64 {
         list_segments(&self.dir)
-            .map(|s| s.iter().filter_map(|(_, p)| p.metadata().ok()).map(|m| m.len()).sum())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|(_, p)| p.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0)
     }
 }
@@ -428,7 +483,10 @@ mod tests {
                 let order = order.clone();
                 std::thread::spawn(move || {
                     for i in 0..50u32 {
-                        wal.append(RecordKind::Traces, &(t * 1000 + i).to_le_bytes(), |seq| order.lock().push(seq)).unwrap();
+                        wal.append(RecordKind::Traces, &(t * 1000 + i).to_le_bytes(), |seq| {
+                            order.lock().push(seq)
+                        })
+                        .unwrap();
                     }
                 })
             })

@@ -15,15 +15,56 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore};
 use std::collections::BTreeMap;
 
-const SERVICES: &[&str] = &["frontend", "checkout", "payments", "inventory", "users", "search", "shipping", "llm-gateway"];
-const ROUTES: &[&str] = &["/api/cart", "/api/checkout", "/api/pay", "/api/items/{id}", "/api/users/{id}", "/api/search", "/api/ship"];
+const SERVICES: &[&str] = &[
+    "frontend",
+    "checkout",
+    "payments",
+    "inventory",
+    "users",
+    "search",
+    "shipping",
+    "llm-gateway",
+];
+const ROUTES: &[&str] = &[
+    "/api/cart",
+    "/api/checkout",
+    "/api/pay",
+    "/api/items/{id}",
+    "/api/users/{id}",
+    "/api/search",
+    "/api/ship",
+];
 const WORDS: &[&str] = &[
-    "refund", "policy", "order", "customer", "shipping", "delay", "invoice", "account", "password", "reset", "summarize",
-    "the", "a", "please", "explain", "why", "payment", "failed", "retry", "inventory", "latency", "error",
+    "refund",
+    "policy",
+    "order",
+    "customer",
+    "shipping",
+    "delay",
+    "invoice",
+    "account",
+    "password",
+    "reset",
+    "summarize",
+    "the",
+    "a",
+    "please",
+    "explain",
+    "why",
+    "payment",
+    "failed",
+    "retry",
+    "inventory",
+    "latency",
+    "error",
 ];
 
 pub fn kv(k: &str, v: any_value::Value) -> KeyValue {
-    KeyValue { key: k.to_string(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
+    KeyValue {
+        key: k.to_string(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
 }
 
 pub fn s(v: &str) -> any_value::Value {
@@ -47,7 +88,11 @@ fn resource(service: &str) -> Resource {
 }
 
 fn scope() -> InstrumentationScope {
-    InstrumentationScope { name: "tael-bench".into(), version: env!("CARGO_PKG_VERSION").into(), ..Default::default() }
+    InstrumentationScope {
+        name: "tael-bench".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
 }
 
 fn text(rng: &mut StdRng, bytes: usize) -> String {
@@ -72,7 +117,10 @@ pub struct Generator {
 impl Generator {
     pub fn new(seed: u64, llm_ratio: f64) -> Self {
         use rand::SeedableRng;
-        Generator { rng: StdRng::seed_from_u64(seed), llm_ratio }
+        Generator {
+            rng: StdRng::seed_from_u64(seed),
+            llm_ratio,
+        }
     }
 
     fn id<const N: usize>(&mut self) -> Vec<u8> {
@@ -94,7 +142,16 @@ impl Generator {
             let route = ROUTES[self.rng.random_range(0..ROUTES.len())];
             let root_id = self.id::<8>();
             let total = self.rng.random_range(20_000_000..400_000_000u64);
-            let root = self.span(&trace_id, &root_id, None, &format!("GET {route}"), 2, start, total, route);
+            let root = self.span(
+                &trace_id,
+                &root_id,
+                None,
+                &format!("GET {route}"),
+                2,
+                start,
+                total,
+                route,
+            );
             by_service.entry(root_service).or_default().push(root);
             count += 1;
             let mut t = start + 1_000_000;
@@ -105,22 +162,59 @@ impl Generator {
                 let callee = SERVICES[self.rng.random_range(0..SERVICES.len() - 1)];
                 let client_id = self.id::<8>();
                 let dur = total / (width as u64 + 1);
-                let client = self.span(&trace_id, &client_id, Some(&root_id), &format!("POST {callee}"), 3, t, dur, route);
+                let client = self.span(
+                    &trace_id,
+                    &client_id,
+                    Some(&root_id),
+                    &format!("POST {callee}"),
+                    3,
+                    t,
+                    dur,
+                    route,
+                );
                 by_service.entry(root_service).or_default().push(client);
                 let server_id = self.id::<8>();
-                let server = self.span(&trace_id, &server_id, Some(&client_id), &format!("handle {callee}"), 2, t + 200_000, dur - 400_000, route);
+                let server = self.span(
+                    &trace_id,
+                    &server_id,
+                    Some(&client_id),
+                    &format!("handle {callee}"),
+                    2,
+                    t + 200_000,
+                    dur - 400_000,
+                    route,
+                );
                 by_service.entry(callee).or_default().push(server);
                 let db_id = self.id::<8>();
-                let mut db = self.span(&trace_id, &db_id, Some(&server_id), "SELECT", 3, t + 500_000, dur / 3, route);
+                let mut db = self.span(
+                    &trace_id,
+                    &db_id,
+                    Some(&server_id),
+                    "SELECT",
+                    3,
+                    t + 500_000,
+                    dur / 3,
+                    route,
+                );
                 db.attributes.push(kv("db.system", s("postgresql")));
-                db.attributes.push(kv("db.statement", s("SELECT * FROM items WHERE id = $1")));
+                db.attributes
+                    .push(kv("db.statement", s("SELECT * FROM items WHERE id = $1")));
                 by_service.entry(callee).or_default().push(db);
                 count += 3;
                 t += dur;
             }
             if self.rng.random_bool(self.llm_ratio.clamp(0.0, 1.0)) {
                 let llm_id = self.id::<8>();
-                let mut llm = self.span(&trace_id, &llm_id, Some(&root_id), "chat gpt-4o-mini", 3, t, total / 2, route);
+                let mut llm = self.span(
+                    &trace_id,
+                    &llm_id,
+                    Some(&root_id),
+                    "chat gpt-4o-mini",
+                    3,
+                    t,
+                    total / 2,
+                    route,
+                );
                 let p = self.rng.random_range(1024..8192);
                 let c = self.rng.random_range(1024..8192);
                 let prompt = text(&mut self.rng, p);
@@ -146,7 +240,11 @@ impl Generator {
                 .into_iter()
                 .map(|(svc, spans)| ResourceSpans {
                     resource: Some(resource(svc)),
-                    scope_spans: vec![ScopeSpans { scope: Some(scope()), spans, schema_url: String::new() }],
+                    scope_spans: vec![ScopeSpans {
+                        scope: Some(scope()),
+                        spans,
+                        schema_url: String::new(),
+                    }],
                     schema_url: String::new(),
                 })
                 .collect(),
@@ -154,7 +252,17 @@ impl Generator {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn span(&mut self, trace_id: &[u8], span_id: &[u8], parent: Option<&[u8]>, name: &str, kind: i32, start: u64, dur: u64, route: &str) -> Span {
+    fn span(
+        &mut self,
+        trace_id: &[u8],
+        span_id: &[u8],
+        parent: Option<&[u8]>,
+        name: &str,
+        kind: i32,
+        start: u64,
+        dur: u64,
+        route: &str,
+    ) -> Span {
         let error = self.rng.random_bool(0.03);
         let code = if error { 500 } else { 200 };
         let mut events = Vec::new();
@@ -162,7 +270,10 @@ impl Generator {
             events.push(span::Event {
                 time_unix_nano: start + dur / 2,
                 name: "exception".into(),
-                attributes: vec![kv("exception.type", s("TimeoutError")), kv("exception.message", s("upstream timed out"))],
+                attributes: vec![
+                    kv("exception.type", s("TimeoutError")),
+                    kv("exception.message", s("upstream timed out")),
+                ],
                 dropped_attributes_count: 0,
             });
         }
@@ -178,10 +289,24 @@ impl Generator {
                 kv("http.request.method", s("GET")),
                 kv("http.route", s(route)),
                 kv("http.response.status_code", i(code)),
-                kv("user.tier", s(if self.rng.random_bool(0.2) { "premium" } else { "free" })),
+                kv(
+                    "user.tier",
+                    s(if self.rng.random_bool(0.2) {
+                        "premium"
+                    } else {
+                        "free"
+                    }),
+                ),
             ],
             events,
-            status: Some(Status { code: if error { 2 } else { 0 }, message: if error { "upstream timed out".into() } else { String::new() } }),
+            status: Some(Status {
+                code: if error { 2 } else { 0 },
+                message: if error {
+                    "upstream timed out".into()
+                } else {
+                    String::new()
+                },
+            }),
             ..Default::default()
         }
     }
@@ -205,8 +330,13 @@ impl Generator {
                 time_unix_nano: now - self.rng.random_range(0..5_000_000_000u64),
                 observed_time_unix_nano: now,
                 severity_number: sev,
-                body: Some(AnyValue { value: Some(s(&body)) }),
-                attributes: vec![kv("code.function", s("handle_request")), kv("thread.id", i(self.rng.random_range(1..64)))],
+                body: Some(AnyValue {
+                    value: Some(s(&body)),
+                }),
+                attributes: vec![
+                    kv("code.function", s("handle_request")),
+                    kv("thread.id", i(self.rng.random_range(1..64))),
+                ],
                 trace_id: if linked { self.id::<16>() } else { Vec::new() },
                 span_id: if linked { self.id::<8>() } else { Vec::new() },
                 ..Default::default()
@@ -217,7 +347,11 @@ impl Generator {
                 .into_iter()
                 .map(|(svc, log_records)| ResourceLogs {
                     resource: Some(resource(svc)),
-                    scope_logs: vec![ScopeLogs { scope: Some(scope()), log_records, schema_url: String::new() }],
+                    scope_logs: vec![ScopeLogs {
+                        scope: Some(scope()),
+                        log_records,
+                        schema_url: String::new(),
+                    }],
                     schema_url: String::new(),
                 })
                 .collect(),
@@ -231,7 +365,13 @@ impl Generator {
         let mut count = 0;
         let mut series = 0u64;
         while count < n {
-            let attrs = vec![kv("http.route", s(ROUTES[(series % ROUTES.len() as u64) as usize])), kv("series", i(series as i64))];
+            let attrs = vec![
+                kv(
+                    "http.route",
+                    s(ROUTES[(series % ROUTES.len() as u64) as usize]),
+                ),
+                kv("series", i(series as i64)),
+            ];
             series += 1;
             let t = now - self.rng.random_range(0..1_000_000_000u64);
             let number = |v: pm::number_data_point::Value| pm::NumberDataPoint {
@@ -245,7 +385,9 @@ impl Generator {
                 name: "process.cpu.utilization".into(),
                 unit: "1".into(),
                 data: Some(pm::metric::Data::Gauge(pm::Gauge {
-                    data_points: vec![number(pm::number_data_point::Value::AsDouble(self.rng.random::<f64>()))],
+                    data_points: vec![number(pm::number_data_point::Value::AsDouble(
+                        self.rng.random::<f64>(),
+                    ))],
                 })),
                 ..Default::default()
             });
@@ -253,7 +395,9 @@ impl Generator {
                 name: "http.server.request.count".into(),
                 unit: "{request}".into(),
                 data: Some(pm::metric::Data::Sum(pm::Sum {
-                    data_points: vec![number(pm::number_data_point::Value::AsInt(self.rng.random_range(0..1_000_000)))],
+                    data_points: vec![number(pm::number_data_point::Value::AsInt(
+                        self.rng.random_range(0..1_000_000),
+                    ))],
                     aggregation_temporality: 2,
                     is_monotonic: true,
                 })),
@@ -285,7 +429,11 @@ impl Generator {
         ExportMetricsServiceRequest {
             resource_metrics: vec![pm::ResourceMetrics {
                 resource: Some(resource("frontend")),
-                scope_metrics: vec![pm::ScopeMetrics { scope: Some(scope()), metrics, schema_url: String::new() }],
+                scope_metrics: vec![pm::ScopeMetrics {
+                    scope: Some(scope()),
+                    metrics,
+                    schema_url: String::new(),
+                }],
                 schema_url: String::new(),
             }],
         }
@@ -294,5 +442,9 @@ impl Generator {
 
 /// Number of items (spans, log records, data points) in a request.
 pub fn count_spans(r: &ExportTraceServiceRequest) -> usize {
-    r.resource_spans.iter().flat_map(|x| &x.scope_spans).map(|x| x.spans.len()).sum()
+    r.resource_spans
+        .iter()
+        .flat_map(|x| &x.scope_spans)
+        .map(|x| x.spans.len())
+        .sum()
 }

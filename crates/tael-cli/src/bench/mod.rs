@@ -81,7 +81,10 @@ pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
                 .build()
                 .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
             let report = rt.block_on(ingest(a.clone()))?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
             Ok(())
         }
     }
@@ -104,7 +107,12 @@ impl Payload {
             SignalArg::Logs => (Payload::Logs(g.logs(batch)), batch),
             SignalArg::Metrics => {
                 let r = g.metrics(batch);
-                let n = r.resource_metrics.iter().flat_map(|x| &x.scope_metrics).map(|x| x.metrics.len()).sum();
+                let n = r
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|x| &x.scope_metrics)
+                    .map(|x| x.metrics.len())
+                    .sum();
                 (Payload::Metrics(r), n)
             }
         }
@@ -140,11 +148,14 @@ fn to_otlp_json(p: &Payload) -> Vec<u8> {
 
 async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
     if a.batch == 0 || a.concurrency == 0 {
-        return Err(CliError::usage("--batch and --concurrency must be at least 1"));
+        return Err(CliError::usage(
+            "--batch and --concurrency must be at least 1",
+        ));
     }
     let deadline = match &a.duration {
         Some(d) => Some(Duration::from_nanos(
-            tael_core::duration::parse_duration_ns(d).map_err(|e| CliError::usage(format!("--duration: {e}")))? as u64,
+            tael_core::duration::parse_duration_ns(d)
+                .map_err(|e| CliError::usage(format!("--duration: {e}")))? as u64,
         )),
         None => None,
     };
@@ -162,11 +173,19 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
     for w in 0..a.concurrency {
         let a = a.clone();
         let endpoint = endpoint.clone();
-        let (next, items, bytes, errors, first_error) =
-            (next.clone(), items.clone(), bytes.clone(), errors.clone(), first_error.clone());
+        let (next, items, bytes, errors, first_error) = (
+            next.clone(),
+            items.clone(),
+            bytes.clone(),
+            errors.clone(),
+            first_error.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut g = Generator::new(a.seed.wrapping_mul(1_000_003).wrapping_add(w as u64), a.llm_ratio);
+            let mut g = Generator::new(
+                a.seed.wrapping_mul(1_000_003).wrapping_add(w as u64),
+                a.llm_ratio,
+            );
             let http = reqwest::Client::new();
             let mut grpc_channel = None;
             loop {
@@ -251,7 +270,11 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
     }))
 }
 
-async fn send_grpc(channel: Option<tonic::transport::Channel>, payload: Payload, gzip: bool) -> Result<usize, String> {
+async fn send_grpc(
+    channel: Option<tonic::transport::Channel>,
+    payload: Payload,
+    gzip: bool,
+) -> Result<usize, String> {
     use tonic::codec::CompressionEncoding::Gzip;
     let channel = channel.ok_or("no channel")?;
     let size = payload.protobuf().len();
@@ -278,10 +301,17 @@ async fn send_grpc(channel: Option<tonic::transport::Channel>, payload: Payload,
             c.export(r).await.map(|_| ())
         }
     };
-    res.map(|_| size).map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+    res.map(|_| size)
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
 }
 
-async fn send_http(http: &reqwest::Client, endpoint: &str, payload: &Payload, gzip: bool, json: bool) -> Result<usize, String> {
+async fn send_http(
+    http: &reqwest::Client,
+    endpoint: &str,
+    payload: &Payload,
+    gzip: bool,
+    json: bool,
+) -> Result<usize, String> {
     use std::io::Write;
     let path = match payload {
         Payload::Traces(_) => "/v1/traces",
@@ -293,7 +323,9 @@ async fn send_http(http: &reqwest::Client, endpoint: &str, payload: &Payload, gz
     } else {
         (payload.protobuf(), "application/x-protobuf")
     };
-    let mut req = http.post(format!("{}{path}", endpoint.trim_end_matches('/'))).header("content-type", ct);
+    let mut req = http
+        .post(format!("{}{path}", endpoint.trim_end_matches('/')))
+        .header("content-type", ct);
     if gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&body).map_err(|e| e.to_string())?;
@@ -306,7 +338,10 @@ async fn send_http(http: &reqwest::Client, endpoint: &str, payload: &Payload, gz
         Ok(size)
     } else {
         let status = resp.status();
-        Err(format!("HTTP {status}: {}", resp.text().await.unwrap_or_default()))
+        Err(format!(
+            "HTTP {status}: {}",
+            resp.text().await.unwrap_or_default()
+        ))
     }
 }
 

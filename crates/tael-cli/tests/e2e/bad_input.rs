@@ -15,7 +15,13 @@ fn error_text(body: &[u8]) -> String {
 #[test]
 fn otlp_http_rejects_bad_bodies_with_the_right_status() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &[("TAEL_MAX_REQUEST_BYTES", "1MiB"), ("TAEL_MAX_DECOMPRESSED_BYTES", "4MiB")]);
+    let s = Server::start(
+        dir.path(),
+        &[
+            ("TAEL_MAX_REQUEST_BYTES", "1MiB"),
+            ("TAEL_MAX_DECOMPRESSED_BYTES", "4MiB"),
+        ],
+    );
     let pb = [("content-type", "application/x-protobuf")];
     let good = rich_traces("bad-input", 40, 1).encode_to_vec();
 
@@ -25,13 +31,30 @@ fn otlp_http_rejects_bad_bodies_with_the_right_status() {
     assert_eq!(h["content-type"], "application/x-protobuf");
     let status = RpcStatus::decode(body.as_slice()).unwrap();
     assert_eq!(status.code, 3);
-    assert!(status.message.contains("invalid OTLP protobuf"), "{}", status.message);
+    assert!(
+        status.message.contains("invalid OTLP protobuf"),
+        "{}",
+        status.message
+    );
 
     // Wrong content type.
-    let (st, _, body) = s.post(&s.http, "/v1/traces", &[("content-type", "text/plain")], good.clone());
+    let (st, _, body) = s.post(
+        &s.http,
+        "/v1/traces",
+        &[("content-type", "text/plain")],
+        good.clone(),
+    );
     assert_eq!(st, 415);
     assert!(error_text(&body).contains("unsupported content type"));
-    let (st, _, _) = s.post(&s.http, "/v1/traces", &[("content-type", "application/x-protobuf"), ("content-encoding", "br")], good.clone());
+    let (st, _, _) = s.post(
+        &s.http,
+        "/v1/traces",
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "br"),
+        ],
+        good.clone(),
+    );
     assert_eq!(st, 415);
 
     // Oversize body on the wire.
@@ -41,10 +64,26 @@ fn otlp_http_rejects_bad_bodies_with_the_right_status() {
     // Gzip bomb: 100 MiB of zeros compress to ~100 KiB.
     let bomb = gzip(&vec![0u8; 100 << 20]);
     assert!(bomb.len() < 1 << 20);
-    let (st, _, body) = s.post(&s.http, "/v1/traces", &[("content-type", "application/x-protobuf"), ("content-encoding", "gzip")], bomb);
+    let (st, _, body) = s.post(
+        &s.http,
+        "/v1/traces",
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "gzip"),
+        ],
+        bomb,
+    );
     assert_eq!(st, 413, "{}", String::from_utf8_lossy(&body));
     // Not gzip at all.
-    let (st, _, _) = s.post(&s.http, "/v1/traces", &[("content-type", "application/json"), ("content-encoding", "gzip")], b"{}".to_vec());
+    let (st, _, _) = s.post(
+        &s.http,
+        "/v1/traces",
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        b"{}".to_vec(),
+    );
     assert_eq!(st, 400);
 
     // Invalid UTF-8 in a protobuf string field (span name, field 5).
@@ -57,7 +96,12 @@ fn otlp_http_rejects_bad_bodies_with_the_right_status() {
     let (st, _, _) = s.post(&s.http, "/v1/traces", &pb, bytes);
     assert_eq!(st, 400);
     // Invalid UTF-8 in JSON.
-    let (st, _, body) = s.post(&s.http, "/v1/traces", &[("content-type", "application/json")], b"{\"resourceSpans\":\"\xff\xfe\"}".to_vec());
+    let (st, _, body) = s.post(
+        &s.http,
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        b"{\"resourceSpans\":\"\xff\xfe\"}".to_vec(),
+    );
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
     // JSON of the wrong shape names the field.
     let (st, _, body) = s.post(
@@ -67,12 +111,22 @@ fn otlp_http_rejects_bad_bodies_with_the_right_status() {
         br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#.to_vec(),
     );
     assert_eq!(st, 400);
-    assert!(error_text(&body).contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"), "{}", error_text(&body));
+    assert!(
+        error_text(&body).contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"),
+        "{}",
+        error_text(&body)
+    );
 
     // 10k attributes: accepted, capped, the cap counted as dropped.
     let mut req = rich_traces("many-attrs", 42, 1);
-    req.resource_spans[0].scope_spans[0].spans[0].attributes =
-        (0..10_000).map(|i| kv(&format!("k{i}"), opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(i))).collect();
+    req.resource_spans[0].scope_spans[0].spans[0].attributes = (0..10_000)
+        .map(|i| {
+            kv(
+                &format!("k{i}"),
+                opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(i),
+            )
+        })
+        .collect();
     req.resource_spans[0].scope_spans[0].spans[0].dropped_attributes_count = 0;
     let (st, _, _) = s.post(&s.http, "/v1/traces", &pb, req.encode_to_vec());
     assert_eq!(st, 200);
@@ -102,11 +156,19 @@ struct RpcStatus {
 #[test]
 fn grpc_rejects_garbage_and_oversize() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &[("TAEL_MAX_REQUEST_BYTES", "1MiB"), ("TAEL_MAX_DECOMPRESSED_BYTES", "2MiB")]);
+    let s = Server::start(
+        dir.path(),
+        &[
+            ("TAEL_MAX_REQUEST_BYTES", "1MiB"),
+            ("TAEL_MAX_DECOMPRESSED_BYTES", "2MiB"),
+        ],
+    );
     // Over the decoding limit (after decompression).
     let mut req = rich_traces("big", 50, 1);
-    req.resource_spans[0].scope_spans[0].spans[0].attributes =
-        vec![kv("blob", opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue("x".repeat(3 << 20)))];
+    req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![kv(
+        "blob",
+        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue("x".repeat(3 << 20)),
+    )];
     let err = grpc_traces(&s.grpc, req.clone(), false).unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
     let err = grpc_traces(&s.grpc, req, true).unwrap_err();
@@ -123,17 +185,30 @@ fn grpc_rejects_garbage_and_oversize() {
     let err = raw_grpc_call(&s.grpc, bytes[..bytes.len() - 3].to_vec()).unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     assert!(s.healthy());
-    assert_eq!(grpc_traces(&s.grpc, rich_traces("ok", 52, 1), false).unwrap(), 0);
+    assert_eq!(
+        grpc_traces(&s.grpc, rich_traces("ok", 52, 1), false).unwrap(),
+        0
+    );
 }
 
 /// Sends raw bytes as the message of a unary gRPC call to the trace service.
 fn raw_grpc_call(endpoint: &str, bytes: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
     runtime().block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-        grpc.unary(tonic::Request::new(bytes), path, RawCodec).await.map(|r| r.into_inner())
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        grpc.unary(tonic::Request::new(bytes), path, RawCodec)
+            .await
+            .map(|r| r.into_inner())
     })
 }
 
@@ -158,7 +233,11 @@ impl tonic::codec::Codec for RawCodec {
 impl tonic::codec::Encoder for RawEncoder {
     type Item = Vec<u8>;
     type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
         use bytes::BufMut;
         dst.put_slice(&item);
         Ok(())
@@ -168,7 +247,10 @@ impl tonic::codec::Encoder for RawEncoder {
 impl tonic::codec::Decoder for RawDecoder {
     type Item = Vec<u8>;
     type Error = tonic::Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
         use bytes::Buf;
         let v = src.chunk().to_vec();
         src.advance(v.len());
@@ -205,8 +287,18 @@ fn rest_rejects_bad_parameters_with_4xx() {
     assert_eq!(st, 404);
     assert_eq!(v["error"], "trace not found");
     let tid = "0123456789abcdef0123456789abcdef";
-    for body in [&b"not json"[..], br#"{"author":"x"}"#, br#"{"body":""}"#, br#"{"body":"x","span_id":"short"}"#] {
-        let (st, _, resp) = s.post(&s.rest, &format!("/api/v1/traces/{tid}/comments"), &[("content-type", "application/json")], body.to_vec());
+    for body in [
+        &b"not json"[..],
+        br#"{"author":"x"}"#,
+        br#"{"body":""}"#,
+        br#"{"body":"x","span_id":"short"}"#,
+    ] {
+        let (st, _, resp) = s.post(
+            &s.rest,
+            &format!("/api/v1/traces/{tid}/comments"),
+            &[("content-type", "application/json")],
+            body.to_vec(),
+        );
         assert_eq!(st, 400, "{}", String::from_utf8_lossy(&resp));
     }
     assert!(s.healthy());

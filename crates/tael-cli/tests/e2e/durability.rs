@@ -12,7 +12,10 @@ fn sigkill_during_ingest_loses_no_acknowledged_span_and_duplicates_none() {
     let dir = tempfile::tempdir().unwrap();
     // A small memtable and a fast flush, so the kill also lands during
     // flushes and compactions, not only between WAL writes.
-    let env = [("TAEL_MEMTABLE_BYTES", "1MiB"), ("TAEL_FLUSH_INTERVAL", "200ms")];
+    let env = [
+        ("TAEL_MEMTABLE_BYTES", "1MiB"),
+        ("TAEL_FLUSH_INTERVAL", "200ms"),
+    ];
     let s = Server::start(dir.path(), &env);
     let acked: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -47,7 +50,11 @@ fn sigkill_during_ingest_loses_no_acknowledged_span_and_duplicates_none() {
             });
         }));
     }
-    assert!(eventually(Duration::from_secs(60), || acked.lock().unwrap().len() >= 30));
+    assert!(eventually(Duration::from_secs(60), || acked
+        .lock()
+        .unwrap()
+        .len()
+        >= 30));
     std::thread::sleep(Duration::from_millis(300));
     s.kill();
     stop.store(true, Ordering::Release);
@@ -59,19 +66,39 @@ fn sigkill_during_ingest_loses_no_acknowledged_span_and_duplicates_none() {
     let s = Server::start(dir.path(), &env);
     // Every acknowledged span is there exactly once.
     let (_, v) = s.get("/api/v1/services");
-    let crash = v["services"].as_array().unwrap().iter().find(|x| x["name"] == "crash").cloned().unwrap();
+    let crash = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "crash")
+        .cloned()
+        .unwrap();
     let stored = crash["span_count"].as_u64().unwrap();
-    assert!(stored >= acked.len() as u64 * 200, "stored {stored} < acked {}", acked.len() * 200);
+    assert!(
+        stored >= acked.len() as u64 * 200,
+        "stored {stored} < acked {}",
+        acked.len() * 200
+    );
     let mut counts: HashMap<String, u32> = HashMap::new();
     let (_, v) = s.get("/api/v1/traces?service=crash&limit=100000");
     for sp in v["spans"].as_array().unwrap() {
-        *counts.entry(sp["span_id"].as_str().unwrap().to_string()).or_default() += 1;
+        *counts
+            .entry(sp["span_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
-    assert_eq!(counts.len() as u64, stored, "services count and search disagree");
+    assert_eq!(
+        counts.len() as u64,
+        stored,
+        "services count and search disagree"
+    );
     for first in &acked {
         for n in *first..first + 200 {
             let id = hex::encode(span_id(60, n));
-            assert_eq!(counts.get(&id).copied().unwrap_or(0), 1, "span {n} of acked batch {first}");
+            assert_eq!(
+                counts.get(&id).copied().unwrap_or(0),
+                1,
+                "span {n} of acked batch {first}"
+            );
         }
     }
     for (id, c) in &counts {
@@ -79,7 +106,10 @@ fn sigkill_during_ingest_loses_no_acknowledged_span_and_duplicates_none() {
     }
     // Spot-check trace by id on acknowledged data.
     let first = acked[acked.len() / 2];
-    let (st, v) = s.get(&format!("/api/v1/traces/{}", hex::encode(trace_id(60, first + 7))));
+    let (st, v) = s.get(&format!(
+        "/api/v1/traces/{}",
+        hex::encode(trace_id(60, first + 7))
+    ));
     assert_eq!(st, 200);
     assert_eq!(v["span_count"], 1);
 }
@@ -88,7 +118,12 @@ fn sigkill_during_ingest_loses_no_acknowledged_span_and_duplicates_none() {
 fn restart_keeps_data_and_comments() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[("TAEL_FLUSH_INTERVAL", "100ms")]);
-    grpc_traces(&s.grpc, simple_traces("restart", 70, 1, 500, now_ns()), false).unwrap();
+    grpc_traces(
+        &s.grpc,
+        simple_traces("restart", 70, 1, 500, now_ns()),
+        false,
+    )
+    .unwrap();
     let tid = hex::encode(trace_id(70, 5));
     let (st, _, _) = s.post(
         &s.rest,
@@ -99,9 +134,16 @@ fn restart_keeps_data_and_comments() {
     assert_eq!(st, 201);
     // Wait for the flush to Parquet, then write more (memtable only).
     assert!(eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(dir.path().join("MANIFEST.json")).map(|m| m.contains("spans/")).unwrap_or(false)
+        std::fs::read_to_string(dir.path().join("MANIFEST.json"))
+            .map(|m| m.contains("spans/"))
+            .unwrap_or(false)
     }));
-    grpc_traces(&s.grpc, simple_traces("restart", 70, 501, 10, now_ns()), false).unwrap();
+    grpc_traces(
+        &s.grpc,
+        simple_traces("restart", 70, 501, 10, now_ns()),
+        false,
+    )
+    .unwrap();
     s.kill();
     let s = Server::start(dir.path(), &[]);
     let (_, v) = s.get("/api/v1/traces?service=restart&limit=1000");
@@ -114,19 +156,36 @@ fn restart_keeps_data_and_comments() {
     let (_, v) = s.get("/api/v1/comments");
     assert_eq!(v["count"], 1);
     let (_, v) = s.get("/api/v1/services");
-    let svc = v["services"].as_array().unwrap().iter().find(|x| x["name"] == "restart").cloned().unwrap();
+    let svc = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "restart")
+        .cloned()
+        .unwrap();
     assert_eq!(svc["span_count"], 510);
     assert_eq!(svc["trace_count"], 510);
-    assert!((svc["error_rate"].as_f64().unwrap() - 51.0 / 510.0).abs() < 1e-9, "{svc}");
+    assert!(
+        (svc["error_rate"].as_f64().unwrap() - 51.0 / 510.0).abs() < 1e-9,
+        "{svc}"
+    );
 }
 
 #[test]
 fn retention_drops_old_partitions_and_keeps_new_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [("TAEL_FLUSH_INTERVAL", "100ms"), ("TAEL_TRACE_RETENTION", "1d")];
+    let env = [
+        ("TAEL_FLUSH_INTERVAL", "100ms"),
+        ("TAEL_TRACE_RETENTION", "1d"),
+    ];
     let s = Server::start(dir.path(), &env);
     let three_days = 3 * 86_400 * 1_000_000_000u64;
-    grpc_traces(&s.grpc, simple_traces("old", 80, 1, 50, now_ns() - three_days), false).unwrap();
+    grpc_traces(
+        &s.grpc,
+        simple_traces("old", 80, 1, 50, now_ns() - three_days),
+        false,
+    )
+    .unwrap();
     grpc_traces(&s.grpc, simple_traces("new", 81, 1, 50, now_ns()), false).unwrap();
     // The old spans are flushed into their own (old) hour partition, which
     // retention then drops; the new ones stay.
@@ -138,20 +197,40 @@ fn retention_drops_old_partitions_and_keeps_new_ones() {
     assert_eq!(v["spans"].as_array().unwrap().len(), 50);
     let (st, _) = s.get(&format!("/api/v1/traces/{}", hex::encode(trace_id(80, 3))));
     assert_eq!(st, 404);
-    let old_dirs: Vec<_> = std::fs::read_dir(dir.path().join("spans")).unwrap().flatten().collect();
-    assert_eq!(old_dirs.len(), 1, "only the current hour partition remains: {old_dirs:?}");
+    let old_dirs: Vec<_> = std::fs::read_dir(dir.path().join("spans"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        old_dirs.len(),
+        1,
+        "only the current hour partition remains: {old_dirs:?}"
+    );
 }
 
 #[test]
 fn disk_cap_drops_the_oldest_partitions_first() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [("TAEL_FLUSH_INTERVAL", "100ms"), ("TAEL_MAX_DISK_BYTES", "20KiB")];
+    let env = [
+        ("TAEL_FLUSH_INTERVAL", "100ms"),
+        ("TAEL_MAX_DISK_BYTES", "20KiB"),
+    ];
     let s = Server::start(dir.path(), &env);
     let hour = 3_600_000_000_000u64;
     for h in (1..=5u64).rev() {
-        grpc_traces(&s.grpc, simple_traces("capped", 90 + h as u8, 1, 200, now_ns() - h * hour), false).unwrap();
+        grpc_traces(
+            &s.grpc,
+            simple_traces("capped", 90 + h as u8, 1, 200, now_ns() - h * hour),
+            false,
+        )
+        .unwrap();
     }
-    grpc_traces(&s.grpc, simple_traces("capped", 99, 1, 200, now_ns()), false).unwrap();
+    grpc_traces(
+        &s.grpc,
+        simple_traces("capped", 99, 1, 200, now_ns()),
+        false,
+    )
+    .unwrap();
     assert!(eventually(Duration::from_secs(20), || {
         let (_, v) = s.get(&format!("/api/v1/traces/{}", hex::encode(trace_id(95, 1))));
         v["error"] == "trace not found"

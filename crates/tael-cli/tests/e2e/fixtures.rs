@@ -3,18 +3,27 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value::Value as V, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1 as pm;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 
 pub fn kv(k: &str, v: V) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
 }
 
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// A trace id that is unique per (tag, n).
@@ -39,15 +48,35 @@ pub fn typed_attrs() -> Vec<KeyValue> {
         kv("int", V::IntValue(-42)),
         kv("double", V::DoubleValue(1.5)),
         kv("whole_double", V::DoubleValue(2.0)),
-        kv("array", V::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(V::IntValue(1)) }, AnyValue { value: Some(V::StringValue("two".into())) }] })),
-        kv("map", V::KvlistValue(KeyValueList { values: vec![kv("inner", V::BoolValue(false))] })),
+        kv(
+            "array",
+            V::ArrayValue(ArrayValue {
+                values: vec![
+                    AnyValue {
+                        value: Some(V::IntValue(1)),
+                    },
+                    AnyValue {
+                        value: Some(V::StringValue("two".into())),
+                    },
+                ],
+            }),
+        ),
+        kv(
+            "map",
+            V::KvlistValue(KeyValueList {
+                values: vec![kv("inner", V::BoolValue(false))],
+            }),
+        ),
         kv("bytes", V::BytesValue(vec![0, 1, 2, 255])),
     ]
 }
 
 pub fn resource(service: &str) -> Option<Resource> {
     Some(Resource {
-        attributes: vec![kv("service.name", V::StringValue(service.into())), kv("host.cores", V::IntValue(8))],
+        attributes: vec![
+            kv("service.name", V::StringValue(service.into())),
+            kv("host.cores", V::IntValue(8)),
+        ],
         dropped_attributes_count: 0,
         ..Default::default()
     })
@@ -80,7 +109,10 @@ pub fn rich_traces(service: &str, tag: u8, n: u32) -> ExportTraceServiceRequest 
         events: vec![span::Event {
             time_unix_nano: now - 1_000_000,
             name: "exception".into(),
-            attributes: vec![kv("exception.message", V::StringValue("boom".into())), kv("retry", V::DoubleValue(0.5))],
+            attributes: vec![
+                kv("exception.message", V::StringValue("boom".into())),
+                kv("retry", V::DoubleValue(0.5)),
+            ],
             dropped_attributes_count: 1,
         }],
         dropped_events_count: 2,
@@ -93,7 +125,10 @@ pub fn rich_traces(service: &str, tag: u8, n: u32) -> ExportTraceServiceRequest 
             flags: 1,
         }],
         dropped_links_count: 4,
-        status: Some(Status { message: "it broke".into(), code: 2 }),
+        status: Some(Status {
+            message: "it broke".into(),
+            code: 2,
+        }),
     };
     let child = Span {
         trace_id: trace_id(tag, n),
@@ -103,20 +138,33 @@ pub fn rich_traces(service: &str, tag: u8, n: u32) -> ExportTraceServiceRequest 
         kind: 3,
         start_time_unix_nano: now - 4_000_000,
         end_time_unix_nano: now - 2_000_000,
-        status: Some(Status { message: String::new(), code: 1 }),
+        status: Some(Status {
+            message: String::new(),
+            code: 1,
+        }),
         ..Default::default()
     };
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: resource(service),
-            scope_spans: vec![ScopeSpans { scope: scope(), spans: vec![root, child], schema_url: String::new() }],
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans: vec![root, child],
+                schema_url: String::new(),
+            }],
             schema_url: String::new(),
         }],
     }
 }
 
 /// `count` simple spans (one per trace) for service `service`.
-pub fn simple_traces(service: &str, tag: u8, first: u32, count: u32, start_ns: u64) -> ExportTraceServiceRequest {
+pub fn simple_traces(
+    service: &str,
+    tag: u8,
+    first: u32,
+    count: u32,
+    start_ns: u64,
+) -> ExportTraceServiceRequest {
     let spans = (first..first + count)
         .map(|n| Span {
             trace_id: trace_id(tag, n),
@@ -125,7 +173,10 @@ pub fn simple_traces(service: &str, tag: u8, first: u32, count: u32, start_ns: u
             kind: 2,
             start_time_unix_nano: start_ns + n as u64 * 1000,
             end_time_unix_nano: start_ns + n as u64 * 1000 + 1_000_000 * (1 + n as u64 % 50),
-            status: Some(Status { code: if n % 10 == 0 { 2 } else { 0 }, message: String::new() }),
+            status: Some(Status {
+                code: if n % 10 == 0 { 2 } else { 0 },
+                message: String::new(),
+            }),
             attributes: vec![kv("n", V::IntValue(n as i64))],
             ..Default::default()
         })
@@ -133,7 +184,11 @@ pub fn simple_traces(service: &str, tag: u8, first: u32, count: u32, start_ns: u
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: resource(service),
-            scope_spans: vec![ScopeSpans { scope: scope(), spans, schema_url: String::new() }],
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans,
+                schema_url: String::new(),
+            }],
             schema_url: String::new(),
         }],
     }
@@ -146,7 +201,14 @@ pub fn rich_logs(service: &str, tag: u8, n: u32) -> ExportLogsServiceRequest {
         observed_time_unix_nano: now,
         severity_number: 17,
         severity_text: "ERROR".into(),
-        body: Some(AnyValue { value: Some(V::KvlistValue(KeyValueList { values: vec![kv("msg", V::StringValue("payment failed".into())), kv("code", V::IntValue(402))] })) }),
+        body: Some(AnyValue {
+            value: Some(V::KvlistValue(KeyValueList {
+                values: vec![
+                    kv("msg", V::StringValue("payment failed".into())),
+                    kv("code", V::IntValue(402)),
+                ],
+            })),
+        }),
         attributes: typed_attrs(),
         dropped_attributes_count: 1,
         flags: 1,
@@ -157,13 +219,19 @@ pub fn rich_logs(service: &str, tag: u8, n: u32) -> ExportLogsServiceRequest {
     let plain = LogRecord {
         time_unix_nano: now - 2_000,
         severity_number: 9,
-        body: Some(AnyValue { value: Some(V::StringValue("user logged in".into())) }),
+        body: Some(AnyValue {
+            value: Some(V::StringValue("user logged in".into())),
+        }),
         ..Default::default()
     };
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: resource(service),
-            scope_logs: vec![ScopeLogs { scope: scope(), log_records: vec![structured, plain], schema_url: String::new() }],
+            scope_logs: vec![ScopeLogs {
+                scope: scope(),
+                log_records: vec![structured, plain],
+                schema_url: String::new(),
+            }],
             schema_url: String::new(),
         }],
     }
@@ -184,7 +252,9 @@ pub fn rich_metrics(service: &str) -> ExportMetricsServiceRequest {
             name: "e2e.gauge".into(),
             description: "a gauge".into(),
             unit: "1".into(),
-            data: Some(pm::metric::Data::Gauge(pm::Gauge { data_points: vec![number(pm::number_data_point::Value::AsDouble(0.25))] })),
+            data: Some(pm::metric::Data::Gauge(pm::Gauge {
+                data_points: vec![number(pm::number_data_point::Value::AsDouble(0.25))],
+            })),
             ..Default::default()
         },
         pm::Metric {
@@ -219,21 +289,26 @@ pub fn rich_metrics(service: &str) -> ExportMetricsServiceRequest {
         },
         pm::Metric {
             name: "e2e.exphist".into(),
-            data: Some(pm::metric::Data::ExponentialHistogram(pm::ExponentialHistogram {
-                data_points: vec![pm::ExponentialHistogramDataPoint {
-                    attributes: attrs.clone(),
-                    time_unix_nano: now,
-                    count: 5,
-                    sum: Some(10.0),
-                    scale: 3,
-                    zero_count: 1,
-                    positive: Some(pm::exponential_histogram_data_point::Buckets { offset: -2, bucket_counts: vec![1, 3] }),
-                    negative: None,
-                    zero_threshold: 0.001,
-                    ..Default::default()
-                }],
-                aggregation_temporality: 1,
-            })),
+            data: Some(pm::metric::Data::ExponentialHistogram(
+                pm::ExponentialHistogram {
+                    data_points: vec![pm::ExponentialHistogramDataPoint {
+                        attributes: attrs.clone(),
+                        time_unix_nano: now,
+                        count: 5,
+                        sum: Some(10.0),
+                        scale: 3,
+                        zero_count: 1,
+                        positive: Some(pm::exponential_histogram_data_point::Buckets {
+                            offset: -2,
+                            bucket_counts: vec![1, 3],
+                        }),
+                        negative: None,
+                        zero_threshold: 0.001,
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: 1,
+                },
+            )),
             ..Default::default()
         },
         pm::Metric {
@@ -245,8 +320,14 @@ pub fn rich_metrics(service: &str) -> ExportMetricsServiceRequest {
                     count: 10,
                     sum: 42.0,
                     quantile_values: vec![
-                        pm::summary_data_point::ValueAtQuantile { quantile: 0.5, value: 4.0 },
-                        pm::summary_data_point::ValueAtQuantile { quantile: 0.99, value: 9.0 },
+                        pm::summary_data_point::ValueAtQuantile {
+                            quantile: 0.5,
+                            value: 4.0,
+                        },
+                        pm::summary_data_point::ValueAtQuantile {
+                            quantile: 0.99,
+                            value: 9.0,
+                        },
                     ],
                     ..Default::default()
                 }],
@@ -257,7 +338,11 @@ pub fn rich_metrics(service: &str) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![pm::ResourceMetrics {
             resource: resource(service),
-            scope_metrics: vec![pm::ScopeMetrics { scope: scope(), metrics, schema_url: String::new() }],
+            scope_metrics: vec![pm::ScopeMetrics {
+                scope: scope(),
+                metrics,
+                schema_url: String::new(),
+            }],
             schema_url: String::new(),
         }],
     }

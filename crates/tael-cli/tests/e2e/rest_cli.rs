@@ -15,7 +15,10 @@ fn trace_search_filters_and_orders_newest_first() {
     let (_, v) = s.get("/api/v1/traces?service=search-a&limit=5");
     let spans = v["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 5);
-    let starts: Vec<&str> = spans.iter().map(|x| x["start_time"].as_str().unwrap()).collect();
+    let starts: Vec<&str> = spans
+        .iter()
+        .map(|x| x["start_time"].as_str().unwrap())
+        .collect();
     let mut sorted = starts.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(starts, sorted, "newest first");
@@ -23,24 +26,45 @@ fn trace_search_filters_and_orders_newest_first() {
     let (_, v) = s.get("/api/v1/traces?service=search-a&status=ERROR&limit=1000");
     assert_eq!(v["spans"].as_array().unwrap().len(), 10);
     let (_, v) = s.get("/api/v1/traces?service=search-a&min_duration_ms=45&limit=1000");
-    assert!(v["spans"].as_array().unwrap().iter().all(|x| x["duration_ms"].as_f64().unwrap() >= 45.0));
+    assert!(v["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["duration_ms"].as_f64().unwrap() >= 45.0));
     assert_eq!(v["spans"].as_array().unwrap().len(), 12);
     let (_, v) = s.get("/api/v1/traces?service=search-a&max_duration_ms=2ms&limit=1000");
     assert_eq!(v["spans"].as_array().unwrap().len(), 4);
     let (_, v) = s.get("/api/v1/traces?service=search-a&operation=op-1&limit=1000");
     assert_eq!(v["spans"].as_array().unwrap().len(), 33);
     let (_, v) = s.get("/api/v1/traces?attribute=n=42&attribute=n=42");
-    assert_eq!(v["spans"].as_array().unwrap().len(), 1, "only search-a has n=42: {v}");
+    assert_eq!(
+        v["spans"].as_array().unwrap().len(),
+        1,
+        "only search-a has n=42: {v}"
+    );
     let (_, v) = s.get("/api/v1/traces?attribute=n=42&attribute=n=43");
-    assert_eq!(v["spans"].as_array().unwrap().len(), 0, "attribute filters are ANDed: {v}");
+    assert_eq!(
+        v["spans"].as_array().unwrap().len(),
+        0,
+        "attribute filters are ANDed: {v}"
+    );
     let (_, v) = s.get("/api/v1/traces?service=search-b&attribute=n=7");
     assert_eq!(v["spans"].as_array().unwrap().len(), 1);
     let (_, v) = s.get("/api/v1/traces?last=1s&service=search-a");
-    assert_eq!(v["spans"].as_array().unwrap().len(), 0, "spans started 10s ago are outside last=1s");
+    assert_eq!(
+        v["spans"].as_array().unwrap().len(),
+        0,
+        "spans started 10s ago are outside last=1s"
+    );
     let (_, v) = s.get("/api/v1/traces?last=1m&service=search-a&limit=1000");
     assert_eq!(v["spans"].as_array().unwrap().len(), 100);
     let (_, v) = s.get("/api/v1/services");
-    let names: Vec<&str> = v["services"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["search-a", "search-b"]);
     assert_eq!(v["services"][0]["span_count"], 100);
     assert_eq!(v["services"][0]["trace_count"], 100);
@@ -68,25 +92,73 @@ fn cli_prints_json_tables_and_exit_codes() {
     assert_eq!(v["span_count"], 2);
     let (code, out, _) = cli(&["get", "trace", &tid, "--format", "table"], &env);
     assert_eq!(code, 0);
-    assert!(out.contains("GET /rich") && out.contains("SELECT") && out.contains("[error]"), "{out}");
+    assert!(
+        out.contains("GET /rich") && out.contains("SELECT") && out.contains("[error]"),
+        "{out}"
+    );
 
-    let (code, out, _) = cli(&["query", "traces", "--service", "cli-svc", "--status", "error", "--last", "1h30m", "--format", "table"], &env);
+    let (code, out, _) = cli(
+        &[
+            "query",
+            "traces",
+            "--service",
+            "cli-svc",
+            "--status",
+            "error",
+            "--last",
+            "1h30m",
+            "--format",
+            "table",
+        ],
+        &env,
+    );
     assert_eq!(code, 0);
-    assert!(out.contains("Trace ID") && out.contains("GET /rich"), "{out}");
-    let (code, out, _) = cli(&["query", "traces", "--min-duration", "4ms", "--attribute", "str=hello"], &env);
+    assert!(
+        out.contains("Trace ID") && out.contains("GET /rich"),
+        "{out}"
+    );
+    let (code, out, _) = cli(
+        &[
+            "query",
+            "traces",
+            "--min-duration",
+            "4ms",
+            "--attribute",
+            "str=hello",
+        ],
+        &env,
+    );
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["spans"].as_array().unwrap().len(), 1);
     let (code, out, _) = cli(&["query", "logs", "--trace-id", &tid], &env);
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["count"], 1);
-    let (code, out, _) = cli(&["query", "metrics", "--name", "e2e.sum", "--type", "sum", "--format", "table"], &env);
+    let (code, out, _) = cli(
+        &[
+            "query", "metrics", "--name", "e2e.sum", "--type", "sum", "--format", "table",
+        ],
+        &env,
+    );
     assert_eq!(code, 0);
     assert!(out.contains("e2e.sum"), "{out}");
 
-    let (code, out, _) = cli(&["comment", "add", &tid, "root cause: db", "--author", "agent"], &env);
+    let (code, out, _) = cli(
+        &[
+            "comment",
+            "add",
+            &tid,
+            "root cause: db",
+            "--author",
+            "agent",
+        ],
+        &env,
+    );
     assert_eq!(code, 0);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["comment"]["author"], "agent");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["comment"]["author"],
+        "agent"
+    );
     let (code, out, _) = cli(&["comment", "list", &tid], &env);
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["count"], 1);
@@ -113,14 +185,21 @@ fn cli_prints_json_tables_and_exit_codes() {
     assert!(out.contains(env!("CARGO_PKG_VERSION")));
     let (code, out, _) = cli(&["server", "status"], &env);
     assert_eq!(code, 0);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["status"], "healthy");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["status"],
+        "healthy"
+    );
 }
 
 #[test]
 fn serve_rejects_bad_configuration_at_startup() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    for (k, v) in [("TAEL_MAX_DISK_BYTES", "lots"), ("TAEL_TRACE_RETENTION", "forever"), ("TAEL_REST_API_ADDR", "nowhere")] {
+    for (k, v) in [
+        ("TAEL_MAX_DISK_BYTES", "lots"),
+        ("TAEL_TRACE_RETENTION", "forever"),
+        ("TAEL_REST_API_ADDR", "nowhere"),
+    ] {
         let (code, _, err) = cli(&["serve", "--data-dir", d], &[(k, v)]);
         assert_eq!(code, 2, "{k}={v}: {err}");
         assert!(err.contains(k), "{err}");

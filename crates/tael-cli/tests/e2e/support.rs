@@ -20,6 +20,8 @@ pub struct Server {
 
 impl Server {
     /// Starts `tael serve` on port 0 with a data dir and extra env vars.
+    /// (The child is waited for by `Drop`, which clippy cannot see.)
+    #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.args([
@@ -74,10 +76,19 @@ impl Server {
         let resp = reqwest::blocking::get(format!("{}{path}", self.rest)).expect("GET");
         let status = resp.status().as_u16();
         let text = resp.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
-    pub fn post(&self, base: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    pub fn post(
+        &self,
+        base: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
         let client = reqwest::blocking::Client::new();
         let mut req = client.post(format!("{base}{path}")).body(body);
         for (k, v) in headers {
@@ -90,7 +101,9 @@ impl Server {
     }
 
     pub fn healthy(&self) -> bool {
-        reqwest::blocking::get(format!("{}/healthz", self.rest)).map(|r| r.status().is_success()).unwrap_or(false)
+        reqwest::blocking::get(format!("{}/healthz", self.rest))
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
     }
 
     /// Stops the server gracefully (SIGTERM) and waits for it.
@@ -123,17 +136,28 @@ impl Drop for Server {
 
 /// Sends a signal with the `kill` command (no libc dependency).
 pub fn unsafe_kill(pid: u32, sig: &str) {
-    let _ = Command::new("kill").args([format!("-{sig}"), pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status();
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
-pub fn grpc_traces(endpoint: &str, req: ExportTraceServiceRequest, gzip: bool) -> Result<i64, tonic::Status> {
+pub fn grpc_traces(
+    endpoint: &str,
+    req: ExportTraceServiceRequest,
+    gzip: bool,
+) -> Result<i64, tonic::Status> {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     runtime().block_on(async {
-        let mut c = TraceServiceClient::connect(endpoint.to_string()).await.expect("connect");
+        let mut c = TraceServiceClient::connect(endpoint.to_string())
+            .await
+            .expect("connect");
         if gzip {
             c = c.send_compressed(tonic::codec::CompressionEncoding::Gzip);
         }
@@ -145,18 +169,29 @@ pub fn grpc_traces(endpoint: &str, req: ExportTraceServiceRequest, gzip: bool) -
 pub fn grpc_logs(endpoint: &str, req: ExportLogsServiceRequest) -> Result<i64, tonic::Status> {
     use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
     runtime().block_on(async {
-        let mut c = LogsServiceClient::connect(endpoint.to_string()).await.expect("connect");
+        let mut c = LogsServiceClient::connect(endpoint.to_string())
+            .await
+            .expect("connect");
         let r = c.export(req).await?.into_inner();
-        Ok(r.partial_success.map(|p| p.rejected_log_records).unwrap_or(0))
+        Ok(r.partial_success
+            .map(|p| p.rejected_log_records)
+            .unwrap_or(0))
     })
 }
 
-pub fn grpc_metrics(endpoint: &str, req: ExportMetricsServiceRequest) -> Result<i64, tonic::Status> {
+pub fn grpc_metrics(
+    endpoint: &str,
+    req: ExportMetricsServiceRequest,
+) -> Result<i64, tonic::Status> {
     use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
     runtime().block_on(async {
-        let mut c = MetricsServiceClient::connect(endpoint.to_string()).await.expect("connect");
+        let mut c = MetricsServiceClient::connect(endpoint.to_string())
+            .await
+            .expect("connect");
         let r = c.export(req).await?.into_inner();
-        Ok(r.partial_success.map(|p| p.rejected_data_points).unwrap_or(0))
+        Ok(r.partial_success
+            .map(|p| p.rejected_data_points)
+            .unwrap_or(0))
     })
 }
 

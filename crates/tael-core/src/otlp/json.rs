@@ -36,7 +36,9 @@ fn parse_root(body: &[u8]) -> R<Obj> {
 }
 
 fn get<'a>(o: &'a Obj, camel: &str, snake: &str) -> Option<&'a Value> {
-    o.get(camel).or_else(|| o.get(snake)).filter(|v| !v.is_null())
+    o.get(camel)
+        .or_else(|| o.get(snake))
+        .filter(|v| !v.is_null())
 }
 
 fn obj<'a>(v: &'a Value, path: &str) -> R<&'a Obj> {
@@ -63,9 +65,16 @@ fn uint(v: &Value, path: &str) -> R<u64> {
     match v {
         Value::Number(n) => n
             .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.9e19).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.9e19)
+                    .map(|f| f as u64)
+            })
             .ok_or_else(|| err(path, "expected an unsigned integer")),
-        Value::String(s) => s.trim().parse().map_err(|_| err(path, "expected an unsigned integer")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| err(path, "expected an unsigned integer")),
         _ => Err(err(path, "expected an unsigned integer")),
     }
 }
@@ -74,15 +83,24 @@ fn int(v: &Value, path: &str) -> R<i64> {
     match v {
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(|| err(path, "expected an integer")),
-        Value::String(s) => s.trim().parse().map_err(|_| err(path, "expected an integer")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| err(path, "expected an integer")),
         _ => Err(err(path, "expected an integer")),
     }
 }
 
 fn u64f(o: &Obj, camel: &str, snake: &str, path: &str) -> R<u64> {
-    get(o, camel, snake).map(|v| uint(v, &format!("{path}.{camel}"))).unwrap_or(Ok(0))
+    get(o, camel, snake)
+        .map(|v| uint(v, &format!("{path}.{camel}")))
+        .unwrap_or(Ok(0))
 }
 
 fn u32f(o: &Obj, camel: &str, snake: &str, path: &str) -> R<u32> {
@@ -108,7 +126,12 @@ fn enumf(o: &Obj, camel: &str, snake: &str, names: &[&str], path: &str) -> R<i32
             .iter()
             .position(|n| n.eq_ignore_ascii_case(s))
             .map(|i| i as i32)
-            .ok_or_else(|| err(&format!("{path}.{camel}"), &format!("unknown enum value {s:?}"))),
+            .ok_or_else(|| {
+                err(
+                    &format!("{path}.{camel}"),
+                    &format!("unknown enum value {s:?}"),
+                )
+            }),
         _ => i32f(o, camel, snake, path),
     }
 }
@@ -120,14 +143,19 @@ fn double(v: &Value, path: &str) -> R<f64> {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => other.trim().parse().map_err(|_| err(path, "expected a number")),
+            other => other
+                .trim()
+                .parse()
+                .map_err(|_| err(path, "expected a number")),
         },
         _ => Err(err(path, "expected a number")),
     }
 }
 
 fn opt_double(o: &Obj, camel: &str, path: &str) -> R<Option<f64>> {
-    get(o, camel, camel).map(|v| double(v, &format!("{path}.{camel}"))).transpose()
+    get(o, camel, camel)
+        .map(|v| double(v, &format!("{path}.{camel}")))
+        .transpose()
 }
 
 fn doubles(o: &Obj, camel: &str, snake: &str, path: &str) -> R<Vec<f64>> {
@@ -155,7 +183,10 @@ fn id(o: &Obj, camel: &str, snake: &str, len: usize, path: &str) -> R<Vec<u8>> {
     let p = format!("{path}.{camel}");
     let bytes = hex::decode(&s).map_err(|_| err(&p, "expected a hex string"))?;
     if bytes.len() != len {
-        return Err(err(&p, &format!("expected {} hex characters, got {}", len * 2, s.len())));
+        return Err(err(
+            &p,
+            &format!("expected {} hex characters, got {}", len * 2, s.len()),
+        ));
     }
     Ok(bytes)
 }
@@ -164,9 +195,16 @@ fn any_value(v: &Value, path: &str) -> R<AnyValue> {
     let o = obj(v, path)?;
     use any_value::Value as V;
     let value = if let Some(s) = get(o, "stringValue", "string_value") {
-        Some(V::StringValue(s.as_str().ok_or_else(|| err(path, "stringValue must be a string"))?.to_string()))
+        Some(V::StringValue(
+            s.as_str()
+                .ok_or_else(|| err(path, "stringValue must be a string"))?
+                .to_string(),
+        ))
     } else if let Some(b) = get(o, "boolValue", "bool_value") {
-        Some(V::BoolValue(b.as_bool().ok_or_else(|| err(path, "boolValue must be a bool"))?))
+        Some(V::BoolValue(
+            b.as_bool()
+                .ok_or_else(|| err(path, "boolValue must be a bool"))?,
+        ))
     } else if let Some(i) = get(o, "intValue", "int_value") {
         Some(V::IntValue(int(i, &format!("{path}.intValue"))?))
     } else if let Some(d) = get(o, "doubleValue", "double_value") {
@@ -181,9 +219,13 @@ fn any_value(v: &Value, path: &str) -> R<AnyValue> {
         Some(V::ArrayValue(ArrayValue { values }))
     } else if let Some(k) = get(o, "kvlistValue", "kvlist_value") {
         let ko = obj(k, path)?;
-        Some(V::KvlistValue(KeyValueList { values: key_values(ko, "values", "values", &format!("{path}.kvlistValue"))? }))
+        Some(V::KvlistValue(KeyValueList {
+            values: key_values(ko, "values", "values", &format!("{path}.kvlistValue"))?,
+        }))
     } else if let Some(b) = get(o, "bytesValue", "bytes_value") {
-        let s = b.as_str().ok_or_else(|| err(path, "bytesValue must be a base64 string"))?;
+        let s = b
+            .as_str()
+            .ok_or_else(|| err(path, "bytesValue must be a base64 string"))?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
@@ -204,7 +246,9 @@ fn key_values(o: &Obj, camel: &str, snake: &str, path: &str) -> R<Vec<KeyValue>>
             let ko = obj(kv, &p)?;
             Ok(KeyValue {
                 key: string(ko, "key", "key", &p)?,
-                value: get(ko, "value", "value").map(|v| any_value(v, &format!("{p}.value"))).transpose()?,
+                value: get(ko, "value", "value")
+                    .map(|v| any_value(v, &format!("{p}.value")))
+                    .transpose()?,
                 ..Default::default()
             })
         })
@@ -212,25 +256,39 @@ fn key_values(o: &Obj, camel: &str, snake: &str, path: &str) -> R<Vec<KeyValue>>
 }
 
 fn resource(o: &Obj, path: &str) -> R<Option<Resource>> {
-    let Some(r) = get(o, "resource", "resource") else { return Ok(None) };
+    let Some(r) = get(o, "resource", "resource") else {
+        return Ok(None);
+    };
     let p = format!("{path}.resource");
     let ro = obj(r, &p)?;
     Ok(Some(Resource {
         attributes: key_values(ro, "attributes", "attributes", &p)?,
-        dropped_attributes_count: u32f(ro, "droppedAttributesCount", "dropped_attributes_count", &p)?,
+        dropped_attributes_count: u32f(
+            ro,
+            "droppedAttributesCount",
+            "dropped_attributes_count",
+            &p,
+        )?,
         ..Default::default()
     }))
 }
 
 fn scope(o: &Obj, path: &str) -> R<Option<InstrumentationScope>> {
-    let Some(s) = get(o, "scope", "scope") else { return Ok(None) };
+    let Some(s) = get(o, "scope", "scope") else {
+        return Ok(None);
+    };
     let p = format!("{path}.scope");
     let so = obj(s, &p)?;
     Ok(Some(InstrumentationScope {
         name: string(so, "name", "name", &p)?,
         version: string(so, "version", "version", &p)?,
         attributes: key_values(so, "attributes", "attributes", &p)?,
-        dropped_attributes_count: u32f(so, "droppedAttributesCount", "dropped_attributes_count", &p)?,
+        dropped_attributes_count: u32f(
+            so,
+            "droppedAttributesCount",
+            "dropped_attributes_count",
+            &p,
+        )?,
     }))
 }
 
@@ -295,7 +353,12 @@ fn span_of(o: &Obj, p: &str) -> R<Span> {
                 time_unix_nano: u64f(e, "timeUnixNano", "time_unix_nano", ep)?,
                 name: string(e, "name", "name", ep)?,
                 attributes: key_values(e, "attributes", "attributes", ep)?,
-                dropped_attributes_count: u32f(e, "droppedAttributesCount", "dropped_attributes_count", ep)?,
+                dropped_attributes_count: u32f(
+                    e,
+                    "droppedAttributesCount",
+                    "dropped_attributes_count",
+                    ep,
+                )?,
             })
         })?,
         dropped_events_count: u32f(o, "droppedEventsCount", "dropped_events_count", p)?,
@@ -305,7 +368,12 @@ fn span_of(o: &Obj, p: &str) -> R<Span> {
                 span_id: id(l, "spanId", "span_id", 8, lp)?,
                 trace_state: string(l, "traceState", "trace_state", lp)?,
                 attributes: key_values(l, "attributes", "attributes", lp)?,
-                dropped_attributes_count: u32f(l, "droppedAttributesCount", "dropped_attributes_count", lp)?,
+                dropped_attributes_count: u32f(
+                    l,
+                    "droppedAttributesCount",
+                    "dropped_attributes_count",
+                    lp,
+                )?,
                 flags: u32f(l, "flags", "flags", lp)?,
             })
         })?,
@@ -345,12 +413,24 @@ pub fn decode_logs(body: &[u8]) -> R<ExportLogsServiceRequest> {
                     log_records: each(sl, "logRecords", "log_records", sp, |r, rp| {
                         Ok(LogRecord {
                             time_unix_nano: u64f(r, "timeUnixNano", "time_unix_nano", rp)?,
-                            observed_time_unix_nano: u64f(r, "observedTimeUnixNano", "observed_time_unix_nano", rp)?,
+                            observed_time_unix_nano: u64f(
+                                r,
+                                "observedTimeUnixNano",
+                                "observed_time_unix_nano",
+                                rp,
+                            )?,
                             severity_number: i32f(r, "severityNumber", "severity_number", rp)?,
                             severity_text: string(r, "severityText", "severity_text", rp)?,
-                            body: get(r, "body", "body").map(|b| any_value(b, &format!("{rp}.body"))).transpose()?,
+                            body: get(r, "body", "body")
+                                .map(|b| any_value(b, &format!("{rp}.body")))
+                                .transpose()?,
                             attributes: key_values(r, "attributes", "attributes", rp)?,
-                            dropped_attributes_count: u32f(r, "droppedAttributesCount", "dropped_attributes_count", rp)?,
+                            dropped_attributes_count: u32f(
+                                r,
+                                "droppedAttributesCount",
+                                "dropped_attributes_count",
+                                rp,
+                            )?,
                             flags: u32f(r, "flags", "flags", rp)?,
                             trace_id: id(r, "traceId", "trace_id", 16, rp)?,
                             span_id: id(r, "spanId", "span_id", 8, rp)?,
@@ -388,9 +468,15 @@ fn exemplars(o: &Obj, p: &str) -> R<Vec<pm::Exemplar>> {
 fn number_points(o: &Obj, p: &str) -> R<Vec<pm::NumberDataPoint>> {
     each(o, "dataPoints", "data_points", p, |d, dp| {
         let value = if let Some(v) = get(d, "asDouble", "as_double") {
-            Some(pm::number_data_point::Value::AsDouble(double(v, &format!("{dp}.asDouble"))?))
+            Some(pm::number_data_point::Value::AsDouble(double(
+                v,
+                &format!("{dp}.asDouble"),
+            )?))
         } else if let Some(v) = get(d, "asInt", "as_int") {
-            Some(pm::number_data_point::Value::AsInt(int(v, &format!("{dp}.asInt"))?))
+            Some(pm::number_data_point::Value::AsInt(int(
+                v,
+                &format!("{dp}.asInt"),
+            )?))
         } else {
             None
         };
@@ -405,8 +491,14 @@ fn number_points(o: &Obj, p: &str) -> R<Vec<pm::NumberDataPoint>> {
     })
 }
 
-fn buckets(o: &Obj, camel: &str, p: &str) -> R<Option<pm::exponential_histogram_data_point::Buckets>> {
-    let Some(b) = get(o, camel, camel) else { return Ok(None) };
+fn buckets(
+    o: &Obj,
+    camel: &str,
+    p: &str,
+) -> R<Option<pm::exponential_histogram_data_point::Buckets>> {
+    let Some(b) = get(o, camel, camel) else {
+        return Ok(None);
+    };
     let bp = format!("{p}.{camel}");
     let bo = obj(b, &bp)?;
     Ok(Some(pm::exponential_histogram_data_point::Buckets {
@@ -419,14 +511,24 @@ fn metric_of(o: &Obj, p: &str) -> R<pm::Metric> {
     use pm::metric::Data;
     let data = if let Some(g) = get(o, "gauge", "gauge") {
         let gp = format!("{p}.gauge");
-        Some(Data::Gauge(pm::Gauge { data_points: number_points(obj(g, &gp)?, &gp)? }))
+        Some(Data::Gauge(pm::Gauge {
+            data_points: number_points(obj(g, &gp)?, &gp)?,
+        }))
     } else if let Some(s) = get(o, "sum", "sum") {
         let sp = format!("{p}.sum");
         let so = obj(s, &sp)?;
         Some(Data::Sum(pm::Sum {
             data_points: number_points(so, &sp)?,
-            aggregation_temporality: enumf(so, "aggregationTemporality", "aggregation_temporality", TEMPORALITIES, &sp)?,
-            is_monotonic: get(so, "isMonotonic", "is_monotonic").and_then(Value::as_bool).unwrap_or(false),
+            aggregation_temporality: enumf(
+                so,
+                "aggregationTemporality",
+                "aggregation_temporality",
+                TEMPORALITIES,
+                &sp,
+            )?,
+            is_monotonic: get(so, "isMonotonic", "is_monotonic")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }))
     } else if let Some(h) = get(o, "histogram", "histogram") {
         let hp = format!("{p}.histogram");
@@ -447,7 +549,13 @@ fn metric_of(o: &Obj, p: &str) -> R<pm::Metric> {
                     max: opt_double(d, "max", dp)?,
                 })
             })?,
-            aggregation_temporality: enumf(ho, "aggregationTemporality", "aggregation_temporality", TEMPORALITIES, &hp)?,
+            aggregation_temporality: enumf(
+                ho,
+                "aggregationTemporality",
+                "aggregation_temporality",
+                TEMPORALITIES,
+                &hp,
+            )?,
         }))
     } else if let Some(h) = get(o, "exponentialHistogram", "exponential_histogram") {
         let hp = format!("{p}.exponentialHistogram");
@@ -471,7 +579,13 @@ fn metric_of(o: &Obj, p: &str) -> R<pm::Metric> {
                     zero_threshold: opt_double(d, "zeroThreshold", dp)?.unwrap_or(0.0),
                 })
             })?,
-            aggregation_temporality: enumf(ho, "aggregationTemporality", "aggregation_temporality", TEMPORALITIES, &hp)?,
+            aggregation_temporality: enumf(
+                ho,
+                "aggregationTemporality",
+                "aggregation_temporality",
+                TEMPORALITIES,
+                &hp,
+            )?,
         }))
     } else if let Some(s) = get(o, "summary", "summary") {
         let sp = format!("{p}.summary");
@@ -509,19 +623,25 @@ fn metric_of(o: &Obj, p: &str) -> R<pm::Metric> {
 /// Decodes an OTLP/JSON metrics export body.
 pub fn decode_metrics(body: &[u8]) -> R<ExportMetricsServiceRequest> {
     let root = parse_root(body)?;
-    let resource_metrics = each(&root, "resourceMetrics", "resource_metrics", "$", |rm, p| {
-        Ok(pm::ResourceMetrics {
-            resource: resource(rm, p)?,
-            scope_metrics: each(rm, "scopeMetrics", "scope_metrics", p, |sm, sp| {
-                Ok(pm::ScopeMetrics {
-                    scope: scope(sm, sp)?,
-                    metrics: each(sm, "metrics", "metrics", sp, metric_of)?,
-                    schema_url: string(sm, "schemaUrl", "schema_url", sp)?,
-                })
-            })?,
-            schema_url: string(rm, "schemaUrl", "schema_url", p)?,
-        })
-    })?;
+    let resource_metrics = each(
+        &root,
+        "resourceMetrics",
+        "resource_metrics",
+        "$",
+        |rm, p| {
+            Ok(pm::ResourceMetrics {
+                resource: resource(rm, p)?,
+                scope_metrics: each(rm, "scopeMetrics", "scope_metrics", p, |sm, sp| {
+                    Ok(pm::ScopeMetrics {
+                        scope: scope(sm, sp)?,
+                        metrics: each(sm, "metrics", "metrics", sp, metric_of)?,
+                        schema_url: string(sm, "schemaUrl", "schema_url", sp)?,
+                    })
+                })?,
+                schema_url: string(rm, "schemaUrl", "schema_url", p)?,
+            })
+        },
+    )?;
     Ok(ExportMetricsServiceRequest { resource_metrics })
 }
 
@@ -549,12 +669,19 @@ mod tests {
     fn rejects_bad_ids_with_a_path() {
         let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708"}]}]}]}"#;
         let e = decode_traces(body).unwrap_err().to_string();
-        assert!(e.contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"), "{e}");
+        assert!(
+            e.contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"),
+            "{e}"
+        );
     }
 
     #[test]
     fn accepts_enum_names() {
-        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_CLIENT"}]}]}]}"#;
-        assert_eq!(decode_traces(body).unwrap().resource_spans[0].scope_spans[0].spans[0].kind, 3);
+        let body =
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_CLIENT"}]}]}]}"#;
+        assert_eq!(
+            decode_traces(body).unwrap().resource_spans[0].scope_spans[0].spans[0].kind,
+            3
+        );
     }
 }

@@ -7,7 +7,9 @@ use base64::Engine;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value as PV, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value::Value as PV, AnyValue, InstrumentationScope, KeyValue,
+};
 use opentelemetry_proto::tonic::metrics::v1 as pm;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::{json, Map, Value};
@@ -29,9 +31,13 @@ fn any(v: &AnyValue) -> Value {
         Some(PV::BoolValue(b)) => json!({ "boolValue": b }),
         Some(PV::IntValue(i)) => json!({ "intValue": i.to_string() }),
         Some(PV::DoubleValue(d)) => json!({ "doubleValue": double(*d) }),
-        Some(PV::ArrayValue(a)) => json!({ "arrayValue": { "values": a.values.iter().map(any).collect::<Vec<_>>() } }),
+        Some(PV::ArrayValue(a)) => {
+            json!({ "arrayValue": { "values": a.values.iter().map(any).collect::<Vec<_>>() } })
+        }
         Some(PV::KvlistValue(k)) => json!({ "kvlistValue": { "values": kvs(&k.values) } }),
-        Some(PV::BytesValue(b)) => json!({ "bytesValue": base64::engine::general_purpose::STANDARD.encode(b) }),
+        Some(PV::BytesValue(b)) => {
+            json!({ "bytesValue": base64::engine::general_purpose::STANDARD.encode(b) })
+        }
         Some(PV::StringValueStrindex(i)) => json!({ "stringValueStrindex": i }),
     }
 }
@@ -48,7 +54,9 @@ fn kvs(list: &[KeyValue]) -> Vec<Value> {
 fn resource(r: &Option<Resource>) -> Value {
     match r {
         None => Value::Null,
-        Some(r) => json!({ "attributes": kvs(&r.attributes), "droppedAttributesCount": r.dropped_attributes_count }),
+        Some(r) => {
+            json!({ "attributes": kvs(&r.attributes), "droppedAttributesCount": r.dropped_attributes_count })
+        }
     }
 }
 
@@ -64,7 +72,12 @@ fn scope(s: &Option<InstrumentationScope>) -> Value {
 
 fn strip_nulls(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect::<Map<_, _>>()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect::<Map<_, _>>(),
+        ),
         Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
         other => other,
     }

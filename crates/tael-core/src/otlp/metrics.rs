@@ -44,7 +44,11 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn point(&self, metric_type: &str, attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> MetricPoint {
+    fn point(
+        &self,
+        metric_type: &str,
+        attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    ) -> MetricPoint {
         let (attributes, _dropped) = capped_attrs(attrs, self.limits);
         MetricPoint {
             service: self.service.to_string(),
@@ -76,14 +80,23 @@ impl Ctx<'_> {
 
 /// Maps every data point of the request. Points without a value are
 /// rejected (counted for `partial_success`).
-pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: MapLimits) -> Mapped<MetricPoint> {
+pub fn metrics_from_request(
+    req: &ExportMetricsServiceRequest,
+    limits: MapLimits,
+) -> Mapped<MetricPoint> {
     let mut out = Mapped::default();
     for rm in &req.resource_metrics {
         let (resource, service) = resource_parts(rm.resource.as_ref(), limits);
         for sm in &rm.scope_metrics {
             let scope = scope_of(sm.scope.as_ref(), limits);
             for metric in &sm.metrics {
-                let ctx = Ctx { service: &service, resource: &resource, scope: &scope, metric, limits };
+                let ctx = Ctx {
+                    service: &service,
+                    resource: &resource,
+                    scope: &scope,
+                    metric,
+                    limits,
+                };
                 let Some(data) = metric.data.as_ref() else {
                     out.reject(&format!("metric {:?}: no data", metric.name));
                     continue;
@@ -93,7 +106,10 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: MapLimits
                         for dp in &g.data_points {
                             match ctx.number("gauge", dp) {
                                 Some(p) => out.items.push(p),
-                                None => out.reject(&format!("metric {:?}: data point without value", metric.name)),
+                                None => out.reject(&format!(
+                                    "metric {:?}: data point without value",
+                                    metric.name
+                                )),
                             }
                         }
                     }
@@ -101,11 +117,15 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: MapLimits
                         for dp in &s.data_points {
                             match ctx.number("sum", dp) {
                                 Some(mut p) => {
-                                    p.temporality = temporality_name(s.aggregation_temporality).into();
+                                    p.temporality =
+                                        temporality_name(s.aggregation_temporality).into();
                                     p.is_monotonic = Some(s.is_monotonic);
                                     out.items.push(p);
                                 }
-                                None => out.reject(&format!("metric {:?}: data point without value", metric.name)),
+                                None => out.reject(&format!(
+                                    "metric {:?}: data point without value",
+                                    metric.name
+                                )),
                             }
                         }
                     }
@@ -151,9 +171,13 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: MapLimits
                                     zero_count: dp.zero_count,
                                     zero_threshold: dp.zero_threshold,
                                     positive_offset: pos.map(|b| b.offset).unwrap_or(0),
-                                    positive_bucket_counts: pos.map(|b| b.bucket_counts.clone()).unwrap_or_default(),
+                                    positive_bucket_counts: pos
+                                        .map(|b| b.bucket_counts.clone())
+                                        .unwrap_or_default(),
                                     negative_offset: neg.map(|b| b.offset).unwrap_or(0),
-                                    negative_bucket_counts: neg.map(|b| b.bucket_counts.clone()).unwrap_or_default(),
+                                    negative_bucket_counts: neg
+                                        .map(|b| b.bucket_counts.clone())
+                                        .unwrap_or_default(),
                                 }),
                                 ..Default::default()
                             });
@@ -173,7 +197,10 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: MapLimits
                                 quantiles: dp
                                     .quantile_values
                                     .iter()
-                                    .map(|q| Quantile { quantile: q.quantile, value: q.value })
+                                    .map(|q| Quantile {
+                                        quantile: q.quantile,
+                                        value: q.value,
+                                    })
                                     .collect(),
                                 ..Default::default()
                             });

@@ -30,7 +30,9 @@ pub struct MapLimits {
 
 impl Default for MapLimits {
     fn default() -> Self {
-        MapLimits { max_attributes: 1024 }
+        MapLimits {
+            max_attributes: 1024,
+        }
     }
 }
 
@@ -65,8 +67,13 @@ pub(crate) fn capped_attrs(kvs: &[KeyValue], limits: MapLimits) -> (Attrs, u32) 
     (kvs_to_json_map(kept), (kvs.len() - kept.len()) as u32)
 }
 
-pub(crate) fn resource_parts(resource: Option<&Resource>, limits: MapLimits) -> (Arc<Attrs>, String) {
-    let attrs: Attrs = resource.map(|r| capped_attrs(&r.attributes, limits).0).unwrap_or_default();
+pub(crate) fn resource_parts(
+    resource: Option<&Resource>,
+    limits: MapLimits,
+) -> (Arc<Attrs>, String) {
+    let attrs: Attrs = resource
+        .map(|r| capped_attrs(&r.attributes, limits).0)
+        .unwrap_or_default();
     let service = match attrs.get("service.name") {
         Some(v) => {
             let s = crate::attr::json_to_flat(v);

@@ -60,7 +60,10 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                 let mut bad_link = None;
                 for l in &s.links {
                     let (attributes, dropped) = capped_attrs(&l.attributes, limits);
-                    match (id_hex(&l.trace_id, 16, "link trace_id"), id_hex(&l.span_id, 8, "link span_id")) {
+                    match (
+                        id_hex(&l.trace_id, 16, "link trace_id"),
+                        id_hex(&l.span_id, 8, "link span_id"),
+                    ) {
                         (Ok(t), Ok(sp)) => links.push(SpanLink {
                             trace_id: t,
                             span_id: sp,

@@ -54,11 +54,17 @@ pub fn to_batch(logs: &[&LogRecord]) -> Result<RecordBatch, StorageError> {
     let cols: Vec<ArrayRef> = vec![
         i64_col(logs, |l| l.time_ns),
         i64_col(logs, |l| l.observed_ns),
-        Arc::new(StringArray::from_iter(logs.iter().map(|l| l.trace_id.as_deref()))),
-        Arc::new(StringArray::from_iter(logs.iter().map(|l| l.span_id.as_deref()))),
+        Arc::new(StringArray::from_iter(
+            logs.iter().map(|l| l.trace_id.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            logs.iter().map(|l| l.span_id.as_deref()),
+        )),
         str_col(logs, |l| l.severity.as_str()),
         str_col(logs, |l| l.severity_text.as_str()),
-        Arc::new(Int32Array::from_iter_values(logs.iter().map(|l| l.severity_number))),
+        Arc::new(Int32Array::from_iter_values(
+            logs.iter().map(|l| l.severity_number),
+        )),
         string_col(logs, |l| l.body_text()),
         Arc::new(StringArray::from_iter(logs.iter().map(|l| match &l.body {
             Value::String(_) => None,
@@ -112,7 +118,8 @@ impl<'a> LogCols<'a> {
     pub fn row(&self, i: usize) -> Result<LogRecord, StorageError> {
         let c = Cols::new(self.batch);
         let body = match opt_str(c.str("body_json")?, i) {
-            Some(j) => serde_json::from_str(&j).map_err(|e| StorageError::Corrupt(format!("body_json: {e}")))?,
+            Some(j) => serde_json::from_str(&j)
+                .map_err(|e| StorageError::Corrupt(format!("body_json: {e}")))?,
             None => Value::String(self.body.value(i).to_string()),
         };
         Ok(LogRecord {

@@ -58,12 +58,18 @@ pub fn to_batch(points: &[&MetricPoint]) -> Result<RecordBatch, StorageError> {
         str_col(points, |p| p.description.as_str()),
         str_col(points, |p| p.unit.as_str()),
         str_col(points, |p| p.metric_type.as_str()),
-        Arc::new(Float64Array::from_iter_values(points.iter().map(|p| p.value))),
-        str_col(points, |p| p.temporality.as_str()),
-        Arc::new(BooleanArray::from_iter(points.iter().map(|p| p.is_monotonic))),
-        Arc::new(StringArray::from_iter(
-            points.iter().map(|p| p.distribution.as_ref().and_then(|d| serde_json::to_string(d).ok())),
+        Arc::new(Float64Array::from_iter_values(
+            points.iter().map(|p| p.value),
         )),
+        str_col(points, |p| p.temporality.as_str()),
+        Arc::new(BooleanArray::from_iter(
+            points.iter().map(|p| p.is_monotonic),
+        )),
+        Arc::new(StringArray::from_iter(points.iter().map(|p| {
+            p.distribution
+                .as_ref()
+                .and_then(|d| serde_json::to_string(d).ok())
+        }))),
         string_col(points, |p| attrs_to_json(&p.attributes)),
         string_col(points, |p| attrs_to_json(&p.resource)),
         str_col(points, |p| p.scope.name.as_str()),
@@ -115,12 +121,16 @@ impl<'a> MetricCols<'a> {
         let c = Cols::new(self.batch);
         let mono = c.bool("is_monotonic")?;
         let distribution = match opt_str(c.str("distribution")?, i) {
-            Some(j) => Some(serde_json::from_str(&j).map_err(|e| StorageError::Corrupt(format!("distribution: {e}")))?),
+            Some(j) => Some(
+                serde_json::from_str(&j)
+                    .map_err(|e| StorageError::Corrupt(format!("distribution: {e}")))?,
+            ),
             None => None,
         };
         let exemplars = match c.str("exemplars")?.value(i) {
             "" => Vec::new(),
-            s => serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("exemplars: {e}")))?,
+            s => serde_json::from_str(s)
+                .map_err(|e| StorageError::Corrupt(format!("exemplars: {e}")))?,
         };
         Ok(MetricPoint {
             time_ns: self.time_ns.value(i),
@@ -132,7 +142,11 @@ impl<'a> MetricCols<'a> {
             metric_type: self.metric_type.value(i).to_string(),
             value: c.f64("value")?.value(i),
             temporality: c.str("temporality")?.value(i).to_string(),
-            is_monotonic: if mono.is_null(i) { None } else { Some(mono.value(i)) },
+            is_monotonic: if mono.is_null(i) {
+                None
+            } else {
+                Some(mono.value(i))
+            },
             distribution,
             attributes: json_to_attrs(c.str("attributes")?.value(i)),
             resource: std::sync::Arc::new(json_to_attrs(c.str("resource")?.value(i))),

@@ -10,9 +10,9 @@ pub mod spans;
 
 use crate::error::StorageError;
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
-use std::sync::Arc;
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use tael_core::model::Attrs;
 
 pub(crate) fn attrs_to_json(a: &Attrs) -> String {

@@ -91,7 +91,12 @@ pub fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
         let recs: Vec<EventRec> = s
             .events
             .iter()
-            .map(|e| EventRec { n: e.name.clone(), t: e.time_ns, a: e.attributes.clone(), d: e.dropped_attributes_count })
+            .map(|e| EventRec {
+                n: e.name.clone(),
+                t: e.time_ns,
+                a: e.attributes.clone(),
+                d: e.dropped_attributes_count,
+            })
             .collect();
         serde_json::to_string(&recs).unwrap_or_default()
     };
@@ -116,7 +121,9 @@ pub fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
     let cols: Vec<ArrayRef> = vec![
         str_col(spans, |s| s.trace_id.as_str()),
         str_col(spans, |s| s.span_id.as_str()),
-        Arc::new(StringArray::from_iter(spans.iter().map(|s| s.parent_span_id.as_deref()))),
+        Arc::new(StringArray::from_iter(
+            spans.iter().map(|s| s.parent_span_id.as_deref()),
+        )),
         str_col(spans, |s| s.service.as_str()),
         str_col(spans, |s| s.operation.as_str()),
         i64_col(spans, |s| s.start_ns),
@@ -184,11 +191,14 @@ impl<'a> SpanCols<'a> {
         let c = Cols::new(self.batch);
         let events: Vec<EventRec> = match c.str("events")?.value(i) {
             "" => Vec::new(),
-            s => serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("events: {e}")))?,
+            s => serde_json::from_str(s)
+                .map_err(|e| StorageError::Corrupt(format!("events: {e}")))?,
         };
         let links: Vec<LinkRec> = match c.str("links")?.value(i) {
             "" => Vec::new(),
-            s => serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("links: {e}")))?,
+            s => {
+                serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("links: {e}")))?
+            }
         };
         Ok(Span {
             trace_id: self.trace_id.value(i).to_string(),
@@ -206,7 +216,12 @@ impl<'a> SpanCols<'a> {
             attributes: json_to_attrs(self.attributes.value(i)),
             events: events
                 .into_iter()
-                .map(|e| SpanEvent { name: e.n, time_ns: e.t, attributes: e.a, dropped_attributes_count: e.d })
+                .map(|e| SpanEvent {
+                    name: e.n,
+                    time_ns: e.t,
+                    attributes: e.a,
+                    dropped_attributes_count: e.d,
+                })
                 .collect(),
             links: links
                 .into_iter()
