@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub max_disk_bytes: Option<u64>,
     /// Attributes kept per item (`TAEL_MAX_ATTRIBUTES`, 1024).
     pub max_attributes: usize,
+    /// Export requests stored at once (`TAEL_MAX_INFLIGHT_REQUESTS`, 256);
+    /// more are answered 429 / UNAVAILABLE so that clients retry.
+    pub max_inflight_requests: usize,
     /// Print the startup banner and install a log subscriber.
     pub banner: bool,
 }
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             metric_retention: day * 30,
             max_disk_bytes: None,
             max_attributes: 1024,
+            max_inflight_requests: 256,
             banner: true,
         }
     }
@@ -187,6 +191,14 @@ impl ServerConfig {
                 .trim()
                 .parse()
                 .map_err(|_| ConfigError(format!("TAEL_MAX_ATTRIBUTES={v:?} is not a number")))?;
+        }
+        if let Some(v) = var("TAEL_MAX_INFLIGHT_REQUESTS") {
+            c.max_inflight_requests =
+                v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ConfigError(format!(
+                        "TAEL_MAX_INFLIGHT_REQUESTS={v:?} is not a positive number"
+                    ))
+                })?;
         }
         c.validate()?;
         Ok(c)

@@ -29,6 +29,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub ready: Arc<AtomicBool>,
+    /// Bounds the export requests being stored at once (429 beyond).
+    pub ingest_permits: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Error)]
@@ -89,6 +91,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_request_bytes: config.max_request_bytes,
         max_decompressed_bytes: config.max_decompressed_bytes,
         ready: Arc::new(AtomicBool::new(false)),
+        ingest_permits: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests)),
     };
     let rest_listener = bind(config.rest_api_addr).await?;
     let grpc_listener = bind(config.otlp_grpc_addr).await?;

@@ -108,18 +108,55 @@ fn now_ns() -> u64 {
     tael_core::time::now_ns() as u64
 }
 
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The id of the `k`-th trace of `worker` in a run with `seed`: the logs of
+/// a later run with the same seed link to the traces of this one.
+pub fn trace_id_for(seed: u64, worker: u64, k: u64) -> Vec<u8> {
+    let a = splitmix(seed ^ (worker << 48) ^ k);
+    let b = splitmix(a ^ 0x5bd1_e995);
+    let mut id = [a.to_be_bytes(), b.to_be_bytes()].concat();
+    id[0] |= 1;
+    id
+}
+
+/// The root span id of that trace.
+pub fn root_span_id_for(seed: u64, worker: u64, k: u64) -> Vec<u8> {
+    let mut id = splitmix(seed ^ (worker << 48) ^ k ^ 0x7f4a_7c15)
+        .to_be_bytes()
+        .to_vec();
+    id[0] |= 1;
+    id
+}
+
 /// Generates traffic; `llm_ratio` is the share of traces with an LLM call.
 pub struct Generator {
     rng: StdRng,
     pub llm_ratio: f64,
+    seed: u64,
+    worker: u64,
+    next_trace: u64,
+    /// Logs link to traces `0..link_traces` of workers `0..link_workers`.
+    pub link_traces: u64,
+    pub link_workers: u64,
 }
 
 impl Generator {
-    pub fn new(seed: u64, llm_ratio: f64) -> Self {
+    pub fn new(seed: u64, worker: u64, llm_ratio: f64) -> Self {
         use rand::SeedableRng;
         Generator {
-            rng: StdRng::seed_from_u64(seed),
+            rng: StdRng::seed_from_u64(splitmix(seed ^ (worker << 32))),
             llm_ratio,
+            seed,
+            worker,
+            next_trace: 0,
+            link_traces: 0,
+            link_workers: 1,
         }
     }
 
@@ -135,12 +172,13 @@ impl Generator {
         let mut by_service: BTreeMap<&'static str, Vec<Span>> = BTreeMap::new();
         let mut count = 0;
         while count < n {
-            let trace_id = self.id::<16>();
+            let trace_id = trace_id_for(self.seed, self.worker, self.next_trace);
+            let root_id = root_span_id_for(self.seed, self.worker, self.next_trace);
+            self.next_trace += 1;
             let start = now_ns() - self.rng.random_range(0..5_000_000_000u64);
             let width = self.rng.random_range(2..6usize);
             let root_service = SERVICES[self.rng.random_range(0..SERVICES.len() - 1)];
             let route = ROUTES[self.rng.random_range(0..ROUTES.len())];
-            let root_id = self.id::<8>();
             let total = self.rng.random_range(20_000_000..400_000_000u64);
             let root = self.span(
                 &trace_id,
@@ -326,6 +364,18 @@ impl Generator {
             let len = self.rng.random_range(40..200);
             let body = text(&mut self.rng, len);
             let linked = self.rng.random_bool(0.8);
+            let (trace_id, span_id) = match (linked, self.link_traces) {
+                (false, _) => (Vec::new(), Vec::new()),
+                (true, 0) => (self.id::<16>(), self.id::<8>()),
+                (true, n) => {
+                    let k = self.rng.random_range(0..n);
+                    let w = self.rng.random_range(0..self.link_workers.max(1));
+                    (
+                        trace_id_for(self.seed, w, k),
+                        root_span_id_for(self.seed, w, k),
+                    )
+                }
+            };
             by_service.entry(svc).or_default().push(LogRecord {
                 time_unix_nano: now - self.rng.random_range(0..5_000_000_000u64),
                 observed_time_unix_nano: now,
@@ -337,8 +387,8 @@ impl Generator {
                     kv("code.function", s("handle_request")),
                     kv("thread.id", i(self.rng.random_range(1..64))),
                 ],
-                trace_id: if linked { self.id::<16>() } else { Vec::new() },
-                span_id: if linked { self.id::<8>() } else { Vec::new() },
+                trace_id,
+                span_id,
                 ..Default::default()
             });
         }

@@ -4,6 +4,7 @@
 //! errors as JSON.
 
 pub mod gen;
+mod query;
 
 use crate::client::CliError;
 use clap::{Args, Subcommand, ValueEnum};
@@ -21,6 +22,15 @@ use std::time::{Duration, Instant};
 pub enum BenchCmd {
     /// Send OTLP traffic to a running server and report throughput.
     Ingest(IngestArgs),
+    /// Time the hot REST queries (trace by id, services, error traces, logs by trace id).
+    Query {
+        /// REST API URL.
+        #[arg(long, default_value = "http://127.0.0.1:7701")]
+        server: String,
+        /// Runs per query.
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -71,6 +81,11 @@ pub struct IngestArgs {
     pub json: bool,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Logs: link records to the first N traces of each worker of an
+    /// earlier `--signal traces` run with the same --seed and --concurrency
+    /// (0 = random trace ids).
+    #[arg(long, default_value_t = 0)]
+    pub link_traces: u64,
 }
 
 pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
@@ -81,6 +96,14 @@ pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
                 .build()
                 .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
             let report = rt.block_on(ingest(a.clone()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            Ok(())
+        }
+        BenchCmd::Query { server, runs } => {
+            let report = query::run(server, *runs)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -182,10 +205,9 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
         );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut g = Generator::new(
-                a.seed.wrapping_mul(1_000_003).wrapping_add(w as u64),
-                a.llm_ratio,
-            );
+            let mut g = Generator::new(a.seed, w as u64, a.llm_ratio);
+            g.link_traces = a.link_traces;
+            g.link_workers = a.concurrency as u64;
             let http = reqwest::Client::new();
             let mut grpc_channel = None;
             loop {

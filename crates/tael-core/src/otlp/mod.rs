@@ -8,6 +8,8 @@ pub mod json;
 pub mod json_encode;
 mod logs;
 mod metrics;
+#[cfg(test)]
+mod proptests;
 mod traces;
 
 pub use logs::logs_from_request;

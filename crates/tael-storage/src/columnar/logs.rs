@@ -12,7 +12,10 @@
 //! | attributes, resource, scope_attributes | utf8 | typed JSON object, "" when empty |
 //! | flags, dropped_attributes_count | uint32 | |
 
-use super::{attrs_to_json, i64_col, json_to_attrs, opt_str, str_col, string_col, u32_col, Cols};
+use super::{
+    attrs_to_json, i64_col, json_to_attrs, opt_str, shared_attrs_col, str_col, string_col, u32_col,
+    Cols,
+};
 use crate::error::StorageError;
 use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -72,10 +75,10 @@ pub fn to_batch(logs: &[&LogRecord]) -> Result<RecordBatch, StorageError> {
         }))),
         str_col(logs, |l| l.service.as_str()),
         string_col(logs, |l| attrs_to_json(&l.attributes)),
-        string_col(logs, |l| attrs_to_json(&l.resource)),
+        shared_attrs_col(logs, |l| &l.resource),
         str_col(logs, |l| l.scope.name.as_str()),
         str_col(logs, |l| l.scope.version.as_str()),
-        string_col(logs, |l| attrs_to_json(&l.scope.attributes)),
+        shared_attrs_col(logs, |l| &l.scope.attributes),
         u32_col(logs, |l| l.flags),
         str_col(logs, |l| l.event_name.as_str()),
         u32_col(logs, |l| l.dropped_attributes_count),

@@ -12,7 +12,10 @@
 //! | exemplars | utf8 | JSON array, "" when empty |
 //! | flags | uint32 | |
 
-use super::{attrs_to_json, i64_col, json_to_attrs, opt_str, str_col, string_col, u32_col, Cols};
+use super::{
+    attrs_to_json, i64_col, json_to_attrs, opt_str, shared_attrs_col, str_col, string_col, u32_col,
+    Cols,
+};
 use crate::error::StorageError;
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -71,10 +74,10 @@ pub fn to_batch(points: &[&MetricPoint]) -> Result<RecordBatch, StorageError> {
                 .and_then(|d| serde_json::to_string(d).ok())
         }))),
         string_col(points, |p| attrs_to_json(&p.attributes)),
-        string_col(points, |p| attrs_to_json(&p.resource)),
+        shared_attrs_col(points, |p| &p.resource),
         str_col(points, |p| p.scope.name.as_str()),
         str_col(points, |p| p.scope.version.as_str()),
-        string_col(points, |p| attrs_to_json(&p.scope.attributes)),
+        shared_attrs_col(points, |p| &p.scope.attributes),
         string_col(points, |p| {
             if p.exemplars.is_empty() {
                 String::new()

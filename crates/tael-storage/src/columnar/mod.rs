@@ -48,6 +48,26 @@ pub(crate) fn u32_col<T>(rows: &[&T], f: impl Fn(&T) -> u32) -> ArrayRef {
     Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| f(r))))
 }
 
+/// A JSON column of a map shared by consecutive rows (resource, scope
+/// attributes): each distinct `Arc` is serialised once per run of rows.
+pub(crate) fn shared_attrs_col<T>(rows: &[&T], get: impl Fn(&T) -> &Attrs) -> ArrayRef {
+    let mut out = arrow::array::StringBuilder::with_capacity(rows.len(), rows.len() * 32);
+    let mut last: Option<(*const Attrs, String)> = None;
+    for r in rows {
+        let a = get(r);
+        let p = a as *const Attrs;
+        match &last {
+            Some((lp, text)) if *lp == p => out.append_value(text),
+            _ => {
+                let text = attrs_to_json(a);
+                out.append_value(&text);
+                last = Some((p, text));
+            }
+        }
+    }
+    Arc::new(out.finish())
+}
+
 /// Typed column accessors for one batch, looked up by name.
 pub(crate) struct Cols<'a> {
     batch: &'a RecordBatch,

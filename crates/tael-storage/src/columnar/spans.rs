@@ -12,7 +12,10 @@
 //! | scope_name, scope_version | utf8 | |
 //! | dropped_attributes_count, dropped_events_count, dropped_links_count | uint32 | |
 
-use super::{attrs_to_json, i64_col, json_to_attrs, opt_str, str_col, string_col, u32_col, Cols};
+use super::{
+    attrs_to_json, i64_col, json_to_attrs, opt_str, shared_attrs_col, str_col, string_col, u32_col,
+    Cols,
+};
 use crate::error::StorageError;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -137,10 +140,10 @@ pub fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
         string_col(spans, |s| attrs_to_json(&s.attributes)),
         string_col(spans, events),
         string_col(spans, links),
-        string_col(spans, |s| attrs_to_json(&s.resource)),
+        shared_attrs_col(spans, |s| &s.resource),
         str_col(spans, |s| s.scope.name.as_str()),
         str_col(spans, |s| s.scope.version.as_str()),
-        string_col(spans, |s| attrs_to_json(&s.scope.attributes)),
+        shared_attrs_col(spans, |s| &s.scope.attributes),
         u32_col(spans, |s| s.dropped_attributes_count),
         u32_col(spans, |s| s.dropped_events_count),
         u32_col(spans, |s| s.dropped_links_count),

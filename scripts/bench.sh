@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Whole-system benchmarks with the load tool (`tael bench`), on this machine.
+# Usage: scripts/bench.sh [out.jsonl]
+# Builds the release binary, starts `tael serve` on a fresh data dir, and
+# prints one JSON object per measurement (also appended to out.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-/tmp/tael-bench.jsonl}
+: > "$OUT"
+cargo build --release -p tael-cli >/dev/null
+TAEL=$PWD/target/release/tael
+DIR=$(mktemp -d /tmp/tael-bench.XXXXXX)
+REST=127.0.0.1:27701 GRPC=127.0.0.1:24317 HTTP=127.0.0.1:24318
+PID=
+
+start() {
+  "$TAEL" serve --quiet --data-dir "$DIR" --rest-api-addr $REST --otlp-grpc-addr $GRPC --otlp-http-addr $HTTP 2>>"$DIR/server.log" &
+  PID=$!
+  local t0=$(date +%s.%N)
+  until curl -sf "http://$REST/readyz" >/dev/null 2>&1; do sleep 0.02; done
+  local t1=$(date +%s.%N)
+  echo "{\"measure\":\"ready_after_start_s\",\"value\":$(echo "$t1 - $t0" | bc)}" | tee -a "$OUT"
+}
+stop() { kill -TERM "$PID"; wait "$PID" || true; }
+rss_watch() { # prints peak RSS (KiB) of $PID until the file $1 exists
+  local peak=0
+  while [ ! -e "$1" ]; do
+    local r=$(awk '/VmRSS/{print $2}' /proc/$PID/status 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$peak" ] && peak=$r
+    sleep 0.2
+  done
+  echo "$peak"
+}
+ingest() { # label, then bench args
+  local label=$1; shift
+  local done_flag="$DIR/done.$label"
+  rss_watch "$done_flag" > "$DIR/rss.$label" &
+  local watcher=$!
+  local res=$("$TAEL" bench ingest "$@")
+  touch "$done_flag"; wait $watcher
+  echo "{\"measure\":\"ingest\",\"label\":\"$label\",\"args\":\"$*\",\"peak_rss_kib\":$(cat "$DIR/rss.$label"),\"result\":$(echo "$res" | tr -d '\n')}" | tee -a "$OUT"
+}
+
+start
+# 1M spans without LLM payloads, batch 1000 x 4, gRPC.
+ingest traces_nollm_grpc --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 1000 --llm-ratio 0
+# Logs linked to those traces; metrics.
+ingest logs_grpc --signal logs --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 300 --link-traces 20000
+ingest metrics_grpc --signal metrics --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 300
+stop
+echo "{\"measure\":\"disk_bytes_per_span\",\"value\":$(( $(du -sb "$DIR/spans" | cut -f1) / 1000000 )),\"note\":\"spans parts after flush, ~1M spans without payloads\"}" | tee -a "$OUT"
+start
+"$TAEL" bench query --server http://$REST --runs 50 | tr -d '\n' | sed 's/^/{"measure":"query_latency","result":/; s/$/}\n/' | tee -a "$OUT"
+# Ingest rates of the other mixes, on top of what is stored.
+ingest traces_llm_grpc --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 200 --llm-ratio 0.2 --seed 2
+ingest traces_batch100_grpc --endpoint http://$GRPC --batch 100 --concurrency 4 --requests 2000 --llm-ratio 0 --seed 3
+ingest traces_nollm_http --protocol http --endpoint http://$HTTP --batch 1000 --concurrency 4 --requests 200 --llm-ratio 0 --seed 4
+ingest traces_nollm_http_json_gzip --protocol http --json --gzip --endpoint http://$HTTP --batch 1000 --concurrency 4 --requests 100 --llm-ratio 0 --seed 5
+stop
+echo "data dir: $DIR (remove when done)" >&2
