@@ -47,8 +47,9 @@ ingest traces_nollm_grpc --endpoint http://$GRPC --batch 1000 --concurrency 4 --
 # Logs linked to those traces; metrics.
 ingest logs_grpc --signal logs --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 300 --link-traces 20000
 ingest metrics_grpc --signal metrics --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 300
+SPANS=$(curl -s "http://$REST/api/v1/services" | python3 -c 'import json,sys; print(sum(s["span_count"] for s in json.load(sys.stdin)["services"]))')
 stop
-echo "{\"measure\":\"disk_bytes_per_span\",\"value\":$(( $(du -sb "$DIR/spans" | cut -f1) / 1000000 )),\"note\":\"spans parts after flush, ~1M spans without payloads\"}" | tee -a "$OUT"
+echo "{\"measure\":\"disk_bytes_per_span\",\"value\":$(( $(du -sb "$DIR/spans" | cut -f1) / SPANS )),\"spans\":$SPANS,\"note\":\"spans parts + rollups after flush, no LLM payloads\"}" | tee -a "$OUT"
 start
 "$TAEL" bench query --server http://$REST --runs 50 | tr -d '\n' | sed 's/^/{"measure":"query_latency","result":/; s/$/}\n/' | tee -a "$OUT"
 # Ingest rates of the other mixes, on top of what is stored.

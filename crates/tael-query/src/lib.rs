@@ -6,6 +6,7 @@
 pub mod error;
 pub mod logs;
 pub mod metrics;
+mod scan;
 pub mod services;
 mod topn;
 pub mod traces;

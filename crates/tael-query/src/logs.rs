@@ -1,9 +1,11 @@
 //! Logs search: newest first, with a bloom-filter path for `trace_id`.
 
-use crate::topn::TopN;
+use crate::scan::{newest, Search};
 use crate::QueryError;
+use arrow::array::{Array, RecordBatch};
 use tael_core::model::{parse_severity, LogRecord};
 use tael_storage::columnar::logs::LogCols;
+use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
 
@@ -42,91 +44,70 @@ impl LogQuery {
 
     fn matches(
         &self,
-        service: &str,
-        severity: &str,
-        body: &str,
-        trace_id: Option<&str>,
-        time_ns: i64,
-    ) -> bool {
-        self.service.as_deref().is_none_or(|x| x == service)
-            && self.severity.as_deref().is_none_or(|x| x == severity)
-            && self
-                .body_contains
-                .as_deref()
-                .is_none_or(|x| body.contains(x))
-            && self.trace_id.as_deref().is_none_or(|x| Some(x) == trace_id)
-            && self.since_ns.is_none_or(|t| time_ns >= t)
+        batch: &RecordBatch,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<bool>, QueryError> {
+        let c = Cols::new(batch);
+        let (service, severity, trace) =
+            (c.str("service")?, c.str("severity")?, c.str("trace_id")?);
+        let body = if self.body_contains.is_some() {
+            Some(c.str("body")?)
+        } else {
+            None
+        };
+        Ok((0..batch.num_rows())
+            .map(|i| {
+                wanted(i)
+                    && self
+                        .service
+                        .as_deref()
+                        .is_none_or(|x| x == service.value(i))
+                    && self
+                        .severity
+                        .as_deref()
+                        .is_none_or(|x| x == severity.value(i))
+                    && self
+                        .trace_id
+                        .as_deref()
+                        .is_none_or(|x| !trace.is_null(i) && x == trace.value(i))
+                    && match (&self.body_contains, body) {
+                        (Some(needle), Some(b)) => b.value(i).contains(needle.as_str()),
+                        _ => true,
+                    }
+            })
+            .collect())
     }
 }
 
 /// Log records matching the query, newest first, at most `limit`.
 pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, QueryError> {
     let snap = engine.snapshot();
-    let mut top: TopN<LogRecord> = TopN::new(q.limit);
-    for chunk in &snap.logs {
-        for l in chunk.iter() {
-            if top.wants(l.time_ns)
-                && q.matches(
-                    &l.service,
-                    &l.severity,
-                    &l.body_text(),
-                    l.trace_id.as_deref(),
-                    l.time_ns,
-                )
-            {
-                top.push(l.time_ns, l.clone());
-            }
-        }
+    let mut equals = Vec::new();
+    if let Some(s) = &q.service {
+        equals.push(("service", s.as_str()));
     }
-    let mut parts: Vec<_> = snap
-        .parts_of(Signal::Logs)
-        .filter(|p| q.since_ns.is_none_or(|t| p.meta.max_time_ns >= t))
-        .collect();
-    parts.sort_by_key(|p| std::cmp::Reverse(p.meta.max_time_ns));
-    for part in parts {
-        if top.full_above(part.meta.max_time_ns) {
-            break;
-        }
-        let mut equals = Vec::new();
-        if let Some(s) = &q.service {
-            equals.push(("service", s.as_str()));
-        }
-        if let Some(s) = &q.severity {
-            equals.push(("severity", s.as_str()));
-        }
-        let filter = RowGroupFilter {
+    if let Some(s) = &q.severity {
+        equals.push(("severity", s.as_str()));
+    }
+    let mut columns = vec!["service", "severity", "trace_id"];
+    if q.body_contains.is_some() {
+        columns.push("body");
+    }
+    let search = Search {
+        signal: Signal::Logs,
+        since_ns: q.since_ns,
+        columns: Some(columns),
+        row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("time_ns", t)),
             equals,
             bloom: q.trace_id.as_deref().map(|t| ("trace_id", t)),
-        };
-        let rgs = part.row_groups(&filter)?;
-        for batch in part.read(rgs)? {
-            let cols = LogCols::new(&batch)?;
-            for i in 0..cols.len() {
-                let t = cols.time_ns.value(i);
-                let trace = if arrow_is_null(cols.trace_id, i) {
-                    None
-                } else {
-                    Some(cols.trace_id.value(i))
-                };
-                if top.wants(t)
-                    && q.matches(
-                        cols.service.value(i),
-                        cols.severity.value(i),
-                        cols.body.value(i),
-                        trace,
-                        t,
-                    )
-                {
-                    top.push(t, cols.row(i)?);
-                }
-            }
-        }
-    }
-    Ok(top.into_sorted())
-}
-
-fn arrow_is_null(a: &arrow::array::StringArray, i: usize) -> bool {
-    use arrow::array::Array;
-    a.is_null(i)
+        },
+        matcher: &|b, w| q.matches(b, w),
+    };
+    newest(
+        &snap,
+        &search,
+        q.limit,
+        &|b, i| Ok(LogCols::new(b)?.row(i)?),
+    )
 }

@@ -1,9 +1,11 @@
 //! Metric points search: newest first.
 
-use crate::topn::TopN;
+use crate::scan::{newest, Search};
 use crate::QueryError;
+use arrow::array::RecordBatch;
 use tael_core::model::MetricPoint;
 use tael_storage::columnar::metrics::MetricCols;
+use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
 
@@ -34,60 +36,49 @@ impl MetricQuery {
         Ok(self)
     }
 
-    fn matches(&self, service: &str, name: &str, metric_type: &str, time_ns: i64) -> bool {
-        self.service.as_deref().is_none_or(|x| x == service)
-            && self.name.as_deref().is_none_or(|x| x == name)
-            && self.metric_type.as_deref().is_none_or(|x| x == metric_type)
-            && self.since_ns.is_none_or(|t| time_ns >= t)
+    fn matches(
+        &self,
+        batch: &RecordBatch,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<bool>, QueryError> {
+        let c = Cols::new(batch);
+        let (service, name, kind) = (c.str("service")?, c.str("name")?, c.str("metric_type")?);
+        Ok((0..batch.num_rows())
+            .map(|i| {
+                wanted(i)
+                    && self
+                        .service
+                        .as_deref()
+                        .is_none_or(|x| x == service.value(i))
+                    && self.name.as_deref().is_none_or(|x| x == name.value(i))
+                    && self
+                        .metric_type
+                        .as_deref()
+                        .is_none_or(|x| x == kind.value(i))
+            })
+            .collect())
     }
 }
 
 /// Metric points matching the query, newest first, at most `limit`.
 pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoint>, QueryError> {
     let snap = engine.snapshot();
-    let mut top: TopN<MetricPoint> = TopN::new(q.limit);
-    for chunk in &snap.metrics {
-        for m in chunk.iter() {
-            if top.wants(m.time_ns) && q.matches(&m.service, &m.name, &m.metric_type, m.time_ns) {
-                top.push(m.time_ns, m.clone());
-            }
-        }
+    let mut equals = Vec::new();
+    if let Some(s) = &q.name {
+        equals.push(("name", s.as_str()));
     }
-    let mut parts: Vec<_> = snap
-        .parts_of(Signal::Metrics)
-        .filter(|p| q.since_ns.is_none_or(|t| p.meta.max_time_ns >= t))
-        .collect();
-    parts.sort_by_key(|p| std::cmp::Reverse(p.meta.max_time_ns));
-    for part in parts {
-        if top.full_above(part.meta.max_time_ns) {
-            break;
-        }
-        let mut equals = Vec::new();
-        if let Some(s) = &q.name {
-            equals.push(("name", s.as_str()));
-        }
-        let filter = RowGroupFilter {
+    let search = Search {
+        signal: Signal::Metrics,
+        since_ns: q.since_ns,
+        columns: Some(vec!["service", "name", "metric_type"]),
+        row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("time_ns", t)),
             equals,
             bloom: None,
-        };
-        let rgs = part.row_groups(&filter)?;
-        for batch in part.read(rgs)? {
-            let cols = MetricCols::new(&batch)?;
-            for i in 0..cols.len() {
-                let t = cols.time_ns.value(i);
-                if top.wants(t)
-                    && q.matches(
-                        cols.service.value(i),
-                        cols.name.value(i),
-                        cols.metric_type.value(i),
-                        t,
-                    )
-                {
-                    top.push(t, cols.row(i)?);
-                }
-            }
-        }
-    }
-    Ok(top.into_sorted())
+        },
+        matcher: &|b, w| q.matches(b, w),
+    };
+    newest(&snap, &search, q.limit, &|b, i| {
+        Ok(MetricCols::new(b)?.row(i)?)
+    })
 }

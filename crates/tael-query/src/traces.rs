@@ -1,12 +1,14 @@
 //! Traces search (spans matching filters, newest first) and trace by id.
 
-use crate::topn::TopN;
+use crate::scan::{materialize, newest, Loc, Search};
 use crate::QueryError;
+use arrow::array::{Array, RecordBatch};
 use std::collections::HashSet;
 use tael_core::attr::json_to_flat;
 use tael_core::model::Span;
 use tael_storage::columnar::spans::SpanCols;
-use tael_storage::part::RowGroupFilter;
+use tael_storage::columnar::Cols;
+use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Engine, Signal};
 
 /// Filters of `GET /api/v1/traces`.
@@ -59,39 +61,9 @@ impl TraceQuery {
     }
 }
 
-struct Cheap<'a> {
-    service: &'a str,
-    operation: &'a str,
-    start_ns: i64,
-    end_ns: i64,
-    status: &'a str,
-}
-
 impl TraceQuery {
-    fn cheap_match(&self, s: &Cheap<'_>) -> bool {
-        if self.service.as_deref().is_some_and(|x| x != s.service) {
-            return false;
-        }
-        if self
-            .operation
-            .as_deref()
-            .is_some_and(|x| !s.operation.contains(x))
-        {
-            return false;
-        }
-        if self.status.as_deref().is_some_and(|x| x != s.status) {
-            return false;
-        }
-        if self.since_ns.is_some_and(|t| s.start_ns < t) {
-            return false;
-        }
-        let dur = (s.end_ns - s.start_ns) as f64 / 1e6;
-        if self.min_duration_ms.is_some_and(|m| dur < m)
-            || self.max_duration_ms.is_some_and(|m| dur > m)
-        {
-            return false;
-        }
-        true
+    fn needs_full_rows(&self) -> bool {
+        !self.attributes.is_empty() || self.text.is_some()
     }
 
     fn full_match(&self, s: &Span) -> bool {
@@ -117,69 +89,80 @@ impl TraceQuery {
         }
         true
     }
+
+    /// Tests the spans of one batch.
+    fn matches(
+        &self,
+        batch: &RecordBatch,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<bool>, QueryError> {
+        let c = Cols::new(batch);
+        let (service, operation, status) =
+            (c.str("service")?, c.str("operation")?, c.str("status")?);
+        let (start, end) = (c.i64("start_ns")?, c.i64("end_ns")?);
+        let full = if self.needs_full_rows() {
+            Some(SpanCols::new(batch)?)
+        } else {
+            None
+        };
+        (0..batch.num_rows())
+            .map(|i| {
+                if !wanted(i)
+                    || self
+                        .service
+                        .as_deref()
+                        .is_some_and(|x| x != service.value(i))
+                    || self
+                        .operation
+                        .as_deref()
+                        .is_some_and(|x| !operation.value(i).contains(x))
+                    || self.status.as_deref().is_some_and(|x| x != status.value(i))
+                {
+                    return Ok(false);
+                }
+                let dur = (end.value(i) - start.value(i)) as f64 / 1e6;
+                if self.min_duration_ms.is_some_and(|m| dur < m)
+                    || self.max_duration_ms.is_some_and(|m| dur > m)
+                {
+                    return Ok(false);
+                }
+                match &full {
+                    Some(cols) => Ok(self.full_match(&cols.row(i)?)),
+                    None => Ok(true),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Spans matching the query, newest first by start time, at most `limit`.
 pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryError> {
     let snap = engine.snapshot();
-    let mut top: TopN<Span> = TopN::new(q.limit);
-    for chunk in &snap.spans {
-        for s in chunk.iter() {
-            let cheap = Cheap {
-                service: &s.service,
-                operation: &s.operation,
-                start_ns: s.start_ns,
-                end_ns: s.end_ns,
-                status: &s.status,
-            };
-            if top.wants(s.start_ns) && q.cheap_match(&cheap) && q.full_match(s) {
-                top.push(s.start_ns, s.clone());
-            }
-        }
+    let mut equals = Vec::new();
+    if let Some(s) = &q.service {
+        equals.push(("service", s.as_str()));
     }
-    let mut parts: Vec<_> = snap
-        .parts_of(Signal::Spans)
-        .filter(|p| q.since_ns.is_none_or(|t| p.meta.max_time_ns >= t))
-        .collect();
-    parts.sort_by_key(|p| std::cmp::Reverse(p.meta.max_time_ns));
-    for part in parts {
-        if top.full_above(part.meta.max_time_ns) {
-            break;
-        }
-        let mut equals = Vec::new();
-        if let Some(s) = &q.service {
-            equals.push(("service", s.as_str()));
-        }
-        if let Some(s) = &q.status {
-            equals.push(("status", s.as_str()));
-        }
-        let filter = RowGroupFilter {
+    if let Some(s) = &q.status {
+        equals.push(("status", s.as_str()));
+    }
+    let search = Search {
+        signal: Signal::Spans,
+        since_ns: q.since_ns,
+        columns: if q.needs_full_rows() {
+            None
+        } else {
+            Some(vec!["service", "operation", "status", "start_ns", "end_ns"])
+        },
+        row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("start_ns", t)),
             equals,
             bloom: None,
-        };
-        let rgs = part.row_groups(&filter)?;
-        for batch in part.read(rgs)? {
-            let cols = SpanCols::new(&batch)?;
-            for i in 0..cols.len() {
-                let cheap = Cheap {
-                    service: cols.service.value(i),
-                    operation: cols.operation.value(i),
-                    start_ns: cols.start_ns.value(i),
-                    end_ns: cols.end_ns.value(i),
-                    status: cols.status.value(i),
-                };
-                if !top.wants(cheap.start_ns) || !q.cheap_match(&cheap) {
-                    continue;
-                }
-                let span = cols.row(i)?;
-                if q.full_match(&span) {
-                    top.push(span.start_ns, span);
-                }
-            }
-        }
-    }
-    Ok(top.into_sorted())
+        },
+        matcher: &|b, w| q.matches(b, w),
+    };
+    newest(&snap, &search, q.limit, &|b, i| {
+        Ok(SpanCols::new(b)?.row(i)?)
+    })
 }
 
 /// Whether a string is a valid trace id (32 hex characters).
@@ -197,33 +180,47 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
     }
     let trace_id = trace_id.to_ascii_lowercase();
     let snap = engine.snapshot();
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for chunk in &snap.spans {
-        for s in chunk.iter() {
-            if s.trace_id == trace_id && seen.insert(s.span_id.clone()) {
-                out.push(s.clone());
+    let mut locs = Vec::new();
+    for (ci, chunk) in snap.spans.iter().enumerate() {
+        let ids = Cols::new(&chunk.batch).str("trace_id")?;
+        for i in 0..ids.len() {
+            if ids.value(i) == trace_id {
+                locs.push(Loc::Mem { chunk: ci, row: i });
             }
         }
     }
-    for part in snap.parts_of(Signal::Spans) {
+    let parts: Vec<&PartRef> = snap.parts_of(Signal::Spans).collect();
+    for (pi, part) in parts.iter().enumerate() {
         let filter = RowGroupFilter {
             min_time: None,
             equals: Vec::new(),
             bloom: Some(("trace_id", &trace_id)),
         };
-        let rgs = part.row_groups(&filter)?;
-        for batch in part.read(rgs)? {
-            let cols = SpanCols::new(&batch)?;
-            for i in 0..cols.len() {
-                if cols.trace_id.value(i) == trace_id
-                    && seen.insert(cols.span_id.value(i).to_string())
-                {
-                    out.push(cols.row(i)?);
+        for rg in part.row_groups(&filter)? {
+            let mut offset = 0;
+            for batch in part.read_group(rg, Some(&["trace_id"]))? {
+                let ids = Cols::new(&batch).str("trace_id")?;
+                for i in 0..ids.len() {
+                    if ids.value(i) == trace_id {
+                        locs.push(Loc::Part {
+                            part: pi,
+                            rg,
+                            row: offset + i,
+                        });
+                    }
                 }
+                offset += batch.num_rows();
             }
         }
     }
+    let spans = materialize(&snap, Signal::Spans, &parts, &locs, &|b, i| {
+        Ok(SpanCols::new(b)?.row(i)?)
+    })?;
+    let mut seen = HashSet::new();
+    let mut out: Vec<Span> = spans
+        .into_iter()
+        .filter(|s| seen.insert(s.span_id.clone()))
+        .collect();
     out.sort_by(|a, b| {
         a.start_ns
             .cmp(&b.start_ns)

@@ -13,7 +13,7 @@ use crate::columnar;
 use crate::comments::CommentStore;
 use crate::error::StorageError;
 use crate::manifest::{Manifest, PartMeta, Signal};
-use crate::memtable::{log_key, metric_key, span_key, Memtable, RecentKeys};
+use crate::memtable::{Chunk, Memtable, Prepared, RecentKeys};
 use crate::part::{
     hour_of, part_rel_path, rollup_path, sort_batch, write_file_durably, write_part, PartHandle,
     PartRef,
@@ -96,13 +96,21 @@ struct State {
 /// A consistent view for queries: memtable chunks and parts.
 #[derive(Clone)]
 pub struct Snapshot {
-    pub spans: Vec<Arc<Vec<Span>>>,
-    pub logs: Vec<Arc<Vec<LogRecord>>>,
-    pub metrics: Vec<Arc<Vec<MetricPoint>>>,
+    pub spans: Vec<Chunk>,
+    pub logs: Vec<Chunk>,
+    pub metrics: Vec<Chunk>,
     pub parts: Arc<Vec<PartRef>>,
 }
 
 impl Snapshot {
+    pub fn chunks_of(&self, signal: Signal) -> &[Chunk] {
+        match signal {
+            Signal::Spans => &self.spans,
+            Signal::Logs => &self.logs,
+            Signal::Metrics => &self.metrics,
+        }
+    }
+
     pub fn parts_of(&self, signal: Signal) -> impl Iterator<Item = &PartRef> {
         self.parts.iter().filter(move |p| p.meta.signal == signal)
     }
@@ -215,43 +223,42 @@ impl Engine {
     fn decode_and_apply(&self, kind: u8, payload: &[u8]) -> Result<usize, StorageError> {
         let limits = self.cfg.map_limits;
         let corrupt = |e: prost::DecodeError| StorageError::Corrupt(e.to_string());
-        Ok(match RecordKind::from_u8(kind) {
+        let prepared = match RecordKind::from_u8(kind) {
             Some(RecordKind::Traces) => {
                 let req = otlp_traces_req(payload).map_err(corrupt)?;
-                self.apply_spans(otlp::spans_from_request(&req, limits).items)
-                    .accepted
+                Prepared::spans(&otlp::spans_from_request(&req, limits).items)?
             }
             Some(RecordKind::Logs) => {
                 let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(payload)
                     .map_err(corrupt)?;
-                self.apply_logs(otlp::logs_from_request(&req, limits).items)
-                    .accepted
+                Prepared::logs(&otlp::logs_from_request(&req, limits).items)?
             }
             Some(RecordKind::Metrics) => {
                 let req = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(payload)
                     .map_err(corrupt)?;
-                self.apply_metrics(otlp::metrics_from_request(&req, limits).items)
-                    .accepted
+                Prepared::metrics(&otlp::metrics_from_request(&req, limits).items)?
             }
             None => {
                 return Err(StorageError::Corrupt(format!(
                     "unknown WAL record kind {kind}"
                 )))
             }
-        })
+        };
+        Ok(self.apply(prepared)?.accepted)
     }
 
-    fn apply_spans(&self, mut spans: Vec<Span>) -> IngestOutcome {
-        let duplicates = self.recent.lock().filter(&mut spans, span_key);
-        let accepted = spans.len();
+    /// Applies a prepared batch to the memtable, dropping re-delivered rows.
+    fn apply(&self, p: Prepared) -> Result<IngestOutcome, StorageError> {
+        let rows = p.rows();
+        let keep = self.recent.lock().admit(&p.keys);
         let mut st = self.state.write();
-        st.active.push_spans(spans);
+        let accepted = st.active.push(p, keep.as_deref())?;
         self.wake_flusher_if_full(st.active.bytes);
-        IngestOutcome {
+        Ok(IngestOutcome {
             seq: 0,
             accepted,
-            duplicates,
-        }
+            duplicates: rows - accepted,
+        })
     }
 
     fn wake_flusher_if_full(&self, bytes: usize) {
@@ -261,32 +268,6 @@ impl Engine {
                 *w = true;
                 self.flush_signal.notify_all();
             }
-        }
-    }
-
-    fn apply_logs(&self, mut logs: Vec<LogRecord>) -> IngestOutcome {
-        let duplicates = self.recent.lock().filter(&mut logs, log_key);
-        let accepted = logs.len();
-        let mut st = self.state.write();
-        st.active.push_logs(logs);
-        self.wake_flusher_if_full(st.active.bytes);
-        IngestOutcome {
-            seq: 0,
-            accepted,
-            duplicates,
-        }
-    }
-
-    fn apply_metrics(&self, mut points: Vec<MetricPoint>) -> IngestOutcome {
-        let duplicates = self.recent.lock().filter(&mut points, metric_key);
-        let accepted = points.len();
-        let mut st = self.state.write();
-        st.active.push_metrics(points);
-        self.wake_flusher_if_full(st.active.bytes);
-        IngestOutcome {
-            seq: 0,
-            accepted,
-            duplicates,
         }
     }
 
@@ -302,6 +283,19 @@ impl Engine {
         Ok(())
     }
 
+    fn ingest(
+        &self,
+        kind: RecordKind,
+        payload: &[u8],
+        p: Prepared,
+    ) -> Result<IngestOutcome, StorageError> {
+        self.admit()?;
+        let (seq, out) = self.wal.append(kind, payload, |_| self.apply(p))?;
+        let mut out = out?;
+        out.seq = seq;
+        Ok(out)
+    }
+
     /// Durably stores a trace export: `payload` is the protobuf request,
     /// `spans` its mapped (valid) spans. Blocks until fsynced.
     pub fn ingest_spans(
@@ -309,12 +303,7 @@ impl Engine {
         payload: &[u8],
         spans: Vec<Span>,
     ) -> Result<IngestOutcome, StorageError> {
-        self.admit()?;
-        let (seq, mut out) = self
-            .wal
-            .append(RecordKind::Traces, payload, |_| self.apply_spans(spans))?;
-        out.seq = seq;
-        Ok(out)
+        self.ingest(RecordKind::Traces, payload, Prepared::spans(&spans)?)
     }
 
     /// Durably stores a logs export (see [`Engine::ingest_spans`]).
@@ -323,12 +312,7 @@ impl Engine {
         payload: &[u8],
         logs: Vec<LogRecord>,
     ) -> Result<IngestOutcome, StorageError> {
-        self.admit()?;
-        let (seq, mut out) = self
-            .wal
-            .append(RecordKind::Logs, payload, |_| self.apply_logs(logs))?;
-        out.seq = seq;
-        Ok(out)
+        self.ingest(RecordKind::Logs, payload, Prepared::logs(&logs)?)
     }
 
     /// Durably stores a metrics export (see [`Engine::ingest_spans`]).
@@ -337,12 +321,7 @@ impl Engine {
         payload: &[u8],
         points: Vec<MetricPoint>,
     ) -> Result<IngestOutcome, StorageError> {
-        self.admit()?;
-        let (seq, mut out) = self
-            .wal
-            .append(RecordKind::Metrics, payload, |_| self.apply_metrics(points))?;
-        out.seq = seq;
-        Ok(out)
+        self.ingest(RecordKind::Metrics, payload, Prepared::metrics(&points)?)
     }
 
     /// A consistent snapshot for queries.
@@ -415,58 +394,27 @@ impl Engine {
         let mut new_parts = Vec::new();
         let mut new_rollups = Vec::new();
         let mut next_id = self.state.read().manifest.next_part_id;
-        let spans: Vec<&Span> = frozen.spans.iter().flat_map(|c| c.iter()).collect();
-        let logs: Vec<&LogRecord> = frozen.logs.iter().flat_map(|c| c.iter()).collect();
-        let metrics: Vec<&MetricPoint> = frozen.metrics.iter().flat_map(|c| c.iter()).collect();
-        for (hour, rows) in by_hour(&spans, |s| s.start_ns) {
-            let batch = columnar::spans::to_batch(&rows)?;
-            let mut rollup = Rollup::default();
-            for s in &rows {
-                rollup.add(
-                    &s.service,
-                    &s.trace_id,
-                    s.duration_ms(),
-                    s.status == "error",
-                );
+        for signal in Signal::ALL {
+            let chunks = frozen.chunks(signal);
+            if chunks.is_empty() {
+                continue;
             }
-            let meta = self.write_new_part(
-                Signal::Spans,
-                hour,
-                next_id,
-                &batch,
-                rows.iter().map(|s| s.start_ns),
-                0,
-                Some(&rollup),
-            )?;
-            next_id += 1;
-            new_rollups.push((meta.id, rollup));
-            new_parts.push(meta);
-        }
-        for (hour, rows) in by_hour(&logs, |l| l.time_ns) {
-            let batch = columnar::logs::to_batch(&rows)?;
-            new_parts.push(self.write_new_part(
-                Signal::Logs,
-                hour,
-                next_id,
-                &batch,
-                rows.iter().map(|l| l.time_ns),
-                0,
-                None,
-            )?);
-            next_id += 1;
-        }
-        for (hour, rows) in by_hour(&metrics, |m| m.time_ns) {
-            let batch = columnar::metrics::to_batch(&rows)?;
-            new_parts.push(self.write_new_part(
-                Signal::Metrics,
-                hour,
-                next_id,
-                &batch,
-                rows.iter().map(|m| m.time_ns),
-                0,
-                None,
-            )?);
-            next_id += 1;
+            let batches: Vec<RecordBatch> = chunks.iter().map(|c| c.batch.clone()).collect();
+            let all = arrow::compute::concat_batches(&schema_of(signal), &batches)?;
+            for (hour, batch) in split_by_hour(signal, &all)? {
+                let rollup = if signal == Signal::Spans {
+                    Some(rollup_of_batch(&batch)?)
+                } else {
+                    None
+                };
+                let meta =
+                    self.write_new_part(signal, hour, next_id, &batch, 0, rollup.as_ref())?;
+                next_id += 1;
+                if let Some(r) = rollup {
+                    new_rollups.push((meta.id, r));
+                }
+                new_parts.push(meta);
+            }
         }
         self.commit(new_parts, new_rollups, &[], next_id, Some(upto))?;
         self.wal.drop_through(upto)?;
@@ -480,15 +428,12 @@ impl Engine {
         hour: i64,
         id: u64,
         batch: &RecordBatch,
-        times: impl Iterator<Item = i64>,
         level: u32,
         rollup: Option<&Rollup>,
     ) -> Result<PartMeta, StorageError> {
-        let (mut min, mut max) = (i64::MAX, i64::MIN);
-        for t in times {
-            min = min.min(t);
-            max = max.max(t);
-        }
+        let times = time_column(signal, batch)?;
+        let min = arrow::compute::min(times).unwrap_or(0);
+        let max = arrow::compute::max(times).unwrap_or(0);
         let sorted = sort_batch(signal, batch)?;
         let rel = part_rel_path(signal, hour, id);
         let path = self.cfg.data_dir.join(&rel);
@@ -578,30 +523,15 @@ impl Engine {
             for p in &group {
                 batches.extend(p.read_all()?);
             }
-            let schema = match signal {
-                Signal::Spans => columnar::spans::schema(),
-                Signal::Logs => columnar::logs::schema(),
-                Signal::Metrics => columnar::metrics::schema(),
-            };
-            let batch = arrow::compute::concat_batches(&schema, &batches)?;
+            let batch = arrow::compute::concat_batches(&schema_of(signal), &batches)?;
             let id = self.state.read().manifest.next_part_id;
             let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
-            let min = group.iter().map(|p| p.meta.min_time_ns).min().unwrap_or(0);
-            let max = group.iter().map(|p| p.meta.max_time_ns).max().unwrap_or(0);
             let rollup = if signal == Signal::Spans {
                 Some(rollup_of_batch(&batch)?)
             } else {
                 None
             };
-            let meta = self.write_new_part(
-                signal,
-                hour,
-                id,
-                &batch,
-                [min, max].into_iter(),
-                level,
-                rollup.as_ref(),
-            )?;
+            let meta = self.write_new_part(signal, hour, id, &batch, level, rollup.as_ref())?;
             let retired: Vec<u64> = group.iter().map(|p| p.meta.id).collect();
             let rollups = rollup.map(|r| vec![(meta.id, r)]).unwrap_or_default();
             self.commit(vec![meta], rollups, &retired, id + 1, None)?;
@@ -697,12 +627,56 @@ fn otlp_traces_req(
     opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(payload)
 }
 
-fn by_hour<'a, T>(rows: &[&'a T], time: impl Fn(&T) -> i64) -> BTreeMap<i64, Vec<&'a T>> {
-    let mut m: BTreeMap<i64, Vec<&'a T>> = BTreeMap::new();
-    for r in rows {
-        m.entry(hour_of(time(r))).or_default().push(*r);
+/// The Arrow schema of a signal's rows.
+pub fn schema_of(signal: Signal) -> arrow::datatypes::SchemaRef {
+    match signal {
+        Signal::Spans => columnar::spans::schema(),
+        Signal::Logs => columnar::logs::schema(),
+        Signal::Metrics => columnar::metrics::schema(),
     }
-    m
+}
+
+/// The column that places a row in time (and in an hour partition).
+pub fn time_column_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Spans => "start_ns",
+        Signal::Logs | Signal::Metrics => "time_ns",
+    }
+}
+
+fn time_column(
+    signal: Signal,
+    batch: &RecordBatch,
+) -> Result<&arrow::array::Int64Array, StorageError> {
+    use arrow::array::AsArray;
+    let name = time_column_name(signal);
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+        .ok_or_else(|| StorageError::Corrupt(format!("column {name} missing")))
+}
+
+/// Splits rows by the hour partition of their time.
+fn split_by_hour(
+    signal: Signal,
+    batch: &RecordBatch,
+) -> Result<Vec<(i64, RecordBatch)>, StorageError> {
+    let times = time_column(signal, batch)?;
+    let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for (i, t) in times.values().iter().enumerate() {
+        groups.entry(hour_of(*t)).or_default().push(i as u32);
+    }
+    if groups.len() == 1 {
+        let hour = *groups.keys().next().unwrap_or(&0);
+        return Ok(vec![(hour, batch.clone())]);
+    }
+    groups
+        .into_iter()
+        .map(|(hour, idx)| {
+            let idx = arrow::array::UInt32Array::from(idx);
+            Ok((hour, arrow::compute::take_record_batch(batch, &idx)?))
+        })
+        .collect()
 }
 
 fn merge_rollups(rollups: &HashMap<u64, Arc<Rollup>>) -> Rollup {

@@ -1,24 +1,110 @@
 //! Memtables: what has been acknowledged but not yet flushed to Parquet, per
-//! signal, as chunks of rows (one chunk per ingested batch, shared with
-//! query snapshots by `Arc`, so a query never holds a lock while it scans).
+//! signal, as Arrow chunks in the part schema (one chunk per ingested batch,
+//! converted on the ingest thread, shared with query snapshots by `Arc`, so
+//! a query never holds a lock while it scans and a flush only concatenates).
 //! Also the recent-item filter that drops exact re-deliveries (client retries).
 
+use crate::columnar;
+use crate::error::StorageError;
+use crate::manifest::Signal;
 use crate::rollup::Rollup;
+use arrow::array::{BooleanArray, RecordBatch};
 use serde_json::Value;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use tael_core::model::{Attrs, LogRecord, MetricPoint, Span};
+use tael_core::model::{LogRecord, MetricPoint, Span};
+
+/// One ingested batch in columnar form (the part schema of its signal).
+#[derive(Debug)]
+pub struct MemChunk {
+    pub batch: RecordBatch,
+    pub min_time_ns: i64,
+    pub max_time_ns: i64,
+}
+
+pub type Chunk = Arc<MemChunk>;
+
+/// A batch ready to be applied: rows in columnar form plus each row's
+/// identity key (for re-delivery detection) and time.
+pub struct Prepared {
+    pub signal: Signal,
+    pub batch: RecordBatch,
+    pub keys: Vec<u64>,
+    /// For spans: (service, trace_id, duration_ms, is_error) per row, for the rollup.
+    pub rollup_rows: Vec<(String, String, f64, bool)>,
+    pub min_time_ns: i64,
+    pub max_time_ns: i64,
+}
+
+fn time_range(times: impl Iterator<Item = i64>) -> (i64, i64) {
+    times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)))
+}
+
+impl Prepared {
+    pub fn spans(spans: &[Span]) -> Result<Prepared, StorageError> {
+        let refs: Vec<&Span> = spans.iter().collect();
+        let (min_time_ns, max_time_ns) = time_range(spans.iter().map(|s| s.start_ns));
+        Ok(Prepared {
+            signal: Signal::Spans,
+            batch: columnar::spans::to_batch(&refs)?,
+            keys: spans.iter().map(span_key).collect(),
+            rollup_rows: spans
+                .iter()
+                .map(|s| {
+                    (
+                        s.service.clone(),
+                        s.trace_id.clone(),
+                        s.duration_ms(),
+                        s.status == "error",
+                    )
+                })
+                .collect(),
+            min_time_ns,
+            max_time_ns,
+        })
+    }
+
+    pub fn logs(logs: &[LogRecord]) -> Result<Prepared, StorageError> {
+        let refs: Vec<&LogRecord> = logs.iter().collect();
+        let (min_time_ns, max_time_ns) = time_range(logs.iter().map(|l| l.time_ns));
+        Ok(Prepared {
+            signal: Signal::Logs,
+            batch: columnar::logs::to_batch(&refs)?,
+            keys: logs.iter().map(log_key).collect(),
+            rollup_rows: Vec::new(),
+            min_time_ns,
+            max_time_ns,
+        })
+    }
+
+    pub fn metrics(points: &[MetricPoint]) -> Result<Prepared, StorageError> {
+        let refs: Vec<&MetricPoint> = points.iter().collect();
+        let (min_time_ns, max_time_ns) = time_range(points.iter().map(|m| m.time_ns));
+        Ok(Prepared {
+            signal: Signal::Metrics,
+            batch: columnar::metrics::to_batch(&refs)?,
+            keys: points.iter().map(metric_key).collect(),
+            rollup_rows: Vec::new(),
+            min_time_ns,
+            max_time_ns,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+}
 
 /// Unflushed rows of all three signals.
 #[derive(Debug, Default, Clone)]
 pub struct Memtable {
-    pub spans: Vec<Arc<Vec<Span>>>,
-    pub logs: Vec<Arc<Vec<LogRecord>>>,
-    pub metrics: Vec<Arc<Vec<MetricPoint>>>,
+    pub spans: Vec<Chunk>,
+    pub logs: Vec<Chunk>,
+    pub metrics: Vec<Chunk>,
     pub rollup: Rollup,
-    /// Approximate heap bytes held.
+    /// Heap bytes held by the chunks.
     pub bytes: usize,
     pub rows: usize,
     /// Wall-clock ns of the first insert (0 when empty).
@@ -30,97 +116,48 @@ impl Memtable {
         self.rows == 0
     }
 
-    fn touch(&mut self, rows: usize, bytes: usize) {
+    pub fn chunks(&self, signal: Signal) -> &[Chunk] {
+        match signal {
+            Signal::Spans => &self.spans,
+            Signal::Logs => &self.logs,
+            Signal::Metrics => &self.metrics,
+        }
+    }
+
+    /// Adds the rows of `p` that `keep` selects (all when `None`).
+    pub fn push(&mut self, p: Prepared, keep: Option<&[bool]>) -> Result<usize, StorageError> {
+        let batch = match keep {
+            None => p.batch,
+            Some(mask) => {
+                arrow::compute::filter_record_batch(&p.batch, &BooleanArray::from(mask.to_vec()))?
+            }
+        };
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(0);
+        }
+        for (i, (service, trace, dur, err)) in p.rollup_rows.iter().enumerate() {
+            if keep.is_none_or(|m| m[i]) {
+                self.rollup.add(service, trace, *dur, *err);
+            }
+        }
         if self.rows == 0 {
             self.first_insert_ns = tael_core::time::now_ns();
         }
         self.rows += rows;
-        self.bytes += bytes;
-    }
-
-    pub fn push_spans(&mut self, spans: Vec<Span>) {
-        if spans.is_empty() {
-            return;
+        self.bytes += batch.get_array_memory_size();
+        let chunk = Arc::new(MemChunk {
+            batch,
+            min_time_ns: p.min_time_ns,
+            max_time_ns: p.max_time_ns,
+        });
+        match p.signal {
+            Signal::Spans => self.spans.push(chunk),
+            Signal::Logs => self.logs.push(chunk),
+            Signal::Metrics => self.metrics.push(chunk),
         }
-        let bytes: usize = spans.iter().map(span_bytes).sum();
-        for s in &spans {
-            self.rollup.add(
-                &s.service,
-                &s.trace_id,
-                s.duration_ms(),
-                s.status == "error",
-            );
-        }
-        self.touch(spans.len(), bytes);
-        self.spans.push(Arc::new(spans));
+        Ok(rows)
     }
-
-    pub fn push_logs(&mut self, logs: Vec<LogRecord>) {
-        if logs.is_empty() {
-            return;
-        }
-        let bytes: usize = logs.iter().map(log_bytes).sum();
-        self.touch(logs.len(), bytes);
-        self.logs.push(Arc::new(logs));
-    }
-
-    pub fn push_metrics(&mut self, points: Vec<MetricPoint>) {
-        if points.is_empty() {
-            return;
-        }
-        let bytes: usize = points.iter().map(metric_bytes).sum();
-        self.touch(points.len(), bytes);
-        self.metrics.push(Arc::new(points));
-    }
-}
-
-fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::String(s) => 24 + s.len(),
-        Value::Array(a) => 24 + a.iter().map(value_bytes).sum::<usize>(),
-        Value::Object(m) => attrs_bytes(m),
-        _ => 16,
-    }
-}
-
-fn attrs_bytes(a: &Attrs) -> usize {
-    a.iter().map(|(k, v)| 48 + k.len() + value_bytes(v)).sum()
-}
-
-fn span_bytes(s: &Span) -> usize {
-    320 + s.operation.len()
-        + s.status_message.len()
-        + s.trace_state.len()
-        + attrs_bytes(&s.attributes)
-        + s.events
-            .iter()
-            .map(|e| 64 + e.name.len() + attrs_bytes(&e.attributes))
-            .sum::<usize>()
-        + s.links
-            .iter()
-            .map(|l| 128 + attrs_bytes(&l.attributes))
-            .sum::<usize>()
-}
-
-fn log_bytes(l: &LogRecord) -> usize {
-    256 + value_bytes(&l.body)
-        + l.severity_text.len()
-        + l.event_name.len()
-        + attrs_bytes(&l.attributes)
-}
-
-fn metric_bytes(m: &MetricPoint) -> usize {
-    256 + m.name.len()
-        + m.description.len()
-        + m.unit.len()
-        + attrs_bytes(&m.attributes)
-        + m.distribution
-            .as_ref()
-            .map(|d| {
-                64 + 8 * (d.bucket_counts.len() + d.explicit_bounds.len()) + 16 * d.quantiles.len()
-            })
-            .unwrap_or(0)
-        + m.exemplars.iter().map(value_bytes).sum::<usize>()
 }
 
 /// Identity of a span for re-delivery detection: (trace_id, span_id).
@@ -187,27 +224,33 @@ impl RecentKeys {
         }
     }
 
-    /// Keeps the items not seen recently; remembers them. Returns how many
-    /// were dropped as repeats.
-    pub fn filter<T>(&mut self, items: &mut Vec<T>, key: impl Fn(&T) -> u64) -> usize {
+    /// Which keys were not seen recently (and remembers them). `None` when
+    /// all are new.
+    pub fn admit(&mut self, keys: &[u64]) -> Option<Vec<bool>> {
         if self.capacity == 0 {
-            return 0;
+            return None;
         }
-        let before = items.len();
-        items.retain(|it| {
-            let k = key(it);
-            if self.set.insert(k) {
-                self.order.push_back(k);
-                true
-            } else {
-                false
+        let mut mask: Option<Vec<bool>> = None;
+        for (i, k) in keys.iter().enumerate() {
+            let fresh = self.set.insert(*k);
+            if fresh {
+                self.order.push_back(*k);
             }
-        });
+            match (&mut mask, fresh) {
+                (Some(m), f) => m.push(f),
+                (None, false) => {
+                    let mut m = vec![true; i];
+                    m.push(false);
+                    mask = Some(m);
+                }
+                (None, true) => {}
+            }
+        }
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);
             }
         }
-        before - items.len()
+        mask
     }
 }

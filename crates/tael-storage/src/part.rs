@@ -13,18 +13,19 @@ use crate::wal::sync_dir;
 use arrow::array::RecordBatch;
 use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::bloom_filter::Sbbf;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub const ROW_GROUP_ROWS: usize = 8192;
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -142,6 +143,7 @@ pub struct PartHandle {
     pub meta: PartMeta,
     pub path: PathBuf,
     reader_meta: ArrowReaderMetadata,
+    trace_blooms: OnceLock<Vec<Option<Sbbf>>>,
     retired: AtomicBool,
 }
 
@@ -185,11 +187,15 @@ impl PartHandle {
     pub fn open(data_dir: &Path, meta: PartMeta) -> Result<PartHandle, StorageError> {
         let path = data_dir.join(&meta.path);
         let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
-        let reader_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+        let reader_meta = ArrowReaderMetadata::load(
+            &file,
+            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
+        )?;
         Ok(PartHandle {
             meta,
             path,
             reader_meta,
+            trace_blooms: OnceLock::new(),
             retired: AtomicBool::new(false),
         })
     }
@@ -199,11 +205,34 @@ impl PartHandle {
         self.retired.store(true, Ordering::Release);
     }
 
+    pub fn num_row_groups(&self) -> usize {
+        self.reader_meta.metadata().num_row_groups()
+    }
+
+    /// The `trace_id` bloom filter of every row group, read once and kept.
+    fn trace_blooms(&self) -> Result<&Vec<Option<Sbbf>>, StorageError> {
+        if let Some(b) = self.trace_blooms.get() {
+            return Ok(b);
+        }
+        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let mut blooms = Vec::new();
+        for rg in self.reader_meta.metadata().row_groups() {
+            blooms.push(match col_index(rg, "trace_id") {
+                Some(ci) => Sbbf::read_from_column_chunk(rg.column(ci), &file)?,
+                None => None,
+            });
+        }
+        Ok(self.trace_blooms.get_or_init(|| blooms))
+    }
+
     /// Row groups that may hold matching rows.
     pub fn row_groups(&self, f: &RowGroupFilter<'_>) -> Result<Vec<usize>, StorageError> {
         let md = self.reader_meta.metadata();
+        let blooms = match f.bloom {
+            Some(("trace_id", _)) => Some(self.trace_blooms()?),
+            _ => None,
+        };
         let mut keep = Vec::new();
-        let mut file: Option<File> = None;
         for (i, rg) in md.row_groups().iter().enumerate() {
             if let Some((col, min_time)) = f.min_time {
                 if let Some(Statistics::Int64(s)) =
@@ -214,36 +243,23 @@ impl PartHandle {
                     }
                 }
             }
-            let mut pruned = false;
-            for (col, value) in &f.equals {
-                if let Some(Statistics::ByteArray(s)) =
-                    col_index(rg, col).and_then(|c| rg.column(c).statistics())
-                {
-                    let v = value.as_bytes();
-                    let below = s.min_opt().is_some_and(|m| v < m.data());
-                    let above = s.max_opt().is_some_and(|m| v > m.data());
-                    if below || above {
-                        pruned = true;
-                        break;
+            let pruned = f.equals.iter().any(|(col, value)| {
+                match col_index(rg, col).and_then(|c| rg.column(c).statistics()) {
+                    Some(Statistics::ByteArray(s)) => {
+                        let v = value.as_bytes();
+                        s.min_opt().is_some_and(|m| v < m.data())
+                            || s.max_opt().is_some_and(|m| v > m.data())
                     }
+                    _ => false,
                 }
-            }
+            });
             if pruned {
                 continue;
             }
-            if let Some((col, value)) = f.bloom {
-                if let Some(ci) = col_index(rg, col) {
-                    if file.is_none() {
-                        file = Some(
-                            File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?,
-                        );
-                    }
-                    if let Some(fh) = &file {
-                        if let Some(sbbf) = Sbbf::read_from_column_chunk(rg.column(ci), fh)? {
-                            if !sbbf.check(&value) {
-                                continue;
-                            }
-                        }
+            if let (Some(blooms), Some((_, value))) = (blooms, f.bloom) {
+                if let Some(Some(sbbf)) = blooms.get(i) {
+                    if !sbbf.check(&value) {
+                        continue;
                     }
                 }
             }
@@ -252,24 +268,58 @@ impl PartHandle {
         Ok(keep)
     }
 
-    /// Reads the given row groups (all columns).
-    pub fn read(&self, row_groups: Vec<usize>) -> Result<Vec<RecordBatch>, StorageError> {
-        if row_groups.is_empty() {
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>, StorageError> {
+        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        Ok(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
+                .with_batch_size(ROW_GROUP_ROWS),
+        )
+    }
+
+    fn projection(&self, columns: &[&str]) -> ProjectionMask {
+        let schema = self.reader_meta.metadata().file_metadata().schema_descr();
+        let leaves: Vec<usize> = (0..schema.num_columns())
+            .filter(|i| columns.contains(&schema.column(*i).name()))
+            .collect();
+        ProjectionMask::leaves(schema, leaves)
+    }
+
+    /// Reads one row group; only `columns` when given (in schema order).
+    pub fn read_group(
+        &self,
+        rg: usize,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>, StorageError> {
+        let mut b = self.builder()?.with_row_groups(vec![rg]);
+        if let Some(cols) = columns {
+            b = b.with_projection(self.projection(cols));
+        }
+        b.build()?.map(|r| r.map_err(StorageError::from)).collect()
+    }
+
+    /// Reads the given rows (ascending indices within the row group) with
+    /// all columns, decoding only the pages that hold them.
+    pub fn read_rows(&self, rg: usize, rows: &[usize]) -> Result<Vec<RecordBatch>, StorageError> {
+        if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
-                .with_row_groups(row_groups)
-                .with_batch_size(ROW_GROUP_ROWS)
-                .build()?;
-        reader.map(|b| b.map_err(StorageError::from)).collect()
+        let total = self.reader_meta.metadata().row_group(rg).num_rows() as usize;
+        let ranges = rows.iter().map(|r| *r..*r + 1);
+        let selection = RowSelection::from_consecutive_ranges(ranges, total);
+        self.builder()?
+            .with_row_groups(vec![rg])
+            .with_row_selection(selection)
+            .build()?
+            .map(|r| r.map_err(StorageError::from))
+            .collect()
     }
 
     /// Reads the whole part.
     pub fn read_all(&self) -> Result<Vec<RecordBatch>, StorageError> {
-        let n = self.reader_meta.metadata().num_row_groups();
-        self.read((0..n).collect())
+        self.builder()?
+            .build()?
+            .map(|r| r.map_err(StorageError::from))
+            .collect()
     }
 }
 

@@ -88,6 +88,10 @@ pub struct IngestArgs {
     pub link_traces: u64,
 }
 
+/// How long a request is retried while the server asks to retry.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+const RETRY_PAUSE: Duration = Duration::from_millis(10);
+
 pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
     match cmd {
         BenchCmd::Ingest(a) => {
@@ -113,6 +117,7 @@ pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
     }
 }
 
+#[derive(Clone)]
 enum Payload {
     Traces(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
     Logs(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest),
@@ -190,6 +195,7 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
     let items = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let retries = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(parking_lot_free::Slot::default());
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -203,6 +209,7 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
             errors.clone(),
             first_error.clone(),
         );
+        let retries = retries.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut g = Generator::new(a.seed, w as u64, a.llm_ratio);
@@ -242,9 +249,26 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
                                 }
                             }
                         }
-                        send_grpc(grpc_channel.clone(), payload, a.gzip).await
+                        // Retry what the server asks to retry (as OTLP SDKs do).
+                        loop {
+                            match send_grpc(grpc_channel.clone(), payload.clone(), a.gzip).await {
+                                Err(e) if e.starts_with("Unavailable") && t0.elapsed() < RETRY_FOR => {
+                                    retries.fetch_add(1, Ordering::Relaxed);
+                                    tokio::time::sleep(RETRY_PAUSE).await;
+                                }
+                                other => break other,
+                            }
+                        }
                     }
-                    Protocol::Http => send_http(&http, &endpoint, &payload, a.gzip, a.json).await,
+                    Protocol::Http => loop {
+                        match send_http(&http, &endpoint, &payload, a.gzip, a.json).await {
+                            Err(e) if (e.starts_with("HTTP 503") || e.starts_with("HTTP 429")) && t0.elapsed() < RETRY_FOR => {
+                                retries.fetch_add(1, Ordering::Relaxed);
+                                tokio::time::sleep(RETRY_PAUSE).await;
+                            }
+                            other => break other,
+                        }
+                    },
                 };
                 match res {
                     Ok(sent) => {
@@ -278,6 +302,7 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
         "llm_ratio": a.llm_ratio,
         "requests_ok": lat.len(),
         "errors": errors.load(Ordering::Relaxed),
+        "retries": retries.load(Ordering::Relaxed),
         "first_error": first_error.get(),
         "items": items,
         "elapsed_s": elapsed,

@@ -69,7 +69,7 @@ pub(crate) fn shared_attrs_col<T>(rows: &[&T], get: impl Fn(&T) -> &Attrs) -> Ar
 }
 
 /// Typed column accessors for one batch, looked up by name.
-pub(crate) struct Cols<'a> {
+pub struct Cols<'a> {
     batch: &'a RecordBatch,
 }
 
@@ -123,7 +123,7 @@ impl<'a> Cols<'a> {
 }
 
 /// The value of a nullable string column as an Option.
-pub(crate) fn opt_str(a: &arrow::array::StringArray, i: usize) -> Option<String> {
+pub fn opt_str(a: &arrow::array::StringArray, i: usize) -> Option<String> {
     if a.is_null(i) {
         None
     } else {

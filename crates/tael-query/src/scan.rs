@@ -1,0 +1,156 @@
+//! The one scan loop behind every search: candidate rows from memtable
+//! chunks and from Parquet row groups (pruned by time, statistics and bloom
+//! filters, reading only the columns the filters need), ranked newest first,
+//! then only the winners are decoded whole (reading just their pages).
+
+use crate::topn::TopN;
+use crate::QueryError;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use std::collections::BTreeMap;
+use tael_storage::part::{PartRef, RowGroupFilter};
+use tael_storage::{Signal, Snapshot};
+
+/// Where a candidate row lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Loc {
+    Mem { chunk: usize, row: usize },
+    Part { part: usize, rg: usize, row: usize },
+}
+
+/// Tests the rows of one batch: returns a mask. `wanted(i)` says whether
+/// row `i` could still make the result (skip costly checks when not).
+pub(crate) type Matcher<'a> =
+    &'a dyn Fn(&RecordBatch, &dyn Fn(usize) -> bool) -> Result<Vec<bool>, QueryError>;
+
+/// What to search for.
+pub(crate) struct Search<'a> {
+    pub signal: Signal,
+    /// Rows at or after this time (ns) only.
+    pub since_ns: Option<i64>,
+    /// Columns the matcher reads; `None` = all columns.
+    pub columns: Option<Vec<&'static str>>,
+    /// Row-group pruning for parts.
+    pub row_groups: RowGroupFilter<'a>,
+    /// Tests the rows of a batch (memtable chunk or row group).
+    pub matcher: Matcher<'a>,
+}
+
+fn times(batch: &RecordBatch, signal: Signal) -> Result<&arrow::array::Int64Array, QueryError> {
+    let name = tael_storage::engine::time_column_name(signal);
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or_else(|| {
+            QueryError::Storage(tael_storage::StorageError::Corrupt(format!(
+                "column {name} missing"
+            )))
+        })
+}
+
+fn wanted(top: &TopN<Loc>, since: Option<i64>, t: i64) -> bool {
+    top.wants(t) && since.is_none_or(|s| t >= s)
+}
+
+/// The newest `limit` matching rows, decoded with `decode`, newest first.
+pub(crate) fn newest<T>(
+    snap: &Snapshot,
+    s: &Search<'_>,
+    limit: usize,
+    decode: &dyn Fn(&RecordBatch, usize) -> Result<T, QueryError>,
+) -> Result<Vec<T>, QueryError> {
+    let mut top: TopN<Loc> = TopN::new(limit);
+    let chunks = snap.chunks_of(s.signal);
+    for (ci, chunk) in chunks.iter().enumerate() {
+        if s.since_ns.is_some_and(|t| chunk.max_time_ns < t) || top.full_above(chunk.max_time_ns) {
+            continue;
+        }
+        let t = times(&chunk.batch, s.signal)?;
+        let mask = (s.matcher)(&chunk.batch, &|i| wanted(&top, s.since_ns, t.value(i)))?;
+        for (i, hit) in mask.into_iter().enumerate() {
+            if hit && wanted(&top, s.since_ns, t.value(i)) {
+                top.push(t.value(i), Loc::Mem { chunk: ci, row: i });
+            }
+        }
+    }
+    let parts: Vec<&PartRef> = snap.parts_of(s.signal).collect();
+    let mut order: Vec<usize> = (0..parts.len())
+        .filter(|i| s.since_ns.is_none_or(|t| parts[*i].meta.max_time_ns >= t))
+        .collect();
+    order.sort_by_key(|i| std::cmp::Reverse(parts[*i].meta.max_time_ns));
+    let mut cols = s.columns.clone();
+    if let Some(c) = &mut cols {
+        c.push(tael_storage::engine::time_column_name(s.signal));
+    }
+    for pi in order {
+        let part = parts[pi];
+        if top.full_above(part.meta.max_time_ns) {
+            break;
+        }
+        for rg in part.row_groups(&s.row_groups)? {
+            let mut offset = 0;
+            for batch in part.read_group(rg, cols.as_deref())? {
+                let t = times(&batch, s.signal)?;
+                let mask = (s.matcher)(&batch, &|i| wanted(&top, s.since_ns, t.value(i)))?;
+                for (i, hit) in mask.into_iter().enumerate() {
+                    if hit && wanted(&top, s.since_ns, t.value(i)) {
+                        top.push(
+                            t.value(i),
+                            Loc::Part {
+                                part: pi,
+                                rg,
+                                row: offset + i,
+                            },
+                        );
+                    }
+                }
+                offset += batch.num_rows();
+            }
+        }
+    }
+    materialize(snap, s.signal, &parts, &top.into_sorted(), decode)
+}
+
+/// Decodes rows at `locs`, in that order; part rows are read per row group,
+/// only their pages.
+pub(crate) fn materialize<T>(
+    snap: &Snapshot,
+    signal: Signal,
+    parts: &[&PartRef],
+    locs: &[Loc],
+    decode: &dyn Fn(&RecordBatch, usize) -> Result<T, QueryError>,
+) -> Result<Vec<T>, QueryError> {
+    let mut wanted: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+    for l in locs {
+        if let Loc::Part { part, rg, row } = l {
+            wanted.entry((*part, *rg)).or_default().push(*row);
+        }
+    }
+    let mut fetched: BTreeMap<(usize, usize, usize), T> = BTreeMap::new();
+    for ((part, rg), mut rows) in wanted {
+        rows.sort_unstable();
+        rows.dedup();
+        let batches = parts[part].read_rows(rg, &rows)?;
+        let mut it = rows.iter();
+        for b in &batches {
+            for i in 0..b.num_rows() {
+                if let Some(row) = it.next() {
+                    fetched.insert((part, rg, *row), decode(b, i)?);
+                }
+            }
+        }
+    }
+    let chunks = snap.chunks_of(signal);
+    let mut out = Vec::with_capacity(locs.len());
+    for l in locs {
+        match *l {
+            Loc::Mem { chunk, row } => out.push(decode(&chunks[chunk].batch, row)?),
+            Loc::Part { part, rg, row } => {
+                if let Some(v) = fetched.remove(&(part, rg, row)) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
