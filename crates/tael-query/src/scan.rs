@@ -87,7 +87,17 @@ pub(crate) fn newest<T>(
         if top.full_above(part.meta.max_time_ns) {
             break;
         }
-        for rg in part.row_groups(&s.row_groups)? {
+        let time_col = tael_storage::engine::time_column_name(s.signal);
+        let mut rgs: Vec<(usize, i64)> = part
+            .row_groups(&s.row_groups)?
+            .into_iter()
+            .map(|rg| (rg, part.row_group_max_i64(rg, time_col).unwrap_or(i64::MAX)))
+            .collect();
+        rgs.sort_by_key(|(_, max)| std::cmp::Reverse(*max));
+        for (rg, rg_max) in rgs {
+            if top.full_above(rg_max) {
+                break;
+            }
             let mut offset = 0;
             for batch in part.read_group(rg, cols.as_deref())? {
                 let t = times(&batch, s.signal)?;

@@ -190,6 +190,7 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
         }
     }
     let parts: Vec<&PartRef> = snap.parts_of(Signal::Spans).collect();
+    let mut rg_count = 0usize;
     for (pi, part) in parts.iter().enumerate() {
         let filter = RowGroupFilter {
             min_time: None,
@@ -197,6 +198,7 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
             bloom: Some(("trace_id", &trace_id)),
         };
         for rg in part.row_groups(&filter)? {
+            rg_count += 1;
             let mut offset = 0;
             for batch in part.read_group(rg, Some(&["trace_id"]))? {
                 let ids = Cols::new(&batch).str("trace_id")?;
@@ -213,6 +215,7 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
             }
         }
     }
+    tracing::debug!(parts = parts.len(), candidate_row_groups = rg_count, rows = locs.len(), "trace lookup");
     let spans = materialize(&snap, Signal::Spans, &parts, &locs, &|b, i| {
         Ok(SpanCols::new(b)?.row(i)?)
     })?;

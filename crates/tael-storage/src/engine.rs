@@ -15,8 +15,8 @@ use crate::error::StorageError;
 use crate::manifest::{Manifest, PartMeta, Signal};
 use crate::memtable::{Chunk, Memtable, Prepared, RecentKeys};
 use crate::part::{
-    hour_of, part_rel_path, rollup_path, sort_batch, write_file_durably, write_part, PartHandle,
-    PartRef,
+    hour_of, part_rel_path, rollup_path, sort_key_names, write_file_durably, PartHandle, PartRef,
+    PartWriter, ROW_GROUP_ROWS,
 };
 use crate::rollup::Rollup;
 use crate::wal::{RecordKind, Wal};
@@ -29,6 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tael_core::model::{LogRecord, MetricPoint, Span};
 use tael_core::otlp::{self, MapLimits};
+
+/// Largest part that compaction produces, in rows.
+const COMPACT_MAX_ROWS: u64 = 4_000_000;
 
 /// Engine settings (see `tael_server::ServerConfig` for where they come from).
 #[derive(Debug, Clone)]
@@ -391,6 +394,7 @@ impl Engine {
                 (mem, last)
             })?,
         };
+        let started = std::time::Instant::now();
         let mut new_parts = Vec::new();
         let mut new_rollups = Vec::new();
         let mut next_id = self.state.read().manifest.next_part_id;
@@ -399,16 +403,26 @@ impl Engine {
             if chunks.is_empty() {
                 continue;
             }
-            let batches: Vec<RecordBatch> = chunks.iter().map(|c| c.batch.clone()).collect();
-            let all = arrow::compute::concat_batches(&schema_of(signal), &batches)?;
-            for (hour, batch) in split_by_hour(signal, &all)? {
-                let rollup = if signal == Signal::Spans {
-                    Some(rollup_of_batch(&batch)?)
-                } else {
-                    None
-                };
+            let batches: Vec<&RecordBatch> = chunks.iter().map(|c| &c.batch).collect();
+            for (hour, order) in sorted_rows_by_hour(signal, &batches)? {
+                let rel = part_rel_path(signal, hour, next_id);
+                let mut w =
+                    PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+                let mut rollup = Rollup::default();
+                let (mut min, mut max) = (i64::MAX, i64::MIN);
+                for slice in order.chunks(ROW_GROUP_ROWS) {
+                    let batch = arrow::compute::interleave_record_batch(&batches, slice)?;
+                    let t = time_column(signal, &batch)?;
+                    min = min.min(arrow::compute::min(t).unwrap_or(min));
+                    max = max.max(arrow::compute::max(t).unwrap_or(max));
+                    if signal == Signal::Spans {
+                        rollup.merge(&rollup_of_batch(&batch)?);
+                    }
+                    w.write(&batch)?;
+                }
+                let rollup = (signal == Signal::Spans).then_some(rollup);
                 let meta =
-                    self.write_new_part(signal, hour, next_id, &batch, 0, rollup.as_ref())?;
+                    self.finish_part(signal, hour, next_id, 0, w, (min, max), rollup.as_ref())?;
                 next_id += 1;
                 if let Some(r) = rollup {
                     new_rollups.push((meta.id, r));
@@ -416,32 +430,39 @@ impl Engine {
                 new_parts.push(meta);
             }
         }
+        let parts = new_parts.len();
         self.commit(new_parts, new_rollups, &[], next_id, Some(upto))?;
         self.wal.drop_through(upto)?;
+        tracing::info!(
+            rows = frozen.rows,
+            bytes = frozen.bytes,
+            parts,
+            ms = started.elapsed().as_millis() as u64,
+            "flushed"
+        );
         Ok(())
     }
 
+    /// Finishes a part file, writes its rollup, and describes it.
     #[allow(clippy::too_many_arguments)]
-    fn write_new_part(
+    fn finish_part(
         &self,
         signal: Signal,
         hour: i64,
         id: u64,
-        batch: &RecordBatch,
         level: u32,
+        writer: PartWriter,
+        (min, max): (i64, i64),
         rollup: Option<&Rollup>,
     ) -> Result<PartMeta, StorageError> {
-        let times = time_column(signal, batch)?;
-        let min = arrow::compute::min(times).unwrap_or(0);
-        let max = arrow::compute::max(times).unwrap_or(0);
-        let sorted = sort_batch(signal, batch)?;
         let rel = part_rel_path(signal, hour, id);
         let path = self.cfg.data_dir.join(&rel);
         if let Some(r) = rollup {
             let bytes = serde_json::to_vec(r).map_err(|e| StorageError::Corrupt(e.to_string()))?;
             write_file_durably(&rollup_path(&path), &bytes)?;
         }
-        let bytes = write_part(&path, signal, &sorted)?;
+        let rows = writer.rows();
+        let bytes = writer.finish()?;
         Ok(PartMeta {
             id,
             signal,
@@ -449,7 +470,7 @@ impl Engine {
             hour_ns: hour,
             min_time_ns: min,
             max_time_ns: max,
-            rows: batch.num_rows() as u64,
+            rows,
             bytes,
             level,
         })
@@ -514,24 +535,44 @@ impl Engine {
                 .push(p.clone());
         }
         let mut merged = 0;
-        for ((signal, hour), group) in groups {
+        for ((signal, hour), mut group) in groups {
             let closed = hour < current_hour - 3_600_000_000_000;
+            // Bounded work and output size: merge the smallest parts, up to
+            // COMPACT_MAX_ROWS rows; while the hour is open, only parts of
+            // similar size (size tiers), so big parts are not rewritten for
+            // every small flush.
+            group.sort_by_key(|p| (p.meta.rows, p.meta.id));
+            let smallest = group.first().map(|p| p.meta.rows).unwrap_or(0).max(1);
+            let mut total = 0;
+            group.retain(|p| {
+                total += p.meta.rows;
+                total <= COMPACT_MAX_ROWS && (closed || p.meta.rows <= smallest * 4)
+            });
             if group.len() < 2 || (!closed && group.len() < self.cfg.compact_min_parts) {
                 continue;
             }
-            let mut batches = Vec::new();
-            for p in &group {
-                batches.extend(p.read_all()?);
-            }
-            let batch = arrow::compute::concat_batches(&schema_of(signal), &batches)?;
             let id = self.state.read().manifest.next_part_id;
             let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
-            let rollup = if signal == Signal::Spans {
-                Some(rollup_of_batch(&batch)?)
-            } else {
-                None
-            };
-            let meta = self.write_new_part(signal, hour, id, &batch, level, rollup.as_ref())?;
+            let rel = part_rel_path(signal, hour, id);
+            let mut w =
+                PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+            let mut rollup = Rollup::default();
+            // Row groups are copied one at a time (each stays sorted inside),
+            // so memory holds one row group, whatever the partition's size.
+            for p in &group {
+                for rg in 0..p.num_row_groups() {
+                    for batch in p.read_group(rg, None)? {
+                        if signal == Signal::Spans {
+                            rollup.merge(&rollup_of_batch(&batch)?);
+                        }
+                        w.write(&batch)?;
+                    }
+                }
+            }
+            let min = group.iter().map(|p| p.meta.min_time_ns).min().unwrap_or(0);
+            let max = group.iter().map(|p| p.meta.max_time_ns).max().unwrap_or(0);
+            let rollup = (signal == Signal::Spans).then_some(rollup);
+            let meta = self.finish_part(signal, hour, id, level, w, (min, max), rollup.as_ref())?;
             let retired: Vec<u64> = group.iter().map(|p| p.meta.id).collect();
             let rollups = rollup.map(|r| vec![(meta.id, r)]).unwrap_or_default();
             self.commit(vec![meta], rollups, &retired, id + 1, None)?;
@@ -656,27 +697,39 @@ fn time_column(
         .ok_or_else(|| StorageError::Corrupt(format!("column {name} missing")))
 }
 
-/// Splits rows by the hour partition of their time.
-fn split_by_hour(
+/// The rows of `batches` in part order, as (batch, row) pairs, grouped by
+/// the hour partition of their time. Only the sort-key columns are copied.
+fn sorted_rows_by_hour(
     signal: Signal,
-    batch: &RecordBatch,
-) -> Result<Vec<(i64, RecordBatch)>, StorageError> {
-    let times = time_column(signal, batch)?;
-    let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-    for (i, t) in times.values().iter().enumerate() {
-        groups.entry(hour_of(*t)).or_default().push(i as u32);
+    batches: &[&RecordBatch],
+) -> Result<BTreeMap<i64, Vec<(usize, usize)>>, StorageError> {
+    let mut keys = Vec::new();
+    for name in sort_key_names(signal) {
+        let cols: Vec<&dyn arrow::array::Array> = batches
+            .iter()
+            .map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} missing")))?;
+        keys.push(arrow::compute::SortColumn {
+            values: arrow::compute::concat(&cols)?,
+            options: None,
+        });
     }
-    if groups.len() == 1 {
-        let hour = *groups.keys().next().unwrap_or(&0);
-        return Ok(vec![(hour, batch.clone())]);
+    let order = arrow::compute::lexsort_to_indices(&keys, None)?;
+    let mut locate = Vec::new();
+    for (bi, b) in batches.iter().enumerate() {
+        locate.extend((0..b.num_rows()).map(|r| (bi, r)));
     }
-    groups
-        .into_iter()
-        .map(|(hour, idx)| {
-            let idx = arrow::array::UInt32Array::from(idx);
-            Ok((hour, arrow::compute::take_record_batch(batch, &idx)?))
-        })
-        .collect()
+    let mut times = Vec::with_capacity(locate.len());
+    for b in batches {
+        times.extend_from_slice(time_column(signal, b)?.values());
+    }
+    let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for g in order.values() {
+        let g = *g as usize;
+        groups.entry(hour_of(times[g])).or_default().push(locate[g]);
+    }
+    Ok(groups)
 }
 
 fn merge_rollups(rollups: &HashMap<u64, Arc<Rollup>>) -> Rollup {

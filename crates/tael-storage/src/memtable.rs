@@ -160,6 +160,20 @@ impl Memtable {
     }
 }
 
+fn hash_json(v: &Value, h: &mut DefaultHasher) {
+    match v {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => b.hash(h),
+        Value::Number(n) => n.to_string().hash(h),
+        Value::String(s) => s.hash(h),
+        Value::Array(a) => a.iter().for_each(|x| hash_json(x, h)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            k.hash(h);
+            hash_json(x, h);
+        }),
+    }
+}
+
 /// Identity of a span for re-delivery detection: (trace_id, span_id).
 pub fn span_key(s: &Span) -> u64 {
     let mut h = DefaultHasher::new();
@@ -181,8 +195,11 @@ pub fn log_key(l: &LogRecord) -> u64 {
     l.severity_number.hash(&mut h);
     l.severity_text.hash(&mut h);
     l.event_name.hash(&mut h);
-    l.body.to_string().hash(&mut h);
-    Value::Object(l.attributes.clone()).to_string().hash(&mut h);
+    hash_json(&l.body, &mut h);
+    for (k, v) in &l.attributes {
+        k.hash(&mut h);
+        hash_json(v, &mut h);
+    }
     h.finish()
 }
 

@@ -5,13 +5,13 @@
 //! `part-<id>.rollup.json` sidecar (see `rollup.rs`).
 //!
 //! Sort orders: spans by (service, start_ns); logs by (service, time_ns);
-//! metrics by (name, service, time_ns). Row groups hold 8192 rows.
+//! metrics by (name, service, time_ns). Row groups hold 8192 rows, data
+//! pages 1024 (see `PAGE_ROWS`).
 
 use crate::error::StorageError;
 use crate::manifest::{PartMeta, Signal};
 use crate::wal::sync_dir;
 use arrow::array::RecordBatch;
-use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub const ROW_GROUP_ROWS: usize = 8192;
+/// Rows per data page.
+pub const PAGE_ROWS: usize = 1024;
 const HOUR_NS: i64 = 3_600_000_000_000;
 
 /// Start of the hour containing `t`.
@@ -58,66 +60,128 @@ pub fn rollup_path(part_path: &Path) -> PathBuf {
     part_path.with_extension("rollup.json")
 }
 
-fn sort_columns(signal: Signal, batch: &RecordBatch) -> Vec<SortColumn> {
-    let names: &[&str] = match signal {
+/// The part sort order of a signal.
+pub fn sort_key_names(signal: Signal) -> &'static [&'static str] {
+    match signal {
         Signal::Spans => &["service", "start_ns"],
         Signal::Logs => &["service", "time_ns"],
         Signal::Metrics => &["name", "service", "time_ns"],
-    };
-    names
-        .iter()
-        .filter_map(|n| batch.column_by_name(n))
-        .map(|c| SortColumn {
-            values: c.clone(),
-            options: None,
-        })
-        .collect()
+    }
 }
 
-/// Sorts a batch into the part order of its signal.
-pub fn sort_batch(signal: Signal, batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
-    let idx = lexsort_to_indices(&sort_columns(signal, batch), None)?;
-    Ok(take_record_batch(batch, &idx)?)
-}
+/// Columns whose values are (nearly) unique per row: no dictionary.
+const HIGH_CARDINALITY: &[&str] = &[
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "attributes",
+    "events",
+    "links",
+    "body",
+    "body_json",
+    "exemplars",
+    "distribution",
+    "observed_ns",
+    "end_ns",
+    "duration_ns",
+    "value",
+];
+/// Columns no query prunes on: no statistics (min/max of JSON is useless).
+const NO_STATISTICS: &[&str] = &[
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "attributes",
+    "events",
+    "links",
+    "resource",
+    "scope_attributes",
+    "body",
+    "body_json",
+    "exemplars",
+    "distribution",
+    "status_message",
+    "trace_state",
+];
 
-fn writer_props(signal: Signal, rows: usize) -> WriterProperties {
+fn writer_props(signal: Signal) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Small pages: a lookup of a few rows (trace by id) decompresses
+        // only the pages that hold them (via the offset index).
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS);
+    for c in HIGH_CARDINALITY {
+        b = b.set_column_dictionary_enabled((*c).into(), false);
+    }
+    for c in NO_STATISTICS {
+        b = b.set_column_statistics_enabled((*c).into(), EnabledStatistics::None);
+    }
     if matches!(signal, Signal::Spans | Signal::Logs) {
         b = b
             .set_column_bloom_filter_enabled("trace_id".into(), true)
             .set_column_bloom_filter_fpp("trace_id".into(), 0.01)
-            .set_column_bloom_filter_max_ndv("trace_id".into(), rows.min(ROW_GROUP_ROWS) as u64);
+            .set_column_bloom_filter_max_ndv("trace_id".into(), ROW_GROUP_ROWS as u64);
     }
     b.build()
 }
 
-/// Writes one sorted batch as a part file and fsyncs it and its directory.
-/// Returns the file size.
-pub fn write_part(path: &Path, signal: Signal, batch: &RecordBatch) -> Result<u64, StorageError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| StorageError::Corrupt("part path has no parent".into()))?;
-    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    let mut w = ArrowWriter::try_new(
-        file,
-        batch.schema(),
-        Some(writer_props(signal, batch.num_rows())),
-    )?;
-    w.write(batch)?;
-    let file = w.into_inner()?;
-    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
-    sync_dir(dir)?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
+/// Writes a part file batch by batch (batches already in part order), then
+/// fsyncs it and its directory and moves it into place.
+pub struct PartWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl PartWriter {
+    pub fn create(
+        path: &Path,
+        signal: Signal,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<PartWriter, StorageError> {
+        let dir = path
+            .parent()
+            .ok_or_else(|| StorageError::Corrupt("part path has no parent".into()))?;
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_props(signal)))?;
+        Ok(PartWriter {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+            rows: 0,
+        })
     }
-    Ok(bytes)
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
+        self.rows += batch.num_rows() as u64;
+        Ok(self.writer.write(batch)?)
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Finishes the file durably; returns its size in bytes.
+    pub fn finish(self) -> Result<u64, StorageError> {
+        let file = self.writer.into_inner()?;
+        file.sync_all()
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(bytes)
+    }
 }
 
 /// Writes a small file durably (tmp + fsync + rename + fsync dir).
@@ -282,6 +346,15 @@ impl PartHandle {
             .filter(|i| columns.contains(&schema.column(*i).name()))
             .collect();
         ProjectionMask::leaves(schema, leaves)
+    }
+
+    /// The max of an int64 column in a row group, from its statistics.
+    pub fn row_group_max_i64(&self, rg: usize, column: &str) -> Option<i64> {
+        let g = self.reader_meta.metadata().row_groups().get(rg)?;
+        match col_index(g, column).and_then(|c| g.column(c).statistics()) {
+            Some(Statistics::Int64(s)) => s.max_opt().copied(),
+            _ => None,
+        }
     }
 
     /// Reads one row group; only `columns` when given (in schema order).

@@ -252,7 +252,9 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
                         // Retry what the server asks to retry (as OTLP SDKs do).
                         loop {
                             match send_grpc(grpc_channel.clone(), payload.clone(), a.gzip).await {
-                                Err(e) if e.starts_with("Unavailable") && t0.elapsed() < RETRY_FOR => {
+                                Err(e)
+                                    if e.starts_with("Unavailable") && t0.elapsed() < RETRY_FOR =>
+                                {
                                     retries.fetch_add(1, Ordering::Relaxed);
                                     tokio::time::sleep(RETRY_PAUSE).await;
                                 }
@@ -262,7 +264,10 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
                     }
                     Protocol::Http => loop {
                         match send_http(&http, &endpoint, &payload, a.gzip, a.json).await {
-                            Err(e) if (e.starts_with("HTTP 503") || e.starts_with("HTTP 429")) && t0.elapsed() < RETRY_FOR => {
+                            Err(e)
+                                if (e.starts_with("HTTP 503") || e.starts_with("HTTP 429"))
+                                    && t0.elapsed() < RETRY_FOR =>
+                            {
                                 retries.fetch_add(1, Ordering::Relaxed);
                                 tokio::time::sleep(RETRY_PAUSE).await;
                             }

@@ -19,7 +19,7 @@ pub(crate) fn attrs_to_json(a: &Attrs) -> String {
     if a.is_empty() {
         return String::new();
     }
-    Value::Object(a.clone()).to_string()
+    serde_json::to_string(a).unwrap_or_default()
 }
 
 pub(crate) fn json_to_attrs(s: &str) -> Attrs {
