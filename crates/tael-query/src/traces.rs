@@ -215,7 +215,12 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
             }
         }
     }
-    tracing::debug!(parts = parts.len(), candidate_row_groups = rg_count, rows = locs.len(), "trace lookup");
+    tracing::debug!(
+        parts = parts.len(),
+        candidate_row_groups = rg_count,
+        rows = locs.len(),
+        "trace lookup"
+    );
     let spans = materialize(&snap, Signal::Spans, &parts, &locs, &|b, i| {
         Ok(SpanCols::new(b)?.row(i)?)
     })?;

@@ -1,0 +1,306 @@
+//! Maintenance of the engine: flushing memtables to Parquet parts,
+//! compacting small parts, and enforcing retention and the disk cap, plus
+//! the thread that runs them.
+
+use super::*;
+
+/// Largest part that compaction produces, in rows.
+const COMPACT_MAX_ROWS: u64 = 4_000_000;
+
+impl Engine {
+    /// Whether a flush is due (size or age).
+    pub fn flush_due(&self) -> bool {
+        let st = self.state.read();
+        if st.frozen.is_some() {
+            return true;
+        }
+        if st.active.is_empty() {
+            return false;
+        }
+        let age = tael_core::time::now_ns() - st.active.first_insert_ns;
+        st.active.bytes >= self.cfg.memtable_bytes
+            || age >= self.cfg.flush_interval.as_nanos() as i64
+    }
+
+    /// Flushes the memtable to Parquet parts (see the module docs).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let _m = self.maintenance.lock();
+        let pending = self.state.read().frozen.clone();
+        let (frozen, upto) = match pending {
+            Some(p) => p,
+            None => self.wal.seal_with(|last| {
+                let mut st = self.state.write();
+                let mem = Arc::new(std::mem::take(&mut st.active));
+                st.frozen = Some((mem.clone(), last));
+                (mem, last)
+            })?,
+        };
+        let started = std::time::Instant::now();
+        let mut new_parts = Vec::new();
+        let mut new_rollups = Vec::new();
+        let mut next_id = self.state.read().manifest.next_part_id;
+        for signal in Signal::ALL {
+            let chunks = frozen.chunks(signal);
+            if chunks.is_empty() {
+                continue;
+            }
+            let batches: Vec<&RecordBatch> = chunks.iter().map(|c| &c.batch).collect();
+            for (hour, order) in sorted_rows_by_hour(signal, &batches)? {
+                let rel = part_rel_path(signal, hour, next_id);
+                let mut w =
+                    PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+                let mut rollup = Rollup::default();
+                let (mut min, mut max) = (i64::MAX, i64::MIN);
+                for slice in order.chunks(ROW_GROUP_ROWS) {
+                    let batch = arrow::compute::interleave_record_batch(&batches, slice)?;
+                    let t = time_column(signal, &batch)?;
+                    min = min.min(arrow::compute::min(t).unwrap_or(min));
+                    max = max.max(arrow::compute::max(t).unwrap_or(max));
+                    if signal == Signal::Spans {
+                        rollup.merge(&rollup_of_batch(&batch)?);
+                    }
+                    w.write(&batch)?;
+                }
+                let rollup = (signal == Signal::Spans).then_some(rollup);
+                let meta =
+                    self.finish_part(signal, hour, next_id, 0, w, (min, max), rollup.as_ref())?;
+                next_id += 1;
+                if let Some(r) = rollup {
+                    new_rollups.push((meta.id, r));
+                }
+                new_parts.push(meta);
+            }
+        }
+        let parts = new_parts.len();
+        self.commit(new_parts, new_rollups, &[], next_id, Some(upto))?;
+        self.wal.drop_through(upto)?;
+        tracing::info!(
+            rows = frozen.rows,
+            bytes = frozen.bytes,
+            parts,
+            ms = started.elapsed().as_millis() as u64,
+            "flushed"
+        );
+        Ok(())
+    }
+
+    /// Finishes a part file, writes its rollup, and describes it.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_part(
+        &self,
+        signal: Signal,
+        hour: i64,
+        id: u64,
+        level: u32,
+        writer: PartWriter,
+        (min, max): (i64, i64),
+        rollup: Option<&Rollup>,
+    ) -> Result<PartMeta, StorageError> {
+        let rel = part_rel_path(signal, hour, id);
+        let path = self.cfg.data_dir.join(&rel);
+        if let Some(r) = rollup {
+            let bytes = serde_json::to_vec(r).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            write_file_durably(&rollup_path(&path), &bytes)?;
+        }
+        let rows = writer.rows();
+        let bytes = writer.finish()?;
+        Ok(PartMeta {
+            id,
+            signal,
+            path: rel,
+            hour_ns: hour,
+            min_time_ns: min,
+            max_time_ns: max,
+            rows,
+            bytes,
+            level,
+        })
+    }
+
+    /// Merges the parts of partitions that have at least
+    /// `compact_min_parts` parts, or more than one part once the hour is over.
+    pub fn compact(&self) -> Result<usize, StorageError> {
+        let _m = self.maintenance.lock();
+        let parts = self.state.read().parts.clone();
+        let current_hour = hour_of(tael_core::time::now_ns());
+        let mut groups: BTreeMap<(Signal, i64), Vec<PartRef>> = BTreeMap::new();
+        for p in parts.iter() {
+            groups
+                .entry((p.meta.signal, p.meta.hour_ns))
+                .or_default()
+                .push(p.clone());
+        }
+        let mut merged = 0;
+        for ((signal, hour), mut group) in groups {
+            let closed = hour < current_hour - 3_600_000_000_000;
+            // Bounded work and output size: merge the smallest parts, up to
+            // COMPACT_MAX_ROWS rows; while the hour is open, only parts of
+            // similar size (size tiers), so big parts are not rewritten for
+            // every small flush.
+            group.sort_by_key(|p| (p.meta.rows, p.meta.id));
+            let smallest = group.first().map(|p| p.meta.rows).unwrap_or(0).max(1);
+            let mut total = 0;
+            group.retain(|p| {
+                total += p.meta.rows;
+                total <= COMPACT_MAX_ROWS && (closed || p.meta.rows <= smallest * 4)
+            });
+            if group.len() < 2 || (!closed && group.len() < self.cfg.compact_min_parts) {
+                continue;
+            }
+            let id = self.state.read().manifest.next_part_id;
+            let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
+            let rel = part_rel_path(signal, hour, id);
+            let mut w =
+                PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+            let mut rollup = Rollup::default();
+            // Row groups are copied one at a time (each stays sorted inside),
+            // so memory holds one row group, whatever the partition's size.
+            for p in &group {
+                for rg in 0..p.num_row_groups() {
+                    for batch in p.read_group(rg, None)? {
+                        if signal == Signal::Spans {
+                            rollup.merge(&rollup_of_batch(&batch)?);
+                        }
+                        w.write(&batch)?;
+                    }
+                }
+            }
+            let min = group.iter().map(|p| p.meta.min_time_ns).min().unwrap_or(0);
+            let max = group.iter().map(|p| p.meta.max_time_ns).max().unwrap_or(0);
+            let rollup = (signal == Signal::Spans).then_some(rollup);
+            let meta = self.finish_part(signal, hour, id, level, w, (min, max), rollup.as_ref())?;
+            let retired: Vec<u64> = group.iter().map(|p| p.meta.id).collect();
+            let rollups = rollup.map(|r| vec![(meta.id, r)]).unwrap_or_default();
+            self.commit(vec![meta], rollups, &retired, id + 1, None)?;
+            merged += group.len();
+        }
+        Ok(merged)
+    }
+
+    /// Drops parts older than each signal's retention, then the oldest hour
+    /// partitions while the parts exceed `max_disk_bytes`.
+    pub fn enforce_retention(&self) -> Result<usize, StorageError> {
+        let _m = self.maintenance.lock();
+        let now = tael_core::time::now_ns();
+        let parts = self.state.read().parts.clone();
+        let mut doomed: Vec<u64> = Vec::new();
+        for p in parts.iter() {
+            let keep = match p.meta.signal {
+                Signal::Spans => self.cfg.span_retention,
+                Signal::Logs => self.cfg.log_retention,
+                Signal::Metrics => self.cfg.metric_retention,
+            };
+            if p.meta.max_time_ns < now.saturating_sub(keep.as_nanos() as i64) {
+                doomed.push(p.meta.id);
+            }
+        }
+        if let Some(cap) = self.cfg.max_disk_bytes {
+            let mut live: Vec<&PartRef> = parts
+                .iter()
+                .filter(|p| !doomed.contains(&p.meta.id))
+                .collect();
+            live.sort_by_key(|p| (p.meta.hour_ns, p.meta.id));
+            let mut total: u64 = live.iter().map(|p| p.meta.bytes).sum();
+            let mut i = 0;
+            while total > cap && i < live.len() {
+                let hour = live[i].meta.hour_ns;
+                while i < live.len() && live[i].meta.hour_ns == hour {
+                    total -= live[i].meta.bytes;
+                    doomed.push(live[i].meta.id);
+                    i += 1;
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let next = self.state.read().manifest.next_part_id;
+        self.commit(Vec::new(), Vec::new(), &doomed, next, None)?;
+        tracing::info!(parts = doomed.len(), "retention dropped parts");
+        Ok(doomed.len())
+    }
+
+    /// One maintenance pass: flush if due, compact, enforce retention.
+    pub fn maintain(&self) -> Result<(), StorageError> {
+        if self.flush_due() {
+            self.flush()?;
+        }
+        self.compact()?;
+        self.enforce_retention()?;
+        Ok(())
+    }
+
+    /// Starts the maintenance thread; it stops when `stop` is set.
+    pub fn spawn_maintenance(
+        self: &Arc<Self>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let engine = self.clone();
+        std::thread::Builder::new()
+            .name("tael-maintenance".into())
+            .spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    if let Err(e) = engine.maintain() {
+                        tracing::error!(error = %e, "maintenance failed; will retry");
+                    }
+                    let mut wanted = engine.flush_wanted.lock();
+                    if !*wanted {
+                        let wait = engine.cfg.maintenance_interval;
+                        engine.flush_signal.wait_for(&mut wanted, wait);
+                    }
+                    *wanted = false;
+                }
+            })
+            .unwrap_or_else(|e| panic!("cannot start the maintenance thread: {e}"))
+    }
+}
+
+/// The rows of `batches` in part order, as (batch, row) pairs, grouped by
+/// the hour partition of their time. Only the sort-key columns are copied.
+fn sorted_rows_by_hour(
+    signal: Signal,
+    batches: &[&RecordBatch],
+) -> Result<BTreeMap<i64, Vec<(usize, usize)>>, StorageError> {
+    let mut keys = Vec::new();
+    for name in sort_key_names(signal) {
+        let cols: Vec<&dyn arrow::array::Array> = batches
+            .iter()
+            .map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| StorageError::Corrupt(format!("column {name} missing")))?;
+        keys.push(arrow::compute::SortColumn {
+            values: arrow::compute::concat(&cols)?,
+            options: None,
+        });
+    }
+    let order = arrow::compute::lexsort_to_indices(&keys, None)?;
+    let mut locate = Vec::new();
+    for (bi, b) in batches.iter().enumerate() {
+        locate.extend((0..b.num_rows()).map(|r| (bi, r)));
+    }
+    let mut times = Vec::with_capacity(locate.len());
+    for b in batches {
+        times.extend_from_slice(time_column(signal, b)?.values());
+    }
+    let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for g in order.values() {
+        let g = *g as usize;
+        groups.entry(hour_of(times[g])).or_default().push(locate[g]);
+    }
+    Ok(groups)
+}
+
+pub(super) fn rollup_of_batch(batch: &RecordBatch) -> Result<Rollup, StorageError> {
+    let cols = columnar::spans::SpanCols::new(batch)?;
+    let mut r = Rollup::default();
+    for i in 0..cols.len() {
+        let dur = (cols.end_ns.value(i) - cols.start_ns.value(i)) as f64 / 1e6;
+        r.add(
+            cols.service.value(i),
+            cols.trace_id.value(i),
+            dur,
+            cols.status.value(i) == "error",
+        );
+    }
+    Ok(r)
+}
