@@ -57,5 +57,11 @@ ingest traces_llm_grpc --endpoint http://$GRPC --batch 1000 --concurrency 4 --re
 ingest traces_batch100_grpc --endpoint http://$GRPC --batch 100 --concurrency 4 --requests 2000 --llm-ratio 0 --seed 3
 ingest traces_nollm_http --protocol http --endpoint http://$HTTP --batch 1000 --concurrency 4 --requests 200 --llm-ratio 0 --seed 4
 ingest traces_nollm_http_json_gzip --protocol http --json --gzip --endpoint http://$HTTP --batch 1000 --concurrency 4 --requests 100 --llm-ratio 0 --seed 5
+# Crash restart: SIGKILL with an unflushed memtable, then time until ready
+# (WAL replay included).
+"$TAEL" bench ingest --endpoint http://$GRPC --batch 1000 --concurrency 4 --requests 50 --llm-ratio 0 --seed 6 >/dev/null
+kill -KILL "$PID"; wait "$PID" 2>/dev/null || true
+echo "{\"measure\":\"wal_bytes_before_crash_restart\",\"value\":$(du -sb "$DIR/wal" | cut -f1)}" | tee -a "$OUT"
+start
 stop
 echo "data dir: $DIR (remove when done)" >&2

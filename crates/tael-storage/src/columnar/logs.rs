@@ -21,7 +21,7 @@ use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
-use tael_core::model::{LogRecord, Scope};
+use tael_core::model::LogRecord;
 
 /// The logs schema.
 pub fn schema() -> SchemaRef {
@@ -136,13 +136,8 @@ impl<'a> LogCols<'a> {
             body,
             service: self.service.value(i).to_string(),
             attributes: json_to_attrs(c.str("attributes")?.value(i)),
-            resource: std::sync::Arc::new(json_to_attrs(c.str("resource")?.value(i))),
-            scope: std::sync::Arc::new(Scope {
-                name: c.str("scope_name")?.value(i).to_string(),
-                version: c.str("scope_version")?.value(i).to_string(),
-                attributes: json_to_attrs(c.str("scope_attributes")?.value(i)),
-                dropped_attributes_count: 0,
-            }),
+            resource: c.resource(i)?,
+            scope: c.scope(i)?,
             flags: c.u32("flags")?.value(i),
             event_name: c.str("event_name")?.value(i).to_string(),
             dropped_attributes_count: c.u32("dropped_attributes_count")?.value(i),

@@ -20,7 +20,7 @@ use crate::error::StorageError;
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
-use tael_core::model::{MetricPoint, Scope};
+use tael_core::model::MetricPoint;
 
 /// The metrics schema.
 pub fn schema() -> SchemaRef {
@@ -152,13 +152,8 @@ impl<'a> MetricCols<'a> {
             },
             distribution,
             attributes: json_to_attrs(c.str("attributes")?.value(i)),
-            resource: std::sync::Arc::new(json_to_attrs(c.str("resource")?.value(i))),
-            scope: std::sync::Arc::new(Scope {
-                name: c.str("scope_name")?.value(i).to_string(),
-                version: c.str("scope_version")?.value(i).to_string(),
-                attributes: json_to_attrs(c.str("scope_attributes")?.value(i)),
-                dropped_attributes_count: 0,
-            }),
+            resource: c.resource(i)?,
+            scope: c.scope(i)?,
             exemplars,
             flags: c.u32("flags")?.value(i),
         })

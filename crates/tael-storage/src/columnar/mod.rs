@@ -13,7 +13,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArra
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use tael_core::model::Attrs;
+use tael_core::model::{Attrs, Scope};
 
 pub(crate) fn attrs_to_json(a: &Attrs) -> String {
     if a.is_empty() {
@@ -113,6 +113,21 @@ impl<'a> Cols<'a> {
         self.col(name)?
             .as_primitive_opt::<Float64Type>()
             .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not float64")))
+    }
+
+    /// The resource of row `i` (typed JSON column `resource`).
+    pub fn resource(&self, i: usize) -> Result<Arc<Attrs>, StorageError> {
+        Ok(Arc::new(json_to_attrs(self.str("resource")?.value(i))))
+    }
+
+    /// The instrumentation scope of row `i`.
+    pub fn scope(&self, i: usize) -> Result<Arc<Scope>, StorageError> {
+        Ok(Arc::new(Scope {
+            name: self.str("scope_name")?.value(i).to_string(),
+            version: self.str("scope_version")?.value(i).to_string(),
+            attributes: json_to_attrs(self.str("scope_attributes")?.value(i)),
+            dropped_attributes_count: 0,
+        }))
     }
 
     pub fn bool(&self, name: &str) -> Result<&'a arrow::array::BooleanArray, StorageError> {

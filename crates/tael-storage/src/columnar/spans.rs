@@ -21,7 +21,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
-use tael_core::model::{Attrs, Scope, Span, SpanEvent, SpanLink};
+use tael_core::model::{Attrs, Span, SpanEvent, SpanLink};
 
 #[derive(Serialize, Deserialize)]
 struct EventRec {
@@ -237,13 +237,8 @@ impl<'a> SpanCols<'a> {
                     dropped_attributes_count: l.d,
                 })
                 .collect(),
-            resource: std::sync::Arc::new(json_to_attrs(c.str("resource")?.value(i))),
-            scope: std::sync::Arc::new(Scope {
-                name: c.str("scope_name")?.value(i).to_string(),
-                version: c.str("scope_version")?.value(i).to_string(),
-                attributes: json_to_attrs(c.str("scope_attributes")?.value(i)),
-                dropped_attributes_count: 0,
-            }),
+            resource: c.resource(i)?,
+            scope: c.scope(i)?,
             dropped_attributes_count: c.u32("dropped_attributes_count")?.value(i),
             dropped_events_count: c.u32("dropped_events_count")?.value(i),
             dropped_links_count: c.u32("dropped_links_count")?.value(i),
