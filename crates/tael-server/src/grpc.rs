@@ -1,111 +1,214 @@
-//! OTLP gRPC: the trace, logs and metrics collector services, accepting
-//! gzip, with a configurable max message size (applied after decompression).
+//! OTLP gRPC: the trace, logs and metrics collector `Export` methods,
+//! accepting gzip, with a configurable max message size (applied after
+//! decompression).
+//!
+//! The services take the request message as raw bytes (a pass-through
+//! codec) and decode it themselves, so the exact protobuf the client sent is
+//! what the WAL stores: nothing is re-encoded on the ack path.
 
-use crate::ingest::{store, Export};
+use crate::ingest::{store, Export, ExportOutcome, SignalKind};
 use crate::AppState;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use tonic::codec::CompressionEncoding;
+use bytes::{Buf, BufMut, Bytes};
+use prost::Message;
+use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
-#[derive(Clone)]
-pub struct Otlp {
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A codec that hands message bytes through untouched.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RawEncoder;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RawDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Which collector service a [`RawExport`] serves.
+pub trait OtlpSignal: Send + Sync + 'static {
+    const NAME: &'static str;
+    const PATH: &'static str;
+    const KIND: SignalKind;
+}
+
+pub struct Traces;
+pub struct Logs;
+pub struct Metrics;
+
+impl OtlpSignal for Traces {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    const KIND: SignalKind = SignalKind::Traces;
+}
+
+impl OtlpSignal for Logs {
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    const KIND: SignalKind = SignalKind::Logs;
+}
+
+impl OtlpSignal for Metrics {
+    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    const KIND: SignalKind = SignalKind::Metrics;
+}
+
+/// Partial success in all three export responses: field 1 =
+/// `partial_success { 1: rejected count (int64), 2: error_message }`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PartialSuccess {
+    #[prost(int64, tag = "1")]
+    rejected: i64,
+    #[prost(string, tag = "2")]
+    error_message: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ExportResponse {
+    #[prost(message, optional, tag = "1")]
+    partial_success: Option<PartialSuccess>,
+}
+
+/// The protobuf export response for an outcome (same layout for every signal).
+pub fn export_response(out: &ExportOutcome) -> Vec<u8> {
+    ExportResponse {
+        partial_success: (out.rejected > 0).then(|| PartialSuccess {
+            rejected: out.rejected as i64,
+            error_message: out.error_message.clone(),
+        }),
+    }
+    .encode_to_vec()
+}
+
+struct ExportHandler {
     state: AppState,
+    kind: SignalKind,
 }
 
-#[tonic::async_trait]
-impl TraceService for Otlp {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let out = store(&self.state, Export::Traces(request.into_inner()), None)
-            .await
-            .map_err(|e| e.to_grpc())?;
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (out.rejected > 0).then_some(ExportTracePartialSuccess {
-                rejected_spans: out.rejected as i64,
-                error_message: out.error_message,
-            }),
-        }))
+impl tonic::server::UnaryService<Bytes> for ExportHandler {
+    type Response = Bytes;
+    type Future = BoxFuture<Result<Response<Bytes>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let state = self.state.clone();
+        let kind = self.kind;
+        Box::pin(async move {
+            let body = request.into_inner();
+            let export = Export::decode_protobuf(kind, &body).map_err(|e| e.to_grpc())?;
+            let out = store(&state, export, Some(body))
+                .await
+                .map_err(|e| e.to_grpc())?;
+            Ok(Response::new(Bytes::from(export_response(&out))))
+        })
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for Otlp {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let out = store(&self.state, Export::Logs(request.into_inner()), None)
-            .await
-            .map_err(|e| e.to_grpc())?;
-        Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (out.rejected > 0).then_some(ExportLogsPartialSuccess {
-                rejected_log_records: out.rejected as i64,
-                error_message: out.error_message,
-            }),
-        }))
+/// One OTLP collector service (its `Export` method) over raw bytes.
+pub struct RawExport<S> {
+    state: AppState,
+    signal: PhantomData<S>,
+}
+
+impl<S> Clone for RawExport<S> {
+    fn clone(&self) -> Self {
+        RawExport {
+            state: self.state.clone(),
+            signal: PhantomData,
+        }
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Otlp {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let out = store(&self.state, Export::Metrics(request.into_inner()), None)
-            .await
-            .map_err(|e| e.to_grpc())?;
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: (out.rejected > 0).then_some(ExportMetricsPartialSuccess {
-                rejected_data_points: out.rejected as i64,
-                error_message: out.error_message,
-            }),
-        }))
+impl<S: OtlpSignal> tonic::server::NamedService for RawExport<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S: OtlpSignal> tower::Service<http::Request<tonic::body::Body>> for RawExport<S> {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move {
+            if req.uri().path() != S::PATH {
+                return Ok(
+                    Status::unimplemented(format!("no method {}", req.uri().path())).into_http(),
+                );
+            }
+            let max = state.max_decompressed_bytes;
+            let handler = ExportHandler {
+                state,
+                kind: S::KIND,
+            };
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
+            Ok(grpc.unary(handler, req).await)
+        })
     }
 }
 
-/// tonic answers a message over the size limit with OUT_OF_RANGE and an
-/// undecodable message with INTERNAL; OTLP clients and tael's error codes
-/// expect RESOURCE_EXHAUSTED and INVALID_ARGUMENT (INTERNAL would also make
-/// them drop data they could not have sent correctly anyway, silently).
-fn remap_decode_errors(
-    mut resp: tonic::codegen::http::Response<tonic::body::Body>,
-) -> tonic::codegen::http::Response<tonic::body::Body> {
+/// tonic answers a message over the size limit with OUT_OF_RANGE; OTLP
+/// clients and tael's error codes expect RESOURCE_EXHAUSTED for "too large".
+fn remap_too_large(
+    mut resp: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
     let h = resp.headers_mut();
-    let status = h.get("grpc-status").map(|v| v.as_bytes().to_vec());
-    let message = h
-        .get("grpc-message")
-        .map(|m| String::from_utf8_lossy(m.as_bytes()).replace("%20", " "))
-        .unwrap_or_default();
-    let remapped = match status.as_deref() {
-        Some(b"11") if message.contains("too large") => Some("8"),
-        Some(b"13") if message.contains("failed to decode") => Some("3"),
-        _ => None,
-    };
-    if let Some(code) = remapped {
-        h.insert(
-            "grpc-status",
-            tonic::codegen::http::HeaderValue::from_static(code),
-        );
+    let out_of_range = h.get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
+    let too_large = h.get("grpc-message").is_some_and(|m| {
+        String::from_utf8_lossy(m.as_bytes())
+            .replace("%20", " ")
+            .contains("too large")
+    });
+    if out_of_range && too_large {
+        h.insert("grpc-status", http::HeaderValue::from_static("8"));
     }
     resp
 }
@@ -114,30 +217,22 @@ fn remap_decode_errors(
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let max = state.max_decompressed_bytes;
-    let svc = Otlp { state };
     tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(remap_decode_errors))
-        .add_service(
-            TraceServiceServer::new(svc.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max),
-        )
-        .add_service(
-            LogsServiceServer::new(svc.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max),
-        )
-        .add_service(
-            MetricsServiceServer::new(svc)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max),
-        )
+        .layer(tower::util::MapResponseLayer::new(remap_too_large))
+        .add_service(RawExport::<Traces> {
+            state: state.clone(),
+            signal: PhantomData,
+        })
+        .add_service(RawExport::<Logs> {
+            state: state.clone(),
+            signal: PhantomData,
+        })
+        .add_service(RawExport::<Metrics> {
+            state,
+            signal: PhantomData,
+        })
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

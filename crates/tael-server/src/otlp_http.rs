@@ -30,22 +30,6 @@ struct RpcStatus {
     message: String,
 }
 
-/// Partial-success response bodies share one layout in all three signals:
-/// field 1 = partial_success { 1: rejected count (int64), 2: error_message }.
-#[derive(Clone, PartialEq, prost::Message)]
-struct PartialSuccess {
-    #[prost(int64, tag = "1")]
-    rejected: i64,
-    #[prost(string, tag = "2")]
-    error_message: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ExportResponse {
-    #[prost(message, optional, tag = "1")]
-    partial_success: Option<PartialSuccess>,
-}
-
 fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -112,13 +96,7 @@ fn success_response(enc: Encoding, kind: SignalKind, out: &ExportOutcome) -> Res
             (StatusCode::OK, axum::Json(body)).into_response()
         }
         Encoding::Protobuf => {
-            let body = ExportResponse {
-                partial_success: (out.rejected > 0).then(|| PartialSuccess {
-                    rejected: out.rejected as i64,
-                    error_message: out.error_message.clone(),
-                }),
-            }
-            .encode_to_vec();
+            let body = crate::grpc::export_response(out);
             (
                 StatusCode::OK,
                 [(
