@@ -21,15 +21,16 @@ use tonic::{Request, Response, Status};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A codec that hands message bytes through untouched.
+/// A codec that hands message bytes through untouched (also used by the
+/// load generator's client).
 #[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct RawEncoder;
+pub struct RawEncoder;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct RawDecoder;
+pub struct RawDecoder;
 
 impl Codec for RawCodec {
     type Encode = Bytes;

@@ -498,3 +498,100 @@ pub fn count_spans(r: &ExportTraceServiceRequest) -> usize {
         .map(|x| x.spans.len())
         .sum()
 }
+
+impl Generator {
+    fn next_trace_id(&mut self) -> Vec<u8> {
+        let id = trace_id_for(self.seed, self.worker, self.next_trace);
+        self.next_trace += 1;
+        id
+    }
+
+    /// Makes a generated request new again (cheaply, for reuse): fresh
+    /// trace ids, span ids XOR-ed with a random mask (parents too, so the
+    /// tree is kept), timestamps moved forward by `shift_ns`.
+    pub fn refresh_traces(&mut self, r: &mut ExportTraceServiceRequest, shift_ns: u64) {
+        let mut mask = [0u8; 8];
+        self.rng.fill_bytes(&mut mask);
+        mask[0] &= 0x7f;
+        let mut new_ids: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            std::collections::HashMap::new();
+        for rs in &mut r.resource_spans {
+            for ss in &mut rs.scope_spans {
+                for sp in &mut ss.spans {
+                    let old = std::mem::take(&mut sp.trace_id);
+                    sp.trace_id = match new_ids.get(&old) {
+                        Some(id) => id.clone(),
+                        None => {
+                            let id = self.next_trace_id();
+                            new_ids.insert(old, id.clone());
+                            id
+                        }
+                    };
+                    for (b, m) in sp.span_id.iter_mut().zip(mask) {
+                        *b ^= m;
+                    }
+                    for (b, m) in sp.parent_span_id.iter_mut().zip(mask) {
+                        *b ^= m;
+                    }
+                    sp.start_time_unix_nano += shift_ns;
+                    sp.end_time_unix_nano += shift_ns;
+                    for e in &mut sp.events {
+                        e.time_unix_nano += shift_ns;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes a generated logs request new again: new trace links and times.
+    pub fn refresh_logs(&mut self, r: &mut ExportLogsServiceRequest, shift_ns: u64) {
+        for rl in &mut r.resource_logs {
+            for sl in &mut rl.scope_logs {
+                for l in &mut sl.log_records {
+                    l.time_unix_nano += shift_ns;
+                    l.observed_time_unix_nano += shift_ns;
+                    if !l.trace_id.is_empty() {
+                        let (t, s) = if self.link_traces > 0 {
+                            let k = self.rng.random_range(0..self.link_traces);
+                            let w = self.rng.random_range(0..self.link_workers.max(1));
+                            (
+                                trace_id_for(self.seed, w, k),
+                                root_span_id_for(self.seed, w, k),
+                            )
+                        } else {
+                            (self.id::<16>(), self.id::<8>())
+                        };
+                        l.trace_id = t;
+                        l.span_id = s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes a generated metrics request new again: times moved forward.
+    pub fn refresh_metrics(r: &mut ExportMetricsServiceRequest, shift_ns: u64) {
+        use pm::metric::Data;
+        for rm in &mut r.resource_metrics {
+            for sm in &mut rm.scope_metrics {
+                for m in &mut sm.metrics {
+                    match &mut m.data {
+                        Some(Data::Gauge(g)) => g
+                            .data_points
+                            .iter_mut()
+                            .for_each(|p| p.time_unix_nano += shift_ns),
+                        Some(Data::Sum(s)) => s
+                            .data_points
+                            .iter_mut()
+                            .for_each(|p| p.time_unix_nano += shift_ns),
+                        Some(Data::Histogram(h)) => h
+                            .data_points
+                            .iter_mut()
+                            .for_each(|p| p.time_unix_nano += shift_ns),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
