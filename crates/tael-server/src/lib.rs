@@ -57,7 +57,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
     maintenance_stop: Arc<AtomicBool>,
-    maintenance: Option<std::thread::JoinHandle<()>>,
+    maintenance: Vec<std::thread::JoinHandle<()>>,
     _lock: std::fs::File,
 }
 
@@ -146,7 +146,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     }));
     let maintenance_stop = Arc::new(AtomicBool::new(false));
-    let maintenance = Some(engine.spawn_maintenance(maintenance_stop.clone()));
+    let maintenance = engine.spawn_maintenance(maintenance_stop.clone());
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {
         rest_addr,
@@ -175,7 +175,7 @@ impl RunningServer {
             }
         }
         self.maintenance_stop.store(true, Ordering::Release);
-        if let Some(m) = self.maintenance.take() {
+        for m in self.maintenance.drain(..) {
             let _ = tokio::task::spawn_blocking(move || m.join()).await;
         }
         let engine = self.engine.clone();

@@ -24,7 +24,7 @@ impl Engine {
 
     /// Flushes the memtable to Parquet parts (see the module docs).
     pub fn flush(&self) -> Result<(), StorageError> {
-        let _m = self.maintenance.lock();
+        let _m = self.flush_lock.lock();
         let pending = self.state.read().frozen.clone();
         let (frozen, upto) = match pending {
             Some(p) => p,
@@ -38,7 +38,6 @@ impl Engine {
         let started = std::time::Instant::now();
         let mut new_parts = Vec::new();
         let mut new_rollups = Vec::new();
-        let mut next_id = self.state.read().manifest.next_part_id;
         for signal in Signal::ALL {
             let chunks = frozen.chunks(signal);
             if chunks.is_empty() {
@@ -46,7 +45,8 @@ impl Engine {
             }
             let batches: Vec<&RecordBatch> = chunks.iter().map(|c| &c.batch).collect();
             for (hour, order) in sorted_rows_by_hour(signal, &batches)? {
-                let rel = part_rel_path(signal, hour, next_id);
+                let id = self.alloc_part_id();
+                let rel = part_rel_path(signal, hour, id);
                 let mut w =
                     PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
                 let mut rollup = Rollup::default();
@@ -62,9 +62,7 @@ impl Engine {
                     w.write(&batch)?;
                 }
                 let rollup = (signal == Signal::Spans).then_some(rollup);
-                let meta =
-                    self.finish_part(signal, hour, next_id, 0, w, (min, max), rollup.as_ref())?;
-                next_id += 1;
+                let meta = self.finish_part(signal, hour, id, 0, w, (min, max), rollup.as_ref())?;
                 if let Some(r) = rollup {
                     new_rollups.push((meta.id, r));
                 }
@@ -72,7 +70,7 @@ impl Engine {
             }
         }
         let parts = new_parts.len();
-        self.commit(new_parts, new_rollups, &[], next_id, Some(upto))?;
+        self.commit(new_parts, new_rollups, &[], Some(upto))?;
         self.wal.drop_through(upto)?;
         tracing::info!(
             rows = frozen.rows,
@@ -120,7 +118,7 @@ impl Engine {
     /// Merges the parts of partitions that have at least
     /// `compact_min_parts` parts, or more than one part once the hour is over.
     pub fn compact(&self) -> Result<usize, StorageError> {
-        let _m = self.maintenance.lock();
+        let _m = self.compact_lock.lock();
         let parts = self.state.read().parts.clone();
         let current_hour = hour_of(tael_core::time::now_ns());
         let mut groups: BTreeMap<(Signal, i64), Vec<PartRef>> = BTreeMap::new();
@@ -147,7 +145,7 @@ impl Engine {
             if group.len() < 2 || (!closed && group.len() < self.cfg.compact_min_parts) {
                 continue;
             }
-            let id = self.state.read().manifest.next_part_id;
+            let id = self.alloc_part_id();
             let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
             let rel = part_rel_path(signal, hour, id);
             let mut w =
@@ -171,7 +169,7 @@ impl Engine {
             let meta = self.finish_part(signal, hour, id, level, w, (min, max), rollup.as_ref())?;
             let retired: Vec<u64> = group.iter().map(|p| p.meta.id).collect();
             let rollups = rollup.map(|r| vec![(meta.id, r)]).unwrap_or_default();
-            self.commit(vec![meta], rollups, &retired, id + 1, None)?;
+            self.commit(vec![meta], rollups, &retired, None)?;
             merged += group.len();
         }
         Ok(merged)
@@ -180,7 +178,7 @@ impl Engine {
     /// Drops parts older than each signal's retention, then the oldest hour
     /// partitions while the parts exceed `max_disk_bytes`.
     pub fn enforce_retention(&self) -> Result<usize, StorageError> {
-        let _m = self.maintenance.lock();
+        let _m = self.compact_lock.lock();
         let now = tael_core::time::now_ns();
         let parts = self.state.read().parts.clone();
         let mut doomed: Vec<u64> = Vec::new();
@@ -214,44 +212,60 @@ impl Engine {
         if doomed.is_empty() {
             return Ok(0);
         }
-        let next = self.state.read().manifest.next_part_id;
-        self.commit(Vec::new(), Vec::new(), &doomed, next, None)?;
+        self.commit(Vec::new(), Vec::new(), &doomed, None)?;
         tracing::info!(parts = doomed.len(), "retention dropped parts");
         Ok(doomed.len())
     }
 
-    /// One maintenance pass: flush if due, compact, enforce retention.
-    pub fn maintain(&self) -> Result<(), StorageError> {
-        if self.flush_due() {
-            self.flush()?;
-        }
-        self.compact()?;
-        self.enforce_retention()?;
-        Ok(())
-    }
-
-    /// Starts the maintenance thread; it stops when `stop` is set.
+    /// Starts the maintenance threads, which stop when `stop` is set: a
+    /// flusher (woken when the memtable fills, or on its interval) and a
+    /// compactor (compaction and retention), so a long compaction never
+    /// holds back flushes (and so ingest).
     pub fn spawn_maintenance(
         self: &Arc<Self>,
         stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> std::thread::JoinHandle<()> {
-        let engine = self.clone();
-        std::thread::Builder::new()
-            .name("tael-maintenance".into())
-            .spawn(move || {
+    ) -> Vec<std::thread::JoinHandle<()>> {
+        let flusher = {
+            let engine = self.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("tael-flush".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                        if engine.flush_due() {
+                            if let Err(e) = engine.flush() {
+                                tracing::error!(error = %e, "flush failed; will retry");
+                            }
+                        }
+                        let mut wanted = engine.flush_wanted.lock();
+                        if !*wanted {
+                            engine
+                                .flush_signal
+                                .wait_for(&mut wanted, engine.cfg.maintenance_interval);
+                        }
+                        *wanted = false;
+                    }
+                })
+        };
+        let compactor = {
+            let engine = self.clone();
+            std::thread::Builder::new().name("tael-compact".into()).spawn(move || {
                 while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                    if let Err(e) = engine.maintain() {
-                        tracing::error!(error = %e, "maintenance failed; will retry");
+                    if let Err(e) = engine.compact().and_then(|_| engine.enforce_retention()) {
+                        tracing::error!(error = %e, "compaction or retention failed; will retry");
                     }
-                    let mut wanted = engine.flush_wanted.lock();
-                    if !*wanted {
-                        let wait = engine.cfg.maintenance_interval;
-                        engine.flush_signal.wait_for(&mut wanted, wait);
+                    let mut slept = Duration::ZERO;
+                    while slept < engine.cfg.maintenance_interval && !stop.load(std::sync::atomic::Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(50));
+                        slept += Duration::from_millis(50);
                     }
-                    *wanted = false;
                 }
             })
-            .unwrap_or_else(|e| panic!("cannot start the maintenance thread: {e}"))
+        };
+        [flusher, compactor]
+            .into_iter()
+            .map(|t| t.unwrap_or_else(|e| panic!("cannot start a maintenance thread: {e}")))
+            .collect()
     }
 }
 

@@ -137,7 +137,13 @@ pub struct Engine {
     wal: Wal,
     state: RwLock<State>,
     recent: Mutex<RecentKeys>,
-    maintenance: Mutex<()>,
+    /// Serialises flushes.
+    flush_lock: Mutex<()>,
+    /// Serialises compaction and retention (which run beside flushes).
+    compact_lock: Mutex<()>,
+    /// The next part id to hand out (parts are written before the manifest
+    /// that names them, by flushes and compactions at the same time).
+    next_part_id: std::sync::atomic::AtomicU64,
     /// Set (and signalled) when the memtable reaches its flush size.
     flush_wanted: Mutex<bool>,
     flush_signal: Condvar,
@@ -190,12 +196,15 @@ impl Engine {
             parts: Arc::new(parts),
             rollups,
         };
+        let next_part_id = state.manifest.next_part_id.max(1);
         let engine = Arc::new(Engine {
             recent: Mutex::new(RecentKeys::new(cfg.dedup_window)),
             cfg,
             wal,
             state: RwLock::new(state),
-            maintenance: Mutex::new(()),
+            flush_lock: Mutex::new(()),
+            compact_lock: Mutex::new(()),
+            next_part_id: std::sync::atomic::AtomicU64::new(next_part_id),
             flush_wanted: Mutex::new(false),
             flush_signal: Condvar::new(),
             comments,
@@ -369,13 +378,18 @@ impl Engine {
         }
     }
 
+    /// A fresh part id.
+    fn alloc_part_id(&self) -> u64 {
+        self.next_part_id
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Atomically records new parts (and retires old ones) in the manifest.
     fn commit(
         &self,
         added: Vec<PartMeta>,
         added_rollups: Vec<(u64, Rollup)>,
         retired: &[u64],
-        next_part_id: u64,
         flushed: Option<u64>,
     ) -> Result<(), StorageError> {
         let handles: Vec<PartRef> = added
@@ -386,7 +400,9 @@ impl Engine {
         let mut manifest = st.manifest.clone();
         manifest.parts.retain(|p| !retired.contains(&p.id));
         manifest.parts.extend(added);
-        manifest.next_part_id = next_part_id;
+        manifest.next_part_id = manifest
+            .next_part_id
+            .max(self.next_part_id.load(std::sync::atomic::Ordering::SeqCst));
         if let Some(seq) = flushed {
             manifest.flushed_seq = seq;
         }
