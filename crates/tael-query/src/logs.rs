@@ -4,7 +4,7 @@ use crate::scan::{newest, Search};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use tael_core::model::{parse_severity, LogRecord};
-use tael_storage::columnar::logs::LogCols;
+use tael_storage::columnar::logs;
 use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
@@ -104,10 +104,5 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
         },
         matcher: &|b, w| q.matches(b, w),
     };
-    newest(
-        &snap,
-        &search,
-        q.limit,
-        &|b, i| Ok(LogCols::new(b)?.row(i)?),
-    )
+    newest(&snap, &search, q.limit, &|b, i| Ok(logs::row(b, i)?))
 }

@@ -4,7 +4,7 @@ use crate::scan::{newest, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
 use tael_core::model::MetricPoint;
-use tael_storage::columnar::metrics::MetricCols;
+use tael_storage::columnar::metrics;
 use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
@@ -78,7 +78,5 @@ pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoin
         },
         matcher: &|b, w| q.matches(b, w),
     };
-    newest(&snap, &search, q.limit, &|b, i| {
-        Ok(MetricCols::new(b)?.row(i)?)
-    })
+    newest(&snap, &search, q.limit, &|b, i| Ok(metrics::row(b, i)?))
 }

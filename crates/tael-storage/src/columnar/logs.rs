@@ -86,61 +86,29 @@ pub fn to_batch(logs: &[&LogRecord]) -> Result<RecordBatch, StorageError> {
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 
-/// Typed access to a logs batch.
-pub struct LogCols<'a> {
-    pub time_ns: &'a arrow::array::Int64Array,
-    pub trace_id: &'a StringArray,
-    pub severity: &'a StringArray,
-    pub body: &'a StringArray,
-    pub service: &'a StringArray,
-    batch: &'a RecordBatch,
-}
-
-impl<'a> LogCols<'a> {
-    pub fn new(batch: &'a RecordBatch) -> Result<Self, StorageError> {
-        let c = Cols::new(batch);
-        Ok(LogCols {
-            time_ns: c.i64("time_ns")?,
-            trace_id: c.str("trace_id")?,
-            severity: c.str("severity")?,
-            body: c.str("body")?,
-            service: c.str("service")?,
-            batch,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.batch.num_rows()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Decodes row `i` fully.
-    pub fn row(&self, i: usize) -> Result<LogRecord, StorageError> {
-        let c = Cols::new(self.batch);
-        let body = match opt_str(c.str("body_json")?, i) {
-            Some(j) => serde_json::from_str(&j)
-                .map_err(|e| StorageError::Corrupt(format!("body_json: {e}")))?,
-            None => Value::String(self.body.value(i).to_string()),
-        };
-        Ok(LogRecord {
-            time_ns: self.time_ns.value(i),
-            observed_ns: c.i64("observed_ns")?.value(i),
-            trace_id: opt_str(self.trace_id, i),
-            span_id: opt_str(c.str("span_id")?, i),
-            severity: self.severity.value(i).to_string(),
-            severity_text: c.str("severity_text")?.value(i).to_string(),
-            severity_number: c.i32("severity_number")?.value(i),
-            body,
-            service: self.service.value(i).to_string(),
-            attributes: json_to_attrs(c.str("attributes")?.value(i)),
-            resource: c.resource(i)?,
-            scope: c.scope(i)?,
-            flags: c.u32("flags")?.value(i),
-            event_name: c.str("event_name")?.value(i).to_string(),
-            dropped_attributes_count: c.u32("dropped_attributes_count")?.value(i),
-        })
-    }
+/// Decodes row `i` of a batch in this schema.
+pub fn row(batch: &RecordBatch, i: usize) -> Result<LogRecord, StorageError> {
+    let c = Cols::new(batch);
+    let body = match opt_str(c.str("body_json")?, i) {
+        Some(j) => serde_json::from_str(&j)
+            .map_err(|e| StorageError::Corrupt(format!("body_json: {e}")))?,
+        None => Value::String(c.str("body")?.value(i).to_string()),
+    };
+    Ok(LogRecord {
+        time_ns: c.i64("time_ns")?.value(i),
+        observed_ns: c.i64("observed_ns")?.value(i),
+        trace_id: opt_str(c.str("trace_id")?, i),
+        span_id: opt_str(c.str("span_id")?, i),
+        severity: c.str("severity")?.value(i).to_string(),
+        severity_text: c.str("severity_text")?.value(i).to_string(),
+        severity_number: c.i32("severity_number")?.value(i),
+        body,
+        service: c.str("service")?.value(i).to_string(),
+        attributes: json_to_attrs(c.str("attributes")?.value(i)),
+        resource: c.resource(i)?,
+        scope: c.scope(i)?,
+        flags: c.u32("flags")?.value(i),
+        event_name: c.str("event_name")?.value(i).to_string(),
+        dropped_attributes_count: c.u32("dropped_attributes_count")?.value(i),
+    })
 }

@@ -90,72 +90,43 @@ pub fn to_batch(points: &[&MetricPoint]) -> Result<RecordBatch, StorageError> {
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 
-/// Typed access to a metrics batch.
-pub struct MetricCols<'a> {
-    pub time_ns: &'a arrow::array::Int64Array,
-    pub service: &'a StringArray,
-    pub name: &'a StringArray,
-    pub metric_type: &'a StringArray,
-    batch: &'a RecordBatch,
-}
-
-impl<'a> MetricCols<'a> {
-    pub fn new(batch: &'a RecordBatch) -> Result<Self, StorageError> {
-        let c = Cols::new(batch);
-        Ok(MetricCols {
-            time_ns: c.i64("time_ns")?,
-            service: c.str("service")?,
-            name: c.str("name")?,
-            metric_type: c.str("metric_type")?,
-            batch,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.batch.num_rows()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Decodes row `i` fully.
-    pub fn row(&self, i: usize) -> Result<MetricPoint, StorageError> {
-        let c = Cols::new(self.batch);
-        let mono = c.bool("is_monotonic")?;
-        let distribution = match opt_str(c.str("distribution")?, i) {
-            Some(j) => Some(
-                serde_json::from_str(&j)
-                    .map_err(|e| StorageError::Corrupt(format!("distribution: {e}")))?,
-            ),
-            None => None,
-        };
-        let exemplars = match c.str("exemplars")?.value(i) {
-            "" => Vec::new(),
-            s => serde_json::from_str(s)
-                .map_err(|e| StorageError::Corrupt(format!("exemplars: {e}")))?,
-        };
-        Ok(MetricPoint {
-            time_ns: self.time_ns.value(i),
-            start_ns: c.i64("start_ns")?.value(i),
-            service: self.service.value(i).to_string(),
-            name: self.name.value(i).to_string(),
-            description: c.str("description")?.value(i).to_string(),
-            unit: c.str("unit")?.value(i).to_string(),
-            metric_type: self.metric_type.value(i).to_string(),
-            value: c.f64("value")?.value(i),
-            temporality: c.str("temporality")?.value(i).to_string(),
-            is_monotonic: if mono.is_null(i) {
-                None
-            } else {
-                Some(mono.value(i))
-            },
-            distribution,
-            attributes: json_to_attrs(c.str("attributes")?.value(i)),
-            resource: c.resource(i)?,
-            scope: c.scope(i)?,
-            exemplars,
-            flags: c.u32("flags")?.value(i),
-        })
-    }
+/// Decodes row `i` of a batch in this schema.
+pub fn row(batch: &RecordBatch, i: usize) -> Result<MetricPoint, StorageError> {
+    let c = Cols::new(batch);
+    let mono = c.bool("is_monotonic")?;
+    let distribution = match opt_str(c.str("distribution")?, i) {
+        Some(j) => Some(
+            serde_json::from_str(&j)
+                .map_err(|e| StorageError::Corrupt(format!("distribution: {e}")))?,
+        ),
+        None => None,
+    };
+    let exemplars = match c.str("exemplars")?.value(i) {
+        "" => Vec::new(),
+        s => {
+            serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("exemplars: {e}")))?
+        }
+    };
+    Ok(MetricPoint {
+        time_ns: c.i64("time_ns")?.value(i),
+        start_ns: c.i64("start_ns")?.value(i),
+        service: c.str("service")?.value(i).to_string(),
+        name: c.str("name")?.value(i).to_string(),
+        description: c.str("description")?.value(i).to_string(),
+        unit: c.str("unit")?.value(i).to_string(),
+        metric_type: c.str("metric_type")?.value(i).to_string(),
+        value: c.f64("value")?.value(i),
+        temporality: c.str("temporality")?.value(i).to_string(),
+        is_monotonic: if mono.is_null(i) {
+            None
+        } else {
+            Some(mono.value(i))
+        },
+        distribution,
+        attributes: json_to_attrs(c.str("attributes")?.value(i)),
+        resource: c.resource(i)?,
+        scope: c.scope(i)?,
+        exemplars,
+        flags: c.u32("flags")?.value(i),
+    })
 }
