@@ -322,3 +322,117 @@ pub fn parse_severity(s: &str) -> Option<&'static str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod golden {
+    //! The REST JSON shapes, pinned by golden files (`src/golden/*.json`).
+    //! Regenerate with `TAEL_UPDATE_GOLDEN=1 cargo nextest run -p tael-core golden`.
+    use super::*;
+    use serde_json::json;
+
+    fn check(name: &str, value: &impl Serialize) {
+        let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+        let path = format!("{}/src/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("TAEL_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text, want, "JSON shape of {name} changed; see {path}");
+    }
+
+    fn attrs(v: serde_json::Value) -> Attrs {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn span_shape() {
+        let span = Span {
+            trace_id: "5b8efff798038103d269b633813fc60c".into(),
+            span_id: "eee19b7ec3c1b174".into(),
+            parent_span_id: Some("eee19b7ec3c1b173".into()),
+            service: "checkout".into(),
+            operation: "POST /pay".into(),
+            start_ns: 1_779_969_600_000_000_000,
+            end_ns: 1_779_969_600_250_000_000,
+            status: "error".into(),
+            status_message: "card declined".into(),
+            kind: "server".into(),
+            trace_state: "vendor=1".into(),
+            flags: 1,
+            attributes: attrs(json!({"http.status_code": 402, "retry": 1.5, "tags": ["a", "b"]})),
+            events: vec![SpanEvent {
+                name: "exception".into(),
+                time_ns: 1_779_969_600_100_000_000,
+                attributes: attrs(json!({"exception.type": "Declined"})),
+                dropped_attributes_count: 0,
+            }],
+            links: vec![SpanLink {
+                trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+                span_id: "b7ad6b7169203331".into(),
+                trace_state: String::new(),
+                flags: 0,
+                attributes: Attrs::new(),
+                dropped_attributes_count: 0,
+            }],
+            resource: Arc::new(attrs(json!({"service.name": "checkout"}))),
+            scope: Arc::new(Scope {
+                name: "lib".into(),
+                version: "1.0".into(),
+                ..Default::default()
+            }),
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+        };
+        check("span", &span);
+    }
+
+    #[test]
+    fn log_and_metric_shapes() {
+        let log = LogRecord {
+            time_ns: 1_779_969_600_000_000_000,
+            observed_ns: 1_779_969_600_000_000_001,
+            trace_id: Some("5b8efff798038103d269b633813fc60c".into()),
+            span_id: None,
+            severity: "warn".into(),
+            severity_text: "WARN".into(),
+            severity_number: 13,
+            body: json!({"msg": "slow", "ms": 930}),
+            service: "checkout".into(),
+            attributes: attrs(json!({"thread": 7})),
+            resource: Arc::new(Attrs::new()),
+            scope: Arc::new(Scope::default()),
+            flags: 0,
+            event_name: String::new(),
+            dropped_attributes_count: 0,
+        };
+        check("log", &log);
+        let point = MetricPoint {
+            time_ns: 1_779_969_600_000_000_000,
+            start_ns: 1_779_969_540_000_000_000,
+            service: "checkout".into(),
+            name: "http.server.request.duration".into(),
+            description: String::new(),
+            unit: "s".into(),
+            metric_type: "histogram".into(),
+            value: 3.5,
+            temporality: "cumulative".into(),
+            is_monotonic: None,
+            distribution: Some(Distribution {
+                count: 6,
+                sum: Some(3.5),
+                min: Some(0.05),
+                max: Some(2.0),
+                bucket_counts: vec![1, 2, 3],
+                explicit_bounds: vec![0.1, 1.0],
+                ..Default::default()
+            }),
+            attributes: attrs(json!({"http.route": "/pay"})),
+            resource: Arc::new(Attrs::new()),
+            scope: Arc::new(Scope::default()),
+            exemplars: Vec::new(),
+            flags: 0,
+        };
+        check("metric", &point);
+    }
+}

@@ -8,6 +8,8 @@ pub mod logs;
 pub mod metrics;
 mod scan;
 pub mod services;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod topn;
 pub mod traces;
 
