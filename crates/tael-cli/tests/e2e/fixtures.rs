@@ -87,7 +87,7 @@ pub fn scope() -> Option<InstrumentationScope> {
         name: "e2e-scope".into(),
         version: "9.9.9".into(),
         attributes: vec![kv("scope.attr", V::StringValue("x".into()))],
-        dropped_attributes_count: 0,
+        dropped_attributes_count: 2,
     })
 }
 

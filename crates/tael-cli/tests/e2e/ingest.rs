@@ -74,6 +74,7 @@ pub fn check_rich_trace(s: &Server, service: &str, tag: u8, n: u32) {
     assert_eq!(root["scope"]["name"], "e2e-scope");
     assert_eq!(root["scope"]["version"], "9.9.9");
     assert_eq!(root["scope"]["attributes"], json!({"scope.attr": "x"}));
+    assert_eq!(root["scope"]["dropped_attributes_count"], 2);
     assert_eq!(child["parent_span_id"], hexs(&span_id(tag, 1)));
     assert_eq!(child["kind"], "client");
     assert_eq!(child["status"], "ok");
@@ -103,6 +104,7 @@ pub fn check_rich_logs(s: &Server, service: &str, tag: u8, n: u32) {
     assert_eq!(l["attribute_values"]["map"], json!({"inner": false}));
     assert_eq!(l["resource"]["service.name"], service);
     assert_eq!(l["scope"]["name"], "e2e-scope");
+    assert_eq!(l["scope"]["dropped_attributes_count"], 2);
     let (_, v) = s.get(&format!(
         "/api/v1/logs?service={service}&body_contains=logged%20in"
     ));

@@ -9,6 +9,7 @@
 //! | body | utf8 | the body as text (strings as-is, other values as JSON) |
 //! | body_json | utf8, nullable | typed JSON of a non-string body |
 //! | service, event_name, scope_name, scope_version | utf8 | |
+//! | scope_dropped_attributes_count | uint32 | |
 //! | attributes, resource, scope_attributes | utf8 | typed JSON object, "" when empty |
 //! | flags, dropped_attributes_count | uint32 | |
 
@@ -44,6 +45,7 @@ pub fn schema() -> SchemaRef {
             s("scope_name"),
             s("scope_version"),
             s("scope_attributes"),
+            Field::new("scope_dropped_attributes_count", DataType::UInt32, false),
             Field::new("flags", DataType::UInt32, false),
             s("event_name"),
             Field::new("dropped_attributes_count", DataType::UInt32, false),
@@ -79,6 +81,7 @@ pub fn to_batch(logs: &[&LogRecord]) -> Result<RecordBatch, StorageError> {
         str_col(logs, |l| l.scope.name.as_str()),
         str_col(logs, |l| l.scope.version.as_str()),
         shared_attrs_col(logs, |l| &l.scope.attributes),
+        u32_col(logs, |l| l.scope.dropped_attributes_count),
         u32_col(logs, |l| l.flags),
         str_col(logs, |l| l.event_name.as_str()),
         u32_col(logs, |l| l.dropped_attributes_count),

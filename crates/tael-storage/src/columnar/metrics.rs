@@ -9,6 +9,7 @@
 //! | distribution | utf8, nullable | JSON of `Distribution` (buckets, quantiles …) |
 //! | attributes, resource, scope_attributes | utf8 | typed JSON object, "" when empty |
 //! | scope_name, scope_version | utf8 | |
+//! | scope_dropped_attributes_count | uint32 | |
 //! | exemplars | utf8 | JSON array, "" when empty |
 //! | flags | uint32 | |
 
@@ -44,6 +45,7 @@ pub fn schema() -> SchemaRef {
             s("scope_name"),
             s("scope_version"),
             s("scope_attributes"),
+            Field::new("scope_dropped_attributes_count", DataType::UInt32, false),
             s("exemplars"),
             Field::new("flags", DataType::UInt32, false),
         ]))
@@ -78,6 +80,7 @@ pub fn to_batch(points: &[&MetricPoint]) -> Result<RecordBatch, StorageError> {
         str_col(points, |p| p.scope.name.as_str()),
         str_col(points, |p| p.scope.version.as_str()),
         shared_attrs_col(points, |p| &p.scope.attributes),
+        u32_col(points, |p| p.scope.dropped_attributes_count),
         string_col(points, |p| {
             if p.exemplars.is_empty() {
                 String::new()

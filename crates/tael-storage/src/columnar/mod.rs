@@ -126,7 +126,7 @@ impl<'a> Cols<'a> {
             name: self.str("scope_name")?.value(i).to_string(),
             version: self.str("scope_version")?.value(i).to_string(),
             attributes: json_to_attrs(self.str("scope_attributes")?.value(i)),
-            dropped_attributes_count: 0,
+            dropped_attributes_count: self.u32("scope_dropped_attributes_count")?.value(i),
         }))
     }
 

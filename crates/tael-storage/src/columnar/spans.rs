@@ -10,6 +10,7 @@
 //! | attributes, resource, scope_attributes | utf8 | typed JSON object, "" when empty |
 //! | events, links | utf8 | JSON array of `{n,t,a,d}` / `{t,s,ts,f,a,d}`, "" when empty |
 //! | scope_name, scope_version | utf8 | |
+//! | scope_dropped_attributes_count | uint32 | |
 //! | dropped_attributes_count, dropped_events_count, dropped_links_count | uint32 | |
 
 use super::{
@@ -77,6 +78,7 @@ pub fn schema() -> SchemaRef {
             s("scope_name"),
             s("scope_version"),
             s("scope_attributes"),
+            Field::new("scope_dropped_attributes_count", DataType::UInt32, false),
             Field::new("dropped_attributes_count", DataType::UInt32, false),
             Field::new("dropped_events_count", DataType::UInt32, false),
             Field::new("dropped_links_count", DataType::UInt32, false),
@@ -144,6 +146,7 @@ pub fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
         str_col(spans, |s| s.scope.name.as_str()),
         str_col(spans, |s| s.scope.version.as_str()),
         shared_attrs_col(spans, |s| &s.scope.attributes),
+        u32_col(spans, |s| s.scope.dropped_attributes_count),
         u32_col(spans, |s| s.dropped_attributes_count),
         u32_col(spans, |s| s.dropped_events_count),
         u32_col(spans, |s| s.dropped_links_count),
