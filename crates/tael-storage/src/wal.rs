@@ -346,11 +346,6 @@ impl Wal {
         }
     }
 
-    /// The sequence number the next record will get.
-    pub fn next_seq(&self) -> u64 {
-        self.write.lock().next_seq
-    }
-
     /// Starts a new segment, so that everything up to now can be dropped
     /// once it is durable elsewhere. Returns the last sequence number written.
     pub fn seal(&self) -> Result<u64, StorageError> {

@@ -44,13 +44,19 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A point of this metric with the fields every data point kind shares.
     fn point(
         &self,
         metric_type: &str,
         attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+        (start, time): (u64, u64),
+        flags: u32,
     ) -> MetricPoint {
         let (attributes, _dropped) = capped_attrs(attrs, self.limits);
         MetricPoint {
+            time_ns: ns(time),
+            start_ns: ns(start),
+            flags,
             service: self.service.to_string(),
             name: self.metric.name.clone(),
             description: self.metric.description.clone(),
@@ -68,12 +74,10 @@ impl Ctx<'_> {
             number_data_point::Value::AsDouble(d) => d,
             number_data_point::Value::AsInt(i) => i as f64,
         };
-        let mut p = self.point(metric_type, &dp.attributes);
-        p.time_ns = ns(dp.time_unix_nano);
-        p.start_ns = ns(dp.start_time_unix_nano);
+        let times = (dp.start_time_unix_nano, dp.time_unix_nano);
+        let mut p = self.point(metric_type, &dp.attributes, times, dp.flags);
         p.value = value;
         p.exemplars = exemplars_json(&dp.exemplars);
-        p.flags = dp.flags;
         Some(p)
     }
 }
@@ -131,13 +135,11 @@ pub fn metrics_from_request(
                     }
                     Data::Histogram(h) => {
                         for dp in &h.data_points {
-                            let mut p = ctx.point("histogram", &dp.attributes);
-                            p.time_ns = ns(dp.time_unix_nano);
-                            p.start_ns = ns(dp.start_time_unix_nano);
+                            let times = (dp.start_time_unix_nano, dp.time_unix_nano);
+                            let mut p = ctx.point("histogram", &dp.attributes, times, dp.flags);
                             p.value = dp.sum.unwrap_or(0.0);
                             p.temporality = temporality_name(h.aggregation_temporality).into();
                             p.exemplars = exemplars_json(&dp.exemplars);
-                            p.flags = dp.flags;
                             p.distribution = Some(Distribution {
                                 count: dp.count,
                                 sum: dp.sum,
@@ -152,13 +154,11 @@ pub fn metrics_from_request(
                     }
                     Data::ExponentialHistogram(h) => {
                         for dp in &h.data_points {
-                            let mut p = ctx.point("histogram", &dp.attributes);
-                            p.time_ns = ns(dp.time_unix_nano);
-                            p.start_ns = ns(dp.start_time_unix_nano);
+                            let times = (dp.start_time_unix_nano, dp.time_unix_nano);
+                            let mut p = ctx.point("histogram", &dp.attributes, times, dp.flags);
                             p.value = dp.sum.unwrap_or(0.0);
                             p.temporality = temporality_name(h.aggregation_temporality).into();
                             p.exemplars = exemplars_json(&dp.exemplars);
-                            p.flags = dp.flags;
                             let pos = dp.positive.as_ref();
                             let neg = dp.negative.as_ref();
                             p.distribution = Some(Distribution {
@@ -186,11 +186,9 @@ pub fn metrics_from_request(
                     }
                     Data::Summary(s) => {
                         for dp in &s.data_points {
-                            let mut p = ctx.point("summary", &dp.attributes);
-                            p.time_ns = ns(dp.time_unix_nano);
-                            p.start_ns = ns(dp.start_time_unix_nano);
+                            let times = (dp.start_time_unix_nano, dp.time_unix_nano);
+                            let mut p = ctx.point("summary", &dp.attributes, times, dp.flags);
                             p.value = dp.sum;
-                            p.flags = dp.flags;
                             p.distribution = Some(Distribution {
                                 count: dp.count,
                                 sum: Some(dp.sum),
