@@ -32,8 +32,6 @@ pub struct Prepared {
     pub signal: Signal,
     pub batch: RecordBatch,
     pub keys: Vec<u64>,
-    /// For spans: (service, trace_id, duration_ms, is_error) per row, for the rollup.
-    pub rollup_rows: Vec<(String, String, f64, bool)>,
     pub min_time_ns: i64,
     pub max_time_ns: i64,
 }
@@ -50,17 +48,6 @@ impl Prepared {
             signal: Signal::Spans,
             batch: columnar::spans::to_batch(&refs)?,
             keys: spans.iter().map(span_key).collect(),
-            rollup_rows: spans
-                .iter()
-                .map(|s| {
-                    (
-                        s.service.clone(),
-                        s.trace_id.clone(),
-                        s.duration_ms(),
-                        s.status == "error",
-                    )
-                })
-                .collect(),
             min_time_ns,
             max_time_ns,
         })
@@ -73,7 +60,6 @@ impl Prepared {
             signal: Signal::Logs,
             batch: columnar::logs::to_batch(&refs)?,
             keys: logs.iter().map(log_key).collect(),
-            rollup_rows: Vec::new(),
             min_time_ns,
             max_time_ns,
         })
@@ -86,7 +72,6 @@ impl Prepared {
             signal: Signal::Metrics,
             batch: columnar::metrics::to_batch(&refs)?,
             keys: points.iter().map(metric_key).collect(),
-            rollup_rows: Vec::new(),
             min_time_ns,
             max_time_ns,
         })
@@ -136,10 +121,8 @@ impl Memtable {
         if rows == 0 {
             return Ok(0);
         }
-        for (i, (service, trace, dur, err)) in p.rollup_rows.iter().enumerate() {
-            if keep.is_none_or(|m| m[i]) {
-                self.rollup.add(service, trace, *dur, *err);
-            }
+        if p.signal == Signal::Spans {
+            self.rollup.add_spans(&batch)?;
         }
         if self.rows == 0 {
             self.first_insert_ns = tael_core::time::now_ns();

@@ -137,6 +137,24 @@ impl Rollup {
         r.traces.insert(trace_hash(trace_id));
     }
 
+    /// Adds every span of a batch in the spans schema.
+    pub fn add_spans(
+        &mut self,
+        batch: &arrow::array::RecordBatch,
+    ) -> Result<(), crate::StorageError> {
+        let cols = crate::columnar::spans::SpanCols::new(batch)?;
+        for i in 0..cols.len() {
+            let dur = (cols.end_ns.value(i) - cols.start_ns.value(i)) as f64 / 1e6;
+            self.add(
+                cols.service.value(i),
+                cols.trace_id.value(i),
+                dur,
+                cols.status.value(i) == "error",
+            );
+        }
+        Ok(())
+    }
+
     pub fn merge(&mut self, other: &Rollup) {
         for (name, o) in &other.services {
             let r = self.services.entry(name.clone()).or_default();

@@ -57,7 +57,7 @@ impl Engine {
                     min = min.min(arrow::compute::min(t).unwrap_or(min));
                     max = max.max(arrow::compute::max(t).unwrap_or(max));
                     if signal == Signal::Spans {
-                        rollup.merge(&rollup_of_batch(&batch)?);
+                        rollup.add_spans(&batch)?;
                     }
                     w.write(&batch)?;
                 }
@@ -157,7 +157,7 @@ impl Engine {
                 for rg in 0..p.num_row_groups() {
                     for batch in p.read_group(rg, None)? {
                         if signal == Signal::Spans {
-                            rollup.merge(&rollup_of_batch(&batch)?);
+                            rollup.add_spans(&batch)?;
                         }
                         w.write(&batch)?;
                     }
@@ -302,19 +302,4 @@ fn sorted_rows_by_hour(
         groups.entry(hour_of(times[g])).or_default().push(locate[g]);
     }
     Ok(groups)
-}
-
-pub(super) fn rollup_of_batch(batch: &RecordBatch) -> Result<Rollup, StorageError> {
-    let cols = columnar::spans::SpanCols::new(batch)?;
-    let mut r = Rollup::default();
-    for i in 0..cols.len() {
-        let dur = (cols.end_ns.value(i) - cols.start_ns.value(i)) as f64 / 1e6;
-        r.add(
-            cols.service.value(i),
-            cols.trace_id.value(i),
-            dur,
-            cols.status.value(i) == "error",
-        );
-    }
-    Ok(r)
 }

@@ -10,7 +10,6 @@
 //! so a crash anywhere in between neither loses nor duplicates data.
 
 mod maintenance;
-use maintenance::rollup_of_batch;
 #[cfg(test)]
 mod tests;
 
@@ -486,7 +485,7 @@ fn load_or_rebuild_rollup(part: &PartHandle) -> Result<Rollup, StorageError> {
     tracing::warn!(part = %part.path.display(), "rebuilding missing or corrupt rollup");
     let mut r = Rollup::default();
     for b in part.read_all()? {
-        r.merge(&rollup_of_batch(&b)?);
+        r.add_spans(&b)?;
     }
     Ok(r)
 }
