@@ -82,6 +82,7 @@ mod tests {
     use arrow::array::{AsArray, Int64Array};
     use std::time::Duration;
     use tael_core::model::Span;
+    use tael_core::otlp::testing::encode_spans;
     use tael_storage::EngineConfig;
 
     fn spans(service: &str, first: u32, n: u32) -> Vec<Span> {
@@ -107,9 +108,9 @@ mod tests {
         let mut cfg = EngineConfig::new(dir.path().join("data"), dir.path().join("wal"));
         cfg.maintenance_interval = Duration::from_secs(3600);
         let (engine, _lock) = Engine::open(cfg).unwrap();
-        engine.ingest_spans(b"", spans("a", 0, 30)).unwrap();
+        engine.ingest_traces(&encode_spans(&spans("a", 0, 30))).unwrap();
         engine.flush().unwrap();
-        engine.ingest_spans(b"", spans("b", 100, 12)).unwrap();
+        engine.ingest_traces(&encode_spans(&spans("b", 100, 12))).unwrap();
         let s = SqlSession::new(&engine).await.unwrap();
         let out = s
             .query("SELECT service, count(*) AS n FROM spans GROUP BY service ORDER BY service")

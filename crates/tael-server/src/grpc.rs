@@ -6,7 +6,7 @@
 //! codec) and decode it themselves, so the exact protobuf the client sent is
 //! what the WAL stores: nothing is re-encoded on the ack path.
 
-use crate::ingest::{store, Export, ExportOutcome, SignalKind};
+use crate::ingest::{export, Encoding, ExportOutcome, SignalKind};
 use crate::AppState;
 use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
@@ -136,8 +136,7 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
         let kind = self.kind;
         Box::pin(async move {
             let body = request.into_inner();
-            let export = Export::decode_protobuf(kind, &body).map_err(|e| e.to_grpc())?;
-            let out = store(&state, export, Some(body))
+            let out = export(&state, kind, Encoding::Protobuf, body)
                 .await
                 .map_err(|e| e.to_grpc())?;
             Ok(Response::new(Bytes::from(export_response(&out))))

@@ -8,7 +8,6 @@ use crate::AppState;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::io::Read;
 use tael_core::otlp;
@@ -58,82 +57,96 @@ pub fn gunzip_limited(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-/// A decoded export request of any signal, with its protobuf bytes (what
-/// the WAL stores).
-pub enum Export {
-    Traces(ExportTraceServiceRequest),
-    Logs(ExportLogsServiceRequest),
-    Metrics(ExportMetricsServiceRequest),
+/// How an export body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
 }
 
-impl Export {
-    /// Decodes a protobuf body.
-    pub fn decode_protobuf(kind: SignalKind, body: &[u8]) -> Result<Export, ApiError> {
-        let bad =
-            |e: prost::DecodeError| ApiError::bad_request(format!("invalid OTLP protobuf: {e}"));
-        Ok(match kind {
-            SignalKind::Traces => {
-                Export::Traces(ExportTraceServiceRequest::decode(body).map_err(bad)?)
-            }
-            SignalKind::Logs => Export::Logs(ExportLogsServiceRequest::decode(body).map_err(bad)?),
-            SignalKind::Metrics => {
-                Export::Metrics(ExportMetricsServiceRequest::decode(body).map_err(bad)?)
-            }
-        })
-    }
+fn bad_protobuf(e: prost::DecodeError) -> ApiError {
+    ApiError::bad_request(format!("invalid OTLP protobuf: {e}"))
+}
 
-    /// Decodes an OTLP/JSON body.
-    pub fn decode_json(kind: SignalKind, body: &[u8]) -> Result<Export, ApiError> {
-        Ok(match kind {
-            SignalKind::Traces => Export::Traces(otlp::json::decode_traces(body)?),
-            SignalKind::Logs => Export::Logs(otlp::json::decode_logs(body)?),
-            SignalKind::Metrics => Export::Metrics(otlp::json::decode_metrics(body)?),
-        })
+/// Decodes an export body into the prost request type.
+fn decode<T: Message + Default>(
+    enc: Encoding,
+    body: &[u8],
+    json: impl Fn(&[u8]) -> Result<T, tael_core::CoreError>,
+) -> Result<T, ApiError> {
+    match enc {
+        Encoding::Protobuf => T::decode(body).map_err(bad_protobuf),
+        Encoding::Json => Ok(json(body)?),
     }
 }
 
-/// Maps and stores an export. `raw` is the protobuf encoding when the
-/// request arrived as protobuf (saves re-encoding it for the WAL).
-pub async fn store(
+/// Stores one export request (already decompressed) durably and reports
+/// partial success. At most `max_inflight_requests` are stored at once;
+/// beyond that the answer is 429 / UNAVAILABLE so that clients retry.
+pub async fn export(
     state: &AppState,
-    export: Export,
-    raw: Option<Bytes>,
+    kind: SignalKind,
+    enc: Encoding,
+    body: Bytes,
 ) -> Result<ExportOutcome, ApiError> {
+    let permit = state.ingest_permits.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            ErrorCode::Overloaded,
+            "too many export requests in flight; retry shortly",
+        )
+    })?;
     let engine = state.engine.clone();
     let limits = state.map_limits;
     tokio::task::spawn_blocking(move || -> Result<ExportOutcome, ApiError> {
-        let payload = |m: &dyn Fn() -> Vec<u8>| raw.clone().map(|b| b.to_vec()).unwrap_or_else(m);
-        let (accepted, rejected, error_message) = match export {
-            Export::Traces(req) => {
-                let mapped = otlp::spans_from_request(&req, limits);
-                let n = mapped.items.len();
-                if n > 0 {
-                    engine.ingest_spans(&payload(&|| req.encode_to_vec()), mapped.items)?;
-                }
-                (n, mapped.rejected, mapped.error_message)
-            }
-            Export::Logs(req) => {
-                let mapped = otlp::logs_from_request(&req, limits);
-                let n = mapped.items.len();
-                if n > 0 {
-                    engine.ingest_logs(&payload(&|| req.encode_to_vec()), mapped.items)?;
-                }
-                (n, mapped.rejected, mapped.error_message)
-            }
-            Export::Metrics(req) => {
-                let mapped = otlp::metrics_from_request(&req, limits);
-                let n = mapped.items.len();
-                if n > 0 {
-                    engine.ingest_metrics(&payload(&|| req.encode_to_vec()), mapped.items)?;
-                }
-                (n, mapped.rejected, mapped.error_message)
-            }
+        let _permit = permit;
+        // The WAL keeps the protobuf encoding of every request.
+        let protobuf = |encode: &dyn Fn() -> Vec<u8>| match enc {
+            Encoding::Protobuf => body.to_vec(),
+            Encoding::Json => encode(),
         };
-        Ok(ExportOutcome {
-            accepted,
-            rejected,
-            error_message,
-        })
+        match kind {
+            SignalKind::Traces => {
+                let out = match enc {
+                    Encoding::Protobuf => engine.ingest_traces(&body)?,
+                    Encoding::Json => {
+                        let req = otlp::json::decode_traces(&body)?;
+                        engine.ingest_traces(&req.encode_to_vec())?
+                    }
+                };
+                Ok(ExportOutcome {
+                    accepted: out.accepted + out.duplicates,
+                    rejected: out.rejected,
+                    error_message: out.error_message,
+                })
+            }
+            SignalKind::Logs => {
+                let req: ExportLogsServiceRequest = decode(enc, &body, otlp::json::decode_logs)?;
+                let mapped = otlp::logs_from_request(&req, limits);
+                let accepted = mapped.items.len();
+                if accepted > 0 {
+                    engine.ingest_logs(&protobuf(&|| req.encode_to_vec()), mapped.items)?;
+                }
+                Ok(ExportOutcome {
+                    accepted,
+                    rejected: mapped.rejected,
+                    error_message: mapped.error_message,
+                })
+            }
+            SignalKind::Metrics => {
+                let req: ExportMetricsServiceRequest =
+                    decode(enc, &body, otlp::json::decode_metrics)?;
+                let mapped = otlp::metrics_from_request(&req, limits);
+                let accepted = mapped.items.len();
+                if accepted > 0 {
+                    engine.ingest_metrics(&protobuf(&|| req.encode_to_vec()), mapped.items)?;
+                }
+                Ok(ExportOutcome {
+                    accepted,
+                    rejected: mapped.rejected,
+                    error_message: mapped.error_message,
+                })
+            }
+        }
     })
     .await?
 }

@@ -5,7 +5,7 @@
 //! the OTLP/HTTP spec asks (and `Retry-After` on the retryable ones).
 
 use crate::error::{with_retry_after, ApiError};
-use crate::ingest::{gunzip_limited, store, Export, ExportOutcome, SignalKind};
+use crate::ingest::{self, gunzip_limited, Encoding, ExportOutcome, SignalKind};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -14,12 +14,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
 use tael_core::ErrorCode;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Protobuf,
-    Json,
-}
 
 /// `google.rpc.Status` (the OTLP/HTTP error body).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -162,12 +156,7 @@ async fn export(
             ))
         }
     };
-    let (decoded, protobuf) = tokio::task::spawn_blocking(move || match enc {
-        Encoding::Protobuf => Export::decode_protobuf(kind, &body).map(|d| (d, Some(body))),
-        Encoding::Json => Export::decode_json(kind, &body).map(|d| (d, None)),
-    })
-    .await??;
-    store(state, decoded, protobuf).await
+    ingest::export(state, kind, enc, body).await
 }
 
 pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod manifest;
 pub mod memtable;
+pub mod otlp;
 pub mod part;
 pub mod rollup;
 pub mod wal;

@@ -14,7 +14,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use tael_core::model::{LogRecord, MetricPoint, Span};
+use tael_core::model::{LogRecord, MetricPoint};
 
 /// One ingested batch in columnar form (the part schema of its signal).
 #[derive(Debug)]
@@ -41,18 +41,6 @@ fn time_range(times: impl Iterator<Item = i64>) -> (i64, i64) {
 }
 
 impl Prepared {
-    pub fn spans(spans: &[Span]) -> Result<Prepared, StorageError> {
-        let refs: Vec<&Span> = spans.iter().collect();
-        let (min_time_ns, max_time_ns) = time_range(spans.iter().map(|s| s.start_ns));
-        Ok(Prepared {
-            signal: Signal::Spans,
-            batch: columnar::spans::to_batch(&refs)?,
-            keys: spans.iter().map(span_key).collect(),
-            min_time_ns,
-            max_time_ns,
-        })
-    }
-
     pub fn logs(logs: &[LogRecord]) -> Result<Prepared, StorageError> {
         let refs: Vec<&LogRecord> = logs.iter().collect();
         let (min_time_ns, max_time_ns) = time_range(logs.iter().map(|l| l.time_ns));
@@ -157,12 +145,12 @@ fn hash_json(v: &Value, h: &mut DefaultHasher) {
     }
 }
 
-/// Identity of a span for re-delivery detection: (trace_id, span_id).
-pub fn span_key(s: &Span) -> u64 {
+/// Identity of a span for re-delivery detection: (trace_id, span_id) in hex.
+pub fn span_key(trace_id: &str, span_id: &str) -> u64 {
     let mut h = DefaultHasher::new();
     0u8.hash(&mut h);
-    s.trace_id.hash(&mut h);
-    s.span_id.hash(&mut h);
+    trace_id.hash(&mut h);
+    span_id.hash(&mut h);
     h.finish()
 }
 

@@ -44,7 +44,7 @@ pub fn logs_from_request(req: &ExportLogsServiceRequest, limits: MapLimits) -> M
                     scope: scope.clone(),
                     flags: r.flags,
                     event_name: r.event_name.clone(),
-                    dropped_attributes_count: r.dropped_attributes_count + dropped,
+                    dropped_attributes_count: r.dropped_attributes_count.saturating_add(dropped),
                 });
             }
         }

@@ -10,11 +10,13 @@ mod logs;
 mod metrics;
 #[cfg(test)]
 mod proptests;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod traces;
 
 pub use logs::logs_from_request;
 pub use metrics::metrics_from_request;
-pub use traces::spans_from_request;
+pub use traces::{kind_name, spans_from_request, status_name};
 
 use crate::attr::kvs_to_json_map;
 use crate::model::{Attrs, Scope};
@@ -50,13 +52,19 @@ pub struct Mapped<T> {
 
 impl<T> Mapped<T> {
     pub(crate) fn reject(&mut self, why: &str) {
-        self.rejected += 1;
-        if self.rejected <= 3 {
-            if !self.error_message.is_empty() {
-                self.error_message.push_str("; ");
-            }
-            self.error_message.push_str(why);
+        note_rejection(&mut self.rejected, &mut self.error_message, why);
+    }
+}
+
+/// Counts one rejected item and keeps the first few reasons (joined by
+/// "; ") for `partial_success.error_message`.
+pub fn note_rejection(count: &mut u64, message: &mut String, why: &str) {
+    *count += 1;
+    if *count <= 3 {
+        if !message.is_empty() {
+            message.push_str("; ");
         }
+        message.push_str(why);
     }
 }
 
@@ -76,18 +84,17 @@ pub(crate) fn resource_parts(
     let attrs: Attrs = resource
         .map(|r| capped_attrs(&r.attributes, limits).0)
         .unwrap_or_default();
-    let service = match attrs.get("service.name") {
-        Some(v) => {
-            let s = crate::attr::json_to_flat(v);
-            if s.is_empty() {
-                "unknown".to_string()
-            } else {
-                s
-            }
-        }
-        None => "unknown".to_string(),
-    };
+    let service = service_name(&attrs);
     (Arc::new(attrs), service)
+}
+
+/// The service of a resource: `service.name` as flat text, "unknown" when
+/// absent or empty.
+pub fn service_name(resource: &Attrs) -> String {
+    match resource.get("service.name").map(crate::attr::json_to_flat) {
+        Some(s) if !s.is_empty() => s,
+        _ => "unknown".to_string(),
+    }
 }
 
 pub(crate) fn scope_of(scope: Option<&InstrumentationScope>, limits: MapLimits) -> Arc<Scope> {
@@ -99,31 +106,42 @@ pub(crate) fn scope_of(scope: Option<&InstrumentationScope>, limits: MapLimits) 
                 name: s.name.clone(),
                 version: s.version.clone(),
                 attributes,
-                dropped_attributes_count: s.dropped_attributes_count + dropped,
+                dropped_attributes_count: s.dropped_attributes_count.saturating_add(dropped),
             }
         }
     })
 }
 
 /// Unsigned nanoseconds → signed, saturating.
-pub(crate) fn ns(v: u64) -> i64 {
+pub fn ns(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Hex of an id, validating its length and that it is not all zero.
 pub(crate) fn id_hex(bytes: &[u8], len: usize, what: &str) -> Result<String, String> {
+    check_id(bytes, len, what)?;
+    Ok(hex::encode(bytes))
+}
+
+/// Checks an id's length and that it is not all zero.
+pub fn check_id(bytes: &[u8], len: usize, what: &str) -> Result<(), String> {
     if bytes.len() != len {
         return Err(format!("{what} must be {len} bytes, got {}", bytes.len()));
     }
     if bytes.iter().all(|b| *b == 0) {
         return Err(format!("{what} must not be all zero"));
     }
-    Ok(hex::encode(bytes))
+    Ok(())
+}
+
+/// Whether an optional id is absent (empty or all zero).
+pub fn id_absent(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| *b == 0)
 }
 
 /// Hex of an optional id: empty or all-zero means absent.
 pub(crate) fn opt_id_hex(bytes: &[u8], len: usize, what: &str) -> Result<Option<String>, String> {
-    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
+    if id_absent(bytes) {
         return Ok(None);
     }
     id_hex(bytes, len, what).map(Some)

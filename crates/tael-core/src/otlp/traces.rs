@@ -4,7 +4,8 @@ use super::{capped_attrs, id_hex, ns, opt_id_hex, resource_parts, scope_of, MapL
 use crate::model::{Span, SpanEvent, SpanLink};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-fn kind_name(kind: i32) -> &'static str {
+/// The stored name of an OTLP span kind.
+pub fn kind_name(kind: i32) -> &'static str {
     match kind {
         1 => "internal",
         2 => "server",
@@ -15,7 +16,8 @@ fn kind_name(kind: i32) -> &'static str {
     }
 }
 
-fn status_name(code: i32) -> &'static str {
+/// The stored name of an OTLP status code.
+pub fn status_name(code: i32) -> &'static str {
     match code {
         1 => "ok",
         2 => "error",
@@ -53,7 +55,7 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                         name: e.name.clone(),
                         time_ns: ns(e.time_unix_nano),
                         attributes,
-                        dropped_attributes_count: e.dropped_attributes_count + dropped,
+                        dropped_attributes_count: e.dropped_attributes_count.saturating_add(dropped),
                     });
                 }
                 let mut links = Vec::with_capacity(s.links.len());
@@ -70,7 +72,7 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                             trace_state: l.trace_state.clone(),
                             flags: l.flags,
                             attributes,
-                            dropped_attributes_count: l.dropped_attributes_count + dropped,
+                            dropped_attributes_count: l.dropped_attributes_count.saturating_add(dropped),
                         }),
                         (Err(e), _) | (_, Err(e)) => bad_link = Some(e),
                     }
@@ -98,7 +100,7 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                     links,
                     resource: resource.clone(),
                     scope: scope.clone(),
-                    dropped_attributes_count: s.dropped_attributes_count + dropped,
+                    dropped_attributes_count: s.dropped_attributes_count.saturating_add(dropped),
                     dropped_events_count: s.dropped_events_count,
                     dropped_links_count: s.dropped_links_count,
                 });

@@ -13,12 +13,13 @@
 //! | scope_dropped_attributes_count | uint32 | |
 //! | dropped_attributes_count, dropped_events_count, dropped_links_count | uint32 | |
 
-use super::{
-    attrs_to_json, i64_col, json_to_attrs, opt_str, shared_attrs_col, str_col, string_col, u32_col,
-    Cols,
-};
+#[cfg(test)]
+use super::{attrs_to_json, i64_col, shared_attrs_col, str_col, string_col, u32_col};
+use super::{json_to_attrs, opt_str, Cols};
 use crate::error::StorageError;
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
+#[cfg(test)]
+use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
@@ -87,8 +88,10 @@ pub fn schema() -> SchemaRef {
     .clone()
 }
 
-/// Converts spans into one record batch.
-pub fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
+/// Converts model spans into one record batch: the reference the ingest
+/// decoder (`crate::otlp::traces`) is property-tested against.
+#[cfg(test)]
+pub(crate) fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
     let events = |s: &Span| -> String {
         if s.events.is_empty() {
             return String::new();

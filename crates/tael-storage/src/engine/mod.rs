@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tael_core::model::{LogRecord, MetricPoint, Span};
+use tael_core::model::{LogRecord, MetricPoint};
 use tael_core::otlp::{self, MapLimits};
 
 /// Engine settings (see `tael_server::ServerConfig` for where they come from).
@@ -79,12 +79,15 @@ impl EngineConfig {
 }
 
 /// What an ingest call did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
     pub seq: u64,
     pub accepted: usize,
     /// Items dropped because the same item was already stored.
     pub duplicates: usize,
+    /// Invalid items not stored (OTLP partial success) and why.
+    pub rejected: u64,
+    pub error_message: String,
 }
 
 struct State {
@@ -238,8 +241,9 @@ impl Engine {
         let corrupt = |e: prost::DecodeError| StorageError::Corrupt(e.to_string());
         let prepared = match RecordKind::from_u8(kind) {
             Some(RecordKind::Traces) => {
-                let req = otlp_traces_req(payload).map_err(corrupt)?;
-                Prepared::spans(&otlp::spans_from_request(&req, limits).items)?
+                crate::otlp::decode_traces(payload, limits)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?
+                    .prepared
             }
             Some(RecordKind::Logs) => {
                 let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(payload)
@@ -271,6 +275,7 @@ impl Engine {
             seq: 0,
             accepted,
             duplicates: rows - accepted,
+            ..Default::default()
         })
     }
 
@@ -309,17 +314,26 @@ impl Engine {
         Ok(out)
     }
 
-    /// Durably stores a trace export: `payload` is the protobuf request,
-    /// `spans` its mapped (valid) spans. Blocks until fsynced.
-    pub fn ingest_spans(
-        &self,
-        payload: &[u8],
-        spans: Vec<Span>,
-    ) -> Result<IngestOutcome, StorageError> {
-        self.ingest(RecordKind::Traces, payload, Prepared::spans(&spans)?)
+    /// Durably stores a trace export (`payload`: the protobuf
+    /// `ExportTraceServiceRequest`): decodes it straight into columns,
+    /// appends it to the WAL and applies it. Blocks until fsynced. Invalid
+    /// spans are rejected (counted in the outcome); a malformed payload is
+    /// an `InvalidArgument` error and nothing is stored.
+    pub fn ingest_traces(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
+        let decoded = crate::otlp::decode_traces(payload, self.cfg.map_limits)
+            .map_err(|e| StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")))?;
+        let mut out = if decoded.prepared.rows() > 0 {
+            self.ingest(RecordKind::Traces, payload, decoded.prepared)?
+        } else {
+            IngestOutcome::default()
+        };
+        out.rejected = decoded.rejected;
+        out.error_message = decoded.error_message;
+        Ok(out)
     }
 
-    /// Durably stores a logs export (see [`Engine::ingest_spans`]).
+    /// Durably stores a logs export: `payload` is the protobuf request,
+    /// `logs` its mapped (valid) records. Blocks until fsynced.
     pub fn ingest_logs(
         &self,
         payload: &[u8],
@@ -328,7 +342,7 @@ impl Engine {
         self.ingest(RecordKind::Logs, payload, Prepared::logs(&logs)?)
     }
 
-    /// Durably stores a metrics export (see [`Engine::ingest_spans`]).
+    /// Durably stores a metrics export (see [`Engine::ingest_logs`]).
     pub fn ingest_metrics(
         &self,
         payload: &[u8],
@@ -428,15 +442,6 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-fn otlp_traces_req(
-    payload: &[u8],
-) -> Result<
-    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-    prost::DecodeError,
-> {
-    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(payload)
 }
 
 /// The Arrow schema of a signal's rows.

@@ -2,6 +2,7 @@
 
 use super::*;
 use tael_core::model::Span;
+use tael_core::otlp::testing::encode_spans;
 
 fn cfg(dir: &Path) -> EngineConfig {
     let mut c = EngineConfig::new(dir.join("data"), dir.join("wal"));
@@ -45,7 +46,7 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
     let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
     let now = tael_core::time::now_ns();
     for k in 0..5u32 {
-        e.ingest_spans(b"", spans("svc", k * 100, 100, now))
+        e.ingest_traces(&encode_spans(&spans("svc", k * 100, 100, now)))
             .unwrap();
         e.flush().unwrap();
     }
@@ -80,23 +81,16 @@ fn replay_restores_unflushed_rows_exactly_once() {
     let now = tael_core::time::now_ns();
     {
         let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
-        let req = to_request(&spans("a", 0, 10, now));
-        e.ingest_spans(&req, spans("a", 0, 10, now)).unwrap();
+        e.ingest_traces(&encode_spans(&spans("a", 0, 10, now))).unwrap();
         e.flush().unwrap();
-        let req = to_request(&spans("a", 10, 10, now));
-        e.ingest_spans(&req, spans("a", 10, 10, now)).unwrap();
+        e.ingest_traces(&encode_spans(&spans("a", 10, 10, now))).unwrap();
         // dropped without flush: the second batch lives only in the WAL
     }
     let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
     assert_eq!(span_rows(&e), 20);
     assert_eq!(e.services_rollup().services["a"].span_count, 20);
     // A retry of an acknowledged batch is not stored twice.
-    let again = e
-        .ingest_spans(
-            &to_request(&spans("a", 10, 10, now)),
-            spans("a", 10, 10, now),
-        )
-        .unwrap();
+    let again = e.ingest_traces(&encode_spans(&spans("a", 10, 10, now))).unwrap();
     assert_eq!(again.accepted, 0);
     assert_eq!(again.duplicates, 10);
     assert_eq!(span_rows(&e), 20);
@@ -110,13 +104,13 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
     let (e, _lock) = Engine::open(c).unwrap();
     let now = tael_core::time::now_ns();
     let hour = 3_600_000_000_000i64;
-    e.ingest_spans(b"", spans("old", 0, 10, now - 3 * 24 * hour))
+    e.ingest_traces(&encode_spans(&spans("old", 0, 10, now - 3 * 24 * hour)))
         .unwrap();
-    e.ingest_spans(b"", spans("h2", 100, 10, now - 2 * hour))
+    e.ingest_traces(&encode_spans(&spans("h2", 100, 10, now - 2 * hour)))
         .unwrap();
-    e.ingest_spans(b"", spans("h1", 200, 10, now - hour))
+    e.ingest_traces(&encode_spans(&spans("h1", 200, 10, now - hour)))
         .unwrap();
-    e.ingest_spans(b"", spans("now", 300, 10, now)).unwrap();
+    e.ingest_traces(&encode_spans(&spans("now", 300, 10, now))).unwrap();
     e.flush().unwrap();
     assert_eq!(e.snapshot().parts_of(Signal::Spans).count(), 4);
     assert_eq!(e.enforce_retention().unwrap(), 1);
@@ -153,45 +147,3 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
     );
 }
 
-fn to_request(spans: &[Span]) -> Vec<u8> {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as PSpan, Status};
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(spans[0].service.clone())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: None,
-                spans: spans
-                    .iter()
-                    .map(|s| PSpan {
-                        trace_id: hex::decode(&s.trace_id).unwrap(),
-                        span_id: hex::decode(&s.span_id).unwrap(),
-                        name: s.operation.clone(),
-                        kind: 2,
-                        start_time_unix_nano: s.start_ns as u64,
-                        end_time_unix_nano: s.end_ns as u64,
-                        status: Some(Status {
-                            code: if s.status == "error" { 2 } else { 0 },
-                            message: String::new(),
-                        }),
-                        ..Default::default()
-                    })
-                    .collect(),
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    req.encode_to_vec()
-}

@@ -1,0 +1,141 @@
+//! OTLP protobuf decoded straight into Arrow batches in the part schemas
+//! (`columnar`), without materialising prost structs or model rows — the
+//! ingest hot path. `wire` reads the protobuf wire format, `json_text`
+//! writes typed attribute JSON from it, `traces` builds span batches.
+//! Invalid items are rejected one by one (OTLP partial success); a
+//! malformed payload is an error.
+
+pub mod json_text;
+pub mod traces;
+pub mod wire;
+
+#[cfg(test)]
+mod proptests;
+
+pub use traces::decode_traces;
+pub use wire::WireError;
+
+use crate::memtable::Prepared;
+use json_text::write_attrs;
+use tael_core::otlp::MapLimits;
+use wire::Reader;
+
+/// A decoded export: the rows to store and what was rejected.
+pub struct Decoded {
+    pub prepared: Prepared,
+    /// Items not kept (invalid ids …).
+    pub rejected: u64,
+    /// The first few reasons, for `partial_success.error_message`.
+    pub error_message: String,
+}
+
+/// Min and max of item times.
+pub(crate) struct TimeRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for TimeRange {
+    fn default() -> Self {
+        TimeRange {
+            min: i64::MAX,
+            max: i64::MIN,
+        }
+    }
+}
+
+impl TimeRange {
+    pub fn add(&mut self, t: i64) {
+        self.min = self.min.min(t);
+        self.max = self.max.max(t);
+    }
+}
+
+/// Lower-case hex of an id of `N / 2` bytes, on the stack.
+pub(crate) struct HexId<const N: usize>([u8; N]);
+
+impl<const N: usize> HexId<N> {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+/// Hex of an id already checked to be `N / 2` bytes long.
+pub(crate) fn hex_id<const N: usize>(bytes: &[u8]) -> HexId<N> {
+    let mut buf = [b'0'; N];
+    let _ = hex::encode_to_slice(bytes, &mut buf);
+    HexId(buf)
+}
+
+/// Typed JSON text of a capped attribute list ("" when empty) and how many
+/// entries the cap dropped.
+fn attrs_text(kvs: &[&[u8]], limits: MapLimits) -> Result<(String, u32), WireError> {
+    let mut out = Vec::new();
+    let dropped = write_attrs(&mut out, kvs, limits.max_attributes)?;
+    let text = String::from_utf8(out).map_err(|e| WireError(e.to_string()))?;
+    Ok((text, dropped))
+}
+
+/// A resource: its attributes as stored and its service name.
+pub(crate) struct ResourceInfo {
+    pub attributes: String,
+    pub service: String,
+}
+
+impl ResourceInfo {
+    /// Decodes an encoded `Resource` (absent → no attributes).
+    pub fn decode(bytes: Option<&[u8]>, limits: MapLimits) -> Result<Self, WireError> {
+        let mut kvs = Vec::new();
+        let mut r = Reader::new(bytes.unwrap_or_default());
+        while let Some((tag, v)) = r.next_field()? {
+            match tag {
+                1 => kvs.push(v.bytes("Resource.attributes")?),
+                2 => {
+                    v.varint("Resource.dropped_attributes_count")?;
+                }
+                _ => {}
+            }
+        }
+        let (attributes, _) = attrs_text(&kvs, limits)?;
+        let typed = crate::columnar::json_to_attrs(&attributes);
+        Ok(ResourceInfo {
+            service: tael_core::otlp::service_name(&typed),
+            attributes,
+        })
+    }
+}
+
+/// An instrumentation scope as stored.
+pub(crate) struct ScopeInfo<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub attributes: String,
+    pub dropped: u32,
+}
+
+impl<'a> ScopeInfo<'a> {
+    /// Decodes an encoded `InstrumentationScope` (absent → empty).
+    pub fn decode(bytes: Option<&'a [u8]>, limits: MapLimits) -> Result<Self, WireError> {
+        let mut s = ScopeInfo {
+            name: "",
+            version: "",
+            attributes: String::new(),
+            dropped: 0,
+        };
+        let mut kvs = Vec::new();
+        let mut r = Reader::new(bytes.unwrap_or_default());
+        while let Some((tag, v)) = r.next_field()? {
+            match tag {
+                1 => s.name = v.str("InstrumentationScope.name")?,
+                2 => s.version = v.str("InstrumentationScope.version")?,
+                3 => kvs.push(v.bytes("InstrumentationScope.attributes")?),
+                4 => s.dropped = v.varint("InstrumentationScope.dropped_attributes_count")? as u32,
+                _ => {}
+            }
+        }
+        let (attributes, cap_dropped) = attrs_text(&kvs, limits)?;
+        s.attributes = attributes;
+        s.dropped = s.dropped.saturating_add(cap_dropped);
+        Ok(s)
+    }
+}

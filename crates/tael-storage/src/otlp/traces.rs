@@ -1,0 +1,405 @@
+//! `ExportTraceServiceRequest` protobuf → a spans batch (the part schema in
+//! `columnar::spans`), in one pass with no intermediate structs: ids are
+//! hex-encoded and attribute JSON written straight into the column
+//! builders. The mapping is the one `tael_core::otlp::spans_from_request`
+//! specifies (a property test holds the two equal).
+
+use super::json_text::{write_attrs, write_str};
+use super::wire::{Reader, WireError};
+use super::{hex_id, Decoded, ResourceInfo, ScopeInfo, TimeRange};
+use crate::columnar;
+use crate::manifest::Signal;
+use crate::memtable::{span_key, Prepared};
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
+use arrow::array::Int64Builder;
+use std::sync::Arc;
+use tael_core::otlp::{check_id, id_absent, kind_name, note_rejection, ns, status_name, MapLimits};
+
+/// Column builders in schema order.
+struct Builders {
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    service: StringBuilder,
+    operation: StringBuilder,
+    start_ns: Int64Builder,
+    end_ns: Int64Builder,
+    duration_ns: Int64Builder,
+    status: StringBuilder,
+    status_message: StringBuilder,
+    kind: StringBuilder,
+    trace_state: StringBuilder,
+    flags: UInt32Builder,
+    attributes: StringBuilder,
+    events: StringBuilder,
+    links: StringBuilder,
+    resource: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: StringBuilder,
+    scope_dropped: UInt32Builder,
+    dropped_attributes: UInt32Builder,
+    dropped_events: UInt32Builder,
+    dropped_links: UInt32Builder,
+}
+
+impl Builders {
+    fn new(rows: usize) -> Self {
+        let s = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        Builders {
+            trace_id: s(32),
+            span_id: s(16),
+            parent_span_id: s(16),
+            service: s(12),
+            operation: s(16),
+            start_ns: Int64Builder::with_capacity(rows),
+            end_ns: Int64Builder::with_capacity(rows),
+            duration_ns: Int64Builder::with_capacity(rows),
+            status: s(5),
+            status_message: s(0),
+            kind: s(6),
+            trace_state: s(0),
+            flags: UInt32Builder::with_capacity(rows),
+            attributes: s(96),
+            events: s(0),
+            links: s(0),
+            resource: s(64),
+            scope_name: s(16),
+            scope_version: s(4),
+            scope_attributes: s(0),
+            scope_dropped: UInt32Builder::with_capacity(rows),
+            dropped_attributes: UInt32Builder::with_capacity(rows),
+            dropped_events: UInt32Builder::with_capacity(rows),
+            dropped_links: UInt32Builder::with_capacity(rows),
+        }
+    }
+
+    fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.operation.finish()),
+            Arc::new(self.start_ns.finish()),
+            Arc::new(self.end_ns.finish()),
+            Arc::new(self.duration_ns.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.events.finish()),
+            Arc::new(self.links.finish()),
+            Arc::new(self.resource.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.scope_dropped.finish()),
+            Arc::new(self.dropped_attributes.finish()),
+            Arc::new(self.dropped_events.finish()),
+            Arc::new(self.dropped_links.finish()),
+        ];
+        RecordBatch::try_new(columnar::spans::schema(), cols)
+    }
+}
+
+/// The fields of one span as slices of the request.
+#[derive(Default)]
+struct SpanView<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    parent_span_id: &'a [u8],
+    trace_state: &'a str,
+    name: &'a str,
+    kind: i32,
+    start: u64,
+    end: u64,
+    attributes: Vec<&'a [u8]>,
+    dropped_attributes: u32,
+    events: Vec<&'a [u8]>,
+    dropped_events: u32,
+    links: Vec<&'a [u8]>,
+    dropped_links: u32,
+    status_code: i32,
+    status_message: &'a str,
+    flags: u32,
+}
+
+fn span_view(bytes: &[u8]) -> Result<SpanView<'_>, WireError> {
+    let mut s = SpanView::default();
+    let mut r = Reader::new(bytes);
+    while let Some((tag, v)) = r.next_field()? {
+        match tag {
+            1 => s.trace_id = v.bytes("Span.trace_id")?,
+            2 => s.span_id = v.bytes("Span.span_id")?,
+            3 => s.trace_state = v.str("Span.trace_state")?,
+            4 => s.parent_span_id = v.bytes("Span.parent_span_id")?,
+            5 => s.name = v.str("Span.name")?,
+            6 => s.kind = v.varint("Span.kind")? as i32,
+            7 => s.start = v.fixed64("Span.start_time_unix_nano")?,
+            8 => s.end = v.fixed64("Span.end_time_unix_nano")?,
+            9 => s.attributes.push(v.bytes("Span.attributes")?),
+            10 => s.dropped_attributes = v.varint("Span.dropped_attributes_count")? as u32,
+            11 => s.events.push(v.bytes("Span.events")?),
+            12 => s.dropped_events = v.varint("Span.dropped_events_count")? as u32,
+            13 => s.links.push(v.bytes("Span.links")?),
+            14 => s.dropped_links = v.varint("Span.dropped_links_count")? as u32,
+            15 => {
+                let mut r = Reader::new(v.bytes("Span.status")?);
+                while let Some((tag, v)) = r.next_field()? {
+                    match tag {
+                        2 => s.status_message = v.str("Status.message")?,
+                        3 => s.status_code = v.varint("Status.code")? as i32,
+                        _ => {}
+                    }
+                }
+            }
+            16 => s.flags = v.fixed32("Span.flags")?,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// Appends the events JSON array (`[{n,t,a,d}]`, see `columnar::spans`).
+fn write_events(out: &mut Vec<u8>, events: &[&[u8]], limits: MapLimits) -> Result<(), WireError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    out.push(b'[');
+    let mut attrs = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let (mut time, mut name, mut dropped) = (0u64, "", 0u32);
+        attrs.clear();
+        let mut r = Reader::new(e);
+        while let Some((tag, v)) = r.next_field()? {
+            match tag {
+                1 => time = v.fixed64("Event.time_unix_nano")?,
+                2 => name = v.str("Event.name")?,
+                3 => attrs.push(v.bytes("Event.attributes")?),
+                4 => dropped = v.varint("Event.dropped_attributes_count")? as u32,
+                _ => {}
+            }
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"n\":");
+        write_str(out, name);
+        out.extend_from_slice(b",\"t\":");
+        let _ = serde_json::to_writer(&mut *out, &ns(time));
+        dropped = dropped.saturating_add(write_member_attrs(out, &attrs, limits)?);
+        write_dropped(out, dropped);
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// `,"a":{…}` when the capped map is not empty; the number dropped by the cap.
+fn write_member_attrs(
+    out: &mut Vec<u8>,
+    attrs: &[&[u8]],
+    limits: MapLimits,
+) -> Result<u32, WireError> {
+    if attrs.is_empty() || limits.max_attributes == 0 {
+        return write_attrs(&mut Vec::new(), attrs, limits.max_attributes);
+    }
+    out.extend_from_slice(b",\"a\":");
+    write_attrs(out, attrs, limits.max_attributes)
+}
+
+fn write_dropped(out: &mut Vec<u8>, dropped: u32) {
+    if dropped != 0 {
+        out.extend_from_slice(b",\"d\":");
+        let _ = serde_json::to_writer(&mut *out, &dropped);
+    }
+}
+
+/// Appends the links JSON array (`[{t,s,ts,f,a,d}]`); `Err(Ok(why))` when a
+/// link has an invalid id (the span is rejected).
+fn write_links(
+    out: &mut Vec<u8>,
+    links: &[&[u8]],
+    limits: MapLimits,
+) -> Result<Option<String>, WireError> {
+    if links.is_empty() {
+        return Ok(None);
+    }
+    out.push(b'[');
+    let mut bad = None;
+    let mut attrs = Vec::new();
+    for (i, l) in links.iter().enumerate() {
+        let (mut trace_id, mut span_id, mut trace_state) = (&[][..], &[][..], "");
+        let (mut flags, mut dropped) = (0u32, 0u32);
+        attrs.clear();
+        let mut r = Reader::new(l);
+        while let Some((tag, v)) = r.next_field()? {
+            match tag {
+                1 => trace_id = v.bytes("Link.trace_id")?,
+                2 => span_id = v.bytes("Link.span_id")?,
+                3 => trace_state = v.str("Link.trace_state")?,
+                4 => attrs.push(v.bytes("Link.attributes")?),
+                5 => dropped = v.varint("Link.dropped_attributes_count")? as u32,
+                6 => flags = v.fixed32("Link.flags")?,
+                _ => {}
+            }
+        }
+        if let Err(why) = check_id(trace_id, 16, "link trace_id")
+            .and_then(|_| check_id(span_id, 8, "link span_id"))
+        {
+            bad = Some(why);
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"t\":\"");
+        out.extend_from_slice(hex::encode(trace_id).as_bytes());
+        out.extend_from_slice(b"\",\"s\":\"");
+        out.extend_from_slice(hex::encode(span_id).as_bytes());
+        out.push(b'"');
+        if !trace_state.is_empty() {
+            out.extend_from_slice(b",\"ts\":");
+            write_str(out, trace_state);
+        }
+        if flags != 0 {
+            out.extend_from_slice(b",\"f\":");
+            let _ = serde_json::to_writer(&mut *out, &flags);
+        }
+        dropped = dropped.saturating_add(write_member_attrs(out, &attrs, limits)?);
+        write_dropped(out, dropped);
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(bad)
+}
+
+/// Reusable per-span text buffers.
+#[derive(Default)]
+struct Scratch {
+    attributes: Vec<u8>,
+    events: Vec<u8>,
+    links: Vec<u8>,
+}
+
+fn text(b: &[u8]) -> &str {
+    // Only ever holds JSON written from validated UTF-8.
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+/// Decodes a trace export into a spans batch. Spans with invalid ids are
+/// rejected one by one; a malformed payload is an error.
+pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireError> {
+    let mut b = Builders::new(payload.len() / 160 + 1);
+    let (mut rejected, mut error_message) = (0u64, String::new());
+    let mut times = TimeRange::default();
+    let mut keys = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut req = Reader::new(payload);
+    while let Some((tag, v)) = req.next_field()? {
+        if tag != 1 {
+            continue;
+        }
+        let mut resource = None;
+        let mut scopes = Vec::new();
+        let mut r = Reader::new(v.bytes("ExportTraceServiceRequest.resource_spans")?);
+        while let Some((tag, v)) = r.next_field()? {
+            match tag {
+                1 => resource = Some(v.bytes("ResourceSpans.resource")?),
+                2 => scopes.push(v.bytes("ResourceSpans.scope_spans")?),
+                3 => {
+                    v.str("ResourceSpans.schema_url")?;
+                }
+                _ => {}
+            }
+        }
+        let res = ResourceInfo::decode(resource, limits)?;
+        for scope_spans in scopes {
+            let mut scope = None;
+            let mut spans = Vec::new();
+            let mut r = Reader::new(scope_spans);
+            while let Some((tag, v)) = r.next_field()? {
+                match tag {
+                    1 => scope = Some(v.bytes("ScopeSpans.scope")?),
+                    2 => spans.push(v.bytes("ScopeSpans.spans")?),
+                    3 => {
+                        v.str("ScopeSpans.schema_url")?;
+                    }
+                    _ => {}
+                }
+            }
+            let scope = ScopeInfo::decode(scope, limits)?;
+            for span in spans {
+                let s = span_view(span)?;
+                scratch.attributes.clear();
+                scratch.events.clear();
+                scratch.links.clear();
+                let cap_dropped =
+                    write_attrs(&mut scratch.attributes, &s.attributes, limits.max_attributes)?;
+                write_events(&mut scratch.events, &s.events, limits)?;
+                let bad_link = write_links(&mut scratch.links, &s.links, limits)?;
+                let ids = check_id(s.trace_id, 16, "trace_id")
+                    .and_then(|_| check_id(s.span_id, 8, "span_id"))
+                    .and_then(|_| match id_absent(s.parent_span_id) {
+                        true => Ok(()),
+                        false => check_id(s.parent_span_id, 8, "parent_span_id"),
+                    });
+                if let Some(why) = ids.err().or(bad_link) {
+                    let why = format!("span {:?}: {why}", s.name);
+                    note_rejection(&mut rejected, &mut error_message, &why);
+                    continue;
+                }
+                let (trace_hex, span_hex) = (hex_id::<32>(s.trace_id), hex_id::<16>(s.span_id));
+                keys.push(span_key(trace_hex.as_str(), span_hex.as_str()));
+                b.trace_id.append_value(trace_hex.as_str());
+                b.span_id.append_value(span_hex.as_str());
+                match id_absent(s.parent_span_id) {
+                    true => b.parent_span_id.append_null(),
+                    false => b
+                        .parent_span_id
+                        .append_value(hex_id::<16>(s.parent_span_id).as_str()),
+                }
+                b.service.append_value(&res.service);
+                b.operation.append_value(s.name);
+                let (start, end) = (ns(s.start), ns(s.end));
+                times.add(start);
+                b.start_ns.append_value(start);
+                b.end_ns.append_value(end);
+                b.duration_ns.append_value(end.saturating_sub(start));
+                b.status.append_value(status_name(s.status_code));
+                b.status_message.append_value(s.status_message);
+                b.kind.append_value(kind_name(s.kind));
+                b.trace_state.append_value(s.trace_state);
+                b.flags.append_value(s.flags);
+                b.attributes.append_value(text(&scratch.attributes));
+                b.events.append_value(text(&scratch.events));
+                b.links.append_value(text(&scratch.links));
+                b.resource.append_value(&res.attributes);
+                b.scope_name.append_value(scope.name);
+                b.scope_version.append_value(scope.version);
+                b.scope_attributes.append_value(&scope.attributes);
+                b.scope_dropped.append_value(scope.dropped);
+                b.dropped_attributes
+                    .append_value(s.dropped_attributes.saturating_add(cap_dropped));
+                b.dropped_events.append_value(s.dropped_events);
+                b.dropped_links.append_value(s.dropped_links);
+            }
+        }
+    }
+    let batch = b
+        .finish()
+        .map_err(|e| WireError(format!("building the spans batch: {e}")))?;
+    Ok(Decoded {
+        prepared: Prepared {
+            signal: Signal::Spans,
+            batch,
+            keys,
+            min_time_ns: times.min,
+            max_time_ns: times.max,
+        },
+        rejected,
+        error_message,
+    })
+}
