@@ -108,9 +108,13 @@ mod tests {
         let mut cfg = EngineConfig::new(dir.path().join("data"), dir.path().join("wal"));
         cfg.maintenance_interval = Duration::from_secs(3600);
         let (engine, _lock) = Engine::open(cfg).unwrap();
-        engine.ingest_traces(&encode_spans(&spans("a", 0, 30))).unwrap();
+        engine
+            .ingest_traces(&encode_spans(&spans("a", 0, 30)))
+            .unwrap();
         engine.flush().unwrap();
-        engine.ingest_traces(&encode_spans(&spans("b", 100, 12))).unwrap();
+        engine
+            .ingest_traces(&encode_spans(&spans("b", 100, 12)))
+            .unwrap();
         let s = SqlSession::new(&engine).await.unwrap();
         let out = s
             .query("SELECT service, count(*) AS n FROM spans GROUP BY service ORDER BY service")

@@ -6,7 +6,6 @@
 use crate::error::ApiError;
 use crate::AppState;
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message;
 use std::io::Read;
@@ -68,18 +67,6 @@ fn bad_protobuf(e: prost::DecodeError) -> ApiError {
     ApiError::bad_request(format!("invalid OTLP protobuf: {e}"))
 }
 
-/// Decodes an export body into the prost request type.
-fn decode<T: Message + Default>(
-    enc: Encoding,
-    body: &[u8],
-    json: impl Fn(&[u8]) -> Result<T, tael_core::CoreError>,
-) -> Result<T, ApiError> {
-    match enc {
-        Encoding::Protobuf => T::decode(body).map_err(bad_protobuf),
-        Encoding::Json => Ok(json(body)?),
-    }
-}
-
 /// Stores one export request (already decompressed) durably and reports
 /// partial success. At most `max_inflight_requests` are stored at once;
 /// beyond that the answer is 429 / UNAVAILABLE so that clients retry.
@@ -89,29 +76,34 @@ pub async fn export(
     enc: Encoding,
     body: Bytes,
 ) -> Result<ExportOutcome, ApiError> {
-    let permit = state.ingest_permits.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            ErrorCode::Overloaded,
-            "too many export requests in flight; retry shortly",
-        )
-    })?;
+    let permit = state
+        .ingest_permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::Overloaded,
+                "too many export requests in flight; retry shortly",
+            )
+        })?;
     let engine = state.engine.clone();
     let limits = state.map_limits;
     tokio::task::spawn_blocking(move || -> Result<ExportOutcome, ApiError> {
         let _permit = permit;
-        // The WAL keeps the protobuf encoding of every request.
-        let protobuf = |encode: &dyn Fn() -> Vec<u8>| match enc {
-            Encoding::Protobuf => body.to_vec(),
-            Encoding::Json => encode(),
-        };
         match kind {
-            SignalKind::Traces => {
-                let out = match enc {
-                    Encoding::Protobuf => engine.ingest_traces(&body)?,
-                    Encoding::Json => {
-                        let req = otlp::json::decode_traces(&body)?;
-                        engine.ingest_traces(&req.encode_to_vec())?
+            SignalKind::Traces | SignalKind::Logs => {
+                // Decoded straight from protobuf into columns by the engine;
+                // OTLP/JSON is re-encoded as protobuf first.
+                let protobuf = match (enc, kind) {
+                    (Encoding::Protobuf, _) => body,
+                    (Encoding::Json, SignalKind::Traces) => {
+                        otlp::json::decode_traces(&body)?.encode_to_vec().into()
                     }
+                    (Encoding::Json, _) => otlp::json::decode_logs(&body)?.encode_to_vec().into(),
+                };
+                let out = match kind {
+                    SignalKind::Traces => engine.ingest_traces(&protobuf)?,
+                    _ => engine.ingest_logs(&protobuf)?,
                 };
                 Ok(ExportOutcome {
                     accepted: out.accepted + out.duplicates,
@@ -119,26 +111,22 @@ pub async fn export(
                     error_message: out.error_message,
                 })
             }
-            SignalKind::Logs => {
-                let req: ExportLogsServiceRequest = decode(enc, &body, otlp::json::decode_logs)?;
-                let mapped = otlp::logs_from_request(&req, limits);
-                let accepted = mapped.items.len();
-                if accepted > 0 {
-                    engine.ingest_logs(&protobuf(&|| req.encode_to_vec()), mapped.items)?;
-                }
-                Ok(ExportOutcome {
-                    accepted,
-                    rejected: mapped.rejected,
-                    error_message: mapped.error_message,
-                })
-            }
             SignalKind::Metrics => {
-                let req: ExportMetricsServiceRequest =
-                    decode(enc, &body, otlp::json::decode_metrics)?;
+                let req: ExportMetricsServiceRequest = match enc {
+                    Encoding::Protobuf => {
+                        ExportMetricsServiceRequest::decode(&body[..]).map_err(bad_protobuf)?
+                    }
+                    Encoding::Json => otlp::json::decode_metrics(&body)?,
+                };
                 let mapped = otlp::metrics_from_request(&req, limits);
                 let accepted = mapped.items.len();
                 if accepted > 0 {
-                    engine.ingest_metrics(&protobuf(&|| req.encode_to_vec()), mapped.items)?;
+                    // The WAL keeps the protobuf encoding of every request.
+                    let protobuf = match enc {
+                        Encoding::Protobuf => body.to_vec(),
+                        Encoding::Json => req.encode_to_vec(),
+                    };
+                    engine.ingest_metrics(&protobuf, mapped.items)?;
                 }
                 Ok(ExportOutcome {
                     accepted,

@@ -12,9 +12,9 @@ use arrow::array::{BooleanArray, RecordBatch};
 use serde_json::Value;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
-use tael_core::model::{LogRecord, MetricPoint};
+use tael_core::model::MetricPoint;
 
 /// One ingested batch in columnar form (the part schema of its signal).
 #[derive(Debug)]
@@ -41,18 +41,6 @@ fn time_range(times: impl Iterator<Item = i64>) -> (i64, i64) {
 }
 
 impl Prepared {
-    pub fn logs(logs: &[LogRecord]) -> Result<Prepared, StorageError> {
-        let refs: Vec<&LogRecord> = logs.iter().collect();
-        let (min_time_ns, max_time_ns) = time_range(logs.iter().map(|l| l.time_ns));
-        Ok(Prepared {
-            signal: Signal::Logs,
-            batch: columnar::logs::to_batch(&refs)?,
-            keys: logs.iter().map(log_key).collect(),
-            min_time_ns,
-            max_time_ns,
-        })
-    }
-
     pub fn metrics(points: &[MetricPoint]) -> Result<Prepared, StorageError> {
         let refs: Vec<&MetricPoint> = points.iter().collect();
         let (min_time_ns, max_time_ns) = time_range(points.iter().map(|m| m.time_ns));
@@ -131,46 +119,12 @@ impl Memtable {
     }
 }
 
-fn hash_json(v: &Value, h: &mut DefaultHasher) {
-    match v {
-        Value::Null => 0u8.hash(h),
-        Value::Bool(b) => b.hash(h),
-        Value::Number(n) => n.to_string().hash(h),
-        Value::String(s) => s.hash(h),
-        Value::Array(a) => a.iter().for_each(|x| hash_json(x, h)),
-        Value::Object(m) => m.iter().for_each(|(k, x)| {
-            k.hash(h);
-            hash_json(x, h);
-        }),
-    }
-}
-
 /// Identity of a span for re-delivery detection: (trace_id, span_id) in hex.
 pub fn span_key(trace_id: &str, span_id: &str) -> u64 {
     let mut h = DefaultHasher::new();
     0u8.hash(&mut h);
     trace_id.hash(&mut h);
     span_id.hash(&mut h);
-    h.finish()
-}
-
-/// Identity of a log record: all of its content.
-pub fn log_key(l: &LogRecord) -> u64 {
-    let mut h = DefaultHasher::new();
-    1u8.hash(&mut h);
-    l.time_ns.hash(&mut h);
-    l.observed_ns.hash(&mut h);
-    l.trace_id.hash(&mut h);
-    l.span_id.hash(&mut h);
-    l.service.hash(&mut h);
-    l.severity_number.hash(&mut h);
-    l.severity_text.hash(&mut h);
-    l.event_name.hash(&mut h);
-    hash_json(&l.body, &mut h);
-    for (k, v) in &l.attributes {
-        k.hash(&mut h);
-        hash_json(v, &mut h);
-    }
     h.finish()
 }
 
@@ -195,10 +149,31 @@ pub fn metric_key(m: &MetricPoint) -> u64 {
     h.finish()
 }
 
+/// Hashes a `u64` that is already a hash to itself (the keys of
+/// `RecentKeys` are SipHash outputs; hashing them again is wasted work).
+#[derive(Default, Clone, Copy)]
+pub struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// Remembers the keys of the last `capacity` items and filters repeats.
 #[derive(Debug)]
 pub struct RecentKeys {
-    set: HashSet<u64>,
+    set: HashSet<u64, BuildHasherDefault<PreHashed>>,
     order: VecDeque<u64>,
     capacity: usize,
 }
@@ -206,7 +181,7 @@ pub struct RecentKeys {
 impl RecentKeys {
     pub fn new(capacity: usize) -> Self {
         RecentKeys {
-            set: HashSet::new(),
+            set: HashSet::default(),
             order: VecDeque::new(),
             capacity,
         }

@@ -3,9 +3,9 @@
 
 use super::json::{decode_logs, decode_traces};
 use super::json_encode;
+use super::testing::{log_request, trace_request};
 use super::{logs_from_request, spans_from_request, MapLimits};
 use crate::attr::any_to_json;
-use super::testing::{log_request, trace_request};
 use proptest::prelude::*;
 
 proptest! {

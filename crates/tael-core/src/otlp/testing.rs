@@ -9,8 +9,8 @@ use opentelemetry_proto::tonic::common::v1::{
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 pub fn any_value() -> impl Strategy<Value = AnyValue> {
     let leaf = prop_oneof![
@@ -157,7 +157,6 @@ pub fn log_request() -> impl Strategy<Value = ExportLogsServiceRequest> {
     )
 }
 
-
 /// Any value including what JSON cannot say directly: non-finite doubles,
 /// string-table indexes, absent values.
 pub fn wild_value() -> impl Strategy<Value = Option<AnyValue>> {
@@ -204,23 +203,56 @@ pub fn wild_id(len: usize) -> impl Strategy<Value = Vec<u8>> {
 /// Spans with every field set, events and links with attributes, and
 /// some invalid ids.
 pub fn wild_span() -> impl Strategy<Value = Span> {
-    let event = (any::<u64>(), ".{0,6}", wild_attrs(), 0..3u32).prop_map(|(t, name, attributes, d)| {
-        span::Event { time_unix_nano: t, name, attributes, dropped_attributes_count: d }
-    });
-    let link = (wild_id(16), wild_id(8), "[a-z=,]{0,6}", wild_attrs(), 0..3u32, 0..3u32).prop_map(
-        |(trace_id, span_id, trace_state, attributes, d, flags)| span::Link {
-            trace_id,
-            span_id,
-            trace_state,
-            attributes,
-            dropped_attributes_count: d,
-            flags,
-        },
-    );
+    let event =
+        (any::<u64>(), ".{0,6}", wild_attrs(), 0..3u32).prop_map(|(t, name, attributes, d)| {
+            span::Event {
+                time_unix_nano: t,
+                name,
+                attributes,
+                dropped_attributes_count: d,
+            }
+        });
+    let link = (
+        wild_id(16),
+        wild_id(8),
+        "[a-z=,]{0,6}",
+        wild_attrs(),
+        0..3u32,
+        0..3u32,
+    )
+        .prop_map(
+            |(trace_id, span_id, trace_state, attributes, d, flags)| span::Link {
+                trace_id,
+                span_id,
+                trace_state,
+                attributes,
+                dropped_attributes_count: d,
+                flags,
+            },
+        );
     (
-        (wild_id(16), wild_id(8), wild_id(8), ".{0,8}", -1..7i32, any::<u64>(), any::<u64>()),
-        (wild_attrs(), 0..4u32, proptest::collection::vec(event, 0..3), 0..4u32),
-        (proptest::collection::vec(link, 0..3), 0..4u32, prop::option::of((-1..4i32, ".{0,6}")), any::<u32>(), "[a-z=]{0,5}"),
+        (
+            wild_id(16),
+            wild_id(8),
+            wild_id(8),
+            ".{0,8}",
+            -1..7i32,
+            any::<u64>(),
+            any::<u64>(),
+        ),
+        (
+            wild_attrs(),
+            0..4u32,
+            proptest::collection::vec(event, 0..3),
+            0..4u32,
+        ),
+        (
+            proptest::collection::vec(link, 0..3),
+            0..4u32,
+            prop::option::of((-1..4i32, ".{0,6}")),
+            any::<u32>(),
+            "[a-z=]{0,5}",
+        ),
     )
         .prop_map(|(a, b, c)| {
             let (trace_id, span_id, parent_span_id, name, kind, start, end) = a;
@@ -267,12 +299,16 @@ pub fn wild_trace_request() -> impl Strategy<Value = ExportTraceServiceRequest> 
         Just(vec![]),
         "[a-z]{0,4}".prop_map(|s| vec![KeyValue {
             key: "service.name".into(),
-            value: Some(AnyValue { value: Some(V::StringValue(s)) }),
+            value: Some(AnyValue {
+                value: Some(V::StringValue(s))
+            }),
             ..Default::default()
         }]),
         any::<i64>().prop_map(|i| vec![KeyValue {
             key: "service.name".into(),
-            value: Some(AnyValue { value: Some(V::IntValue(i)) }),
+            value: Some(AnyValue {
+                value: Some(V::IntValue(i))
+            }),
             ..Default::default()
         }]),
     ];
@@ -283,7 +319,10 @@ pub fn wild_trace_request() -> impl Strategy<Value = ExportTraceServiceRequest> 
         .prop_map(|(res, scope_spans)| ResourceSpans {
             resource: res.map(|(mut service, extra)| {
                 service.extend(extra);
-                Resource { attributes: service, ..Default::default() }
+                Resource {
+                    attributes: service,
+                    ..Default::default()
+                }
             }),
             scope_spans,
             schema_url: String::new(),
@@ -331,4 +370,65 @@ pub fn encode_spans(spans: &[crate::model::Span]) -> Vec<u8> {
         }],
     };
     req.encode_to_vec()
+}
+
+/// Several resources and scopes of log records with wild bodies,
+/// attributes, severities and ids (absent, valid or invalid).
+pub fn wild_log_request() -> impl Strategy<Value = ExportLogsServiceRequest> {
+    let record = (
+        (
+            any::<u64>(),
+            any::<u64>(),
+            -1..26i32,
+            prop_oneof![Just(String::new()), "[A-Za-z]{1,5}".prop_map(String::from)],
+        ),
+        (wild_value(), wild_attrs(), 0..3u32, any::<u32>()),
+        (wild_id(16), wild_id(8), "[a-z.]{0,6}"),
+    )
+        .prop_map(|(a, b, c)| {
+            let (time_unix_nano, observed_time_unix_nano, severity_number, severity_text) = a;
+            let (body, attributes, dropped_attributes_count, flags) = b;
+            let (trace_id, span_id, event_name) = c;
+            LogRecord {
+                time_unix_nano,
+                observed_time_unix_nano,
+                severity_number,
+                severity_text,
+                body,
+                attributes,
+                dropped_attributes_count,
+                flags,
+                trace_id,
+                span_id,
+                event_name,
+            }
+        });
+    let scope = (
+        prop::option::of(("[a-z]{0,5}", "[0-9.]{0,3}", wild_attrs(), 0..3u32)),
+        proptest::collection::vec(record, 0..4),
+    )
+        .prop_map(|(scope, log_records)| ScopeLogs {
+            scope: scope.map(|(name, version, attributes, d)| InstrumentationScope {
+                name,
+                version,
+                attributes,
+                dropped_attributes_count: d,
+            }),
+            log_records,
+            schema_url: String::new(),
+        });
+    let resource = (
+        prop::option::of(wild_attrs()),
+        proptest::collection::vec(scope, 0..3),
+    )
+        .prop_map(|(attrs, scope_logs)| ResourceLogs {
+            resource: attrs.map(|attributes| Resource {
+                attributes,
+                ..Default::default()
+            }),
+            scope_logs,
+            schema_url: String::new(),
+        });
+    proptest::collection::vec(resource, 0..3)
+        .prop_map(|resource_logs| ExportLogsServiceRequest { resource_logs })
 }

@@ -55,7 +55,9 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                         name: e.name.clone(),
                         time_ns: ns(e.time_unix_nano),
                         attributes,
-                        dropped_attributes_count: e.dropped_attributes_count.saturating_add(dropped),
+                        dropped_attributes_count: e
+                            .dropped_attributes_count
+                            .saturating_add(dropped),
                     });
                 }
                 let mut links = Vec::with_capacity(s.links.len());
@@ -72,7 +74,9 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                             trace_state: l.trace_state.clone(),
                             flags: l.flags,
                             attributes,
-                            dropped_attributes_count: l.dropped_attributes_count.saturating_add(dropped),
+                            dropped_attributes_count: l
+                                .dropped_attributes_count
+                                .saturating_add(dropped),
                         }),
                         (Err(e), _) | (_, Err(e)) => bad_link = Some(e),
                     }

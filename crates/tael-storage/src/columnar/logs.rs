@@ -13,12 +13,13 @@
 //! | attributes, resource, scope_attributes | utf8 | typed JSON object, "" when empty |
 //! | flags, dropped_attributes_count | uint32 | |
 
-use super::{
-    attrs_to_json, i64_col, json_to_attrs, opt_str, shared_attrs_col, str_col, string_col, u32_col,
-    Cols,
-};
+#[cfg(test)]
+use super::{attrs_to_json, i64_col, shared_attrs_col, str_col, string_col, u32_col};
+use super::{json_to_attrs, opt_str, Cols};
 use crate::error::StorageError;
-use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
+#[cfg(test)]
+use arrow::array::{ArrayRef, Int32Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -54,8 +55,10 @@ pub fn schema() -> SchemaRef {
     .clone()
 }
 
-/// Converts log records into one record batch.
-pub fn to_batch(logs: &[&LogRecord]) -> Result<RecordBatch, StorageError> {
+/// Converts model log records into one record batch: the reference the
+/// ingest decoder (`crate::otlp::logs`) is property-tested against.
+#[cfg(test)]
+pub(crate) fn to_batch(logs: &[&LogRecord]) -> Result<RecordBatch, StorageError> {
     let cols: Vec<ArrayRef> = vec![
         i64_col(logs, |l| l.time_ns),
         i64_col(logs, |l| l.observed_ns),

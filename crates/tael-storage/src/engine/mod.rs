@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tael_core::model::{LogRecord, MetricPoint};
+use tael_core::model::MetricPoint;
 use tael_core::otlp::{self, MapLimits};
 
 /// Engine settings (see `tael_server::ServerConfig` for where they come from).
@@ -246,9 +246,9 @@ impl Engine {
                     .prepared
             }
             Some(RecordKind::Logs) => {
-                let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(payload)
-                    .map_err(corrupt)?;
-                Prepared::logs(&otlp::logs_from_request(&req, limits).items)?
+                crate::otlp::decode_logs(payload, limits)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?
+                    .prepared
             }
             Some(RecordKind::Metrics) => {
                 let req = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(payload)
@@ -320,10 +320,27 @@ impl Engine {
     /// spans are rejected (counted in the outcome); a malformed payload is
     /// an `InvalidArgument` error and nothing is stored.
     pub fn ingest_traces(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        let decoded = crate::otlp::decode_traces(payload, self.cfg.map_limits)
+        let decoded = crate::otlp::decode_traces(payload, self.cfg.map_limits);
+        self.ingest_decoded(RecordKind::Traces, payload, decoded)
+    }
+
+    /// Durably stores a logs export (`payload`: the protobuf
+    /// `ExportLogsServiceRequest`), as [`Engine::ingest_traces`] does.
+    pub fn ingest_logs(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
+        let decoded = crate::otlp::decode_logs(payload, self.cfg.map_limits);
+        self.ingest_decoded(RecordKind::Logs, payload, decoded)
+    }
+
+    fn ingest_decoded(
+        &self,
+        kind: RecordKind,
+        payload: &[u8],
+        decoded: Result<crate::otlp::Decoded, crate::otlp::WireError>,
+    ) -> Result<IngestOutcome, StorageError> {
+        let decoded = decoded
             .map_err(|e| StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")))?;
         let mut out = if decoded.prepared.rows() > 0 {
-            self.ingest(RecordKind::Traces, payload, decoded.prepared)?
+            self.ingest(kind, payload, decoded.prepared)?
         } else {
             IngestOutcome::default()
         };
@@ -332,17 +349,8 @@ impl Engine {
         Ok(out)
     }
 
-    /// Durably stores a logs export: `payload` is the protobuf request,
-    /// `logs` its mapped (valid) records. Blocks until fsynced.
-    pub fn ingest_logs(
-        &self,
-        payload: &[u8],
-        logs: Vec<LogRecord>,
-    ) -> Result<IngestOutcome, StorageError> {
-        self.ingest(RecordKind::Logs, payload, Prepared::logs(&logs)?)
-    }
-
-    /// Durably stores a metrics export (see [`Engine::ingest_logs`]).
+    /// Durably stores a metrics export: `payload` is the protobuf request,
+    /// `points` its mapped (valid) data points. Blocks until fsynced.
     pub fn ingest_metrics(
         &self,
         payload: &[u8],

@@ -81,16 +81,20 @@ fn replay_restores_unflushed_rows_exactly_once() {
     let now = tael_core::time::now_ns();
     {
         let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
-        e.ingest_traces(&encode_spans(&spans("a", 0, 10, now))).unwrap();
+        e.ingest_traces(&encode_spans(&spans("a", 0, 10, now)))
+            .unwrap();
         e.flush().unwrap();
-        e.ingest_traces(&encode_spans(&spans("a", 10, 10, now))).unwrap();
+        e.ingest_traces(&encode_spans(&spans("a", 10, 10, now)))
+            .unwrap();
         // dropped without flush: the second batch lives only in the WAL
     }
     let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
     assert_eq!(span_rows(&e), 20);
     assert_eq!(e.services_rollup().services["a"].span_count, 20);
     // A retry of an acknowledged batch is not stored twice.
-    let again = e.ingest_traces(&encode_spans(&spans("a", 10, 10, now))).unwrap();
+    let again = e
+        .ingest_traces(&encode_spans(&spans("a", 10, 10, now)))
+        .unwrap();
     assert_eq!(again.accepted, 0);
     assert_eq!(again.duplicates, 10);
     assert_eq!(span_rows(&e), 20);
@@ -110,7 +114,8 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
         .unwrap();
     e.ingest_traces(&encode_spans(&spans("h1", 200, 10, now - hour)))
         .unwrap();
-    e.ingest_traces(&encode_spans(&spans("now", 300, 10, now))).unwrap();
+    e.ingest_traces(&encode_spans(&spans("now", 300, 10, now)))
+        .unwrap();
     e.flush().unwrap();
     assert_eq!(e.snapshot().parts_of(Signal::Spans).count(), 4);
     assert_eq!(e.enforce_retention().unwrap(), 1);
@@ -146,4 +151,3 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
         "the oldest hour partition went first: {kept:?}"
     );
 }
-

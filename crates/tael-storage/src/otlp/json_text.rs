@@ -31,6 +31,22 @@ fn write_f64(out: &mut Vec<u8>, d: f64) {
     }
 }
 
+/// The string of an encoded `AnyValue` whose (last) member is
+/// `string_value`; `None` for any other kind of value.
+pub fn any_as_str(bytes: &[u8]) -> Result<Option<&str>, WireError> {
+    let mut last = None;
+    let mut r = Reader::new(bytes);
+    while let Some((tag, v)) = r.next_field()? {
+        if (1..=8).contains(&tag) {
+            last = Some((tag, v));
+        }
+    }
+    match last {
+        Some((1, v)) => Ok(Some(v.str("AnyValue.string_value")?)),
+        _ => Ok(None),
+    }
+}
+
 /// Writes the typed JSON of one encoded `AnyValue`.
 pub fn write_any(out: &mut Vec<u8>, bytes: &[u8], depth: usize) -> Result<(), WireError> {
     if depth > MAX_DEPTH {

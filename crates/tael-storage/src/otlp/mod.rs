@@ -1,17 +1,20 @@
 //! OTLP protobuf decoded straight into Arrow batches in the part schemas
 //! (`columnar`), without materialising prost structs or model rows — the
 //! ingest hot path. `wire` reads the protobuf wire format, `json_text`
-//! writes typed attribute JSON from it, `traces` builds span batches.
+//! writes typed attribute JSON from it, `traces` and `logs` build
+//! span and log batches.
 //! Invalid items are rejected one by one (OTLP partial success); a
 //! malformed payload is an error.
 
 pub mod json_text;
+pub mod logs;
 pub mod traces;
 pub mod wire;
 
 #[cfg(test)]
 mod proptests;
 
+pub use logs::decode_logs;
 pub use traces::decode_traces;
 pub use wire::WireError;
 
@@ -74,6 +77,58 @@ fn attrs_text(kvs: &[&[u8]], limits: MapLimits) -> Result<(String, u32), WireErr
     let dropped = write_attrs(&mut out, kvs, limits.max_attributes)?;
     let text = String::from_utf8(out).map_err(|e| WireError(e.to_string()))?;
     Ok((text, dropped))
+}
+
+/// Walks an export request of any signal — `Resource<X>` (request field
+/// 1) → its `resource` (1) and `Scope<X>` groups (2) → each group's `scope`
+/// (1) and items (2); the field numbers are the same for all three
+/// signals — calling `item` with each item's encoded message.
+pub(crate) fn for_each_item<'a>(
+    payload: &'a [u8],
+    items: &str,
+    limits: MapLimits,
+    mut item: impl FnMut(&ResourceInfo, &ScopeInfo<'a>, &'a [u8]) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let mut req = Reader::new(payload);
+    while let Some((tag, v)) = req.next_field()? {
+        if tag != 1 {
+            continue;
+        }
+        let mut resource = None;
+        let mut scopes = Vec::new();
+        let mut r = Reader::new(v.bytes("request.resource_*")?);
+        while let Some((tag, v)) = r.next_field()? {
+            match tag {
+                1 => resource = Some(v.bytes("resource")?),
+                2 => scopes.push(v.bytes("scope_*")?),
+                3 => {
+                    v.str("schema_url")?;
+                }
+                _ => {}
+            }
+        }
+        let res = ResourceInfo::decode(resource, limits)?;
+        for group in scopes {
+            let mut scope = None;
+            let mut members = Vec::new();
+            let mut r = Reader::new(group);
+            while let Some((tag, v)) = r.next_field()? {
+                match tag {
+                    1 => scope = Some(v.bytes("scope")?),
+                    2 => members.push(v.bytes(items)?),
+                    3 => {
+                        v.str("schema_url")?;
+                    }
+                    _ => {}
+                }
+            }
+            let scope = ScopeInfo::decode(scope, limits)?;
+            for m in members {
+                item(&res, &scope, m)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A resource: its attributes as stored and its service name.

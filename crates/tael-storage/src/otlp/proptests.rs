@@ -3,18 +3,39 @@
 //! structs through `tael_core::otlp::spans_from_request`, with the same
 //! rejections; and a payload prost refuses is refused.
 
-use super::decode_traces;
+use super::{decode_logs, decode_traces};
 use crate::columnar;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use proptest::prelude::*;
 use prost::Message;
-use tael_core::otlp::testing::wild_trace_request;
-use tael_core::otlp::{spans_from_request, MapLimits};
+use tael_core::otlp::testing::{wild_log_request, wild_trace_request};
+use tael_core::otlp::{logs_from_request, spans_from_request, MapLimits};
 
-fn reference(req: &ExportTraceServiceRequest, limits: MapLimits) -> (arrow::array::RecordBatch, u64, String) {
+fn reference(
+    req: &ExportTraceServiceRequest,
+    limits: MapLimits,
+) -> (arrow::array::RecordBatch, u64, String) {
     let mapped = spans_from_request(req, limits);
     let refs: Vec<_> = mapped.items.iter().collect();
-    (columnar::spans::to_batch(&refs).unwrap(), mapped.rejected, mapped.error_message)
+    (
+        columnar::spans::to_batch(&refs).unwrap(),
+        mapped.rejected,
+        mapped.error_message,
+    )
+}
+
+fn reference_logs(
+    req: &ExportLogsServiceRequest,
+    limits: MapLimits,
+) -> (arrow::array::RecordBatch, u64, String) {
+    let mapped = logs_from_request(req, limits);
+    let refs: Vec<_> = mapped.items.iter().collect();
+    (
+        columnar::logs::to_batch(&refs).unwrap(),
+        mapped.rejected,
+        mapped.error_message,
+    )
 }
 
 proptest! {
@@ -55,5 +76,27 @@ proptest! {
         bytes[at] = 0xff;
         prop_assert!(ExportTraceServiceRequest::decode(&bytes[..]).is_err());
         prop_assert!(decode_traces(&bytes, MapLimits::default()).is_err());
+    }
+
+    #[test]
+    fn log_decoder_matches_the_reference_mapping(req in wild_log_request(), cap in prop_oneof![Just(1024usize), 0..3usize]) {
+        let limits = MapLimits { max_attributes: cap };
+        let got = decode_logs(&req.encode_to_vec(), limits).unwrap();
+        let (batch, rejected, message) = reference_logs(&req, limits);
+        prop_assert_eq!(got.rejected, rejected);
+        prop_assert_eq!(got.error_message, message);
+        prop_assert_eq!(got.prepared.keys.len(), batch.num_rows());
+        for (i, (a, b)) in got.prepared.batch.columns().iter().zip(batch.columns()).enumerate() {
+            prop_assert_eq!(a.as_ref(), b.as_ref(), "column {}", batch.schema().field(i).name());
+        }
+    }
+
+    #[test]
+    fn truncated_log_payloads_are_refused_like_prost_does(req in wild_log_request(), cut in any::<prop::sample::Index>()) {
+        let bytes = req.encode_to_vec();
+        prop_assume!(!bytes.is_empty());
+        let short = &bytes[..cut.index(bytes.len())];
+        let prost_ok = ExportLogsServiceRequest::decode(short).is_ok();
+        prop_assert_eq!(decode_logs(short, MapLimits::default()).is_ok(), prost_ok);
     }
 }

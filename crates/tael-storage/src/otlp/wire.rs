@@ -60,8 +60,11 @@ impl<'a> Value<'a> {
 
     /// A `string` field: length-delimited and valid UTF-8.
     pub fn str(self, field: &str) -> Result<&'a str, WireError> {
-        std::str::from_utf8(self.bytes(field)?)
-            .or_else(|_| err(format!("{field}: invalid string value: data is not UTF-8 encoded")))
+        std::str::from_utf8(self.bytes(field)?).or_else(|_| {
+            err(format!(
+                "{field}: invalid string value: data is not UTF-8 encoded"
+            ))
+        })
     }
 
     /// A varint field (int32/int64/uint32/uint64/bool/enum).
@@ -243,7 +246,9 @@ mod tests {
         assert!(v.varint("kind").is_err());
         let mut r = Reader::new(&[0x00]);
         assert!(r.next_field().is_err());
-        let mut r = Reader::new(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        let mut r = Reader::new(&[
+            0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ]);
         assert!(r.next_field().is_err());
     }
 

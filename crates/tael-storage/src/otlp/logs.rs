@@ -1,0 +1,249 @@
+//! `ExportLogsServiceRequest` protobuf → a logs batch (the part schema in
+//! `columnar::logs`) in one pass, as `traces` does for spans. The mapping
+//! is the one `tael_core::otlp::logs_from_request` specifies (a property
+//! test holds the two equal).
+
+use super::json_text::{any_as_str, write_any, write_attrs};
+use super::wire::{Reader, WireError};
+use super::{for_each_item, hex_id, Decoded, TimeRange};
+use crate::columnar;
+use crate::manifest::Signal;
+use crate::memtable::Prepared;
+use arrow::array::UInt32Builder;
+use arrow::array::{ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use tael_core::model::severity_name;
+use tael_core::otlp::{check_id, id_absent, note_rejection, ns, MapLimits};
+
+/// Column builders in schema order.
+struct Builders {
+    time_ns: Int64Builder,
+    observed_ns: Int64Builder,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    severity: StringBuilder,
+    severity_text: StringBuilder,
+    severity_number: Int32Builder,
+    body: StringBuilder,
+    body_json: StringBuilder,
+    service: StringBuilder,
+    attributes: StringBuilder,
+    resource: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: StringBuilder,
+    scope_dropped: UInt32Builder,
+    flags: UInt32Builder,
+    event_name: StringBuilder,
+    dropped_attributes: UInt32Builder,
+}
+
+impl Builders {
+    fn new(rows: usize) -> Self {
+        let s = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        Builders {
+            time_ns: Int64Builder::with_capacity(rows),
+            observed_ns: Int64Builder::with_capacity(rows),
+            trace_id: s(32),
+            span_id: s(16),
+            severity: s(5),
+            severity_text: s(5),
+            severity_number: Int32Builder::with_capacity(rows),
+            body: s(64),
+            body_json: s(0),
+            service: s(12),
+            attributes: s(64),
+            resource: s(64),
+            scope_name: s(16),
+            scope_version: s(4),
+            scope_attributes: s(0),
+            scope_dropped: UInt32Builder::with_capacity(rows),
+            flags: UInt32Builder::with_capacity(rows),
+            event_name: s(0),
+            dropped_attributes: UInt32Builder::with_capacity(rows),
+        }
+    }
+
+    fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.time_ns.finish()),
+            Arc::new(self.observed_ns.finish()),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.severity.finish()),
+            Arc::new(self.severity_text.finish()),
+            Arc::new(self.severity_number.finish()),
+            Arc::new(self.body.finish()),
+            Arc::new(self.body_json.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.resource.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.scope_dropped.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.dropped_attributes.finish()),
+        ];
+        RecordBatch::try_new(columnar::logs::schema(), cols)
+    }
+}
+
+/// The fields of one log record as slices of the request.
+#[derive(Default)]
+struct LogView<'a> {
+    time: u64,
+    observed: u64,
+    severity_number: i32,
+    severity_text: &'a str,
+    body: Option<&'a [u8]>,
+    attributes: Vec<&'a [u8]>,
+    dropped_attributes: u32,
+    flags: u32,
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    event_name: &'a str,
+}
+
+fn log_view(bytes: &[u8]) -> Result<LogView<'_>, WireError> {
+    let mut l = LogView::default();
+    let mut r = Reader::new(bytes);
+    while let Some((tag, v)) = r.next_field()? {
+        match tag {
+            1 => l.time = v.fixed64("LogRecord.time_unix_nano")?,
+            11 => l.observed = v.fixed64("LogRecord.observed_time_unix_nano")?,
+            2 => l.severity_number = v.varint("LogRecord.severity_number")? as i32,
+            3 => l.severity_text = v.str("LogRecord.severity_text")?,
+            5 => l.body = Some(v.bytes("LogRecord.body")?),
+            6 => l.attributes.push(v.bytes("LogRecord.attributes")?),
+            7 => l.dropped_attributes = v.varint("LogRecord.dropped_attributes_count")? as u32,
+            8 => l.flags = v.fixed32("LogRecord.flags")?,
+            9 => l.trace_id = v.bytes("LogRecord.trace_id")?,
+            10 => l.span_id = v.bytes("LogRecord.span_id")?,
+            12 => l.event_name = v.str("LogRecord.event_name")?,
+            _ => {}
+        }
+    }
+    Ok(l)
+}
+
+/// An optional id: absent when empty or all zero, else it must be valid.
+fn opt_id(bytes: &[u8], len: usize, what: &str) -> Result<bool, String> {
+    if id_absent(bytes) {
+        return Ok(false);
+    }
+    check_id(bytes, len, what).map(|_| true)
+}
+
+fn text(b: &[u8]) -> &str {
+    // Only ever holds JSON written from validated UTF-8.
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+/// Decodes a logs export into a logs batch. Records with invalid ids are
+/// rejected one by one; a malformed payload is an error.
+pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireError> {
+    let mut b = Builders::new(payload.len() / 200 + 1);
+    let (mut rejected, mut error_message) = (0u64, String::new());
+    let mut times = TimeRange::default();
+    let mut keys = Vec::new();
+    let (mut attrs, mut body_json) = (Vec::new(), Vec::new());
+    for_each_item(payload, "log_records", limits, |res, scope, record| {
+        let l = log_view(record)?;
+        attrs.clear();
+        body_json.clear();
+        let cap_dropped = write_attrs(&mut attrs, &l.attributes, limits.max_attributes)?;
+        // A string body is stored as text only; any other as typed JSON too.
+        let body_str = match l.body {
+            Some(v) => any_as_str(v)?,
+            None => None,
+        };
+        if body_str.is_none() {
+            match l.body {
+                Some(v) => write_any(&mut body_json, v, 1)?,
+                None => body_json.extend_from_slice(b"null"),
+            }
+        }
+        let ids = opt_id(l.trace_id, 16, "trace_id")
+            .and_then(|t| opt_id(l.span_id, 8, "span_id").map(|s| (t, s)));
+        let (has_trace, has_span) = match ids {
+            Ok(v) => v,
+            Err(why) => {
+                note_rejection(
+                    &mut rejected,
+                    &mut error_message,
+                    &format!("log record: {why}"),
+                );
+                return Ok(());
+            }
+        };
+        let mut h = DefaultHasher::new();
+        1u8.hash(&mut h);
+        res.attributes.hash(&mut h);
+        scope.name.hash(&mut h);
+        scope.version.hash(&mut h);
+        record.hash(&mut h);
+        keys.push(h.finish());
+        let time = ns(l.time);
+        times.add(time);
+        b.time_ns.append_value(time);
+        b.observed_ns.append_value(ns(l.observed));
+        match has_trace {
+            true => b.trace_id.append_value(hex_id::<32>(l.trace_id).as_str()),
+            false => b.trace_id.append_null(),
+        }
+        match has_span {
+            true => b.span_id.append_value(hex_id::<16>(l.span_id).as_str()),
+            false => b.span_id.append_null(),
+        }
+        let severity = severity_name(l.severity_number);
+        b.severity.append_value(severity);
+        if l.severity_text.is_empty() {
+            b.severity_text.append_value(severity.to_ascii_uppercase());
+        } else {
+            b.severity_text.append_value(l.severity_text);
+        }
+        b.severity_number.append_value(l.severity_number);
+        match body_str {
+            Some(s) => {
+                b.body.append_value(s);
+                b.body_json.append_null();
+            }
+            None => {
+                let typed: serde_json::Value =
+                    serde_json::from_slice(&body_json).map_err(|e| WireError(e.to_string()))?;
+                b.body.append_value(tael_core::attr::json_to_flat(&typed));
+                b.body_json.append_value(text(&body_json));
+            }
+        }
+        b.service.append_value(&res.service);
+        b.attributes.append_value(text(&attrs));
+        b.resource.append_value(&res.attributes);
+        b.scope_name.append_value(scope.name);
+        b.scope_version.append_value(scope.version);
+        b.scope_attributes.append_value(&scope.attributes);
+        b.scope_dropped.append_value(scope.dropped);
+        b.flags.append_value(l.flags);
+        b.event_name.append_value(l.event_name);
+        b.dropped_attributes
+            .append_value(l.dropped_attributes.saturating_add(cap_dropped));
+        Ok(())
+    })?;
+    let batch = b
+        .finish()
+        .map_err(|e| WireError(format!("building the logs batch: {e}")))?;
+    Ok(Decoded {
+        prepared: Prepared {
+            signal: Signal::Logs,
+            batch,
+            keys,
+            min_time_ns: times.min,
+            max_time_ns: times.max,
+        },
+        rejected,
+        error_message,
+    })
+}
