@@ -19,9 +19,11 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::bloom_filter::Sbbf;
+use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
+use parquet::file::writer::SerializedFileWriter;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,12 +130,20 @@ fn writer_props(signal: Signal) -> WriterProperties {
     b.build()
 }
 
-/// Writes a part file batch by batch (batches already in part order), then
-/// fsyncs it and its directory and moves it into place.
+/// Where a part's bytes go: encoded from Arrow batches, or (once a row
+/// group has been copied in as is) the plain Parquet file writer.
+enum Sink {
+    Arrow(ArrowWriter<File>),
+    Raw(SerializedFileWriter<File>),
+}
+
+/// Writes a part file batch by batch (batches already in part order) or
+/// by copying encoded row groups of other parts (compaction), then fsyncs
+/// it and its directory and moves it into place.
 pub struct PartWriter {
     path: PathBuf,
     tmp: PathBuf,
-    writer: ArrowWriter<File>,
+    sink: Option<Sink>,
     rows: u64,
 }
 
@@ -153,14 +163,35 @@ impl PartWriter {
         Ok(PartWriter {
             path: path.to_path_buf(),
             tmp,
-            writer,
+            sink: Some(Sink::Arrow(writer)),
             rows: 0,
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
         self.rows += batch.num_rows() as u64;
-        Ok(self.writer.write(batch)?)
+        match &mut self.sink {
+            Some(Sink::Arrow(w)) => Ok(w.write(batch)?),
+            _ => Err(StorageError::Corrupt(
+                "batches cannot follow copied row groups in a part".into(),
+            )),
+        }
+    }
+
+    /// Appends row group `rg` of `src` without decoding it: its encoded
+    /// column chunks, statistics, page index and bloom filters are copied
+    /// byte for byte (the schema and writer settings are the same).
+    pub fn copy_row_group(&mut self, src: &PartHandle, rg: usize) -> Result<(), StorageError> {
+        let raw = match self.sink.take() {
+            Some(Sink::Arrow(w)) => w.into_serialized_writer()?.0,
+            Some(Sink::Raw(w)) => w,
+            None => return Err(StorageError::Corrupt("part writer already failed".into())),
+        };
+        let mut raw = raw;
+        let copied = src.copy_row_group_to(rg, &mut raw);
+        self.sink = Some(Sink::Raw(raw));
+        self.rows += copied?;
+        Ok(())
     }
 
     pub fn rows(&self) -> u64 {
@@ -169,7 +200,11 @@ impl PartWriter {
 
     /// Finishes the file durably; returns its size in bytes.
     pub fn finish(self) -> Result<u64, StorageError> {
-        let file = self.writer.into_inner()?;
+        let file = match self.sink {
+            Some(Sink::Arrow(w)) => w.into_inner()?,
+            Some(Sink::Raw(w)) => w.into_inner()?,
+            None => return Err(StorageError::Corrupt("part writer already failed".into())),
+        };
         file.sync_all()
             .map_err(|e| StorageError::io(&self.tmp, e))?;
         let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -287,6 +322,55 @@ impl PartHandle {
             });
         }
         Ok(self.trace_blooms.get_or_init(|| blooms))
+    }
+
+    /// Writes row group `rg` as is into `out` (see
+    /// [`PartWriter::copy_row_group`]); returns its row count.
+    fn copy_row_group_to(
+        &self,
+        rg: usize,
+        out: &mut SerializedFileWriter<File>,
+    ) -> Result<u64, StorageError> {
+        let md = self.reader_meta.metadata();
+        let rgm = md.row_group(rg);
+        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let trace_col = col_index(rgm, "trace_id");
+        let blooms = match trace_col {
+            Some(_) => Some(self.trace_blooms()?),
+            None => None,
+        };
+        let page_index = |ci: usize| {
+            let column = md
+                .column_index()
+                .and_then(|x| x.get(rg))
+                .and_then(|x| x.get(ci))
+                .cloned();
+            let offset = md
+                .offset_index()
+                .and_then(|x| x.get(rg))
+                .and_then(|x| x.get(ci))
+                .cloned();
+            (column, offset)
+        };
+        let mut w = out.next_row_group()?;
+        for (ci, cm) in rgm.columns().iter().enumerate() {
+            let (column_index, offset_index) = page_index(ci);
+            let bloom_filter = match (trace_col, blooms) {
+                (Some(t), Some(b)) if t == ci => b.get(rg).cloned().flatten(),
+                _ => None,
+            };
+            let close = ColumnCloseResult {
+                bytes_written: cm.compressed_size() as u64,
+                rows_written: rgm.num_rows() as u64,
+                metadata: cm.clone(),
+                bloom_filter,
+                column_index,
+                offset_index,
+            };
+            w.append_column(&file, close)?;
+        }
+        w.close()?;
+        Ok(rgm.num_rows() as u64)
     }
 
     /// Row groups that may hold matching rows.

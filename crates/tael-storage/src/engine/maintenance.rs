@@ -150,17 +150,17 @@ impl Engine {
             let rel = part_rel_path(signal, hour, id);
             let mut w =
                 PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+            // Row groups are copied as encoded (each stays sorted inside):
+            // no decoding or compressing, and memory holds one column chunk
+            // at a time. The rollup is the merge of the inputs' rollups.
             let mut rollup = Rollup::default();
-            // Row groups are copied one at a time (each stays sorted inside),
-            // so memory holds one row group, whatever the partition's size.
+            let inputs = self.state.read().rollups.clone();
             for p in &group {
                 for rg in 0..p.num_row_groups() {
-                    for batch in p.read_group(rg, None)? {
-                        if signal == Signal::Spans {
-                            rollup.add_spans(&batch)?;
-                        }
-                        w.write(&batch)?;
-                    }
+                    w.copy_row_group(p, rg)?;
+                }
+                if let Some(r) = inputs.get(&p.meta.id) {
+                    rollup.merge(r);
                 }
             }
             let min = group.iter().map(|p| p.meta.min_time_ns).min().unwrap_or(0);
