@@ -19,7 +19,7 @@ start() {
   local t0=$(date +%s.%N)
   until curl -sf "http://$REST/readyz" >/dev/null 2>&1; do sleep 0.02; done
   local t1=$(date +%s.%N)
-  echo "{\"measure\":\"ready_after_start_s\",\"value\":$(echo "$t1 - $t0" | bc)}" | tee -a "$OUT"
+  echo "{\"measure\":\"ready_after_start_s\",\"value\":$(printf "%.3f" "$(echo "$t1 - $t0" | bc)")}" | tee -a "$OUT"
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; }
 rss_watch() { # prints peak RSS (KiB) of $PID until the file $1 exists

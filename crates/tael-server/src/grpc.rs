@@ -220,6 +220,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        // Export requests are large (hundreds of KiB): with HTTP/2's default
+        // 64 KiB windows a client stalls on flow control several times per
+        // request. Larger windows let a whole request arrive in one go.
+        .initial_stream_window_size(Some(8 << 20))
+        .initial_connection_window_size(Some(32 << 20))
+        .max_frame_size(Some(1 << 20))
         .layer(tower::util::MapResponseLayer::new(remap_too_large))
         .add_service(RawExport::<Traces> {
             state: state.clone(),
