@@ -79,10 +79,10 @@ fn attrs_text(kvs: &[&[u8]], limits: MapLimits) -> Result<(String, u32), WireErr
     Ok((text, dropped))
 }
 
-/// Walks an export request of any signal — `Resource<X>` (request field
-/// 1) → its `resource` (1) and `Scope<X>` groups (2) → each group's `scope`
-/// (1) and items (2); the field numbers are the same for all three
-/// signals — calling `item` with each item's encoded message.
+/// Walks an export request of any signal, calling `item` with each item's
+/// encoded message. Field numbers are the same for all three signals: the
+/// request's resource groups are field 1; a group holds its `resource` (1)
+/// and scope groups (2); a scope group holds its `scope` (1) and items (2).
 pub(crate) fn for_each_item<'a>(
     payload: &'a [u8],
     items: &str,
