@@ -1,11 +1,10 @@
 //! Logs search: newest first, with a bloom-filter path for `trace_id`.
 
-use crate::scan::{newest, Search};
+use crate::scan::{newest, RowMask, Search};
 use crate::QueryError;
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use tael_core::model::{parse_severity, LogRecord};
 use tael_storage::columnar::logs;
-use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
 
@@ -47,35 +46,27 @@ impl LogQuery {
         batch: &RecordBatch,
         wanted: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<bool>, QueryError> {
-        let c = Cols::new(batch);
-        let (service, severity, trace) =
-            (c.str("service")?, c.str("severity")?, c.str("trace_id")?);
-        let body = if self.body_contains.is_some() {
-            Some(c.str("body")?)
-        } else {
-            None
-        };
-        Ok((0..batch.num_rows())
-            .map(|i| {
-                wanted(i)
-                    && self
-                        .service
-                        .as_deref()
-                        .is_none_or(|x| x == service.value(i))
-                    && self
-                        .severity
-                        .as_deref()
-                        .is_none_or(|x| x == severity.value(i))
-                    && self
-                        .trace_id
-                        .as_deref()
-                        .is_none_or(|x| !trace.is_null(i) && x == trace.value(i))
-                    && match (&self.body_contains, body) {
-                        (Some(needle), Some(b)) => b.value(i).contains(needle.as_str()),
-                        _ => true,
-                    }
-            })
-            .collect())
+        let mut mask = RowMask::new(batch.num_rows(), wanted);
+        mask.text_eq(batch, "service", self.service.as_deref())?;
+        mask.text_eq(batch, "severity", self.severity.as_deref())?;
+        mask.text_eq(batch, "trace_id", self.trace_id.as_deref())?;
+        if let Some(needle) = self.body_contains.as_deref() {
+            mask.text(batch, "body", |v| v.contains(needle))?;
+        }
+        Ok(mask.into_vec())
+    }
+
+    /// The columns the filters read.
+    fn columns(&self) -> Vec<&'static str> {
+        [
+            (self.service.is_some(), "service"),
+            (self.severity.is_some(), "severity"),
+            (self.trace_id.is_some(), "trace_id"),
+            (self.body_contains.is_some(), "body"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
     }
 }
 
@@ -89,14 +80,10 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
     if let Some(s) = &q.severity {
         equals.push(("severity", s.as_str()));
     }
-    let mut columns = vec!["service", "severity", "trace_id"];
-    if q.body_contains.is_some() {
-        columns.push("body");
-    }
     let search = Search {
         signal: Signal::Logs,
         since_ns: q.since_ns,
-        columns: Some(columns),
+        columns: Some(q.columns()),
         row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("time_ns", t)),
             equals,

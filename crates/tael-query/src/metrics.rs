@@ -1,11 +1,10 @@
 //! Metric points search: newest first.
 
-use crate::scan::{newest, Search};
+use crate::scan::{newest, RowMask, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
 use tael_core::model::MetricPoint;
 use tael_storage::columnar::metrics;
-use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
 
@@ -41,22 +40,23 @@ impl MetricQuery {
         batch: &RecordBatch,
         wanted: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<bool>, QueryError> {
-        let c = Cols::new(batch);
-        let (service, name, kind) = (c.str("service")?, c.str("name")?, c.str("metric_type")?);
-        Ok((0..batch.num_rows())
-            .map(|i| {
-                wanted(i)
-                    && self
-                        .service
-                        .as_deref()
-                        .is_none_or(|x| x == service.value(i))
-                    && self.name.as_deref().is_none_or(|x| x == name.value(i))
-                    && self
-                        .metric_type
-                        .as_deref()
-                        .is_none_or(|x| x == kind.value(i))
-            })
-            .collect())
+        let mut mask = RowMask::new(batch.num_rows(), wanted);
+        mask.text_eq(batch, "service", self.service.as_deref())?;
+        mask.text_eq(batch, "name", self.name.as_deref())?;
+        mask.text_eq(batch, "metric_type", self.metric_type.as_deref())?;
+        Ok(mask.into_vec())
+    }
+
+    /// The columns the filters read.
+    fn columns(&self) -> Vec<&'static str> {
+        [
+            (self.service.is_some(), "service"),
+            (self.name.is_some(), "name"),
+            (self.metric_type.is_some(), "metric_type"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
     }
 }
 
@@ -70,7 +70,7 @@ pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoin
     let search = Search {
         signal: Signal::Metrics,
         since_ns: q.since_ns,
-        columns: Some(vec!["service", "name", "metric_type"]),
+        columns: Some(q.columns()),
         row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("time_ns", t)),
             equals,

@@ -8,6 +8,7 @@ use crate::QueryError;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use std::collections::BTreeMap;
+use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
 
@@ -46,6 +47,65 @@ fn times(batch: &RecordBatch, signal: Signal) -> Result<&arrow::array::Int64Arra
                 "column {name} missing"
             )))
         })
+}
+
+/// A row mask built filter by filter (each filter only narrows it).
+pub(crate) struct RowMask(Vec<bool>);
+
+impl RowMask {
+    /// Starts from the rows that could still make the result.
+    pub fn new(rows: usize, wanted: &dyn Fn(usize) -> bool) -> Self {
+        RowMask((0..rows).map(wanted).collect())
+    }
+
+    /// Keeps the rows whose text column `name` equals `want` (no-op when
+    /// `want` is `None`).
+    pub fn text_eq(
+        &mut self,
+        batch: &RecordBatch,
+        name: &str,
+        want: Option<&str>,
+    ) -> Result<(), QueryError> {
+        match want {
+            Some(w) => self.text(batch, name, |v| v == w),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the rows whose text column `name` satisfies `pred`. Plain and
+    /// dictionary columns both work.
+    pub fn text(
+        &mut self,
+        batch: &RecordBatch,
+        name: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<(), QueryError> {
+        if !self.0.iter().any(|b| *b) {
+            return Ok(());
+        }
+        let hit = Cols::new(batch).text(name)?.mask(pred);
+        for (m, h) in self.0.iter_mut().zip(hit) {
+            *m &= h;
+        }
+        Ok(())
+    }
+
+    /// Keeps the rows where `pred(i)` holds (evaluated only on kept rows).
+    pub fn rows(
+        &mut self,
+        pred: impl Fn(usize) -> Result<bool, QueryError>,
+    ) -> Result<(), QueryError> {
+        for (i, m) in self.0.iter_mut().enumerate() {
+            if *m {
+                *m = pred(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn into_vec(self) -> Vec<bool> {
+        self.0
+    }
 }
 
 fn wanted(top: &TopN<Loc>, since: Option<i64>, t: i64) -> bool {
@@ -99,7 +159,13 @@ pub(crate) fn newest<T>(
                 break;
             }
             let mut offset = 0;
-            for batch in part.read_group(rg, cols.as_deref())? {
+            // Column subsets are read for filtering (text columns as
+            // dictionaries); full rows as they are stored.
+            let batches = match cols.as_deref() {
+                Some(c) => part.scan_group(rg, Some(c))?,
+                None => part.read_group(rg, None)?,
+            };
+            for batch in batches {
                 let t = times(&batch, s.signal)?;
                 let mask = (s.matcher)(&batch, &|i| wanted(&top, s.since_ns, t.value(i)))?;
                 for (i, hit) in mask.into_iter().enumerate() {

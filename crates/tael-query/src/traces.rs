@@ -1,6 +1,6 @@
 //! Traces search (spans matching filters, newest first) and trace by id.
 
-use crate::scan::{materialize, newest, Loc, Search};
+use crate::scan::{materialize, newest, Loc, RowMask, Search};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashSet;
@@ -96,42 +96,47 @@ impl TraceQuery {
         batch: &RecordBatch,
         wanted: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<bool>, QueryError> {
-        let c = Cols::new(batch);
-        let (service, operation, status) =
-            (c.str("service")?, c.str("operation")?, c.str("status")?);
-        let (start, end) = (c.i64("start_ns")?, c.i64("end_ns")?);
-        let full = if self.needs_full_rows() {
-            Some(SpanCols::new(batch)?)
-        } else {
-            None
-        };
-        (0..batch.num_rows())
-            .map(|i| {
-                if !wanted(i)
-                    || self
-                        .service
-                        .as_deref()
-                        .is_some_and(|x| x != service.value(i))
-                    || self
-                        .operation
-                        .as_deref()
-                        .is_some_and(|x| !operation.value(i).contains(x))
-                    || self.status.as_deref().is_some_and(|x| x != status.value(i))
-                {
-                    return Ok(false);
-                }
+        let mut mask = RowMask::new(batch.num_rows(), wanted);
+        mask.text_eq(batch, "service", self.service.as_deref())?;
+        mask.text_eq(batch, "status", self.status.as_deref())?;
+        if let Some(op) = self.operation.as_deref() {
+            mask.text(batch, "operation", |v| v.contains(op))?;
+        }
+        if self.min_duration_ms.is_some() || self.max_duration_ms.is_some() {
+            let c = Cols::new(batch);
+            let (start, end) = (c.i64("start_ns")?, c.i64("end_ns")?);
+            mask.rows(|i| {
                 let dur = (end.value(i) - start.value(i)) as f64 / 1e6;
-                if self.min_duration_ms.is_some_and(|m| dur < m)
-                    || self.max_duration_ms.is_some_and(|m| dur > m)
-                {
-                    return Ok(false);
-                }
-                match &full {
-                    Some(cols) => Ok(self.full_match(&cols.row(i)?)),
-                    None => Ok(true),
-                }
-            })
-            .collect()
+                Ok(!(self.min_duration_ms.is_some_and(|m| dur < m)
+                    || self.max_duration_ms.is_some_and(|m| dur > m)))
+            })?;
+        }
+        if self.needs_full_rows() {
+            let cols = SpanCols::new(batch)?;
+            mask.rows(|i| Ok(self.full_match(&cols.row(i)?)))?;
+        }
+        Ok(mask.into_vec())
+    }
+
+    /// The columns the filters read (`None`: whole rows).
+    fn columns(&self) -> Option<Vec<&'static str>> {
+        if self.needs_full_rows() {
+            return None;
+        }
+        let mut cols = Vec::new();
+        for (set, name) in [
+            (self.service.is_some(), "service"),
+            (self.status.is_some(), "status"),
+            (self.operation.is_some(), "operation"),
+        ] {
+            if set {
+                cols.push(name);
+            }
+        }
+        if self.min_duration_ms.is_some() || self.max_duration_ms.is_some() {
+            cols.extend(["start_ns", "end_ns"]);
+        }
+        Some(cols)
     }
 }
 
@@ -148,11 +153,7 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
     let search = Search {
         signal: Signal::Spans,
         since_ns: q.since_ns,
-        columns: if q.needs_full_rows() {
-            None
-        } else {
-            Some(vec!["service", "operation", "status", "start_ns", "end_ns"])
-        },
+        columns: q.columns(),
         row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("start_ns", t)),
             equals,

@@ -4,9 +4,13 @@
 //! `<data_dir>/<signal>/<YYYYMMDDHH>/part-<id>.parquet`; spans parts have a
 //! `part-<id>.rollup.json` sidecar (see `rollup.rs`).
 //!
-//! Sort orders: spans by (service, start_ns); logs by (service, time_ns);
-//! metrics by (name, service, time_ns). Row groups hold 8192 rows, data
-//! pages 1024 (see `PAGE_ROWS`).
+//! Sort orders: spans by (trace_id, start_ns), so the spans of a trace that
+//! arrived together sit in one row group (reading a trace whole is the
+//! commonest agent query; service filters read the small dictionary-encoded
+//! `service`/`status` columns instead of pruning row groups by them); logs
+//! by (service, time_ns); metrics by (name, service, time_ns). Row groups
+//! hold 8192 rows, data pages 1024 (see `PAGE_ROWS`). Zstd level 1, except
+//! the columns in `UNCOMPRESSED`.
 
 use crate::error::StorageError;
 use crate::manifest::{PartMeta, Signal};
@@ -65,7 +69,7 @@ pub fn rollup_path(part_path: &Path) -> PathBuf {
 /// The part sort order of a signal.
 pub fn sort_key_names(signal: Signal) -> &'static [&'static str] {
     match signal {
-        Signal::Spans => &["service", "start_ns"],
+        Signal::Spans => &["trace_id", "start_ns"],
         Signal::Logs => &["service", "time_ns"],
         Signal::Metrics => &["name", "service", "time_ns"],
     }
@@ -87,6 +91,50 @@ const HIGH_CARDINALITY: &[&str] = &[
     "end_ns",
     "duration_ns",
     "value",
+];
+/// Columns stored without compression. Dictionary-encoded columns with a
+/// handful of distinct values (or constant): their pages are a few bytes of
+/// RLE indices, so compressing them saves nothing, while a point lookup
+/// (trace by id) would pay a zstd context and a decompression per column
+/// chunk it touches (about half of its time at 1M spans).
+const UNCOMPRESSED: &[&str] = &[
+    "service",
+    "operation",
+    "status",
+    "status_message",
+    "kind",
+    "trace_state",
+    "flags",
+    "resource",
+    "scope_name",
+    "scope_version",
+    "scope_attributes",
+    "scope_dropped_attributes_count",
+    "dropped_attributes_count",
+    "dropped_events_count",
+    "dropped_links_count",
+    "severity",
+    "severity_text",
+    "severity_number",
+    "event_name",
+    "name",
+    "description",
+    "unit",
+    "metric_type",
+    "temporality",
+    "is_monotonic",
+];
+/// Text columns with few distinct values, read as Arrow dictionaries by
+/// filter scans.
+const DICTIONARY_READ: &[&str] = &[
+    "service",
+    "operation",
+    "status",
+    "kind",
+    "severity",
+    "severity_text",
+    "name",
+    "metric_type",
 ];
 /// Columns no query prunes on: no statistics (min/max of JSON is useless).
 const NO_STATISTICS: &[&str] = &[
@@ -120,6 +168,16 @@ fn writer_props(signal: Signal) -> WriterProperties {
     }
     for c in NO_STATISTICS {
         b = b.set_column_statistics_enabled((*c).into(), EnabledStatistics::None);
+    }
+    for c in UNCOMPRESSED {
+        b = b.set_column_compression((*c).into(), Compression::UNCOMPRESSED);
+    }
+    if signal == Signal::Spans {
+        // Span times are read by every duration filter and newest-first
+        // scan; plain int64 costs ~16 B/span on disk and no decompression.
+        for c in ["start_ns", "end_ns"] {
+            b = b.set_column_compression(c.into(), Compression::UNCOMPRESSED);
+        }
     }
     if matches!(signal, Signal::Spans | Signal::Logs) {
         b = b
@@ -242,6 +300,9 @@ pub struct PartHandle {
     pub meta: PartMeta,
     pub path: PathBuf,
     reader_meta: ArrowReaderMetadata,
+    /// The same metadata with low-cardinality text columns read as Arrow
+    /// dictionaries (see [`PartHandle::scan_group`]); built on first use.
+    scan_meta: OnceLock<ArrowReaderMetadata>,
     trace_blooms: OnceLock<Vec<Option<Sbbf>>>,
     retired: AtomicBool,
 }
@@ -294,6 +355,7 @@ impl PartHandle {
             meta,
             path,
             reader_meta,
+            scan_meta: OnceLock::new(),
             trace_blooms: OnceLock::new(),
             retired: AtomicBool::new(false),
         })
@@ -448,6 +510,52 @@ impl PartHandle {
         columns: Option<&[&str]>,
     ) -> Result<Vec<RecordBatch>, StorageError> {
         let mut b = self.builder()?.with_row_groups(vec![rg]);
+        if let Some(cols) = columns {
+            b = b.with_projection(self.projection(cols));
+        }
+        b.build()?.map(|r| r.map_err(StorageError::from)).collect()
+    }
+
+    /// Reads row group `rg` for a filter scan: like [`PartHandle::read_group`]
+    /// but the low-cardinality text columns (`DICTIONARY_READ`) come back as
+    /// `Dictionary(Int32, Utf8)` arrays, so a filter tests each distinct
+    /// value once instead of materialising a string per row (read them
+    /// through `columnar::Cols::text`).
+    pub fn scan_group(
+        &self,
+        rg: usize,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>, StorageError> {
+        let meta = match self.scan_meta.get() {
+            Some(m) => m.clone(),
+            None => {
+                let fields: Vec<arrow::datatypes::FieldRef> = self
+                    .reader_meta
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| match DICTIONARY_READ.contains(&f.name().as_str()) {
+                        true => Arc::new(f.as_ref().clone().with_data_type(
+                            arrow::datatypes::DataType::Dictionary(
+                                Box::new(arrow::datatypes::DataType::Int32),
+                                Box::new(arrow::datatypes::DataType::Utf8),
+                            ),
+                        )),
+                        false => f.clone(),
+                    })
+                    .collect();
+                let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+                let m = ArrowReaderMetadata::try_new(
+                    self.reader_meta.metadata().clone(),
+                    ArrowReaderOptions::new().with_schema(schema),
+                )?;
+                self.scan_meta.get_or_init(|| m).clone()
+            }
+        };
+        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+            .with_batch_size(ROW_GROUP_ROWS)
+            .with_row_groups(vec![rg]);
         if let Some(cols) = columns {
             b = b.with_projection(self.projection(cols));
         }

@@ -68,6 +68,38 @@ pub(crate) fn shared_attrs_col<T>(rows: &[&T], get: impl Fn(&T) -> &Attrs) -> Ar
     Arc::new(out.finish())
 }
 
+/// A text column read either plainly or as a dictionary (filter scans read
+/// low-cardinality columns as dictionaries, memtables hold them plainly).
+pub enum TextCol<'a> {
+    Plain(&'a StringArray),
+    Dict(
+        &'a arrow::array::DictionaryArray<Int32Type>,
+        &'a StringArray,
+    ),
+}
+
+impl TextCol<'_> {
+    /// Row mask of `pred` over the column (null rows: false). A dictionary
+    /// column tests each distinct value once.
+    pub fn mask(&self, pred: impl Fn(&str) -> bool) -> Vec<bool> {
+        match self {
+            TextCol::Plain(a) => (0..a.len())
+                .map(|i| a.is_valid(i) && pred(a.value(i)))
+                .collect(),
+            TextCol::Dict(d, values) => {
+                let hit: Vec<bool> = (0..values.len()).map(|i| pred(values.value(i))).collect();
+                d.keys()
+                    .iter()
+                    .map(|k| {
+                        k.and_then(|k| hit.get(k as usize).copied())
+                            .unwrap_or(false)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// Typed column accessors for one batch, looked up by name.
 pub struct Cols<'a> {
     batch: &'a RecordBatch,
@@ -89,6 +121,18 @@ impl<'a> Cols<'a> {
         self.col(name)?
             .as_string_opt::<i32>()
             .ok_or_else(|| StorageError::Corrupt(format!("column {name} is not utf8")))
+    }
+
+    /// A text column, plain or dictionary-encoded.
+    pub fn text(&self, name: &str) -> Result<TextCol<'a>, StorageError> {
+        let col = self.col(name)?;
+        if let Some(a) = col.as_string_opt::<i32>() {
+            return Ok(TextCol::Plain(a));
+        }
+        let bad = || StorageError::Corrupt(format!("column {name} is not text"));
+        let d = col.as_dictionary_opt::<Int32Type>().ok_or_else(bad)?;
+        let values = d.values().as_string_opt::<i32>().ok_or_else(bad)?;
+        Ok(TextCol::Dict(d, values))
     }
 
     pub fn i64(&self, name: &str) -> Result<&'a arrow::array::Int64Array, StorageError> {

@@ -61,7 +61,12 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
     // Row groups were copied encoded: the data, statistics, page index and
     // bloom filters all still work.
     let merged_part = &parts[0];
-    let rows: usize = merged_part.read_all().unwrap().iter().map(|b| b.num_rows()).sum();
+    let rows: usize = merged_part
+        .read_all()
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
     assert_eq!(rows, 500);
     assert_eq!(merged_part.num_row_groups(), 5);
     let present = format!("{:032x}", 150 / 2 + 1);
