@@ -6,7 +6,6 @@
 use crate::error::ApiError;
 use crate::AppState;
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message;
 use std::io::Read;
 use tael_core::otlp;
@@ -63,10 +62,6 @@ pub enum Encoding {
     Json,
 }
 
-fn bad_protobuf(e: prost::DecodeError) -> ApiError {
-    ApiError::bad_request(format!("invalid OTLP protobuf: {e}"))
-}
-
 /// Stores one export request (already decompressed) durably and reports
 /// partial success. At most `max_inflight_requests` are stored at once;
 /// beyond that the answer is 429 / UNAVAILABLE so that clients retry.
@@ -87,54 +82,32 @@ pub async fn export(
             )
         })?;
     let engine = state.engine.clone();
-    let limits = state.map_limits;
     tokio::task::spawn_blocking(move || -> Result<ExportOutcome, ApiError> {
         let _permit = permit;
-        match kind {
-            SignalKind::Traces | SignalKind::Logs => {
-                // Decoded straight from protobuf into columns by the engine;
-                // OTLP/JSON is re-encoded as protobuf first.
-                let protobuf = match (enc, kind) {
-                    (Encoding::Protobuf, _) => body,
-                    (Encoding::Json, SignalKind::Traces) => {
-                        otlp::json::decode_traces(&body)?.encode_to_vec().into()
-                    }
-                    (Encoding::Json, _) => otlp::json::decode_logs(&body)?.encode_to_vec().into(),
-                };
-                let out = match kind {
-                    SignalKind::Traces => engine.ingest_traces(&protobuf)?,
-                    _ => engine.ingest_logs(&protobuf)?,
-                };
-                Ok(ExportOutcome {
-                    accepted: out.accepted + out.duplicates,
-                    rejected: out.rejected,
-                    error_message: out.error_message,
-                })
+        // Decoded straight from protobuf into columns by the engine;
+        // OTLP/JSON is re-encoded as protobuf first (the WAL keeps protobuf).
+        let protobuf: Bytes = match (enc, kind) {
+            (Encoding::Protobuf, _) => body,
+            (Encoding::Json, SignalKind::Traces) => {
+                otlp::json::decode_traces(&body)?.encode_to_vec().into()
             }
-            SignalKind::Metrics => {
-                let req: ExportMetricsServiceRequest = match enc {
-                    Encoding::Protobuf => {
-                        ExportMetricsServiceRequest::decode(&body[..]).map_err(bad_protobuf)?
-                    }
-                    Encoding::Json => otlp::json::decode_metrics(&body)?,
-                };
-                let mapped = otlp::metrics_from_request(&req, limits);
-                let accepted = mapped.items.len();
-                if accepted > 0 {
-                    // The WAL keeps the protobuf encoding of every request.
-                    let protobuf = match enc {
-                        Encoding::Protobuf => body.to_vec(),
-                        Encoding::Json => req.encode_to_vec(),
-                    };
-                    engine.ingest_metrics(&protobuf, mapped.items)?;
-                }
-                Ok(ExportOutcome {
-                    accepted,
-                    rejected: mapped.rejected,
-                    error_message: mapped.error_message,
-                })
+            (Encoding::Json, SignalKind::Logs) => {
+                otlp::json::decode_logs(&body)?.encode_to_vec().into()
             }
-        }
+            (Encoding::Json, SignalKind::Metrics) => {
+                otlp::json::decode_metrics(&body)?.encode_to_vec().into()
+            }
+        };
+        let out = match kind {
+            SignalKind::Traces => engine.ingest_traces(&protobuf)?,
+            SignalKind::Logs => engine.ingest_logs(&protobuf)?,
+            SignalKind::Metrics => engine.ingest_metrics(&protobuf)?,
+        };
+        Ok(ExportOutcome {
+            accepted: out.accepted + out.duplicates,
+            rejected: out.rejected,
+            error_message: out.error_message,
+        })
     })
     .await?
 }

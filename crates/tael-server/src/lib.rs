@@ -25,7 +25,6 @@ use tokio::sync::watch;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
-    pub map_limits: MapLimits,
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub ready: Arc<AtomicBool>,
@@ -85,9 +84,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Serve(e.to_string()))??;
     let state = AppState {
         engine: engine.clone(),
-        map_limits: MapLimits {
-            max_attributes: config.max_attributes,
-        },
         max_request_bytes: config.max_request_bytes,
         max_decompressed_bytes: config.max_decompressed_bytes,
         ready: Arc::new(AtomicBool::new(false)),

@@ -4,17 +4,14 @@
 //! a query never holds a lock while it scans and a flush only concatenates).
 //! Also the recent-item filter that drops exact re-deliveries (client retries).
 
-use crate::columnar;
 use crate::error::StorageError;
 use crate::manifest::Signal;
 use crate::rollup::Rollup;
 use arrow::array::{BooleanArray, RecordBatch};
-use serde_json::Value;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
-use tael_core::model::MetricPoint;
 
 /// One ingested batch in columnar form (the part schema of its signal).
 #[derive(Debug)]
@@ -36,23 +33,7 @@ pub struct Prepared {
     pub max_time_ns: i64,
 }
 
-fn time_range(times: impl Iterator<Item = i64>) -> (i64, i64) {
-    times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)))
-}
-
 impl Prepared {
-    pub fn metrics(points: &[MetricPoint]) -> Result<Prepared, StorageError> {
-        let refs: Vec<&MetricPoint> = points.iter().collect();
-        let (min_time_ns, max_time_ns) = time_range(points.iter().map(|m| m.time_ns));
-        Ok(Prepared {
-            signal: Signal::Metrics,
-            batch: columnar::metrics::to_batch(&refs)?,
-            keys: points.iter().map(metric_key).collect(),
-            min_time_ns,
-            max_time_ns,
-        })
-    }
-
     pub fn rows(&self) -> usize {
         self.batch.num_rows()
     }
@@ -125,27 +106,6 @@ pub fn span_key(trace_id: &str, span_id: &str) -> u64 {
     0u8.hash(&mut h);
     trace_id.hash(&mut h);
     span_id.hash(&mut h);
-    h.finish()
-}
-
-/// Identity of a metric point: series, timestamps and value.
-pub fn metric_key(m: &MetricPoint) -> u64 {
-    let mut h = DefaultHasher::new();
-    2u8.hash(&mut h);
-    m.name.hash(&mut h);
-    m.service.hash(&mut h);
-    m.metric_type.hash(&mut h);
-    m.time_ns.hash(&mut h);
-    m.start_ns.hash(&mut h);
-    m.value.to_bits().hash(&mut h);
-    Value::Object(m.attributes.clone()).to_string().hash(&mut h);
-    Value::Object((*m.resource).clone())
-        .to_string()
-        .hash(&mut h);
-    m.distribution
-        .as_ref()
-        .map(|d| serde_json::to_string(d).unwrap_or_default())
-        .hash(&mut h);
     h.finish()
 }
 

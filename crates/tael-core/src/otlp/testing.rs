@@ -2,11 +2,13 @@
 //! this crate and of the storage crate (feature `testing`).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value as V, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
 };
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use proptest::prelude::*;
@@ -431,4 +433,218 @@ pub fn wild_log_request() -> impl Strategy<Value = ExportLogsServiceRequest> {
         });
     proptest::collection::vec(resource, 0..3)
         .prop_map(|resource_logs| ExportLogsServiceRequest { resource_logs })
+}
+
+/// Metrics of every kind (and none), with exemplars, missing values,
+/// non-finite numbers, optional sums/min/max and empty bucket lists.
+pub fn wild_metric_request() -> impl Strategy<Value = ExportMetricsServiceRequest> {
+    use opentelemetry_proto::tonic::metrics::v1::{
+        exemplar, exponential_histogram_data_point::Buckets, metric::Data, number_data_point,
+        summary_data_point::ValueAtQuantile, Exemplar, ExponentialHistogram,
+        ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, Sum, Summary, SummaryDataPoint,
+    };
+    let num = prop_oneof![
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        (-1000i64..1000).prop_map(|i| i as f64 / 8.0),
+    ]
+    .boxed();
+    let exemplar = (
+        wild_attrs(),
+        any::<u64>(),
+        prop::option::of(prop_oneof![
+            num.clone().prop_map(exemplar::Value::AsDouble),
+            any::<i64>().prop_map(exemplar::Value::AsInt),
+        ]),
+        proptest::collection::vec(any::<u8>(), 0..9),
+        proptest::collection::vec(any::<u8>(), 0..17),
+    )
+        .prop_map(
+            |(filtered_attributes, time_unix_nano, value, span_id, trace_id)| Exemplar {
+                filtered_attributes,
+                time_unix_nano,
+                value,
+                span_id,
+                trace_id,
+            },
+        );
+    let exemplars = proptest::collection::vec(exemplar, 0..3).boxed();
+    let common = (wild_attrs(), any::<u64>(), any::<u64>(), 0..3u32).boxed();
+    let number = (
+        common.clone(),
+        prop::option::of(prop_oneof![
+            num.clone().prop_map(number_data_point::Value::AsDouble),
+            any::<i64>().prop_map(number_data_point::Value::AsInt),
+        ]),
+        exemplars.clone(),
+    )
+        .prop_map(
+            |((attributes, start, time, flags), value, exemplars)| NumberDataPoint {
+                attributes,
+                start_time_unix_nano: start,
+                time_unix_nano: time,
+                value,
+                exemplars,
+                flags,
+            },
+        );
+    let numbers = proptest::collection::vec(number, 0..3).boxed();
+    let dist = (
+        any::<u64>(),
+        prop::option::of(num.clone()),
+        prop::option::of(num.clone()),
+        prop::option::of(num.clone()),
+    )
+        .boxed();
+    let histogram = (
+        common.clone(),
+        dist.clone(),
+        proptest::collection::vec(any::<u64>(), 0..4),
+        proptest::collection::vec(num.clone(), 0..3),
+        exemplars.clone(),
+    )
+        .prop_map(
+            |(
+                (attributes, start, time, flags),
+                (count, sum, min, max),
+                bucket_counts,
+                explicit_bounds,
+                exemplars,
+            )| {
+                HistogramDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count,
+                    sum,
+                    bucket_counts,
+                    explicit_bounds,
+                    exemplars,
+                    flags,
+                    min,
+                    max,
+                }
+            },
+        );
+    let buckets = prop::option::of(
+        (any::<i32>(), proptest::collection::vec(any::<u64>(), 0..4)).prop_map(
+            |(offset, bucket_counts)| Buckets {
+                offset,
+                bucket_counts,
+            },
+        ),
+    )
+    .boxed();
+    let exponential = (
+        common.clone(),
+        dist,
+        (any::<i32>(), any::<u64>(), num.clone()),
+        (buckets.clone(), buckets),
+        exemplars,
+    )
+        .prop_map(
+            |(
+                (attributes, start, time, flags),
+                (count, sum, min, max),
+                (scale, zero_count, zero_threshold),
+                (positive, negative),
+                exemplars,
+            )| {
+                ExponentialHistogramDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count,
+                    sum,
+                    scale,
+                    zero_count,
+                    positive,
+                    negative,
+                    flags,
+                    exemplars,
+                    min,
+                    max,
+                    zero_threshold,
+                }
+            },
+        );
+    let summary = (
+        common,
+        any::<u64>(),
+        num.clone(),
+        proptest::collection::vec((num.clone(), num), 0..3),
+    )
+        .prop_map(
+            |((attributes, start, time, flags), count, sum, qs)| SummaryDataPoint {
+                attributes,
+                start_time_unix_nano: start,
+                time_unix_nano: time,
+                count,
+                sum,
+                quantile_values: qs
+                    .into_iter()
+                    .map(|(quantile, value)| ValueAtQuantile { quantile, value })
+                    .collect(),
+                flags,
+            },
+        );
+    let data = prop_oneof![
+        1 => Just(None),
+        2 => numbers.clone().prop_map(|data_points| Some(Data::Gauge(Gauge { data_points }))),
+        2 => (numbers, -1..4i32, any::<bool>()).prop_map(|(data_points, t, m)| Some(Data::Sum(Sum {
+            data_points,
+            aggregation_temporality: t,
+            is_monotonic: m,
+        }))),
+        2 => (proptest::collection::vec(histogram, 0..3), -1..4i32).prop_map(|(data_points, t)| {
+            Some(Data::Histogram(Histogram { data_points, aggregation_temporality: t }))
+        }),
+        2 => (proptest::collection::vec(exponential, 0..3), -1..4i32).prop_map(|(data_points, t)| {
+            Some(Data::ExponentialHistogram(ExponentialHistogram {
+                data_points,
+                aggregation_temporality: t,
+            }))
+        }),
+        2 => proptest::collection::vec(summary, 0..3)
+            .prop_map(|data_points| Some(Data::Summary(Summary { data_points }))),
+    ];
+    let metric = ("[a-z.]{0,8}", "[a-z ]{0,5}", "[a-z]{0,2}", data).prop_map(
+        |(name, description, unit, data)| Metric {
+            name,
+            description,
+            unit,
+            metadata: vec![],
+            data,
+        },
+    );
+    let scope = (
+        prop::option::of(("[a-z]{0,5}", "[0-9.]{0,3}", wild_attrs(), 0..3u32)),
+        proptest::collection::vec(metric, 0..4),
+    )
+        .prop_map(|(scope, metrics)| ScopeMetrics {
+            scope: scope.map(|(name, version, attributes, d)| InstrumentationScope {
+                name,
+                version,
+                attributes,
+                dropped_attributes_count: d,
+            }),
+            metrics,
+            schema_url: String::new(),
+        });
+    let resource = (
+        prop::option::of(wild_attrs()),
+        proptest::collection::vec(scope, 0..3),
+    )
+        .prop_map(|(attrs, scope_metrics)| ResourceMetrics {
+            resource: attrs.map(|attributes| Resource {
+                attributes,
+                ..Default::default()
+            }),
+            scope_metrics,
+            schema_url: String::new(),
+        });
+    proptest::collection::vec(resource, 0..3)
+        .prop_map(|resource_metrics| ExportMetricsServiceRequest { resource_metrics })
 }

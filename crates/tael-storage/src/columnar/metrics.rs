@@ -13,12 +13,13 @@
 //! | exemplars | utf8 | JSON array, "" when empty |
 //! | flags | uint32 | |
 
-use super::{
-    attrs_to_json, i64_col, json_to_attrs, opt_str, shared_attrs_col, str_col, string_col, u32_col,
-    Cols,
-};
+#[cfg(test)]
+use super::{attrs_to_json, i64_col, shared_attrs_col, str_col, string_col, u32_col};
+use super::{json_to_attrs, opt_str, Cols};
 use crate::error::StorageError;
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch};
+#[cfg(test)]
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::sync::{Arc, OnceLock};
 use tael_core::model::MetricPoint;
@@ -53,8 +54,10 @@ pub fn schema() -> SchemaRef {
     .clone()
 }
 
-/// Converts metric points into one record batch.
-pub fn to_batch(points: &[&MetricPoint]) -> Result<RecordBatch, StorageError> {
+/// Converts model metric points into one record batch: the reference the
+/// ingest decoder (`crate::otlp::metrics`) is property-tested against.
+#[cfg(test)]
+pub(crate) fn to_batch(points: &[&MetricPoint]) -> Result<RecordBatch, StorageError> {
     let cols: Vec<ArrayRef> = vec![
         i64_col(points, |p| p.time_ns),
         i64_col(points, |p| p.start_ns),

@@ -9,12 +9,15 @@ pub mod metrics;
 pub mod spans;
 
 use crate::error::StorageError;
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+#[cfg(test)]
+use arrow::array::{ArrayRef, Int64Array, UInt32Array};
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tael_core::model::{Attrs, Scope};
 
+#[cfg(test)]
 pub(crate) fn attrs_to_json(a: &Attrs) -> String {
     if a.is_empty() {
         return String::new();
@@ -32,24 +35,29 @@ pub(crate) fn json_to_attrs(s: &str) -> Attrs {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn str_col<'a, T: 'a>(rows: &'a [&'a T], f: impl Fn(&'a T) -> &'a str) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(rows.iter().map(|r| f(r))))
 }
 
+#[cfg(test)]
 pub(crate) fn string_col<T>(rows: &[&T], f: impl Fn(&T) -> String) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(rows.iter().map(|r| f(r))))
 }
 
+#[cfg(test)]
 pub(crate) fn i64_col<T>(rows: &[&T], f: impl Fn(&T) -> i64) -> ArrayRef {
     Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| f(r))))
 }
 
+#[cfg(test)]
 pub(crate) fn u32_col<T>(rows: &[&T], f: impl Fn(&T) -> u32) -> ArrayRef {
     Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| f(r))))
 }
 
 /// A JSON column of a map shared by consecutive rows (resource, scope
 /// attributes): each distinct `Arc` is serialised once per run of rows.
+#[cfg(test)]
 pub(crate) fn shared_attrs_col<T>(rows: &[&T], get: impl Fn(&T) -> &Attrs) -> ArrayRef {
     let mut out = arrow::array::StringBuilder::with_capacity(rows.len(), rows.len() * 32);
     let mut last: Option<(*const Attrs, String)> = None;

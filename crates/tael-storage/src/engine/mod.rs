@@ -26,13 +26,11 @@ use crate::rollup::Rollup;
 use crate::wal::{RecordKind, Wal};
 use arrow::array::RecordBatch;
 use parking_lot::{Condvar, Mutex, RwLock};
-use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tael_core::model::MetricPoint;
-use tael_core::otlp::{self, MapLimits};
+use tael_core::otlp::MapLimits;
 
 /// Engine settings (see `tael_server::ServerConfig` for where they come from).
 #[derive(Debug, Clone)]
@@ -238,7 +236,6 @@ impl Engine {
 
     fn decode_and_apply(&self, kind: u8, payload: &[u8]) -> Result<usize, StorageError> {
         let limits = self.cfg.map_limits;
-        let corrupt = |e: prost::DecodeError| StorageError::Corrupt(e.to_string());
         let prepared = match RecordKind::from_u8(kind) {
             Some(RecordKind::Traces) => {
                 crate::otlp::decode_traces(payload, limits)
@@ -251,9 +248,9 @@ impl Engine {
                     .prepared
             }
             Some(RecordKind::Metrics) => {
-                let req = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(payload)
-                    .map_err(corrupt)?;
-                Prepared::metrics(&otlp::metrics_from_request(&req, limits).items)?
+                crate::otlp::decode_metrics(payload, limits)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?
+                    .prepared
             }
             None => {
                 return Err(StorageError::Corrupt(format!(
@@ -331,6 +328,13 @@ impl Engine {
         self.ingest_decoded(RecordKind::Logs, payload, decoded)
     }
 
+    /// Durably stores a metrics export (`payload`: the protobuf
+    /// `ExportMetricsServiceRequest`), as [`Engine::ingest_traces`] does.
+    pub fn ingest_metrics(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
+        let decoded = crate::otlp::decode_metrics(payload, self.cfg.map_limits);
+        self.ingest_decoded(RecordKind::Metrics, payload, decoded)
+    }
+
     fn ingest_decoded(
         &self,
         kind: RecordKind,
@@ -347,16 +351,6 @@ impl Engine {
         out.rejected = decoded.rejected;
         out.error_message = decoded.error_message;
         Ok(out)
-    }
-
-    /// Durably stores a metrics export: `payload` is the protobuf request,
-    /// `points` its mapped (valid) data points. Blocks until fsynced.
-    pub fn ingest_metrics(
-        &self,
-        payload: &[u8],
-        points: Vec<MetricPoint>,
-    ) -> Result<IngestOutcome, StorageError> {
-        self.ingest(RecordKind::Metrics, payload, Prepared::metrics(&points)?)
     }
 
     /// A consistent snapshot for queries.

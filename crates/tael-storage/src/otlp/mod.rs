@@ -1,13 +1,14 @@
 //! OTLP protobuf decoded straight into Arrow batches in the part schemas
 //! (`columnar`), without materialising prost structs or model rows — the
 //! ingest hot path. `wire` reads the protobuf wire format, `json_text`
-//! writes typed attribute JSON from it, `traces` and `logs` build
-//! span and log batches.
+//! writes typed attribute JSON from it, `traces`, `logs` and
+//! `metrics` build the batches of each signal.
 //! Invalid items are rejected one by one (OTLP partial success); a
 //! malformed payload is an error.
 
 pub mod json_text;
 pub mod logs;
+pub mod metrics;
 pub mod traces;
 pub mod wire;
 
@@ -15,6 +16,7 @@ pub mod wire;
 mod proptests;
 
 pub use logs::decode_logs;
+pub use metrics::decode_metrics;
 pub use traces::decode_traces;
 pub use wire::WireError;
 

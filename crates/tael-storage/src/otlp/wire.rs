@@ -186,6 +186,15 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Decodes a packed repeated varint field (its length-delimited bytes).
+    pub fn packed_varints(bytes: &[u8], out: &mut Vec<u64>) -> Result<(), WireError> {
+        let mut r = Reader::new(bytes);
+        while r.pos < r.buf.len() {
+            out.push(r.varint()?);
+        }
+        Ok(())
+    }
+
     /// The next field (tag and value); `None` at the end of the message.
     /// Groups (a deprecated encoding no OTLP field uses) are skipped.
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
