@@ -269,25 +269,71 @@ impl Engine {
     }
 }
 
+/// Order-preserving `u64` sort keys of one column over all `batches`:
+/// integers shifted to unsigned order, text replaced by the rank of its
+/// value among the distinct values (cheap to compare, unlike strings).
+fn sort_keys(batches: &[&RecordBatch], name: &str) -> Result<Vec<u64>, StorageError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Int64Type};
+    let mut out = Vec::new();
+    let missing = || StorageError::Corrupt(format!("column {name} missing"));
+    let first = batches.first().and_then(|b| b.column_by_name(name));
+    match first.map(|c| c.data_type().clone()) {
+        None if batches.is_empty() => {}
+        Some(DataType::Int64) => {
+            for b in batches {
+                let col = b.column_by_name(name).ok_or_else(missing)?;
+                let ints = col.as_primitive_opt::<Int64Type>().ok_or_else(missing)?;
+                out.extend(ints.values().iter().map(|v| (*v as u64) ^ (1 << 63)));
+            }
+        }
+        Some(DataType::Utf8) => {
+            let mut cols = Vec::with_capacity(batches.len());
+            for b in batches {
+                let col = b.column_by_name(name).ok_or_else(missing)?;
+                cols.push(col.as_string_opt::<i32>().ok_or_else(missing)?);
+            }
+            let mut distinct: Vec<&str> = cols.iter().flat_map(|c| c.iter().flatten()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let rank: std::collections::HashMap<&str, u64> = distinct
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (*v, i as u64 + 1))
+                .collect();
+            for c in &cols {
+                // Nulls first (rank 0), as arrow's default sort order has them.
+                out.extend(
+                    c.iter()
+                        .map(|v| v.and_then(|v| rank.get(v).copied()).unwrap_or(0)),
+                );
+            }
+        }
+        _ => return Err(missing()),
+    }
+    Ok(out)
+}
+
 /// The rows of `batches` in part order, as (batch, row) pairs, grouped by
-/// the hour partition of their time. Only the sort-key columns are copied.
+/// the hour partition of their time.
 fn sorted_rows_by_hour(
     signal: Signal,
     batches: &[&RecordBatch],
 ) -> Result<BTreeMap<i64, Vec<(usize, usize)>>, StorageError> {
-    let mut keys = Vec::new();
-    for name in sort_key_names(signal) {
-        let cols: Vec<&dyn arrow::array::Array> = batches
-            .iter()
-            .map(|b| b.column_by_name(name).map(|c| c.as_ref()))
-            .collect::<Option<_>>()
-            .ok_or_else(|| StorageError::Corrupt(format!("column {name} missing")))?;
-        keys.push(arrow::compute::SortColumn {
-            values: arrow::compute::concat(&cols)?,
-            options: None,
-        });
-    }
-    let order = arrow::compute::lexsort_to_indices(&keys, None)?;
+    let keys = sort_key_names(signal)
+        .iter()
+        .map(|name| sort_keys(batches, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let key = |i: usize| -> [u64; 3] {
+        let mut k = [0u64; 3];
+        for (slot, col) in k.iter_mut().zip(&keys) {
+            *slot = col[i];
+        }
+        k
+    };
+    let mut order: Vec<([u64; 3], u32)> = (0..rows).map(|i| (key(i), i as u32)).collect();
+    order.sort_unstable();
     let mut locate = Vec::new();
     for (bi, b) in batches.iter().enumerate() {
         locate.extend((0..b.num_rows()).map(|r| (bi, r)));
@@ -297,9 +343,51 @@ fn sorted_rows_by_hour(
         times.extend_from_slice(time_column(signal, b)?.values());
     }
     let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
-    for g in order.values() {
-        let g = *g as usize;
+    for (_, g) in order {
+        let g = g as usize;
         groups.entry(hour_of(times[g])).or_default().push(locate[g]);
     }
     Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(names: &[&str], services: &[&str], times: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("service", DataType::Utf8, false),
+            Field::new("time_ns", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(names.to_vec())),
+                Arc::new(StringArray::from(services.to_vec())),
+                Arc::new(Int64Array::from(times.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rank_sort_matches_a_lexicographic_sort() {
+        let hour = 3_600_000_000_000i64;
+        let a = batch(
+            &["m", "a", "m", "b"],
+            &["y", "x", "x", "x"],
+            &[15, 7, 19, 11],
+        );
+        let b = batch(&["a", "m", "ab"], &["x", "x", "z"], &[3, 12, hour + 1]);
+        let groups = sorted_rows_by_hour(Signal::Metrics, &[&a, &b]).unwrap();
+        let flat: Vec<(usize, usize)> = groups.values().flatten().copied().collect();
+        let want_first_hour = vec![(1, 0), (0, 1), (0, 3), (1, 1), (0, 2), (0, 0)];
+        assert_eq!(groups.len(), 2);
+        assert_eq!(&flat[..6], &want_first_hour[..]);
+        assert_eq!(flat[6], (1, 2));
+    }
 }
