@@ -8,6 +8,26 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+extern "C" {
+    /// mimalloc's option setter (linked in by the `mimalloc` crate).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Keeps freed memory for a second before returning it to the OS (mimalloc
+/// defaults to 10 ms). Flushes free and reallocate hundreds of MiB each
+/// cycle; returning it at once made the kernel fault and zero those pages
+/// again (13% of the server's CPU during log ingest), and peak RSS was not
+/// lower. `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain option store in mimalloc, valid at any time.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    }
+}
+
 mod bench;
 mod client;
 mod output;
@@ -486,6 +506,7 @@ fn comment(format: Format, client: &Client, what: &CommentCmd) -> Result<(), Cli
 }
 
 fn main() {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

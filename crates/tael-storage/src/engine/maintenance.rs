@@ -385,7 +385,7 @@ mod tests {
         let b = batch(&["a", "m", "ab"], &["x", "x", "z"], &[3, 12, hour + 1]);
         let groups = sorted_rows_by_hour(Signal::Metrics, &[&a, &b]).unwrap();
         let flat: Vec<(usize, usize)> = groups.values().flatten().copied().collect();
-        let want_first_hour = vec![(1, 0), (0, 1), (0, 3), (1, 1), (0, 2), (0, 0)];
+        let want_first_hour = [(1, 0), (0, 1), (0, 3), (1, 1), (0, 2), (0, 0)];
         assert_eq!(groups.len(), 2);
         assert_eq!(&flat[..6], &want_first_hour[..]);
         assert_eq!(flat[6], (1, 2));
