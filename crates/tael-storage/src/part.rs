@@ -8,7 +8,9 @@
 //! arrived together sit in one row group (reading a trace whole is the
 //! commonest agent query; service filters read the small dictionary-encoded
 //! `service`/`status` columns instead of pruning row groups by them); logs
-//! by (service, time_ns); metrics by (name, service, time_ns). Row groups
+//! by (trace_id, time_ns) for the same reason (a trace's logs in one row
+//! group; logs without a trace come first, in time order); metrics by
+//! (name, service, time_ns). Row groups
 //! hold 8192 rows, data pages 1024 (see `PAGE_ROWS`). Zstd level 1, except
 //! the columns in `UNCOMPRESSED`.
 
@@ -70,7 +72,7 @@ pub fn rollup_path(part_path: &Path) -> PathBuf {
 pub fn sort_key_names(signal: Signal) -> &'static [&'static str] {
     match signal {
         Signal::Spans => &["trace_id", "start_ns"],
-        Signal::Logs => &["service", "time_ns"],
+        Signal::Logs => &["trace_id", "time_ns"],
         Signal::Metrics => &["name", "service", "time_ns"],
     }
 }

@@ -51,6 +51,8 @@ impl Engine {
                     PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
                 let mut rollup = Rollup::default();
                 let (mut min, mut max) = (i64::MAX, i64::MIN);
+                // One row group at a time: memory holds one row group of the
+                // new part, not a sorted copy of the whole memtable.
                 for slice in order.chunks(ROW_GROUP_ROWS) {
                     let batch = arrow::compute::interleave_record_batch(&batches, slice)?;
                     let t = time_column(signal, &batch)?;
