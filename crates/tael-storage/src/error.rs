@@ -17,6 +17,8 @@ pub enum StorageError {
     Corrupt(String),
     #[error("record too large: {0} bytes")]
     TooLarge(usize),
+    #[error("{0}")]
+    DecodesTooLarge(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -34,7 +36,9 @@ impl StorageError {
     pub fn code(&self) -> ErrorCode {
         match self {
             StorageError::Io { .. } | StorageError::Unavailable(_) => ErrorCode::Unavailable,
-            StorageError::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            StorageError::TooLarge(_) | StorageError::DecodesTooLarge(_) => {
+                ErrorCode::PayloadTooLarge
+            }
             StorageError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             StorageError::Parquet(_) | StorageError::Corrupt(_) => ErrorCode::Internal,
         }

@@ -259,8 +259,8 @@ impl PartWriter {
     }
 
     /// Finishes the file durably; returns its size in bytes.
-    pub fn finish(self) -> Result<u64, StorageError> {
-        let file = match self.sink {
+    pub fn finish(mut self) -> Result<u64, StorageError> {
+        let file = match self.sink.take() {
             Some(Sink::Arrow(w)) => w.into_inner()?,
             Some(Sink::Raw(w)) => w.into_inner()?,
             None => return Err(StorageError::Corrupt("part writer already failed".into())),
@@ -276,6 +276,16 @@ impl PartWriter {
             }
         }
         Ok(bytes)
+    }
+}
+
+impl Drop for PartWriter {
+    /// A part abandoned before `finish` (an error mid-flush) leaves no
+    /// temporary file behind.
+    fn drop(&mut self) {
+        if self.sink.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 

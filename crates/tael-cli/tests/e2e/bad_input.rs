@@ -173,6 +173,21 @@ fn grpc_rejects_garbage_and_oversize() {
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
     let err = grpc_traces(&s.grpc, req, true).unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    // A small request that would decode to gigabytes: a 200 KB resource
+    // repeated into each of 5000 tiny spans.
+    let mut req = simple_traces("amplified", 53, 0, 5000, 1_000_000_000);
+    if let Some(r) = req.resource_spans[0].resource.as_mut() {
+        r.attributes.push(kv(
+            "pad",
+            opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                "x".repeat(200_000),
+            ),
+        ));
+    }
+    assert!(req.encoded_len() < 1 << 20);
+    let err = grpc_traces(&s.grpc, req, false).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    assert!(err.message().contains("repeated resource"), "{err}");
     // Invalid UTF-8 and truncated protobuf over gRPC.
     let mut req = rich_traces("bad", 51, 1);
     req.resource_spans[0].scope_spans[0].spans[0].name = "PLACEHOLDER".into();

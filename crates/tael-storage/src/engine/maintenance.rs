@@ -54,14 +54,15 @@ impl Engine {
                 // One row group at a time: memory holds one row group of the
                 // new part, not a sorted copy of the whole memtable.
                 for slice in order.chunks(ROW_GROUP_ROWS) {
-                    let batch = arrow::compute::interleave_record_batch(&batches, slice)?;
-                    let t = time_column(signal, &batch)?;
-                    min = min.min(arrow::compute::min(t).unwrap_or(min));
-                    max = max.max(arrow::compute::max(t).unwrap_or(max));
-                    if signal == Signal::Spans {
-                        rollup.add_spans(&batch)?;
+                    for batch in gather(&batches, slice)? {
+                        let t = time_column(signal, &batch)?;
+                        min = min.min(arrow::compute::min(t).unwrap_or(min));
+                        max = max.max(arrow::compute::max(t).unwrap_or(max));
+                        if signal == Signal::Spans {
+                            rollup.add_spans(&batch)?;
+                        }
+                        w.write(&batch)?;
                     }
-                    w.write(&batch)?;
                 }
                 let rollup = (signal == Signal::Spans).then_some(rollup);
                 let meta = self.finish_part(signal, hour, id, 0, w, (min, max), rollup.as_ref())?;
@@ -251,23 +252,50 @@ impl Engine {
         };
         let compactor = {
             let engine = self.clone();
-            std::thread::Builder::new().name("tael-compact".into()).spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                    if let Err(e) = engine.compact().and_then(|_| engine.enforce_retention()) {
-                        tracing::error!(error = %e, "compaction or retention failed; will retry");
+            std::thread::Builder::new()
+                .name("tael-compact".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                        // Independent: a failing compaction must not stop retention
+                        // from freeing disk.
+                        if let Err(e) = engine.compact() {
+                            tracing::error!(error = %e, "compaction failed; will retry");
+                        }
+                        if let Err(e) = engine.enforce_retention() {
+                            tracing::error!(error = %e, "retention failed; will retry");
+                        }
+                        let mut slept = Duration::ZERO;
+                        while slept < engine.cfg.maintenance_interval
+                            && !stop.load(std::sync::atomic::Ordering::Acquire)
+                        {
+                            std::thread::sleep(Duration::from_millis(50));
+                            slept += Duration::from_millis(50);
+                        }
                     }
-                    let mut slept = Duration::ZERO;
-                    while slept < engine.cfg.maintenance_interval && !stop.load(std::sync::atomic::Ordering::Acquire) {
-                        std::thread::sleep(Duration::from_millis(50));
-                        slept += Duration::from_millis(50);
-                    }
-                }
-            })
+                })
         };
         [flusher, compactor]
             .into_iter()
             .map(|t| t.unwrap_or_else(|e| panic!("cannot start a maintenance thread: {e}")))
             .collect()
+    }
+}
+
+/// The rows at `locs` as batches: one, unless their text exceeds a 32-bit
+/// Arrow offset (rows with huge values), then split until each fits.
+fn gather(
+    batches: &[&RecordBatch],
+    locs: &[(usize, usize)],
+) -> Result<Vec<RecordBatch>, StorageError> {
+    match arrow::compute::interleave_record_batch(batches, locs) {
+        Ok(b) => Ok(vec![b]),
+        Err(arrow::error::ArrowError::OffsetOverflowError(_)) if locs.len() > 1 => {
+            let (a, b) = locs.split_at(locs.len() / 2);
+            let mut out = gather(batches, a)?;
+            out.extend(gather(batches, b)?);
+            Ok(out)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

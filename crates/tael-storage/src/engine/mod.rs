@@ -341,8 +341,10 @@ impl Engine {
         payload: &[u8],
         decoded: Result<crate::otlp::Decoded, crate::otlp::WireError>,
     ) -> Result<IngestOutcome, StorageError> {
-        let decoded = decoded
-            .map_err(|e| StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")))?;
+        let decoded = decoded.map_err(|e| match e.too_large {
+            true => StorageError::DecodesTooLarge(e.message),
+            false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
+        })?;
         let mut out = if decoded.prepared.rows() > 0 {
             self.ingest(kind, payload, decoded.prepared)?
         } else {

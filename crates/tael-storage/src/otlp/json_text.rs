@@ -50,7 +50,7 @@ pub fn any_as_str(bytes: &[u8]) -> Result<Option<&str>, WireError> {
 /// Writes the typed JSON of one encoded `AnyValue`.
 pub fn write_any(out: &mut Vec<u8>, bytes: &[u8], depth: usize) -> Result<(), WireError> {
     if depth > MAX_DEPTH {
-        return Err(WireError("recursion limit reached".into()));
+        return Err(WireError::new("recursion limit reached"));
     }
     // A oneof: the last member on the wire wins.
     let mut last: Option<(u32, Value)> = None;

@@ -5,7 +5,7 @@
 
 use super::json_text::{any_as_str, write_any, write_attrs};
 use super::wire::{Reader, WireError};
-use super::{for_each_item, hex_id, Decoded, TimeRange};
+use super::{for_each_item, hex_id, Budget, Decoded, TimeRange};
 use crate::columnar;
 use crate::manifest::Signal;
 use crate::memtable::Prepared;
@@ -151,90 +151,97 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
     let mut times = TimeRange::default();
     let mut keys = Vec::new();
     let (mut attrs, mut body_json) = (Vec::new(), Vec::new());
-    for_each_item(payload, "log_records", limits, |res, scope, record| {
-        let l = log_view(record)?;
-        attrs.clear();
-        body_json.clear();
-        let cap_dropped = write_attrs(&mut attrs, &l.attributes, limits.max_attributes)?;
-        // A string body is stored as text only; any other as typed JSON too.
-        let body_str = match l.body {
-            Some(v) => any_as_str(v)?,
-            None => None,
-        };
-        if body_str.is_none() {
-            match l.body {
-                Some(v) => write_any(&mut body_json, v, 1)?,
-                None => body_json.extend_from_slice(b"null"),
+    let mut budget = Budget::for_payload(payload.len());
+    for_each_item(
+        payload,
+        "log_records",
+        limits,
+        &mut budget,
+        |res, scope, record, _| {
+            let l = log_view(record)?;
+            attrs.clear();
+            body_json.clear();
+            let cap_dropped = write_attrs(&mut attrs, &l.attributes, limits.max_attributes)?;
+            // A string body is stored as text only; any other as typed JSON too.
+            let body_str = match l.body {
+                Some(v) => any_as_str(v)?,
+                None => None,
+            };
+            if body_str.is_none() {
+                match l.body {
+                    Some(v) => write_any(&mut body_json, v, 1)?,
+                    None => body_json.extend_from_slice(b"null"),
+                }
             }
-        }
-        let ids = opt_id(l.trace_id, 16, "trace_id")
-            .and_then(|t| opt_id(l.span_id, 8, "span_id").map(|s| (t, s)));
-        let (has_trace, has_span) = match ids {
-            Ok(v) => v,
-            Err(why) => {
-                note_rejection(
-                    &mut rejected,
-                    &mut error_message,
-                    &format!("log record: {why}"),
-                );
-                return Ok(());
+            let ids = opt_id(l.trace_id, 16, "trace_id")
+                .and_then(|t| opt_id(l.span_id, 8, "span_id").map(|s| (t, s)));
+            let (has_trace, has_span) = match ids {
+                Ok(v) => v,
+                Err(why) => {
+                    note_rejection(
+                        &mut rejected,
+                        &mut error_message,
+                        &format!("log record: {why}"),
+                    );
+                    return Ok(());
+                }
+            };
+            let mut h = DefaultHasher::new();
+            1u8.hash(&mut h);
+            res.attributes.hash(&mut h);
+            scope.name.hash(&mut h);
+            scope.version.hash(&mut h);
+            record.hash(&mut h);
+            keys.push(h.finish());
+            let time = ns(l.time);
+            times.add(time);
+            b.time_ns.append_value(time);
+            b.observed_ns.append_value(ns(l.observed));
+            match has_trace {
+                true => b.trace_id.append_value(hex_id::<32>(l.trace_id).as_str()),
+                false => b.trace_id.append_null(),
             }
-        };
-        let mut h = DefaultHasher::new();
-        1u8.hash(&mut h);
-        res.attributes.hash(&mut h);
-        scope.name.hash(&mut h);
-        scope.version.hash(&mut h);
-        record.hash(&mut h);
-        keys.push(h.finish());
-        let time = ns(l.time);
-        times.add(time);
-        b.time_ns.append_value(time);
-        b.observed_ns.append_value(ns(l.observed));
-        match has_trace {
-            true => b.trace_id.append_value(hex_id::<32>(l.trace_id).as_str()),
-            false => b.trace_id.append_null(),
-        }
-        match has_span {
-            true => b.span_id.append_value(hex_id::<16>(l.span_id).as_str()),
-            false => b.span_id.append_null(),
-        }
-        let severity = severity_name(l.severity_number);
-        b.severity.append_value(severity);
-        if l.severity_text.is_empty() {
-            b.severity_text.append_value(severity.to_ascii_uppercase());
-        } else {
-            b.severity_text.append_value(l.severity_text);
-        }
-        b.severity_number.append_value(l.severity_number);
-        match body_str {
-            Some(s) => {
-                b.body.append_value(s);
-                b.body_json.append_null();
+            match has_span {
+                true => b.span_id.append_value(hex_id::<16>(l.span_id).as_str()),
+                false => b.span_id.append_null(),
             }
-            None => {
-                let typed: serde_json::Value =
-                    serde_json::from_slice(&body_json).map_err(|e| WireError(e.to_string()))?;
-                b.body.append_value(tael_core::attr::json_to_flat(&typed));
-                b.body_json.append_value(text(&body_json));
+            let severity = severity_name(l.severity_number);
+            b.severity.append_value(severity);
+            if l.severity_text.is_empty() {
+                b.severity_text.append_value(severity.to_ascii_uppercase());
+            } else {
+                b.severity_text.append_value(l.severity_text);
             }
-        }
-        b.service.append_value(&res.service);
-        b.attributes.append_value(text(&attrs));
-        b.resource.append_value(&res.attributes);
-        b.scope_name.append_value(scope.name);
-        b.scope_version.append_value(scope.version);
-        b.scope_attributes.append_value(&scope.attributes);
-        b.scope_dropped.append_value(scope.dropped);
-        b.flags.append_value(l.flags);
-        b.event_name.append_value(l.event_name);
-        b.dropped_attributes
-            .append_value(l.dropped_attributes.saturating_add(cap_dropped));
-        Ok(())
-    })?;
+            b.severity_number.append_value(l.severity_number);
+            match body_str {
+                Some(s) => {
+                    b.body.append_value(s);
+                    b.body_json.append_null();
+                }
+                None => {
+                    let typed: serde_json::Value = serde_json::from_slice(&body_json)
+                        .map_err(|e| WireError::new(e.to_string()))?;
+                    b.body.append_value(tael_core::attr::json_to_flat(&typed));
+                    b.body_json.append_value(text(&body_json));
+                }
+            }
+            b.service.append_value(&res.service);
+            b.attributes.append_value(text(&attrs));
+            b.resource.append_value(&res.attributes);
+            b.scope_name.append_value(scope.name);
+            b.scope_version.append_value(scope.version);
+            b.scope_attributes.append_value(&scope.attributes);
+            b.scope_dropped.append_value(scope.dropped);
+            b.flags.append_value(l.flags);
+            b.event_name.append_value(l.event_name);
+            b.dropped_attributes
+                .append_value(l.dropped_attributes.saturating_add(cap_dropped));
+            Ok(())
+        },
+    )?;
     let batch = b
         .finish()
-        .map_err(|e| WireError(format!("building the logs batch: {e}")))?;
+        .map_err(|e| WireError::new(format!("building the logs batch: {e}")))?;
     Ok(Decoded {
         prepared: Prepared {
             signal: Signal::Logs,

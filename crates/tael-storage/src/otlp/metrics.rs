@@ -7,7 +7,7 @@
 
 use super::json_text::{write_attrs, write_object, write_str};
 use super::wire::{Reader, Value, WireError};
-use super::{for_each_item, Decoded, ResourceInfo, ScopeInfo, TimeRange};
+use super::{for_each_item, Budget, Decoded, ResourceInfo, ScopeInfo, TimeRange};
 use crate::columnar;
 use crate::manifest::Signal;
 use crate::memtable::Prepared;
@@ -112,7 +112,7 @@ fn push_fixed64(out: &mut Vec<u64>, v: Value<'_>, field: &str) -> Result<(), Wir
     match v {
         Value::Bytes(b) => {
             if b.len() % 8 != 0 {
-                return Err(WireError(format!(
+                return Err(WireError::new(format!(
                     "{field}: packed length not a multiple of 8"
                 )));
             }
@@ -347,6 +347,7 @@ impl Decoder {
         res: &ResourceInfo,
         scope: &ScopeInfo<'_>,
         bytes: &[u8],
+        budget: &mut Budget,
     ) -> Result<(), WireError> {
         let mut m = MetricInfo {
             name: "",
@@ -384,7 +385,10 @@ impl Decoder {
                 _ => {}
             }
         }
+        // Every point row repeats the resource, scope and metric text.
+        let shared = res.shared_len() + scope.shared_len() + m.name.len() + m.description.len();
         for point in points {
+            budget.spend(shared + m.unit.len())?;
             self.dist.clear();
             self.exemplars.clear();
             match kind {
@@ -660,12 +664,17 @@ pub fn decode_metrics(payload: &[u8], limits: MapLimits) -> Result<Decoded, Wire
         dist: Vec::new(),
         exemplars: Vec::new(),
     };
-    for_each_item(payload, "metrics", limits, |res, scope, metric| {
-        d.metric(res, scope, metric)
-    })?;
+    let mut budget = Budget::for_payload(payload.len());
+    for_each_item(
+        payload,
+        "metrics",
+        limits,
+        &mut budget,
+        |res, scope, metric, budget| d.metric(res, scope, metric, budget),
+    )?;
     let batch =
         d.b.finish()
-            .map_err(|e| WireError(format!("building the metrics batch: {e}")))?;
+            .map_err(|e| WireError::new(format!("building the metrics batch: {e}")))?;
     Ok(Decoded {
         prepared: Prepared {
             signal: Signal::Metrics,

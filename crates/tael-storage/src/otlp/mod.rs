@@ -77,19 +77,57 @@ pub(crate) fn hex_id<const N: usize>(bytes: &[u8]) -> HexId<N> {
 fn attrs_text(kvs: &[&[u8]], limits: MapLimits) -> Result<(String, u32), WireError> {
     let mut out = Vec::new();
     let dropped = write_attrs(&mut out, kvs, limits.max_attributes)?;
-    let text = String::from_utf8(out).map_err(|e| WireError(e.to_string()))?;
+    let text = String::from_utf8(out).map_err(|e| WireError::new(e.to_string()))?;
     Ok((text, dropped))
+}
+
+/// Bounds the text one request may decode to. Resource, scope and metric
+/// text is copied into every row of its items, so a small request with a
+/// huge resource and many tiny items would decode to gigabytes (and
+/// overflow Arrow's 32-bit offsets); each row's copy of shared text is
+/// charged here, and past the allowance the request is refused as too
+/// large (413 / RESOURCE_EXHAUSTED).
+pub(crate) struct Budget {
+    left: usize,
+    limit: usize,
+}
+
+impl Budget {
+    /// 64 MiB plus eight times the payload.
+    pub fn for_payload(len: usize) -> Self {
+        let limit = len.saturating_mul(8).saturating_add(64 << 20);
+        Budget { left: limit, limit }
+    }
+
+    pub fn spend(&mut self, bytes: usize) -> Result<(), WireError> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(WireError {
+                message: format!(
+                    "request would decode to more than {} bytes of repeated resource, scope \
+                     and metric text",
+                    self.limit
+                ),
+                too_large: true,
+            }),
+        }
+    }
 }
 
 /// Walks an export request of any signal, calling `item` with each item's
 /// encoded message. Field numbers are the same for all three signals: the
 /// request's resource groups are field 1; a group holds its `resource` (1)
 /// and scope groups (2); a scope group holds its `scope` (1) and items (2).
+/// Each item is charged its copy of the resource and scope text.
 pub(crate) fn for_each_item<'a>(
     payload: &'a [u8],
     items: &str,
     limits: MapLimits,
-    mut item: impl FnMut(&ResourceInfo, &ScopeInfo<'a>, &'a [u8]) -> Result<(), WireError>,
+    budget: &mut Budget,
+    mut item: impl FnMut(&ResourceInfo, &ScopeInfo<'a>, &'a [u8], &mut Budget) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
     let mut req = Reader::new(payload);
     while let Some((tag, v)) = req.next_field()? {
@@ -125,8 +163,10 @@ pub(crate) fn for_each_item<'a>(
                 }
             }
             let scope = ScopeInfo::decode(scope, limits)?;
+            let shared = res.shared_len() + scope.shared_len();
             for m in members {
-                item(&res, &scope, m)?;
+                budget.spend(shared)?;
+                item(&res, &scope, m, budget)?;
             }
         }
     }
@@ -140,6 +180,11 @@ pub(crate) struct ResourceInfo {
 }
 
 impl ResourceInfo {
+    /// Bytes of text every row of this resource repeats.
+    pub fn shared_len(&self) -> usize {
+        self.attributes.len() + self.service.len()
+    }
+
     /// Decodes an encoded `Resource` (absent → no attributes).
     pub fn decode(bytes: Option<&[u8]>, limits: MapLimits) -> Result<Self, WireError> {
         let mut kvs = Vec::new();
@@ -171,6 +216,11 @@ pub(crate) struct ScopeInfo<'a> {
 }
 
 impl<'a> ScopeInfo<'a> {
+    /// Bytes of text every row of this scope repeats.
+    pub fn shared_len(&self) -> usize {
+        self.name.len() + self.version.len() + self.attributes.len()
+    }
+
     /// Decodes an encoded `InstrumentationScope` (absent → empty).
     pub fn decode(bytes: Option<&'a [u8]>, limits: MapLimits) -> Result<Self, WireError> {
         let mut s = ScopeInfo {

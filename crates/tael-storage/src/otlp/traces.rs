@@ -6,7 +6,7 @@
 
 use super::json_text::{write_attrs, write_str};
 use super::wire::{Reader, WireError};
-use super::{for_each_item, hex_id, Decoded, TimeRange};
+use super::{for_each_item, hex_id, Budget, Decoded, TimeRange};
 use crate::columnar;
 use crate::manifest::Signal;
 use crate::memtable::{span_key, Prepared};
@@ -297,68 +297,75 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
     let mut times = TimeRange::default();
     let mut keys = Vec::new();
     let mut scratch = Scratch::default();
-    for_each_item(payload, "spans", limits, |res, scope, span| {
-        let s = span_view(span)?;
-        scratch.attributes.clear();
-        scratch.events.clear();
-        scratch.links.clear();
-        let cap_dropped = write_attrs(
-            &mut scratch.attributes,
-            &s.attributes,
-            limits.max_attributes,
-        )?;
-        write_events(&mut scratch.events, &s.events, limits)?;
-        let bad_link = write_links(&mut scratch.links, &s.links, limits)?;
-        let ids = check_id(s.trace_id, 16, "trace_id")
-            .and_then(|_| check_id(s.span_id, 8, "span_id"))
-            .and_then(|_| match id_absent(s.parent_span_id) {
-                true => Ok(()),
-                false => check_id(s.parent_span_id, 8, "parent_span_id"),
-            });
-        if let Some(why) = ids.err().or(bad_link) {
-            let why = format!("span {:?}: {why}", s.name);
-            note_rejection(&mut rejected, &mut error_message, &why);
-            return Ok(());
-        }
-        let (trace_hex, span_hex) = (hex_id::<32>(s.trace_id), hex_id::<16>(s.span_id));
-        keys.push(span_key(trace_hex.as_str(), span_hex.as_str()));
-        b.trace_id.append_value(trace_hex.as_str());
-        b.span_id.append_value(span_hex.as_str());
-        match id_absent(s.parent_span_id) {
-            true => b.parent_span_id.append_null(),
-            false => b
-                .parent_span_id
-                .append_value(hex_id::<16>(s.parent_span_id).as_str()),
-        }
-        b.service.append_value(&res.service);
-        b.operation.append_value(s.name);
-        let (start, end) = (ns(s.start), ns(s.end));
-        times.add(start);
-        b.start_ns.append_value(start);
-        b.end_ns.append_value(end);
-        b.duration_ns.append_value(end.saturating_sub(start));
-        b.status.append_value(status_name(s.status_code));
-        b.status_message.append_value(s.status_message);
-        b.kind.append_value(kind_name(s.kind));
-        b.trace_state.append_value(s.trace_state);
-        b.flags.append_value(s.flags);
-        b.attributes.append_value(text(&scratch.attributes));
-        b.events.append_value(text(&scratch.events));
-        b.links.append_value(text(&scratch.links));
-        b.resource.append_value(&res.attributes);
-        b.scope_name.append_value(scope.name);
-        b.scope_version.append_value(scope.version);
-        b.scope_attributes.append_value(&scope.attributes);
-        b.scope_dropped.append_value(scope.dropped);
-        b.dropped_attributes
-            .append_value(s.dropped_attributes.saturating_add(cap_dropped));
-        b.dropped_events.append_value(s.dropped_events);
-        b.dropped_links.append_value(s.dropped_links);
-        Ok(())
-    })?;
+    let mut budget = Budget::for_payload(payload.len());
+    for_each_item(
+        payload,
+        "spans",
+        limits,
+        &mut budget,
+        |res, scope, span, _| {
+            let s = span_view(span)?;
+            scratch.attributes.clear();
+            scratch.events.clear();
+            scratch.links.clear();
+            let cap_dropped = write_attrs(
+                &mut scratch.attributes,
+                &s.attributes,
+                limits.max_attributes,
+            )?;
+            write_events(&mut scratch.events, &s.events, limits)?;
+            let bad_link = write_links(&mut scratch.links, &s.links, limits)?;
+            let ids = check_id(s.trace_id, 16, "trace_id")
+                .and_then(|_| check_id(s.span_id, 8, "span_id"))
+                .and_then(|_| match id_absent(s.parent_span_id) {
+                    true => Ok(()),
+                    false => check_id(s.parent_span_id, 8, "parent_span_id"),
+                });
+            if let Some(why) = ids.err().or(bad_link) {
+                let why = format!("span {:?}: {why}", s.name);
+                note_rejection(&mut rejected, &mut error_message, &why);
+                return Ok(());
+            }
+            let (trace_hex, span_hex) = (hex_id::<32>(s.trace_id), hex_id::<16>(s.span_id));
+            keys.push(span_key(trace_hex.as_str(), span_hex.as_str()));
+            b.trace_id.append_value(trace_hex.as_str());
+            b.span_id.append_value(span_hex.as_str());
+            match id_absent(s.parent_span_id) {
+                true => b.parent_span_id.append_null(),
+                false => b
+                    .parent_span_id
+                    .append_value(hex_id::<16>(s.parent_span_id).as_str()),
+            }
+            b.service.append_value(&res.service);
+            b.operation.append_value(s.name);
+            let (start, end) = (ns(s.start), ns(s.end));
+            times.add(start);
+            b.start_ns.append_value(start);
+            b.end_ns.append_value(end);
+            b.duration_ns.append_value(end.saturating_sub(start));
+            b.status.append_value(status_name(s.status_code));
+            b.status_message.append_value(s.status_message);
+            b.kind.append_value(kind_name(s.kind));
+            b.trace_state.append_value(s.trace_state);
+            b.flags.append_value(s.flags);
+            b.attributes.append_value(text(&scratch.attributes));
+            b.events.append_value(text(&scratch.events));
+            b.links.append_value(text(&scratch.links));
+            b.resource.append_value(&res.attributes);
+            b.scope_name.append_value(scope.name);
+            b.scope_version.append_value(scope.version);
+            b.scope_attributes.append_value(&scope.attributes);
+            b.scope_dropped.append_value(scope.dropped);
+            b.dropped_attributes
+                .append_value(s.dropped_attributes.saturating_add(cap_dropped));
+            b.dropped_events.append_value(s.dropped_events);
+            b.dropped_links.append_value(s.dropped_links);
+            Ok(())
+        },
+    )?;
     let batch = b
         .finish()
-        .map_err(|e| WireError(format!("building the spans batch: {e}")))?;
+        .map_err(|e| WireError::new(format!("building the spans batch: {e}")))?;
     Ok(Decoded {
         prepared: Prepared {
             signal: Signal::Spans,

@@ -7,18 +7,31 @@
 
 use std::fmt;
 
-/// Why a payload is not valid protobuf.
+/// Why a payload cannot be stored: not valid protobuf, or (`too_large`)
+/// it would decode to more column data than a request may.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError(pub String);
+pub struct WireError {
+    pub message: String,
+    pub too_large: bool,
+}
+
+impl WireError {
+    pub fn new(message: impl Into<String>) -> Self {
+        WireError {
+            message: message.into(),
+            too_large: false,
+        }
+    }
+}
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 fn err<T>(msg: impl Into<String>) -> Result<T, WireError> {
-    Err(WireError(msg.into()))
+    Err(WireError::new(msg))
 }
 
 /// Nesting deeper than this is refused (prost's default recursion limit).
