@@ -5,17 +5,16 @@
 
 use super::json_text::{any_as_str, write_any, write_attrs};
 use super::wire::{Reader, WireError};
-use super::{for_each_item, hex_id, Budget, Decoded, TimeRange};
+use super::{for_each_item, hex_id, Budget, Decoded, Rows, SharedCols};
 use crate::columnar;
 use crate::manifest::Signal;
-use crate::memtable::Prepared;
 use arrow::array::UInt32Builder;
 use arrow::array::{ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tael_core::model::severity_name;
-use tael_core::otlp::{check_id, id_absent, note_rejection, ns, MapLimits};
+use tael_core::otlp::{check_id, id_absent, ns, MapLimits};
 
 /// Column builders in schema order.
 struct Builders {
@@ -30,11 +29,7 @@ struct Builders {
     body_json: StringBuilder,
     service: StringBuilder,
     attributes: StringBuilder,
-    resource: StringBuilder,
-    scope_name: StringBuilder,
-    scope_version: StringBuilder,
-    scope_attributes: StringBuilder,
-    scope_dropped: UInt32Builder,
+    shared: SharedCols,
     flags: UInt32Builder,
     event_name: StringBuilder,
     dropped_attributes: UInt32Builder,
@@ -55,11 +50,7 @@ impl Builders {
             body_json: s(0),
             service: s(12),
             attributes: s(64),
-            resource: s(64),
-            scope_name: s(16),
-            scope_version: s(4),
-            scope_attributes: s(0),
-            scope_dropped: UInt32Builder::with_capacity(rows),
+            shared: SharedCols::new(rows),
             flags: UInt32Builder::with_capacity(rows),
             event_name: s(0),
             dropped_attributes: UInt32Builder::with_capacity(rows),
@@ -67,7 +58,7 @@ impl Builders {
     }
 
     fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.time_ns.finish()),
             Arc::new(self.observed_ns.finish()),
             Arc::new(self.trace_id.finish()),
@@ -79,15 +70,13 @@ impl Builders {
             Arc::new(self.body_json.finish()),
             Arc::new(self.service.finish()),
             Arc::new(self.attributes.finish()),
-            Arc::new(self.resource.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.scope_attributes.finish()),
-            Arc::new(self.scope_dropped.finish()),
-            Arc::new(self.flags.finish()),
+        ];
+        cols.extend(self.shared.finish());
+        cols.extend([
+            Arc::new(self.flags.finish()) as ArrayRef,
             Arc::new(self.event_name.finish()),
             Arc::new(self.dropped_attributes.finish()),
-        ];
+        ]);
         RecordBatch::try_new(columnar::logs::schema(), cols)
     }
 }
@@ -147,9 +136,7 @@ fn text(b: &[u8]) -> &str {
 /// rejected one by one; a malformed payload is an error.
 pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireError> {
     let mut b = Builders::new(payload.len() / 200 + 1);
-    let (mut rejected, mut error_message) = (0u64, String::new());
-    let mut times = TimeRange::default();
-    let mut keys = Vec::new();
+    let mut rows = Rows::default();
     let (mut attrs, mut body_json) = (Vec::new(), Vec::new());
     let mut budget = Budget::for_payload(payload.len());
     for_each_item(
@@ -178,11 +165,7 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
             let (has_trace, has_span) = match ids {
                 Ok(v) => v,
                 Err(why) => {
-                    note_rejection(
-                        &mut rejected,
-                        &mut error_message,
-                        &format!("log record: {why}"),
-                    );
+                    rows.reject(&format!("log record: {why}"));
                     return Ok(());
                 }
             };
@@ -192,9 +175,8 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
             scope.name.hash(&mut h);
             scope.version.hash(&mut h);
             record.hash(&mut h);
-            keys.push(h.finish());
             let time = ns(l.time);
-            times.add(time);
+            rows.add(h.finish(), time);
             b.time_ns.append_value(time);
             b.observed_ns.append_value(ns(l.observed));
             match has_trace {
@@ -227,11 +209,7 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
             }
             b.service.append_value(&res.service);
             b.attributes.append_value(text(&attrs));
-            b.resource.append_value(&res.attributes);
-            b.scope_name.append_value(scope.name);
-            b.scope_version.append_value(scope.version);
-            b.scope_attributes.append_value(&scope.attributes);
-            b.scope_dropped.append_value(scope.dropped);
+            b.shared.append(res, scope);
             b.flags.append_value(l.flags);
             b.event_name.append_value(l.event_name);
             b.dropped_attributes
@@ -239,18 +217,5 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
             Ok(())
         },
     )?;
-    let batch = b
-        .finish()
-        .map_err(|e| WireError::new(format!("building the logs batch: {e}")))?;
-    Ok(Decoded {
-        prepared: Prepared {
-            signal: Signal::Logs,
-            batch,
-            keys,
-            min_time_ns: times.min,
-            max_time_ns: times.max,
-        },
-        rejected,
-        error_message,
-    })
+    rows.finish(Signal::Logs, b.finish())
 }

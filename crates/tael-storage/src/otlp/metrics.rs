@@ -7,16 +7,15 @@
 
 use super::json_text::{write_attrs, write_object, write_str};
 use super::wire::{Reader, Value, WireError};
-use super::{for_each_item, Budget, Decoded, ResourceInfo, ScopeInfo, TimeRange};
+use super::{for_each_item, Budget, Decoded, ResourceInfo, Rows, ScopeInfo, SharedCols};
 use crate::columnar;
 use crate::manifest::Signal;
-use crate::memtable::Prepared;
 use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch};
 use arrow::array::{StringBuilder, UInt32Builder};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use tael_core::otlp::{note_rejection, ns, MapLimits};
+use tael_core::otlp::{ns, MapLimits};
 
 /// Column builders in schema order.
 struct Builders {
@@ -32,11 +31,7 @@ struct Builders {
     is_monotonic: BooleanBuilder,
     distribution: StringBuilder,
     attributes: StringBuilder,
-    resource: StringBuilder,
-    scope_name: StringBuilder,
-    scope_version: StringBuilder,
-    scope_attributes: StringBuilder,
-    scope_dropped: UInt32Builder,
+    shared: SharedCols,
     exemplars: StringBuilder,
     flags: UInt32Builder,
 }
@@ -57,18 +52,14 @@ impl Builders {
             is_monotonic: BooleanBuilder::with_capacity(rows),
             distribution: s(0),
             attributes: s(48),
-            resource: s(64),
-            scope_name: s(16),
-            scope_version: s(4),
-            scope_attributes: s(0),
-            scope_dropped: UInt32Builder::with_capacity(rows),
+            shared: SharedCols::new(rows),
             exemplars: s(0),
             flags: UInt32Builder::with_capacity(rows),
         }
     }
 
     fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.time_ns.finish()),
             Arc::new(self.start_ns.finish()),
             Arc::new(self.service.finish()),
@@ -81,14 +72,12 @@ impl Builders {
             Arc::new(self.is_monotonic.finish()),
             Arc::new(self.distribution.finish()),
             Arc::new(self.attributes.finish()),
-            Arc::new(self.resource.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.scope_attributes.finish()),
-            Arc::new(self.scope_dropped.finish()),
-            Arc::new(self.exemplars.finish()),
-            Arc::new(self.flags.finish()),
         ];
+        cols.extend(self.shared.finish());
+        cols.extend([
+            Arc::new(self.exemplars.finish()) as ArrayRef,
+            Arc::new(self.flags.finish()),
+        ]);
         RecordBatch::try_new(columnar::metrics::schema(), cols)
     }
 }
@@ -271,10 +260,7 @@ struct Point {
 /// Per-request decoding state.
 struct Decoder {
     b: Builders,
-    keys: Vec<u64>,
-    times: TimeRange,
-    rejected: u64,
-    error_message: String,
+    rows: Rows,
     limits: MapLimits,
     attrs: Vec<u8>,
     dist: Vec<u8>,
@@ -291,7 +277,7 @@ struct MetricInfo<'a> {
 
 impl Decoder {
     fn reject(&mut self, why: String) {
-        note_rejection(&mut self.rejected, &mut self.error_message, &why);
+        self.rows.reject(&why);
     }
 
     /// Appends one row; `dist`/`exemplars` hold their JSON (empty: none).
@@ -313,10 +299,9 @@ impl Decoder {
         scope.version.hash(&mut h);
         (m.name, m.description, m.unit, m.kind).hash(&mut h);
         raw.hash(&mut h);
-        self.keys.push(h.finish());
-        let b = &mut self.b;
         let time = ns(c.time);
-        self.times.add(time);
+        self.rows.add(h.finish(), time);
+        let b = &mut self.b;
         b.time_ns.append_value(time);
         b.start_ns.append_value(ns(c.start));
         b.service.append_value(&res.service);
@@ -332,11 +317,7 @@ impl Decoder {
             false => b.distribution.append_value(text(&self.dist)),
         }
         b.attributes.append_value(text(&self.attrs));
-        b.resource.append_value(&res.attributes);
-        b.scope_name.append_value(scope.name);
-        b.scope_version.append_value(scope.version);
-        b.scope_attributes.append_value(&scope.attributes);
-        b.scope_dropped.append_value(scope.dropped);
+        b.shared.append(res, scope);
         b.exemplars.append_value(text(&self.exemplars));
         b.flags.append_value(c.flags);
         Ok(())
@@ -655,10 +636,7 @@ fn text(b: &[u8]) -> &str {
 pub fn decode_metrics(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireError> {
     let mut d = Decoder {
         b: Builders::new(payload.len() / 120 + 1),
-        keys: Vec::new(),
-        times: TimeRange::default(),
-        rejected: 0,
-        error_message: String::new(),
+        rows: Rows::default(),
         limits,
         attrs: Vec::new(),
         dist: Vec::new(),
@@ -672,20 +650,7 @@ pub fn decode_metrics(payload: &[u8], limits: MapLimits) -> Result<Decoded, Wire
         &mut budget,
         |res, scope, metric, budget| d.metric(res, scope, metric, budget),
     )?;
-    let batch =
-        d.b.finish()
-            .map_err(|e| WireError::new(format!("building the metrics batch: {e}")))?;
-    Ok(Decoded {
-        prepared: Prepared {
-            signal: Signal::Metrics,
-            batch,
-            keys: d.keys,
-            min_time_ns: d.times.min,
-            max_time_ns: d.times.max,
-        },
-        rejected: d.rejected,
-        error_message: d.error_message,
-    })
+    d.rows.finish(Signal::Metrics, d.b.finish())
 }
 
 #[cfg(test)]

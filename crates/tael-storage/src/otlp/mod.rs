@@ -21,7 +21,9 @@ pub use traces::decode_traces;
 pub use wire::WireError;
 
 use crate::memtable::Prepared;
+use arrow::array::{ArrayRef, StringBuilder, UInt32Builder};
 use json_text::write_attrs;
+use std::sync::Arc;
 use tael_core::otlp::MapLimits;
 use wire::Reader;
 
@@ -34,10 +36,96 @@ pub struct Decoded {
     pub error_message: String,
 }
 
+/// What a decoder keeps besides its columns: each stored row's identity
+/// key (re-delivery detection) and time, and the rejected items.
+#[derive(Default)]
+pub(crate) struct Rows {
+    keys: Vec<u64>,
+    times: TimeRange,
+    rejected: u64,
+    error_message: String,
+}
+
+impl Rows {
+    /// Counts an invalid item (and keeps the first few reasons).
+    pub fn reject(&mut self, why: &str) {
+        tael_core::otlp::note_rejection(&mut self.rejected, &mut self.error_message, why);
+    }
+
+    /// Records a stored row.
+    pub fn add(&mut self, key: u64, time: i64) {
+        self.keys.push(key);
+        self.times.add(time);
+    }
+
+    /// The decoded export, once the columns are built.
+    pub fn finish(
+        self,
+        signal: crate::manifest::Signal,
+        batch: Result<arrow::array::RecordBatch, arrow::error::ArrowError>,
+    ) -> Result<Decoded, WireError> {
+        let batch =
+            batch.map_err(|e| WireError::new(format!("building the {signal:?} batch: {e}")))?;
+        Ok(Decoded {
+            prepared: Prepared {
+                signal,
+                batch,
+                keys: self.keys,
+                min_time_ns: self.times.min,
+                max_time_ns: self.times.max,
+            },
+            rejected: self.rejected,
+            error_message: self.error_message,
+        })
+    }
+}
+
+/// The resource and scope columns every signal has (adjacent, in this
+/// order, in all three part schemas).
+pub(crate) struct SharedCols {
+    resource: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: StringBuilder,
+    scope_dropped: UInt32Builder,
+}
+
+impl SharedCols {
+    pub fn new(rows: usize) -> Self {
+        SharedCols {
+            resource: StringBuilder::with_capacity(rows, rows * 64),
+            scope_name: StringBuilder::with_capacity(rows, rows * 16),
+            scope_version: StringBuilder::with_capacity(rows, rows * 4),
+            scope_attributes: StringBuilder::with_capacity(rows, 0),
+            scope_dropped: UInt32Builder::with_capacity(rows),
+        }
+    }
+
+    pub fn append(&mut self, res: &ResourceInfo, scope: &ScopeInfo<'_>) {
+        self.resource.append_value(&res.attributes);
+        self.scope_name.append_value(scope.name);
+        self.scope_version.append_value(scope.version);
+        self.scope_attributes.append_value(&scope.attributes);
+        self.scope_dropped.append_value(scope.dropped);
+    }
+
+    /// `resource, scope_name, scope_version, scope_attributes,
+    /// scope_dropped_attributes_count`.
+    pub fn finish(&mut self) -> [ArrayRef; 5] {
+        [
+            Arc::new(self.resource.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.scope_dropped.finish()),
+        ]
+    }
+}
+
 /// Min and max of item times.
-pub(crate) struct TimeRange {
-    pub min: i64,
-    pub max: i64,
+struct TimeRange {
+    min: i64,
+    max: i64,
 }
 
 impl Default for TimeRange {
@@ -50,7 +138,7 @@ impl Default for TimeRange {
 }
 
 impl TimeRange {
-    pub fn add(&mut self, t: i64) {
+    fn add(&mut self, t: i64) {
         self.min = self.min.min(t);
         self.max = self.max.max(t);
     }

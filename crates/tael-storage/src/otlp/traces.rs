@@ -6,14 +6,14 @@
 
 use super::json_text::{write_attrs, write_str};
 use super::wire::{Reader, WireError};
-use super::{for_each_item, hex_id, Budget, Decoded, TimeRange};
+use super::{for_each_item, hex_id, Budget, Decoded, Rows, SharedCols};
 use crate::columnar;
 use crate::manifest::Signal;
-use crate::memtable::{span_key, Prepared};
+use crate::memtable::span_key;
 use arrow::array::Int64Builder;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
 use std::sync::Arc;
-use tael_core::otlp::{check_id, id_absent, kind_name, note_rejection, ns, status_name, MapLimits};
+use tael_core::otlp::{check_id, id_absent, kind_name, ns, status_name, MapLimits};
 
 /// Column builders in schema order.
 struct Builders {
@@ -33,11 +33,7 @@ struct Builders {
     attributes: StringBuilder,
     events: StringBuilder,
     links: StringBuilder,
-    resource: StringBuilder,
-    scope_name: StringBuilder,
-    scope_version: StringBuilder,
-    scope_attributes: StringBuilder,
-    scope_dropped: UInt32Builder,
+    shared: SharedCols,
     dropped_attributes: UInt32Builder,
     dropped_events: UInt32Builder,
     dropped_links: UInt32Builder,
@@ -63,11 +59,7 @@ impl Builders {
             attributes: s(96),
             events: s(0),
             links: s(0),
-            resource: s(64),
-            scope_name: s(16),
-            scope_version: s(4),
-            scope_attributes: s(0),
-            scope_dropped: UInt32Builder::with_capacity(rows),
+            shared: SharedCols::new(rows),
             dropped_attributes: UInt32Builder::with_capacity(rows),
             dropped_events: UInt32Builder::with_capacity(rows),
             dropped_links: UInt32Builder::with_capacity(rows),
@@ -75,7 +67,7 @@ impl Builders {
     }
 
     fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.trace_id.finish()),
             Arc::new(self.span_id.finish()),
             Arc::new(self.parent_span_id.finish()),
@@ -92,15 +84,13 @@ impl Builders {
             Arc::new(self.attributes.finish()),
             Arc::new(self.events.finish()),
             Arc::new(self.links.finish()),
-            Arc::new(self.resource.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.scope_attributes.finish()),
-            Arc::new(self.scope_dropped.finish()),
-            Arc::new(self.dropped_attributes.finish()),
+        ];
+        cols.extend(self.shared.finish());
+        cols.extend([
+            Arc::new(self.dropped_attributes.finish()) as ArrayRef,
             Arc::new(self.dropped_events.finish()),
             Arc::new(self.dropped_links.finish()),
-        ];
+        ]);
         RecordBatch::try_new(columnar::spans::schema(), cols)
     }
 }
@@ -293,9 +283,7 @@ fn text(b: &[u8]) -> &str {
 /// rejected one by one; a malformed payload is an error.
 pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireError> {
     let mut b = Builders::new(payload.len() / 160 + 1);
-    let (mut rejected, mut error_message) = (0u64, String::new());
-    let mut times = TimeRange::default();
-    let mut keys = Vec::new();
+    let mut rows = Rows::default();
     let mut scratch = Scratch::default();
     let mut budget = Budget::for_payload(payload.len());
     for_each_item(
@@ -323,11 +311,11 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
                 });
             if let Some(why) = ids.err().or(bad_link) {
                 let why = format!("span {:?}: {why}", s.name);
-                note_rejection(&mut rejected, &mut error_message, &why);
+                rows.reject(&why);
                 return Ok(());
             }
             let (trace_hex, span_hex) = (hex_id::<32>(s.trace_id), hex_id::<16>(s.span_id));
-            keys.push(span_key(trace_hex.as_str(), span_hex.as_str()));
+            let key = span_key(trace_hex.as_str(), span_hex.as_str());
             b.trace_id.append_value(trace_hex.as_str());
             b.span_id.append_value(span_hex.as_str());
             match id_absent(s.parent_span_id) {
@@ -339,7 +327,7 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
             b.service.append_value(&res.service);
             b.operation.append_value(s.name);
             let (start, end) = (ns(s.start), ns(s.end));
-            times.add(start);
+            rows.add(key, start);
             b.start_ns.append_value(start);
             b.end_ns.append_value(end);
             b.duration_ns.append_value(end.saturating_sub(start));
@@ -351,11 +339,7 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
             b.attributes.append_value(text(&scratch.attributes));
             b.events.append_value(text(&scratch.events));
             b.links.append_value(text(&scratch.links));
-            b.resource.append_value(&res.attributes);
-            b.scope_name.append_value(scope.name);
-            b.scope_version.append_value(scope.version);
-            b.scope_attributes.append_value(&scope.attributes);
-            b.scope_dropped.append_value(scope.dropped);
+            b.shared.append(res, scope);
             b.dropped_attributes
                 .append_value(s.dropped_attributes.saturating_add(cap_dropped));
             b.dropped_events.append_value(s.dropped_events);
@@ -363,18 +347,5 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
             Ok(())
         },
     )?;
-    let batch = b
-        .finish()
-        .map_err(|e| WireError::new(format!("building the spans batch: {e}")))?;
-    Ok(Decoded {
-        prepared: Prepared {
-            signal: Signal::Spans,
-            batch,
-            keys,
-            min_time_ns: times.min,
-            max_time_ns: times.max,
-        },
-        rejected,
-        error_message,
-    })
+    rows.finish(Signal::Spans, b.finish())
 }
