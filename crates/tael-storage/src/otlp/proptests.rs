@@ -7,8 +7,6 @@
 use super::{decode_logs, decode_metrics, decode_traces, Decoded, WireError};
 use crate::columnar;
 use arrow::array::RecordBatch;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
