@@ -382,6 +382,11 @@ impl PartHandle {
         self.reader_meta.metadata().num_row_groups()
     }
 
+    /// Rows in row group `rg`.
+    pub fn row_group_rows(&self, rg: usize) -> usize {
+        self.reader_meta.metadata().row_group(rg).num_rows() as usize
+    }
+
     /// The `trace_id` bloom filter of every row group, read once and kept.
     fn trace_blooms(&self) -> Result<&Vec<Option<Sbbf>>, StorageError> {
         if let Some(b) = self.trace_blooms.get() {

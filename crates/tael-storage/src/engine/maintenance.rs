@@ -153,15 +153,28 @@ impl Engine {
             let rel = part_rel_path(signal, hour, id);
             let mut w =
                 PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
-            // Row groups are copied as encoded (each stays sorted inside):
-            // no decoding or compressing, and memory holds one column chunk
-            // at a time. The rollup is the merge of the inputs' rollups.
+            // Small row groups (from flushes at low ingest rates) are decoded
+            // and written again, so they merge into full ones; the others are
+            // copied as encoded (each stays sorted inside): no decoding or
+            // compressing, memory holds one column chunk at a time. Small
+            // ones go first: a part cannot take batches after a copied
+            // row group. The rollup is the merge of the inputs' rollups.
             let mut rollup = Rollup::default();
             let inputs = self.state.read().rollups.clone();
-            for p in &group {
-                for rg in 0..p.num_row_groups() {
-                    w.copy_row_group(p, rg)?;
+            let row_groups: Vec<(&PartRef, usize)> = group
+                .iter()
+                .flat_map(|p| (0..p.num_row_groups()).map(move |rg| (p, rg)))
+                .collect();
+            let small = |p: &PartRef, rg: usize| p.row_group_rows(rg) < ROW_GROUP_ROWS / 2;
+            for (p, rg) in row_groups.iter().filter(|(p, rg)| small(p, *rg)) {
+                for batch in p.read_group(*rg, None)? {
+                    w.write(&batch)?;
                 }
+            }
+            for (p, rg) in row_groups.iter().filter(|(p, rg)| !small(p, *rg)) {
+                w.copy_row_group(p, *rg)?;
+            }
+            for p in &group {
                 if let Some(r) = inputs.get(&p.meta.id) {
                     rollup.merge(r);
                 }

@@ -44,11 +44,16 @@ fn span_rows(e: &Engine) -> u64 {
 fn flush_compaction_and_rollups_keep_every_row_once() {
     let dir = tempfile::tempdir().unwrap();
     let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
-    let now = tael_core::time::now_ns();
-    for k in 0..5u32 {
-        e.ingest_traces(&encode_spans(&spans("svc", k * 100, 100, now)))
+    // An hour that is over, so all its parts are merged whatever their sizes.
+    let now = tael_core::time::now_ns() - 2 * 3_600_000_000_000;
+    // Three small flushes and two with a full-size row group each.
+    let sizes = [100u32, 100, 100, 5000, 5000];
+    let mut first = 0;
+    for n in sizes {
+        e.ingest_traces(&encode_spans(&spans("svc", first, n, now)))
             .unwrap();
         e.flush().unwrap();
+        first += n;
     }
     assert_eq!(e.snapshot().parts_of(Signal::Spans).count(), 5);
     let merged = e.compact().unwrap();
@@ -56,10 +61,8 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
     let snap = e.snapshot();
     let parts: Vec<_> = snap.parts_of(Signal::Spans).collect();
     assert_eq!(parts.len(), 1);
-    assert_eq!(parts[0].meta.rows, 500);
+    assert_eq!(parts[0].meta.rows, 10_300);
     assert_eq!(parts[0].meta.level, 1);
-    // Row groups were copied encoded: the data, statistics, page index and
-    // bloom filters all still work.
     let merged_part = &parts[0];
     let rows: usize = merged_part
         .read_all()
@@ -67,9 +70,14 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
         .iter()
         .map(|b| b.num_rows())
         .sum();
-    assert_eq!(rows, 500);
-    assert_eq!(merged_part.num_row_groups(), 5);
-    let present = format!("{:032x}", 150 / 2 + 1);
+    assert_eq!(rows, 10_300);
+    // The small row groups were merged into one; the big ones were copied
+    // encoded, and their data, statistics, page index and bloom filters
+    // all still work.
+    let sizes: Vec<usize> = (0..merged_part.num_row_groups())
+        .map(|rg| merged_part.row_group_rows(rg))
+        .collect();
+    assert_eq!(sizes, vec![300, 5000, 5000]);
     let by_bloom = |trace: &str| {
         merged_part
             .row_groups(&crate::part::RowGroupFilter {
@@ -79,7 +87,9 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
             })
             .unwrap()
     };
-    assert_eq!(by_bloom(&present), vec![1]);
+    // Span i belongs to trace i / 2 + 1.
+    assert_eq!(by_bloom(&format!("{:032x}", 150 / 2 + 1)), vec![0]);
+    assert_eq!(by_bloom(&format!("{:032x}", 7000 / 2 + 1)), vec![2]);
     assert!(by_bloom(&format!("{:032x}", 999_999)).is_empty());
     let svc = merged_part
         .row_groups(&crate::part::RowGroupFilter {
@@ -88,15 +98,17 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
             bloom: None,
         })
         .unwrap();
-    assert!(svc.is_empty(), "row-group statistics were copied");
-    let hit = merged_part.read_rows(1, &[0, 99]).unwrap();
+    assert!(svc.is_empty(), "row-group statistics were kept");
+    let hit = merged_part.read_rows(2, &[0, 4999]).unwrap();
     assert_eq!(hit.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     drop(snap);
     let r = e.services_rollup();
     let svc = &r.services["svc"];
-    assert_eq!(svc.span_count, 500);
-    assert_eq!(svc.error_count, 125);
-    assert_eq!(svc.traces.count(), 250);
+    assert_eq!(svc.span_count, 10_300);
+    assert_eq!(svc.error_count, 10_300 / 4);
+    // Past 4096 distinct traces the count is a HyperLogLog estimate.
+    let traces = svc.traces.count() as f64;
+    assert!((traces / 5150.0 - 1.0).abs() < 0.03, "{traces}");
     // Retired part files are gone once no snapshot holds them.
     let files = std::fs::read_dir(dir.path().join("data/spans"))
         .unwrap()
