@@ -1,6 +1,6 @@
 //! Logs search: newest first, with a bloom-filter path for `trace_id`.
 
-use crate::scan::{newest, RowMask, Search};
+use crate::scan::{filter_columns, newest, RowMask, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
 use tael_core::model::{parse_severity, LogRecord};
@@ -58,15 +58,12 @@ impl LogQuery {
 
     /// The columns the filters read.
     fn columns(&self) -> Vec<&'static str> {
-        [
+        filter_columns([
             (self.service.is_some(), "service"),
             (self.severity.is_some(), "severity"),
             (self.trace_id.is_some(), "trace_id"),
             (self.body_contains.is_some(), "body"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect()
+        ])
     }
 }
 

@@ -1,6 +1,6 @@
 //! Metric points search: newest first.
 
-use crate::scan::{newest, RowMask, Search};
+use crate::scan::{filter_columns, newest, RowMask, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
 use tael_core::model::MetricPoint;
@@ -49,14 +49,11 @@ impl MetricQuery {
 
     /// The columns the filters read.
     fn columns(&self) -> Vec<&'static str> {
-        [
+        filter_columns([
             (self.service.is_some(), "service"),
             (self.name.is_some(), "name"),
             (self.metric_type.is_some(), "metric_type"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect()
+        ])
     }
 }
 

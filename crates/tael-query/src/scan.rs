@@ -49,6 +49,16 @@ fn times(batch: &RecordBatch, signal: Signal) -> Result<&arrow::array::Int64Arra
         })
 }
 
+/// The columns of the filters that are set, from (is set, column) pairs.
+pub(crate) fn filter_columns<const N: usize>(
+    filters: [(bool, &'static str); N],
+) -> Vec<&'static str> {
+    filters
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+}
+
 /// A row mask built filter by filter (each filter only narrows it).
 pub(crate) struct RowMask(Vec<bool>);
 

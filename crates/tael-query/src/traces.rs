@@ -1,6 +1,6 @@
 //! Traces search (spans matching filters, newest first) and trace by id.
 
-use crate::scan::{materialize, newest, Loc, RowMask, Search};
+use crate::scan::{filter_columns, materialize, newest, Loc, RowMask, Search};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashSet;
@@ -123,20 +123,14 @@ impl TraceQuery {
         if self.needs_full_rows() {
             return None;
         }
-        let mut cols = Vec::new();
-        for (set, name) in [
+        let duration = self.min_duration_ms.is_some() || self.max_duration_ms.is_some();
+        Some(filter_columns([
             (self.service.is_some(), "service"),
             (self.status.is_some(), "status"),
             (self.operation.is_some(), "operation"),
-        ] {
-            if set {
-                cols.push(name);
-            }
-        }
-        if self.min_duration_ms.is_some() || self.max_duration_ms.is_some() {
-            cols.extend(["start_ns", "end_ns"]);
-        }
-        Some(cols)
+            (duration, "start_ns"),
+            (duration, "end_ns"),
+        ]))
     }
 }
 

@@ -235,30 +235,26 @@ impl Engine {
     }
 
     fn decode_and_apply(&self, kind: u8, payload: &[u8]) -> Result<usize, StorageError> {
+        let kind = RecordKind::from_u8(kind)
+            .ok_or_else(|| StorageError::Corrupt(format!("unknown WAL record kind {kind}")))?;
+        let decoded = self
+            .decode(kind, payload)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        Ok(self.apply(decoded.prepared)?.accepted)
+    }
+
+    /// Decodes an export of `kind` (protobuf) into columns.
+    fn decode(
+        &self,
+        kind: RecordKind,
+        payload: &[u8],
+    ) -> Result<crate::otlp::Decoded, crate::otlp::WireError> {
         let limits = self.cfg.map_limits;
-        let prepared = match RecordKind::from_u8(kind) {
-            Some(RecordKind::Traces) => {
-                crate::otlp::decode_traces(payload, limits)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()))?
-                    .prepared
-            }
-            Some(RecordKind::Logs) => {
-                crate::otlp::decode_logs(payload, limits)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()))?
-                    .prepared
-            }
-            Some(RecordKind::Metrics) => {
-                crate::otlp::decode_metrics(payload, limits)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()))?
-                    .prepared
-            }
-            None => {
-                return Err(StorageError::Corrupt(format!(
-                    "unknown WAL record kind {kind}"
-                )))
-            }
-        };
-        Ok(self.apply(prepared)?.accepted)
+        match kind {
+            RecordKind::Traces => crate::otlp::decode_traces(payload, limits),
+            RecordKind::Logs => crate::otlp::decode_logs(payload, limits),
+            RecordKind::Metrics => crate::otlp::decode_metrics(payload, limits),
+        }
     }
 
     /// Applies a prepared batch to the memtable, dropping re-delivered rows.
@@ -317,31 +313,27 @@ impl Engine {
     /// spans are rejected (counted in the outcome); a malformed payload is
     /// an `InvalidArgument` error and nothing is stored.
     pub fn ingest_traces(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        let decoded = crate::otlp::decode_traces(payload, self.cfg.map_limits);
-        self.ingest_decoded(RecordKind::Traces, payload, decoded)
+        self.ingest_export(RecordKind::Traces, payload)
     }
 
     /// Durably stores a logs export (`payload`: the protobuf
     /// `ExportLogsServiceRequest`), as [`Engine::ingest_traces`] does.
     pub fn ingest_logs(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        let decoded = crate::otlp::decode_logs(payload, self.cfg.map_limits);
-        self.ingest_decoded(RecordKind::Logs, payload, decoded)
+        self.ingest_export(RecordKind::Logs, payload)
     }
 
     /// Durably stores a metrics export (`payload`: the protobuf
     /// `ExportMetricsServiceRequest`), as [`Engine::ingest_traces`] does.
     pub fn ingest_metrics(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        let decoded = crate::otlp::decode_metrics(payload, self.cfg.map_limits);
-        self.ingest_decoded(RecordKind::Metrics, payload, decoded)
+        self.ingest_export(RecordKind::Metrics, payload)
     }
 
-    fn ingest_decoded(
+    fn ingest_export(
         &self,
         kind: RecordKind,
         payload: &[u8],
-        decoded: Result<crate::otlp::Decoded, crate::otlp::WireError>,
     ) -> Result<IngestOutcome, StorageError> {
-        let decoded = decoded.map_err(|e| match e.too_large {
+        let decoded = self.decode(kind, payload).map_err(|e| match e.too_large {
             true => StorageError::DecodesTooLarge(e.message),
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
         })?;

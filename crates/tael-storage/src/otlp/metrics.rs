@@ -257,6 +257,18 @@ struct Point {
     is_monotonic: Option<bool>,
 }
 
+impl Point {
+    /// A histogram point (explicit or exponential): its value is the sum.
+    fn histogram(d: &Dist, temporality: i32) -> Point {
+        Point {
+            metric_type: "histogram",
+            value: d.sum.unwrap_or(0.0),
+            temporality: temporality_name(temporality),
+            is_monotonic: None,
+        }
+    }
+}
+
 /// Per-request decoding state.
 struct Decoder {
     b: Builders,
@@ -459,13 +471,7 @@ impl Decoder {
         write_exemplars(&mut self.exemplars, &c.exemplars)?;
         d.write_open(&mut self.dist);
         self.dist.push(b'}');
-        let p = Point {
-            metric_type: "histogram",
-            value: d.sum.unwrap_or(0.0),
-            temporality: temporality_name(temporality),
-            is_monotonic: None,
-        };
-        self.append(res, scope, m, &c, p, bytes)
+        self.append(res, scope, m, &c, Point::histogram(&d, temporality), bytes)
     }
 
     fn exponential(
@@ -537,13 +543,7 @@ impl Decoder {
         out.extend_from_slice(b",\"negative_bucket_counts\":");
         write_u64s(out, &negative.1);
         out.extend_from_slice(b"}}");
-        let p = Point {
-            metric_type: "histogram",
-            value: d.sum.unwrap_or(0.0),
-            temporality: temporality_name(temporality),
-            is_monotonic: None,
-        };
-        self.append(res, scope, m, &c, p, bytes)
+        self.append(res, scope, m, &c, Point::histogram(&d, temporality), bytes)
     }
 
     fn summary(
