@@ -496,11 +496,32 @@ impl PartHandle {
     }
 
     fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>, StorageError> {
+        self.builder_with(self.reader_meta.clone())
+    }
+
+    fn builder_with(
+        &self,
+        meta: ArrowReaderMetadata,
+    ) -> Result<ParquetRecordBatchReaderBuilder<File>, StorageError> {
         let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
         Ok(
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
                 .with_batch_size(ROW_GROUP_ROWS),
         )
+    }
+
+    /// Reads row group `rg` (all columns, or only `columns`).
+    fn read_group_with(
+        &self,
+        meta: ArrowReaderMetadata,
+        rg: usize,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>, StorageError> {
+        let mut b = self.builder_with(meta)?.with_row_groups(vec![rg]);
+        if let Some(cols) = columns {
+            b = b.with_projection(self.projection(cols));
+        }
+        b.build()?.map(|r| r.map_err(StorageError::from)).collect()
     }
 
     fn projection(&self, columns: &[&str]) -> ProjectionMask {
@@ -526,11 +547,7 @@ impl PartHandle {
         rg: usize,
         columns: Option<&[&str]>,
     ) -> Result<Vec<RecordBatch>, StorageError> {
-        let mut b = self.builder()?.with_row_groups(vec![rg]);
-        if let Some(cols) = columns {
-            b = b.with_projection(self.projection(cols));
-        }
-        b.build()?.map(|r| r.map_err(StorageError::from)).collect()
+        self.read_group_with(self.reader_meta.clone(), rg, columns)
     }
 
     /// Reads row group `rg` for a filter scan: like [`PartHandle::read_group`]
@@ -569,14 +586,7 @@ impl PartHandle {
                 self.scan_meta.get_or_init(|| m).clone()
             }
         };
-        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
-        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
-            .with_batch_size(ROW_GROUP_ROWS)
-            .with_row_groups(vec![rg]);
-        if let Some(cols) = columns {
-            b = b.with_projection(self.projection(cols));
-        }
-        b.build()?.map(|r| r.map_err(StorageError::from)).collect()
+        self.read_group_with(meta, rg, columns)
     }
 
     /// Reads the given rows (ascending indices within the row group) with

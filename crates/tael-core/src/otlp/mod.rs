@@ -135,14 +135,19 @@ pub fn check_id(bytes: &[u8], len: usize, what: &str) -> Result<(), String> {
 }
 
 /// Whether an optional id is absent (empty or all zero).
-pub fn id_absent(bytes: &[u8]) -> bool {
+fn id_absent(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| *b == 0)
 }
 
 /// Hex of an optional id: empty or all-zero means absent.
 pub(crate) fn opt_id_hex(bytes: &[u8], len: usize, what: &str) -> Result<Option<String>, String> {
+    Ok(check_opt_id(bytes, len, what)?.then(|| hex::encode(bytes)))
+}
+
+/// Checks an optional id (empty or all zero means absent); whether present.
+pub fn check_opt_id(bytes: &[u8], len: usize, what: &str) -> Result<bool, String> {
     if id_absent(bytes) {
-        return Ok(None);
+        return Ok(false);
     }
-    id_hex(bytes, len, what).map(Some)
+    check_id(bytes, len, what).map(|_| true)
 }

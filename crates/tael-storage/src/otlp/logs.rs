@@ -14,7 +14,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tael_core::model::severity_name;
-use tael_core::otlp::{check_id, id_absent, ns, MapLimits};
+use tael_core::otlp::{check_opt_id, ns, MapLimits};
 
 /// Column builders in schema order.
 struct Builders {
@@ -119,14 +119,6 @@ fn log_view(bytes: &[u8]) -> Result<LogView<'_>, WireError> {
     Ok(l)
 }
 
-/// An optional id: absent when empty or all zero, else it must be valid.
-fn opt_id(bytes: &[u8], len: usize, what: &str) -> Result<bool, String> {
-    if id_absent(bytes) {
-        return Ok(false);
-    }
-    check_id(bytes, len, what).map(|_| true)
-}
-
 fn text(b: &[u8]) -> &str {
     // Only ever holds JSON written from validated UTF-8.
     std::str::from_utf8(b).unwrap_or("")
@@ -160,8 +152,8 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
                     None => body_json.extend_from_slice(b"null"),
                 }
             }
-            let ids = opt_id(l.trace_id, 16, "trace_id")
-                .and_then(|t| opt_id(l.span_id, 8, "span_id").map(|s| (t, s)));
+            let ids = check_opt_id(l.trace_id, 16, "trace_id")
+                .and_then(|t| check_opt_id(l.span_id, 8, "span_id").map(|s| (t, s)));
             let (has_trace, has_span) = match ids {
                 Ok(v) => v,
                 Err(why) => {

@@ -13,7 +13,7 @@ use crate::memtable::span_key;
 use arrow::array::Int64Builder;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
 use std::sync::Arc;
-use tael_core::otlp::{check_id, id_absent, kind_name, ns, status_name, MapLimits};
+use tael_core::otlp::{check_id, check_opt_id, kind_name, ns, status_name, MapLimits};
 
 /// Column builders in schema order.
 struct Builders {
@@ -305,22 +305,21 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
             let bad_link = write_links(&mut scratch.links, &s.links, limits)?;
             let ids = check_id(s.trace_id, 16, "trace_id")
                 .and_then(|_| check_id(s.span_id, 8, "span_id"))
-                .and_then(|_| match id_absent(s.parent_span_id) {
-                    true => Ok(()),
-                    false => check_id(s.parent_span_id, 8, "parent_span_id"),
-                });
-            if let Some(why) = ids.err().or(bad_link) {
-                let why = format!("span {:?}: {why}", s.name);
-                rows.reject(&why);
-                return Ok(());
-            }
+                .and_then(|_| check_opt_id(s.parent_span_id, 8, "parent_span_id"));
+            let has_parent = match (ids, bad_link) {
+                (Ok(has_parent), None) => has_parent,
+                (Err(why), _) | (Ok(_), Some(why)) => {
+                    rows.reject(&format!("span {:?}: {why}", s.name));
+                    return Ok(());
+                }
+            };
             let (trace_hex, span_hex) = (hex_id::<32>(s.trace_id), hex_id::<16>(s.span_id));
             let key = span_key(trace_hex.as_str(), span_hex.as_str());
             b.trace_id.append_value(trace_hex.as_str());
             b.span_id.append_value(span_hex.as_str());
-            match id_absent(s.parent_span_id) {
-                true => b.parent_span_id.append_null(),
-                false => b
+            match has_parent {
+                false => b.parent_span_id.append_null(),
+                true => b
                     .parent_span_id
                     .append_value(hex_id::<16>(s.parent_span_id).as_str()),
             }
