@@ -17,6 +17,8 @@ pub mod exit {
     pub const UNREACHABLE: i32 = 4;
     /// The server failed (5xx) or asked to retry later (429).
     pub const SERVER_ERROR: i32 = 5;
+    /// `watch --exit-on … --timeout …` ended without the condition holding.
+    pub const CONDITION_NOT_MET: i32 = 6;
 }
 
 /// A CLI failure with its exit code.

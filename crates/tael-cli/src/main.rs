@@ -1,7 +1,8 @@
 //! `tael`: the server (`tael serve`) and a thin client of its REST API.
 //! Every command prints JSON by default (`--format table` for people).
-//! Exit codes: 0 ok, 1 other failure, 2 usage error (or a 400 from the
-//! server), 3 not found, 4 server unreachable, 5 server error.
+//! Exit codes: 0 ok, 1 other failure, 2 usage error (or a 400/422 from the
+//! server), 3 not found, 4 server unreachable, 5 server error, 6 a `watch`
+//! timed out before its `--exit-on` condition held.
 
 /// mimalloc: less time in malloc/free on the ingest path than glibc's
 /// allocator, and far less fragmentation growth (RSS) under many threads.
@@ -28,9 +29,11 @@ fn tune_allocator() {
     }
 }
 
+mod analytics;
 mod bench;
 mod client;
 mod output;
+mod watch;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use client::{exit, CliError, Client};
@@ -68,7 +71,7 @@ struct Global {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Table,
 }
@@ -94,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         what: CommentCmd,
     },
+    #[command(flatten)]
+    Analytics(analytics::AnalyticsCmd),
+    /// Print a summary every tick with the change since the last one; stop
+    /// when an --exit-on condition holds.
+    Watch(watch::WatchArgs),
     /// Server health.
     Server {
         #[command(subcommand)]
@@ -175,8 +183,32 @@ enum QueryCmd {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Metric points, newest first.
+    /// Read-only SQL over spans, logs, metrics and comments (--schema lists the columns).
+    Sql {
+        /// The query, e.g. "SELECT service, count(*) FROM spans GROUP BY service".
+        query: Option<String>,
+        /// Print the tables and what each column means.
+        #[arg(long)]
+        schema: bool,
+        /// Rows returned at most (the server caps this too; more are reported as truncated).
+        #[arg(long)]
+        max_rows: Option<usize>,
+    },
+    /// Metric points, newest first; or a PromQL query (--query), instant or
+    /// over --start/--end/--step.
     Metrics {
+        /// PromQL, e.g. 'sum by (service) (rate(http_server_request_duration_seconds_count[5m]))'.
+        #[arg(long)]
+        query: Option<String>,
+        /// With --query: range start (RFC 3339, Unix seconds, or a duration ago such as 1h).
+        #[arg(long)]
+        start: Option<String>,
+        /// With --query: range end [default: now]; or the instant of an instant query.
+        #[arg(long)]
+        end: Option<String>,
+        /// With --query: range step, e.g. 15s.
+        #[arg(long)]
+        step: Option<String>,
         #[arg(long)]
         service: Option<String>,
         #[arg(long)]
@@ -224,17 +256,34 @@ enum ServerCmd {
     Status,
 }
 
-fn push(q: &mut Vec<(String, String)>, k: &str, v: &Option<String>) {
+pub(crate) fn push(q: &mut Vec<(String, String)>, k: &str, v: &Option<String>) {
     if let Some(v) = v {
         q.push((k.to_string(), v.clone()));
     }
 }
 
-fn check_last(last: &Option<String>) -> Result<(), CliError> {
+pub(crate) fn check_last(last: &Option<String>) -> Result<(), CliError> {
     if let Some(l) = last {
         parse_duration_ns(l).map_err(|e| CliError::usage(format!("--last: {e}")))?;
     }
     Ok(())
+}
+
+/// A time flag: RFC 3339, Unix seconds, or a duration ago (`1h`) → Unix seconds.
+fn time_param(flag: &str, v: &str, now_ns: i64) -> Result<String, CliError> {
+    if v.trim().parse::<f64>().is_ok() {
+        return Ok(v.trim().to_string());
+    }
+    if let Some(ns) = tael_core::time::parse_rfc3339(v.trim()) {
+        return Ok(format!("{}", ns as f64 / 1e9));
+    }
+    parse_duration_ns(v)
+        .map(|ago| format!("{}", (now_ns - ago) as f64 / 1e9))
+        .map_err(|_| {
+            CliError::usage(format!(
+                "{flag} {v:?}: expected RFC 3339, Unix seconds, or a duration ago such as 1h"
+            ))
+        })
 }
 
 fn ms_param(flag: &str, v: &Option<String>) -> Result<Option<String>, CliError> {
@@ -255,7 +304,7 @@ fn server_url(g: &Global) -> String {
     }
 }
 
-fn print(format: Format, v: &Value, table: fn(&Value) -> String) {
+pub(crate) fn print(format: Format, v: &Value, table: fn(&Value) -> String) {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
         Format::Table => print!("{}", table(v)),
@@ -361,6 +410,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Ok(())
                 }
                 Command::Comment { what } => comment(g.format, &client, what),
+                Command::Analytics(a) => analytics::run(g.format, &client, a),
+                Command::Watch(a) => watch::run(g.format, &client, a),
                 _ => Err(CliError::other("unreachable command")),
             }
         }
@@ -442,11 +493,39 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             print(format, &v, output::logs_table);
         }
         QueryCmd::Metrics {
+            query: Some(promql),
+            start,
+            end,
+            step,
+            ..
+        } => {
+            q.push(("query".into(), promql.clone()));
+            let now = tael_core::time::now_ns();
+            let when = |flag: &str, v: &Option<String>| -> Result<Option<String>, CliError> {
+                v.as_ref().map(|s| time_param(flag, s, now)).transpose()
+            };
+            match (when("--start", start)?, when("--end", end)?) {
+                (Some(s), e) => {
+                    q.push(("start".into(), s));
+                    push(&mut q, "end", &e);
+                    push(&mut q, "step", step);
+                }
+                (None, Some(e)) if step.is_none() => q.push(("time".into(), e)),
+                (None, _) if step.is_some() => {
+                    return Err(CliError::usage("--step needs --start"))
+                }
+                (None, _) => {}
+            }
+            let v = client.get("/api/v1/metrics/query", &q)?;
+            print(format, &v, output::promql_table);
+        }
+        QueryCmd::Metrics {
             service,
             name,
             metric_type,
             last,
             limit,
+            ..
         } => {
             check_last(last)?;
             push(&mut q, "service", service);
@@ -457,6 +536,11 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             let v = client.get("/api/v1/metrics", &q)?;
             print(format, &v, output::metrics_table);
         }
+        QueryCmd::Sql {
+            query,
+            schema,
+            max_rows,
+        } => analytics::sql(format, client, query, *schema, *max_rows)?,
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn s(v: &Value, key: &str) -> String {
+pub(crate) fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Null) | None => String::new(),
@@ -44,7 +44,7 @@ fn s(v: &Value, key: &str) -> String {
     }
 }
 
-fn short(text: &str, n: usize) -> String {
+pub(crate) fn short(text: &str, n: usize) -> String {
     if text.chars().count() <= n {
         text.to_string()
     } else {
@@ -52,14 +52,14 @@ fn short(text: &str, n: usize) -> String {
     }
 }
 
-fn num(v: &Value, key: &str, digits: usize) -> String {
+pub(crate) fn num(v: &Value, key: &str, digits: usize) -> String {
     v.get(key)
         .and_then(Value::as_f64)
         .map(|f| format!("{f:.digits$}"))
         .unwrap_or_default()
 }
 
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+pub(crate) fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key)
         .and_then(Value::as_array)
         .map(Vec::as_slice)
@@ -209,4 +209,32 @@ pub fn trace_tree(v: &Value) -> String {
     }
     walk(spans, None, &ids, 1, &mut out);
     out
+}
+
+/// PromQL results of `/api/v1/metrics/query`: one row per series (the
+/// value, or the last value of a range with its point count).
+pub fn promql_table(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = list(v, "series")
+        .iter()
+        .map(|x| {
+            let labels = x["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            let (value, points) = match x["values"].as_array() {
+                Some(vals) => (
+                    vals.last().map(|p| p[1].to_string()).unwrap_or_default(),
+                    vals.len().to_string(),
+                ),
+                None => (x["value"].to_string(), "1".into()),
+            };
+            vec![s(x, "metric"), labels, value, points]
+        })
+        .collect();
+    table(&["metric", "labels", "value", "points"], &rows)
 }

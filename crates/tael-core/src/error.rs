@@ -20,6 +20,12 @@ pub enum ErrorCode {
     Overloaded,
     /// Storage is unavailable; retry later (HTTP 503, gRPC UNAVAILABLE).
     Unavailable,
+    /// The request is well formed but cannot be carried out, e.g. a query
+    /// over its memory limit (HTTP 422, gRPC RESOURCE_EXHAUSTED).
+    Unprocessable,
+    /// A query ran past its time limit (HTTP 503 as Prometheus does, gRPC
+    /// DEADLINE_EXCEEDED).
+    Timeout,
     /// A bug or an unexpected internal failure (HTTP 500, gRPC INTERNAL).
     Internal,
 }
@@ -33,7 +39,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Overloaded => 429,
-            ErrorCode::Unavailable => 503,
+            ErrorCode::Unavailable | ErrorCode::Timeout => 503,
+            ErrorCode::Unprocessable => 422,
             ErrorCode::Internal => 500,
         }
     }
@@ -43,7 +50,8 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidArgument | ErrorCode::UnsupportedMediaType => 3,
             ErrorCode::NotFound => 5,
-            ErrorCode::PayloadTooLarge => 8,
+            ErrorCode::PayloadTooLarge | ErrorCode::Unprocessable => 8,
+            ErrorCode::Timeout => 4,
             ErrorCode::Overloaded | ErrorCode::Unavailable => 14,
             ErrorCode::Internal => 13,
         }

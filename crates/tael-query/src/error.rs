@@ -8,6 +8,19 @@ use thiserror::Error;
 pub enum QueryError {
     #[error("{0}")]
     InvalidArgument(String),
+    /// The query needs more memory than it may use.
+    #[error("{0}")]
+    TooExpensive(String),
+    /// A well-formed query that cannot be evaluated (e.g. many-to-many
+    /// vector matching).
+    #[error("{0}")]
+    Execution(String),
+    /// The query ran past its time limit.
+    #[error("{0}")]
+    Timeout(String),
+    /// A bug (e.g. a panic inside the query engine).
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -16,6 +29,9 @@ impl QueryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             QueryError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            QueryError::TooExpensive(_) | QueryError::Execution(_) => ErrorCode::Unprocessable,
+            QueryError::Timeout(_) => ErrorCode::Timeout,
+            QueryError::Internal(_) => ErrorCode::Internal,
             QueryError::Storage(e) => e.code(),
         }
     }

@@ -1,16 +1,25 @@
 //! tael-query: the structured queries every front end calls (traces search,
-//! trace by id, services, logs, metrics), evaluated over an engine snapshot:
+//! trace by id, services, logs, metrics; summary, anomalies, diff, topology,
+//! correlate; SQL), evaluated over an engine snapshot:
 //! memtable chunks plus Parquet parts pruned by time partition, row-group
 //! statistics and bloom filters.
 
+pub mod anomalies;
+pub mod correlate;
+pub mod diff;
 pub mod error;
 pub mod logs;
 pub mod metrics;
+pub mod promql;
 mod scan;
 pub mod services;
-#[cfg(feature = "sql")]
+pub mod sketch;
+pub mod spanstats;
+pub mod summary;
+pub mod topology;
 pub mod sql;
 mod topn;
 pub mod traces;
+pub mod window;
 
 pub use error::QueryError;

@@ -80,11 +80,13 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
     let search = Search {
         signal: Signal::Logs,
         since_ns: q.since_ns,
+        until_ns: None,
         columns: Some(q.columns()),
         row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("time_ns", t)),
             equals,
             bloom: q.trace_id.as_deref().map(|t| ("trace_id", t)),
+            ..Default::default()
         },
         matcher: &|b, w| q.matches(b, w),
     };

@@ -15,6 +15,10 @@ pub struct MetricQuery {
     pub name: Option<String>,
     pub metric_type: Option<String>,
     pub since_ns: Option<i64>,
+    /// Points before this time (ns) only.
+    pub until_ns: Option<i64>,
+    /// Points of any of these services (empty: no restriction).
+    pub services: Vec<String>,
     pub limit: usize,
 }
 
@@ -42,6 +46,9 @@ impl MetricQuery {
     ) -> Result<Vec<bool>, QueryError> {
         let mut mask = RowMask::new(batch.num_rows(), wanted);
         mask.text_eq(batch, "service", self.service.as_deref())?;
+        if !self.services.is_empty() {
+            mask.text(batch, "service", |v| self.services.iter().any(|s| s == v))?;
+        }
         mask.text_eq(batch, "name", self.name.as_deref())?;
         mask.text_eq(batch, "metric_type", self.metric_type.as_deref())?;
         Ok(mask.into_vec())
@@ -50,7 +57,7 @@ impl MetricQuery {
     /// The columns the filters read.
     fn columns(&self) -> Vec<&'static str> {
         filter_columns([
-            (self.service.is_some(), "service"),
+            (self.service.is_some() || !self.services.is_empty(), "service"),
             (self.name.is_some(), "name"),
             (self.metric_type.is_some(), "metric_type"),
         ])
@@ -67,9 +74,11 @@ pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoin
     let search = Search {
         signal: Signal::Metrics,
         since_ns: q.since_ns,
+        until_ns: q.until_ns,
         columns: Some(q.columns()),
         row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("time_ns", t)),
+            max_time: q.until_ns.map(|t| ("time_ns", t - 1)),
             equals,
             bloom: None,
         },

@@ -29,6 +29,8 @@ pub(crate) struct Search<'a> {
     pub signal: Signal,
     /// Rows at or after this time (ns) only.
     pub since_ns: Option<i64>,
+    /// Rows before this time (ns) only.
+    pub until_ns: Option<i64>,
     /// Columns the matcher reads; `None` = all columns.
     pub columns: Option<Vec<&'static str>>,
     /// Row-group pruning for parts.
@@ -118,8 +120,8 @@ impl RowMask {
     }
 }
 
-fn wanted(top: &TopN<Loc>, since: Option<i64>, t: i64) -> bool {
-    top.wants(t) && since.is_none_or(|s| t >= s)
+fn wanted(top: &TopN<Loc>, s: &Search<'_>, t: i64) -> bool {
+    top.wants(t) && s.since_ns.is_none_or(|x| t >= x) && s.until_ns.is_none_or(|x| t < x)
 }
 
 /// The newest `limit` matching rows, decoded with `decode`, newest first.
@@ -136,9 +138,9 @@ pub(crate) fn newest<T>(
             continue;
         }
         let t = times(&chunk.batch, s.signal)?;
-        let mask = (s.matcher)(&chunk.batch, &|i| wanted(&top, s.since_ns, t.value(i)))?;
+        let mask = (s.matcher)(&chunk.batch, &|i| wanted(&top, s, t.value(i)))?;
         for (i, hit) in mask.into_iter().enumerate() {
-            if hit && wanted(&top, s.since_ns, t.value(i)) {
+            if hit && wanted(&top, s, t.value(i)) {
                 top.push(t.value(i), Loc::Mem { chunk: ci, row: i });
             }
         }
@@ -146,6 +148,7 @@ pub(crate) fn newest<T>(
     let parts: Vec<&PartRef> = snap.parts_of(s.signal).collect();
     let mut order: Vec<usize> = (0..parts.len())
         .filter(|i| s.since_ns.is_none_or(|t| parts[*i].meta.max_time_ns >= t))
+        .filter(|i| s.until_ns.is_none_or(|t| parts[*i].meta.min_time_ns < t))
         .collect();
     order.sort_by_key(|i| std::cmp::Reverse(parts[*i].meta.max_time_ns));
     let mut cols = s.columns.clone();
@@ -177,9 +180,9 @@ pub(crate) fn newest<T>(
             };
             for batch in batches {
                 let t = times(&batch, s.signal)?;
-                let mask = (s.matcher)(&batch, &|i| wanted(&top, s.since_ns, t.value(i)))?;
+                let mask = (s.matcher)(&batch, &|i| wanted(&top, s, t.value(i)))?;
                 for (i, hit) in mask.into_iter().enumerate() {
-                    if hit && wanted(&top, s.since_ns, t.value(i)) {
+                    if hit && wanted(&top, s, t.value(i)) {
                         top.push(
                             t.value(i),
                             Loc::Part {

@@ -147,11 +147,13 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
     let search = Search {
         signal: Signal::Spans,
         since_ns: q.since_ns,
+        until_ns: None,
         columns: q.columns(),
         row_groups: RowGroupFilter {
             min_time: q.since_ns.map(|t| ("start_ns", t)),
             equals,
             bloom: None,
+            ..Default::default()
         },
         matcher: &|b, w| q.matches(b, w),
     };
@@ -191,6 +193,7 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
             min_time: None,
             equals: Vec::new(),
             bloom: Some(("trace_id", &trace_id)),
+            ..Default::default()
         };
         for rg in part.row_groups(&filter)? {
             rg_count += 1;

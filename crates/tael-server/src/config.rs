@@ -46,6 +46,13 @@ pub struct ServerConfig {
     /// Export requests stored at once (`TAEL_MAX_INFLIGHT_REQUESTS`, 256);
     /// more are answered 429 / UNAVAILABLE so that clients retry.
     pub max_inflight_requests: usize,
+    /// SQL query time limit (`TAEL_SQL_TIMEOUT`, 30s).
+    pub sql_timeout: Duration,
+    /// Memory a SQL query may hold (`TAEL_SQL_MEMORY_LIMIT`, 512 MiB).
+    pub sql_memory_bytes: usize,
+    /// Rows a SQL query returns at most (`TAEL_SQL_MAX_ROWS`, 10000); more
+    /// are reported as `truncated`.
+    pub sql_max_rows: usize,
     /// Print the startup banner and install a log subscriber.
     pub banner: bool,
 }
@@ -77,6 +84,9 @@ impl Default for ServerConfig {
             max_disk_bytes: None,
             max_attributes: 1024,
             max_inflight_requests: 256,
+            sql_timeout: Duration::from_secs(30),
+            sql_memory_bytes: 512 << 20,
+            sql_max_rows: 10_000,
             banner: true,
         }
     }
@@ -200,6 +210,17 @@ impl ServerConfig {
                     ))
                 })?;
         }
+        if let Some(v) = var("TAEL_SQL_TIMEOUT") {
+            c.sql_timeout = parse_dur("TAEL_SQL_TIMEOUT", &v)?;
+        }
+        if let Some(v) = var("TAEL_SQL_MEMORY_LIMIT") {
+            c.sql_memory_bytes = parse_bytes("TAEL_SQL_MEMORY_LIMIT", &v)? as usize;
+        }
+        if let Some(v) = var("TAEL_SQL_MAX_ROWS") {
+            c.sql_max_rows = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!("TAEL_SQL_MAX_ROWS={v:?} is not a positive number"))
+            })?;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -218,6 +239,12 @@ impl ServerConfig {
         }
         if self.memtable_bytes < 1 << 20 {
             return Err(ConfigError("memtable bytes must be at least 1MiB".into()));
+        }
+        if self.sql_timeout.is_zero() {
+            return Err(ConfigError("the SQL timeout must be positive".into()));
+        }
+        if self.sql_memory_bytes < 1 << 20 {
+            return Err(ConfigError("the SQL memory limit must be at least 1MiB".into()));
         }
         if self.max_attributes == 0 {
             return Err(ConfigError("max attributes must be at least 1".into()));

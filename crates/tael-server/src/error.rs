@@ -76,8 +76,12 @@ impl From<StorageError> for ApiError {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
-            QueryError::InvalidArgument(m) => ApiError::bad_request(m),
             QueryError::Storage(s) => s.into(),
+            QueryError::Internal(m) => {
+                tracing::error!(error = %m, "query failed");
+                ApiError::new(ErrorCode::Internal, "internal query error")
+            }
+            other => ApiError::new(other.code(), other.to_string()),
         }
     }
 }

@@ -4,11 +4,14 @@
 //! [`run_embedded`] is the quiet variant for programs that embed tael;
 //! [`start`] returns a handle with the bound addresses (port 0 works).
 
+pub mod analytics;
 pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod ingest;
 pub mod otlp_http;
+pub mod prometheus;
+pub mod remote_write;
 pub mod rest;
 
 pub use config::{ConfigError, ServerConfig};
@@ -30,6 +33,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Bounds the export requests being stored at once (429 beyond).
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
+    /// Limits of every SQL query.
+    pub sql_limits: tael_query::sql::SqlLimits,
 }
 
 #[derive(Debug, Error)]
@@ -88,6 +93,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_decompressed_bytes: config.max_decompressed_bytes,
         ready: Arc::new(AtomicBool::new(false)),
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests)),
+        sql_limits: tael_query::sql::SqlLimits {
+            timeout: config.sql_timeout,
+            memory_bytes: config.sql_memory_bytes,
+            max_rows: config.sql_max_rows,
+        },
     };
     let rest_listener = bind(config.rest_api_addr).await?;
     let grpc_listener = bind(config.otlp_grpc_addr).await?;

@@ -20,17 +20,17 @@ use tael_query::traces::{valid_trace_id, TraceQuery};
 pub const MAX_LIMIT: usize = 100_000;
 
 /// Query-string parameters in order (repeated keys kept).
-struct Params(Vec<(String, String)>);
+pub(crate) struct Params(pub Vec<(String, String)>);
 
 impl Params {
-    fn parse(raw: Option<String>) -> Result<Params, ApiError> {
+    pub(crate) fn parse(raw: Option<String>) -> Result<Params, ApiError> {
         let raw = raw.unwrap_or_default();
         serde_urlencoded::from_str::<Vec<(String, String)>>(&raw)
             .map(Params)
             .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .rev()
@@ -38,11 +38,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    fn string(&self, key: &str) -> Option<String> {
+    pub(crate) fn string(&self, key: &str) -> Option<String> {
         self.get(key).map(str::to_string)
     }
 
-    fn limit(&self, default: usize) -> Result<usize, ApiError> {
+    pub(crate) fn limit(&self, default: usize) -> Result<usize, ApiError> {
         match self.get("limit") {
             None => Ok(default),
             Some(v) => match v.trim().parse::<usize>() {
@@ -76,7 +76,7 @@ impl Params {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await?
@@ -140,7 +140,7 @@ async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "services": services })))
 }
 
-fn check_trace_id(id: &str) -> Result<String, ApiError> {
+pub(crate) fn check_trace_id(id: &str) -> Result<String, ApiError> {
     if valid_trace_id(id) {
         Ok(id.to_ascii_lowercase())
     } else {
@@ -262,6 +262,7 @@ async fn metrics(
         metric_type: p.string("metric_type"),
         since_ns: p.since()?,
         limit: p.limit(500)?,
+        ..Default::default()
     }
     .validate()?;
     let engine = st.engine.clone();
@@ -307,6 +308,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/stats", get(stats))
+        .merge(crate::analytics::routes())
+        .merge(crate::prometheus::routes())
+        .route("/api/v1/write", axum::routing::post(crate::remote_write::write))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -340,9 +340,12 @@ impl Drop for PartHandle {
 }
 
 /// Row-group predicate helpers.
+#[derive(Default)]
 pub struct RowGroupFilter<'a> {
     /// Keep row groups whose `time_col` max is ≥ this.
     pub min_time: Option<(&'a str, i64)>,
+    /// Keep row groups whose `time_col` min is ≤ this.
+    pub max_time: Option<(&'a str, i64)>,
     /// Keep row groups whose min ≤ value ≤ max for each (column, value).
     pub equals: Vec<(&'a str, &'a str)>,
     /// Keep row groups whose bloom filter on this column may contain this.
@@ -466,6 +469,15 @@ impl PartHandle {
                     col_index(rg, col).and_then(|c| rg.column(c).statistics())
                 {
                     if s.max_opt().is_some_and(|m| *m < min_time) {
+                        continue;
+                    }
+                }
+            }
+            if let Some((col, max_time)) = f.max_time {
+                if let Some(Statistics::Int64(s)) =
+                    col_index(rg, col).and_then(|c| rg.column(c).statistics())
+                {
+                    if s.min_opt().is_some_and(|m| *m > max_time) {
                         continue;
                     }
                 }

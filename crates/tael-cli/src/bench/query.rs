@@ -1,6 +1,8 @@
 //! `tael bench query`: times the hot REST queries against a running server
 //! (median and p90 of repeated runs, through HTTP like a real client):
-//! trace by id, services, error traces of a service, logs by trace id.
+//! trace by id, services, error traces of a service, logs by trace id; and
+//! the analytics: summary and anomalies of the last hour, diff, topology,
+//! and SQL `count(*) … GROUP BY service`.
 
 use crate::client::{CliError, Client};
 use serde_json::{json, Value};
@@ -21,7 +23,7 @@ fn time_it(
     }
     ms.sort_by(|a, b| a.total_cmp(b));
     let pick = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
-    let items = ["spans", "services", "logs", "metrics"]
+    let items = ["spans", "services", "logs", "metrics", "rows", "anomalies", "edges"]
         .iter()
         .find_map(|k| last.get(*k).and_then(Value::as_array).map(Vec::len))
         .unwrap_or(0);
@@ -77,5 +79,19 @@ pub fn run(server: &str, runs: usize) -> Result<Value, CliError> {
             runs,
         )?);
     }
+    let last_hour = [("last".to_string(), "1h".to_string())];
+    results.push(time_it(&client, "/api/v1/summary", &last_hour, runs)?);
+    results.push(time_it(&client, "/api/v1/anomalies", &last_hour, runs)?);
+    results.push(time_it(&client, "/api/v1/diff", &last_hour, runs)?);
+    results.push(time_it(&client, "/api/v1/topology", &last_hour, runs)?);
+    results.push(time_it(
+        &client,
+        "/api/v1/sql",
+        &[(
+            "q".into(),
+            "SELECT service, count(*) AS n FROM spans GROUP BY service".into(),
+        )],
+        runs,
+    )?);
     Ok(json!({ "server": server, "stored_spans": total_spans, "results": results }))
 }

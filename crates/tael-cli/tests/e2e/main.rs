@@ -1,9 +1,11 @@
 //! End-to-end tests: each starts the real `tael` binary on port 0 and talks
 //! to it with real clients (tonic gRPC, HTTP protobuf/JSON/gzip, the CLI).
 
+mod analytics;
 mod bad_input;
 mod durability;
 mod fixtures;
 mod ingest;
+mod prom_compat;
 mod rest_cli;
 mod support;

@@ -86,7 +86,31 @@ pub enum TextCol<'a> {
     ),
 }
 
-impl TextCol<'_> {
+impl<'a> TextCol<'a> {
+    /// The value of row `i` ("" when null).
+    pub fn value(&self, i: usize) -> &'a str {
+        match self {
+            TextCol::Plain(a) => {
+                if a.is_valid(i) {
+                    a.value(i)
+                } else {
+                    ""
+                }
+            }
+            TextCol::Dict(d, values) => match d.keys().is_valid(i) {
+                true => {
+                    let k = d.keys().value(i) as usize;
+                    if k < values.len() {
+                        values.value(k)
+                    } else {
+                        ""
+                    }
+                }
+                false => "",
+            },
+        }
+    }
+
     /// Row mask of `pred` over the column (null rows: false). A dictionary
     /// column tests each distinct value once.
     pub fn mask(&self, pred: impl Fn(&str) -> bool) -> Vec<bool> {

@@ -84,6 +84,7 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
                 min_time: None,
                 equals: vec![],
                 bloom: Some(("trace_id", trace)),
+                ..Default::default()
             })
             .unwrap()
     };
@@ -96,6 +97,7 @@ fn flush_compaction_and_rollups_keep_every_row_once() {
             min_time: None,
             equals: vec![("service", "other")],
             bloom: None,
+            ..Default::default()
         })
         .unwrap();
     assert!(svc.is_empty(), "row-group statistics were kept");

@@ -1,0 +1,281 @@
+//! `tael watch`: polls the summary of the last `--last` every `--interval`
+//! and prints one JSON line per tick with the values and their change since
+//! the previous tick. `--exit-on 'error_rate > 0.01'` ends the watch (exit
+//! 0) on the first tick where a condition holds, so an agent can wait for a
+//! threshold; `--timeout` gives up with exit code 6 (condition not met).
+//!
+//! Condition grammar: `<field> <op> <number>` joined by `and` / `or` (`and`
+//! binds tighter); repeated `--exit-on` flags are alternatives. A field is a
+//! tick key (`span_count`, `error_rate`, `p95_ms`, `delta_error_rate`,
+//! `total`, `point_count` …, looked up in traces, then logs, then metrics)
+//! or a dotted path (`logs.error`). Operators: `>`, `>=`, `<`, `<=`, `==`,
+//! `!=`.
+
+use crate::client::{exit, CliError, Client};
+use crate::{check_last, push, Format};
+use clap::Args;
+use serde_json::{json, Map, Value};
+use std::time::{Duration, Instant};
+use tael_core::duration::parse_duration_ns;
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Window each tick summarises.
+    #[arg(long, default_value = "1m")]
+    last: String,
+    #[arg(long)]
+    service: Option<String>,
+    /// Time between ticks, e.g. 10s.
+    #[arg(long, default_value = "10s")]
+    interval: String,
+    /// Stop (exit 0) when this holds, e.g. 'error_rate > 0.01' (repeatable).
+    #[arg(long = "exit-on")]
+    exit_on: Vec<String>,
+    /// Stop after this many ticks.
+    #[arg(long)]
+    count: Option<u64>,
+    /// With --exit-on: give up after this long (exit 6).
+    #[arg(long)]
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+#[derive(Debug, Clone)]
+struct Test {
+    field: String,
+    op: Op,
+    value: f64,
+}
+
+/// Alternatives of conjunctions.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    text: String,
+    any: Vec<Vec<Test>>,
+}
+
+fn parse_test(t: &str) -> Result<Test, String> {
+    let ops = [
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+    ];
+    for (sym, op) in ops {
+        if let Some((field, value)) = t.split_once(sym) {
+            let field = field.trim();
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                return Err(format!("{t:?}: expected a field name before {sym}"));
+            }
+            let value: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("{t:?}: expected a number after {sym}"))?;
+            return Ok(Test {
+                field: field.to_string(),
+                op,
+                value,
+            });
+        }
+    }
+    Err(format!("{t:?}: expected <field> <op> <number>, op one of > >= < <= == !="))
+}
+
+/// Parses one `--exit-on` expression.
+pub fn parse_condition(text: &str) -> Result<Condition, String> {
+    let mut any = Vec::new();
+    for alt in text.split(" or ") {
+        let all = alt
+            .split(" and ")
+            .map(|t| parse_test(t.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
+        any.push(all);
+    }
+    Ok(Condition {
+        text: text.to_string(),
+        any,
+    })
+}
+
+fn lookup(tick: &Value, field: &str) -> Option<f64> {
+    if field.contains('.') {
+        return field
+            .split('.')
+            .try_fold(tick, |v, k| v.get(k))
+            .and_then(Value::as_f64);
+    }
+    ["traces", "logs", "metrics"]
+        .iter()
+        .find_map(|sec| tick[sec].get(field).and_then(Value::as_f64))
+}
+
+impl Condition {
+    /// Whether the condition holds; a field the tick lacks is an error.
+    pub fn holds(&self, tick: &Value) -> Result<bool, String> {
+        for all in &self.any {
+            let mut ok = true;
+            for t in all {
+                let v = lookup(tick, &t.field)
+                    .ok_or_else(|| format!("unknown field {:?} in --exit-on", t.field))?;
+                ok &= match t.op {
+                    Op::Gt => v > t.value,
+                    Op::Ge => v >= t.value,
+                    Op::Lt => v < t.value,
+                    Op::Le => v <= t.value,
+                    Op::Eq => v == t.value,
+                    Op::Ne => v != t.value,
+                };
+            }
+            if ok {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v.get(k).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// Builds the tick line from a summary and the previous tick's values.
+pub fn tick(summary: &Value, prev: Option<&Value>) -> Value {
+    let t = &summary["traces"];
+    let l = &summary["logs"];
+    let m = &summary["metrics"];
+    let mut traces = Map::new();
+    let mut logs = Map::new();
+    let mut metrics = Map::new();
+    let sections: [(&mut Map<String, Value>, &Value, &str, &[&str]); 3] = [
+        (
+            &mut traces,
+            t,
+            "traces",
+            &["span_count", "trace_count", "error_count", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
+        ),
+        (&mut logs, l, "logs", &["total", "error", "warn"]),
+        (&mut metrics, m, "metrics", &["point_count", "unique_names"]),
+    ];
+    for (out, src, name, keys) in sections {
+        for k in keys {
+            let now = f(src, k);
+            let before = prev.map(|p| f(&p[name], k)).unwrap_or(now);
+            out.insert(k.to_string(), src.get(*k).cloned().unwrap_or(json!(0)));
+            out.insert(format!("delta_{k}"), json!(now - before));
+        }
+    }
+    json!({
+        "timestamp": summary["to"],
+        "window_seconds": summary["window_seconds"],
+        "traces": traces,
+        "logs": logs,
+        "metrics": metrics,
+    })
+}
+
+fn dur(flag: &str, v: &str) -> Result<Duration, CliError> {
+    match parse_duration_ns(v) {
+        Ok(ns) if ns > 0 => Ok(Duration::from_nanos(ns as u64)),
+        Ok(_) => Err(CliError::usage(format!("{flag} must be positive"))),
+        Err(e) => Err(CliError::usage(format!("{flag}: {e}"))),
+    }
+}
+
+pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliError> {
+    check_last(&Some(a.last.clone()))?;
+    let interval = dur("--interval", &a.interval)?;
+    let timeout = a.timeout.as_deref().map(|t| dur("--timeout", t)).transpose()?;
+    let conditions = a
+        .exit_on
+        .iter()
+        .map(|c| parse_condition(c).map_err(|e| CliError::usage(format!("--exit-on {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut q = vec![("last".to_string(), a.last.clone())];
+    push(&mut q, "service", &a.service);
+    let started = Instant::now();
+    let mut prev: Option<Value> = None;
+    let mut ticks = 0u64;
+    loop {
+        let summary = client.get("/api/v1/summary", &q)?;
+        let mut line = tick(&summary, prev.as_ref());
+        ticks += 1;
+        let mut matched = Vec::new();
+        for c in &conditions {
+            if c.holds(&line).map_err(CliError::usage)? {
+                matched.push(c.text.clone());
+            }
+        }
+        if !matched.is_empty() {
+            line["matched"] = json!(matched);
+        }
+        match format {
+            Format::Json => println!("{line}"),
+            Format::Table => {
+                let t = &line["traces"];
+                println!(
+                    "{} spans {} (Δ{}) errors {:.2}% p95 {:.1} ms logs {} metrics {}{}",
+                    line["timestamp"].as_str().unwrap_or(""),
+                    f(t, "span_count"),
+                    f(t, "delta_span_count"),
+                    f(t, "error_rate") * 100.0,
+                    f(t, "p95_ms"),
+                    f(&line["logs"], "total"),
+                    f(&line["metrics"], "point_count"),
+                    if matched.is_empty() { "" } else { "  ← condition met" },
+                )
+            }
+        }
+        if !matched.is_empty() || a.count.is_some_and(|n| ticks >= n) {
+            return Ok(());
+        }
+        if timeout.is_some_and(|t| started.elapsed() + interval > t) {
+            return Err(CliError {
+                code: exit::CONDITION_NOT_MET,
+                message: "watch timed out before an --exit-on condition held".into(),
+            });
+        }
+        prev = Some(line);
+        std::thread::sleep(interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions() {
+        let tick = json!({"traces": {"error_rate": 0.02, "span_count": 10.0}, "logs": {"error": 3}});
+        let c = parse_condition("error_rate > 0.01").unwrap();
+        assert!(c.holds(&tick).unwrap());
+        let c = parse_condition("error_rate > 0.01 and span_count >= 100").unwrap();
+        assert!(!c.holds(&tick).unwrap());
+        let c = parse_condition("span_count >= 100 or logs.error == 3").unwrap();
+        assert!(c.holds(&tick).unwrap());
+        assert!(parse_condition("error_rate >> x").is_err());
+        assert!(parse_condition("nothing").is_err());
+        assert!(parse_condition("nope > 1").unwrap().holds(&tick).is_err());
+    }
+
+    #[test]
+    fn deltas() {
+        let s1 = json!({"to": "t1", "window_seconds": 60.0, "traces": {"span_count": 10, "error_rate": 0.1}, "logs": {}, "metrics": {}});
+        let s2 = json!({"to": "t2", "window_seconds": 60.0, "traces": {"span_count": 25, "error_rate": 0.0}, "logs": {}, "metrics": {}});
+        let t1 = tick(&s1, None);
+        assert_eq!(t1["traces"]["delta_span_count"], json!(0.0));
+        let t2 = tick(&s2, Some(&t1));
+        assert_eq!(t2["traces"]["delta_span_count"], json!(15.0));
+        assert_eq!(t2["traces"]["delta_error_rate"], json!(-0.1));
+    }
+}

@@ -1,0 +1,407 @@
+//! PromQL evaluation, with Prometheus's semantics:
+//!
+//! - an instant selector at `t` takes each series' newest sample in
+//!   `(t − 5m, t]` (the lookback), unless that sample is a staleness marker;
+//!   a range selector `x[r]` takes the samples in `(t − r, t]` without
+//!   markers; `offset` shifts `t` back, `@` pins it (`@ start()`, `@ end()`);
+//! - subqueries evaluate their inner expression at the multiples of their
+//!   step (default one minute) inside the range;
+//! - binary operators match vectors on all labels but the name, or `on` /
+//!   `ignoring` lists, one-to-one unless `group_left` / `group_right`; set
+//!   operators `and`, `or`, `unless`; comparisons filter unless `bool`;
+//!   arithmetic and `bool` comparisons drop the metric name;
+//! - aggregations group `by` / `without` labels.
+//!
+//! Every selector's series are loaded once for the whole query (the union
+//! of the times all steps need), then each step is evaluated in memory.
+
+use super::catalog::Catalog;
+use super::series::{is_stale, load};
+use super::value::{Labels, Sample, SeriesRange, Value, METRIC_NAME};
+use crate::QueryError;
+use promql_parser::label::Matcher;
+use promql_parser::parser::token::*;
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, MatrixSelector, Offset,
+    SubqueryExpr, VectorMatchCardinality, VectorSelector,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+use tael_storage::Snapshot;
+
+pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
+/// Samples a query may load in all.
+pub const MAX_SAMPLES: usize = 50_000_000;
+
+pub(crate) fn exec_err(msg: impl Into<String>) -> QueryError {
+    QueryError::Execution(msg.into())
+}
+
+fn ms(d: &Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => ms(d),
+        Some(Offset::Neg(d)) => -ms(d),
+    }
+}
+
+/// The evaluator of one query.
+pub struct Evaluator<'a> {
+    snap: &'a Snapshot,
+    catalog: Catalog,
+    /// Series per selector, keyed by the selector's address in the AST.
+    data: HashMap<usize, Arc<Vec<SeriesRange>>>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    loaded: usize,
+}
+
+fn key<T>(x: &T) -> usize {
+    x as *const T as usize
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(snap: &'a Snapshot, start_ms: i64, end_ms: i64) -> Result<Self, QueryError> {
+        Ok(Evaluator {
+            catalog: Catalog::of(snap)?,
+            snap,
+            data: HashMap::new(),
+            start_ms,
+            end_ms,
+            loaded: 0,
+        })
+    }
+
+    fn at_time(&self, at: &Option<AtModifier>, t: i64) -> i64 {
+        match at {
+            None => t,
+            Some(AtModifier::Start) => self.start_ms,
+            Some(AtModifier::End) => self.end_ms,
+            Some(AtModifier::At(st)) => match st.duration_since(UNIX_EPOCH) {
+                Ok(d) => ms(&d),
+                Err(e) => -ms(&e.duration()),
+            },
+        }
+    }
+
+    fn at_range(&self, at: &Option<AtModifier>, from: i64, to: i64) -> (i64, i64) {
+        match at {
+            None => (from, to),
+            Some(_) => {
+                let t = self.at_time(at, from);
+                (t, t)
+            }
+        }
+    }
+
+    /// The end (after `@` and `offset`) and length of a range argument's
+    /// window when evaluated at `t`.
+    pub(crate) fn range_window(&self, e: &Expr, t: i64) -> (i64, i64) {
+        match e {
+            Expr::MatrixSelector(m) => (
+                self.at_time(&m.vs.at, t) - offset_ms(&m.vs.offset),
+                ms(&m.range),
+            ),
+            Expr::Subquery(s) => (self.at_time(&s.at, t) - offset_ms(&s.offset), ms(&s.range)),
+            Expr::Paren(p) => self.range_window(&p.expr, t),
+            _ => (t, 0),
+        }
+    }
+
+    fn load_selector(
+        &mut self,
+        vs: &VectorSelector,
+        from: i64,
+        to: i64,
+        range: i64,
+    ) -> Result<(), QueryError> {
+        let (f, t) = self.at_range(&vs.at, from, to);
+        let off = offset_ms(&vs.offset);
+        let mut matchers: Vec<Matcher> = vs.matchers.matchers.clone();
+        if let Some(name) = &vs.name {
+            matchers.push(Matcher::new(
+                promql_parser::label::MatchOp::Equal,
+                METRIC_NAME,
+                name,
+            ));
+        }
+        if !vs.matchers.or_matchers.is_empty() {
+            return Err(QueryError::InvalidArgument(
+                "\"or\" inside a selector is not supported".into(),
+            ));
+        }
+        let series = load(self.snap, &self.catalog, &matchers, f - off - range, t - off)?;
+        self.loaded += series.iter().map(|s| s.points.len()).sum::<usize>();
+        if self.loaded > MAX_SAMPLES {
+            return Err(exec_err(format!(
+                "query processing would load too many samples (more than {MAX_SAMPLES})"
+            )));
+        }
+        self.data.insert(key(vs), Arc::new(series));
+        Ok(())
+    }
+
+    /// Loads every selector for evaluations at times in `[from, to]`.
+    pub fn prepare(&mut self, e: &Expr, from: i64, to: i64) -> Result<(), QueryError> {
+        match e {
+            Expr::VectorSelector(vs) => self.load_selector(vs, from, to, LOOKBACK_MS),
+            Expr::MatrixSelector(ms_) => self.load_selector(&ms_.vs, from, to, ms(&ms_.range)),
+            Expr::Subquery(sq) => {
+                let (f, t) = self.at_range(&sq.at, from, to);
+                let off = offset_ms(&sq.offset);
+                self.prepare(&sq.expr, f - off - ms(&sq.range), t - off)
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.prepare(p, from, to)?;
+                }
+                self.prepare(&a.expr, from, to)
+            }
+            Expr::Unary(u) => self.prepare(&u.expr, from, to),
+            Expr::Binary(b) => {
+                self.prepare(&b.lhs, from, to)?;
+                self.prepare(&b.rhs, from, to)
+            }
+            Expr::Paren(p) => self.prepare(&p.expr, from, to),
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.prepare(a, from, to)?;
+                }
+                Ok(())
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+            Expr::Extension(_) => Err(QueryError::InvalidArgument(
+                "unsupported expression".into(),
+            )),
+        }
+    }
+
+    fn series_of(&self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesRange>>, QueryError> {
+        self.data
+            .get(&key(vs))
+            .cloned()
+            .ok_or_else(|| QueryError::Internal("selector was not prepared".into()))
+    }
+
+    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, QueryError> {
+        let ref_t = self.at_time(&vs.at, t) - offset_ms(&vs.offset);
+        let series = self.series_of(vs)?;
+        let mut out = Vec::new();
+        for s in series.iter() {
+            let idx = s.points.partition_point(|p| p.0 <= ref_t);
+            if idx == 0 {
+                continue;
+            }
+            let (pt, pv) = s.points[idx - 1];
+            if pt > ref_t - LOOKBACK_MS && !is_stale(pv) {
+                out.push(Sample {
+                    labels: s.labels.clone(),
+                    value: pv,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn range_selector(&self, m: &MatrixSelector, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
+        let ref_t = self.at_time(&m.vs.at, t) - offset_ms(&m.vs.offset);
+        let range = ms(&m.range);
+        let series = self.series_of(&m.vs)?;
+        let mut out = Vec::new();
+        for s in series.iter() {
+            let hi = s.points.partition_point(|p| p.0 <= ref_t);
+            let lo = s.points.partition_point(|p| p.0 <= ref_t - range);
+            let points: Vec<(i64, f64)> = s.points[lo..hi]
+                .iter()
+                .filter(|p| !is_stale(p.1))
+                .copied()
+                .collect();
+            if !points.is_empty() {
+                out.push(SeriesRange {
+                    labels: s.labels.clone(),
+                    points,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
+        let ref_t = self.at_time(&sq.at, t) - offset_ms(&sq.offset);
+        let step = sq.step.as_ref().map(ms).unwrap_or(DEFAULT_SUBQUERY_STEP_MS).max(1);
+        let range = ms(&sq.range);
+        let mut ts = (ref_t - range).div_euclid(step) * step;
+        if ts <= ref_t - range {
+            ts += step;
+        }
+        let mut acc: HashMap<Arc<Labels>, Vec<(i64, f64)>> = HashMap::new();
+        let mut order = Vec::new();
+        while ts <= ref_t {
+            match self.eval(&sq.expr, ts)? {
+                Value::Vector(v) => {
+                    for s in v {
+                        let e = acc.entry(s.labels.clone()).or_insert_with(|| {
+                            order.push(s.labels.clone());
+                            Vec::new()
+                        });
+                        e.push((ts, s.value));
+                    }
+                }
+                Value::Scalar(x) => {
+                    let l = Arc::new(Labels::default());
+                    let e = acc.entry(l.clone()).or_insert_with(|| {
+                        order.push(l.clone());
+                        Vec::new()
+                    });
+                    e.push((ts, x));
+                }
+                other => {
+                    return Err(QueryError::InvalidArgument(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        other.type_name()
+                    )))
+                }
+            }
+            ts += step;
+        }
+        Ok(order
+            .into_iter()
+            .map(|l| SeriesRange {
+                points: acc.remove(&l).unwrap_or_default(),
+                labels: l,
+            })
+            .collect())
+    }
+
+    /// Evaluates `e` at time `t` (ms).
+    pub fn eval(&self, e: &Expr, t: i64) -> Result<Value, QueryError> {
+        Ok(match e {
+            Expr::NumberLiteral(n) => Value::Scalar(n.val),
+            Expr::StringLiteral(s) => Value::String(s.val.clone()),
+            Expr::Paren(p) => self.eval(&p.expr, t)?,
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Value::Scalar(x) => Value::Scalar(-x),
+                Value::Vector(v) => Value::Vector(
+                    v.into_iter()
+                        .map(|s| Sample {
+                            labels: Arc::new(s.labels.drop_name()),
+                            value: -s.value,
+                        })
+                        .collect(),
+                ),
+                other => {
+                    return Err(QueryError::InvalidArgument(format!(
+                        "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                        other.type_name()
+                    )))
+                }
+            },
+            Expr::VectorSelector(vs) => Value::Vector(self.instant_selector(vs, t)?),
+            Expr::MatrixSelector(m) => Value::Matrix(self.range_selector(m, t)?),
+            Expr::Subquery(sq) => Value::Matrix(self.subquery(sq, t)?),
+            Expr::Aggregate(a) => self.aggregate(a, t)?,
+            Expr::Binary(b) => self.binary(b, t)?,
+            Expr::Call(c) => super::functions::call(self, c, t)?,
+            Expr::Extension(_) => {
+                return Err(QueryError::InvalidArgument("unsupported expression".into()))
+            }
+        })
+    }
+
+    pub(crate) fn eval_vector(&self, e: &Expr, t: i64) -> Result<Vec<Sample>, QueryError> {
+        match self.eval(e, t)? {
+            Value::Vector(v) => Ok(v),
+            other => Err(QueryError::InvalidArgument(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    pub(crate) fn eval_scalar(&self, e: &Expr, t: i64) -> Result<f64, QueryError> {
+        match self.eval(e, t)? {
+            Value::Scalar(x) => Ok(x),
+            other => Err(QueryError::InvalidArgument(format!(
+                "expected scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    pub(crate) fn eval_matrix(&self, e: &Expr, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
+        match self.eval(e, t)? {
+            Value::Matrix(m) => Ok(m),
+            other => Err(QueryError::InvalidArgument(format!(
+                "expected range vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Value, QueryError> {
+        let input = self.eval_vector(&a.expr, t)?;
+        let op = a.op.id();
+        let param = match &a.param {
+            Some(p) => Some(self.eval(p, t)?),
+            None => None,
+        };
+        super::aggregate::aggregate(op, param, a.modifier.as_ref(), input).map(Value::Vector)
+    }
+
+    fn binary(&self, b: &BinaryExpr, t: i64) -> Result<Value, QueryError> {
+        let op = b.op.id();
+        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+        let lhs = self.eval(&b.lhs, t)?;
+        let rhs = self.eval(&b.rhs, t)?;
+        super::binary::apply(op, return_bool, b.modifier.as_ref(), lhs, rhs)
+    }
+}
+
+/// For `timestamp()`: the time (s) of each sample an instant selector
+/// returns at `t`; other expressions' samples are stamped `t`.
+pub(crate) fn sample_times(
+    ev: &Evaluator<'_>,
+    e: &Expr,
+    t: i64,
+) -> Result<HashMap<Arc<Labels>, f64>, QueryError> {
+    let mut out = HashMap::new();
+    let vs = match e {
+        Expr::VectorSelector(vs) => vs,
+        Expr::Paren(p) => return sample_times(ev, &p.expr, t),
+        _ => return Ok(out),
+    };
+    let ref_t = ev.at_time(&vs.at, t) - offset_ms(&vs.offset);
+    for s in ev.series_of(vs)?.iter() {
+        let idx = s.points.partition_point(|p| p.0 <= ref_t);
+        if idx > 0 {
+            out.insert(s.labels.clone(), s.points[idx - 1].0 as f64 / 1000.0);
+        }
+    }
+    Ok(out)
+}
+
+/// The label-set key of a vector-matching side.
+pub(crate) fn signature(l: &Labels, matching: Option<&LabelModifier>) -> Vec<(String, String)> {
+    match matching {
+        Some(LabelModifier::Include(names)) => l.keep(&names.labels).0,
+        Some(LabelModifier::Exclude(names)) => l.without(&names.labels).0,
+        None => l.drop_name().0,
+    }
+}
+
+/// Whether vector matching is one-to-one, group_left or group_right.
+pub(crate) fn card(m: Option<&promql_parser::parser::BinModifier>) -> VectorMatchCardinality {
+    m.map(|m| m.card.clone())
+        .unwrap_or(VectorMatchCardinality::OneToOne)
+}
+
+/// Operators that compare.
+pub(crate) fn is_comparison(op: u16) -> bool {
+    [T_EQLC, T_NEQ, T_GTR, T_LSS, T_GTE, T_LTE].contains(&op)
+}

@@ -1,0 +1,227 @@
+//! PromQL over tael's metrics: instant and range queries, series, label
+//! names and values, metadata — what the Prometheus HTTP API serves.
+//! Parsing is `promql-parser`'s; how OTel metrics appear as Prometheus
+//! series is in [`names`] and [`series`]; evaluation semantics in [`eval`].
+
+mod aggregate;
+mod binary;
+mod catalog;
+pub mod eval;
+mod functions;
+pub mod names;
+pub mod series;
+pub mod value;
+
+use crate::QueryError;
+use catalog::Catalog;
+use eval::Evaluator;
+use promql_parser::label::Matcher;
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::Expr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tael_storage::Engine;
+use value::{Labels, QueryResult, SeriesRange, Value, METRIC_NAME};
+
+/// Most steps a range query may have (as Prometheus: 11,000 points per series).
+pub const MAX_STEPS: i64 = 11_000;
+
+/// Parses a PromQL expression (errors are the caller's: 400).
+pub fn parse(q: &str) -> Result<Expr, QueryError> {
+    promql_parser::parser::parse(q).map_err(|e| QueryError::InvalidArgument(format!("parse error: {e}")))
+}
+
+fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
+    let mut seen = std::collections::HashSet::new();
+    for s in v {
+        if !seen.insert(&s.labels) {
+            return Err(eval::exec_err(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates `q` at `time_ms`.
+pub fn instant_query(engine: &Engine, q: &str, time_ms: i64) -> Result<QueryResult, QueryError> {
+    let expr = parse(q)?;
+    let snap = engine.snapshot();
+    let mut ev = Evaluator::new(&snap, time_ms, time_ms)?;
+    ev.prepare(&expr, time_ms, time_ms)?;
+    Ok(match ev.eval(&expr, time_ms)? {
+        Value::Scalar(value) => QueryResult::Scalar { time_ms, value },
+        Value::String(value) => QueryResult::String { time_ms, value },
+        Value::Vector(samples) => {
+            check_unique(&samples)?;
+            QueryResult::Vector { time_ms, samples }
+        }
+        Value::Matrix(m) => QueryResult::Matrix(m),
+    })
+}
+
+/// Evaluates `q` at every step from `start_ms` to `end_ms`.
+pub fn range_query(
+    engine: &Engine,
+    q: &str,
+    start_ms: i64,
+    end_ms: i64,
+    step_ms: i64,
+) -> Result<QueryResult, QueryError> {
+    if step_ms <= 0 {
+        return Err(QueryError::InvalidArgument(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if end_ms < start_ms {
+        return Err(QueryError::InvalidArgument("end timestamp must not be before start time".into()));
+    }
+    if (end_ms - start_ms) / step_ms > MAX_STEPS {
+        return Err(QueryError::InvalidArgument(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ));
+    }
+    let expr = parse(q)?;
+    match expr.value_type() {
+        ValueType::Vector | ValueType::Scalar => {}
+        other => {
+            return Err(QueryError::InvalidArgument(format!(
+                "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
+            )))
+        }
+    }
+    let snap = engine.snapshot();
+    let mut ev = Evaluator::new(&snap, start_ms, end_ms)?;
+    ev.prepare(&expr, start_ms, end_ms)?;
+    let mut acc: HashMap<Arc<Labels>, Vec<(i64, f64)>> = HashMap::new();
+    let mut t = start_ms;
+    while t <= end_ms {
+        match ev.eval(&expr, t)? {
+            Value::Scalar(x) => acc.entry(Arc::new(Labels::default())).or_default().push((t, x)),
+            Value::Vector(v) => {
+                check_unique(&v)?;
+                for s in v {
+                    acc.entry(s.labels).or_default().push((t, s.value));
+                }
+            }
+            other => {
+                return Err(QueryError::InvalidArgument(format!(
+                    "unexpected {} result in a range query",
+                    other.type_name()
+                )))
+            }
+        }
+        t += step_ms;
+    }
+    let mut out: Vec<SeriesRange> = acc
+        .into_iter()
+        .map(|(labels, points)| SeriesRange { labels, points })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(QueryResult::Matrix(out))
+}
+
+/// Parses `match[]` selectors into matcher lists.
+fn selectors(matches: &[String]) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    matches
+        .iter()
+        .map(|m| match parse(m)? {
+            Expr::VectorSelector(vs) => {
+                let mut ms = vs.matchers.matchers.clone();
+                if let Some(n) = &vs.name {
+                    ms.push(Matcher::new(promql_parser::label::MatchOp::Equal, METRIC_NAME, n));
+                }
+                Ok(ms)
+            }
+            _ => Err(QueryError::InvalidArgument(format!(
+                "match[] must be a series selector, got {m:?}"
+            ))),
+        })
+        .collect()
+}
+
+/// The label sets of the series matching any of `matches` (all series
+/// when empty) with samples in `[start_ms, end_ms]`.
+pub fn series(
+    engine: &Engine,
+    matches: &[String],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<Labels>, QueryError> {
+    let snap = engine.snapshot();
+    let catalog = Catalog::of(&snap)?;
+    let mut sets = selectors(matches)?;
+    if sets.is_empty() {
+        sets.push(Vec::new());
+    }
+    let mut out = BTreeSet::new();
+    for ms in sets {
+        for s in series::load(&snap, &catalog, &ms, start_ms, end_ms)? {
+            out.insert((*s.labels).clone());
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Label names of the matching series, sorted.
+pub fn label_names(
+    engine: &Engine,
+    matches: &[String],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<String>, QueryError> {
+    let names: BTreeSet<String> = series(engine, matches, start_ms, end_ms)?
+        .into_iter()
+        .flat_map(|l| l.0.into_iter().map(|(n, _)| n))
+        .collect();
+    Ok(names.into_iter().collect())
+}
+
+/// Values of one label over the matching series, sorted.
+pub fn label_values(
+    engine: &Engine,
+    name: &str,
+    matches: &[String],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<String>, QueryError> {
+    if name == METRIC_NAME && matches.is_empty() {
+        // Names come from the catalog alone, no sample is read.
+        let snap = engine.snapshot();
+        let all = Catalog::of(&snap)?.all();
+        let names: BTreeSet<String> = all
+            .iter()
+            .flat_map(|m| names::families(m).into_iter().map(|f| f.1))
+            .collect();
+        return Ok(names.into_iter().collect());
+    }
+    let wanted = names::label_name(name);
+    let values: BTreeSet<String> = series(engine, matches, start_ms, end_ms)?
+        .into_iter()
+        .map(|l| l.get(&wanted).to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    Ok(values.into_iter().collect())
+}
+
+/// Metric metadata for `/api/v1/metadata`: family name → (type, unit).
+pub fn metadata(engine: &Engine) -> Result<BTreeMap<String, (String, String)>, QueryError> {
+    let snap = engine.snapshot();
+    let mut out = BTreeMap::new();
+    for m in Catalog::of(&snap)?.all() {
+        let kind = match m.metric_type.as_str() {
+            "sum" if m.monotonic && m.temporality == "cumulative" => "counter",
+            "sum" | "gauge" => "gauge",
+            "histogram" => "histogram",
+            "summary" => "summary",
+            _ => "unknown",
+        };
+        let fams = names::families(&m);
+        let name = match kind {
+            "histogram" | "summary" => names::normalized_base(&m),
+            _ => fams[0].1.clone(),
+        };
+        out.insert(name, (kind.to_string(), m.unit.clone()));
+    }
+    Ok(out)
+}

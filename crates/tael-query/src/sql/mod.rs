@@ -1,0 +1,407 @@
+//! SQL over tael's data through DataFusion (`/api/v1/sql`, `tael query
+//! sql`).
+//!
+//! Tables: `spans`, `logs` and `metrics`, each the memtable snapshot (Arrow
+//! chunks, a `MemTable`) UNION ALL the Parquet parts (a `ListingTable` over
+//! exactly the part files of the snapshot, so scans prune row groups by
+//! statistics and `trace_id` bloom filters, and push projections and filters
+//! into the Parquet reader), plus convenience columns (`duration_ms`,
+//! timestamps); and `comments`. The stored column layouts are documented in
+//! `tael_storage::columnar`, their meaning in [`docs`].
+//!
+//! Read-only by construction: a statement must parse as a single query
+//! (`SELECT`/`WITH`/`VALUES`, or `EXPLAIN` of one); its plan is checked again
+//! with DDL, DML and statements disallowed; URL tables (`FROM 'file.csv'`)
+//! are off and DataFusion registers no file- or network-reading functions;
+//! the disk manager is disabled, so nothing spills to files. Each query runs
+//! under a time limit, a memory pool limit, and a row cap that is reported
+//! (`truncated`), never silent.
+//!
+//! A [`SqlSession`] holds its snapshot, so compaction or retention cannot
+//! delete a part file while a query reads it.
+
+pub mod docs;
+mod rows;
+mod udf;
+
+use crate::QueryError;
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{cast, col, lit, DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tael_storage::engine::schema_of;
+use tael_storage::{Engine, Signal, Snapshot};
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(m) => {
+                QueryError::TooExpensive(format!("query exceeded the memory limit: {m}"))
+            }
+            _ => QueryError::InvalidArgument(e.to_string()),
+        }
+    }
+}
+
+/// Limits every query runs under.
+#[derive(Debug, Clone)]
+pub struct SqlLimits {
+    pub timeout: Duration,
+    /// Memory DataFusion operators may hold (sorts, joins, aggregates).
+    pub memory_bytes: usize,
+    /// Rows returned at most; more are reported as `truncated`.
+    pub max_rows: usize,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        SqlLimits {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 512 << 20,
+            max_rows: 10_000,
+        }
+    }
+}
+
+/// One column of a result or table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'static str>,
+}
+
+/// A query result (the REST envelope adds `count`).
+#[derive(Debug, Serialize)]
+pub struct SqlResult {
+    pub columns: Vec<ColumnInfo>,
+    pub rows: Vec<Map<String, Value>>,
+    pub truncated: bool,
+}
+
+/// A table's documentation.
+#[derive(Debug, Serialize)]
+pub struct TableInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub columns: Vec<ColumnInfo>,
+}
+
+/// A DataFusion session with tael's tables registered.
+pub struct SqlSession {
+    pub ctx: SessionContext,
+    limits: SqlLimits,
+    _snapshot: Snapshot,
+}
+
+fn comments_batch(engine: &Engine) -> Result<RecordBatch, QueryError> {
+    let comments = engine.comments().recent(usize::MAX);
+    let text = |f: &dyn Fn(&tael_core::model::TraceComment) -> Option<&str>| -> ArrayRef {
+        Arc::new(comments.iter().map(f).collect::<StringArray>())
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("trace_id", DataType::Utf8, false),
+        Field::new("span_id", DataType::Utf8, true),
+        Field::new("author", DataType::Utf8, false),
+        Field::new("body", DataType::Utf8, false),
+        Field::new("created_at", DataType::Utf8, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            text(&|c| Some(&c.id)),
+            text(&|c| Some(&c.trace_id)),
+            text(&|c| c.span_id.as_deref()),
+            text(&|c| Some(&c.author)),
+            text(&|c| Some(&c.body)),
+            text(&|c| Some(&c.created_at)),
+        ],
+    )
+    .map_err(|e| QueryError::InvalidArgument(e.to_string()))
+}
+
+/// `ns` (an int64 column) as a UTC timestamp.
+fn timestamp(ns: &str) -> datafusion::prelude::Expr {
+    cast(
+        col(ns),
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+    )
+}
+
+/// The convenience columns added to a signal's table.
+fn with_derived(signal: Signal, df: DataFrame) -> Result<DataFrame, QueryError> {
+    Ok(match signal {
+        Signal::Spans => df
+            .with_column(
+                "duration_ms",
+                cast(col("duration_ns"), DataType::Float64) / lit(1e6),
+            )?
+            .with_column("start_time", timestamp("start_ns"))?
+            .with_column("end_time", timestamp("end_ns"))?,
+        Signal::Logs | Signal::Metrics => df.with_column("time", timestamp("time_ns"))?,
+    })
+}
+
+impl SqlSession {
+    /// Registers the tables for the current snapshot.
+    pub async fn new(engine: &Engine, limits: SqlLimits) -> Result<SqlSession, QueryError> {
+        let snap = engine.snapshot();
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(true);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for f in udf::functions() {
+            ctx.register_udf(f);
+        }
+        for signal in Signal::ALL {
+            let name = signal.name();
+            let schema = schema_of(signal);
+            let chunks: Vec<RecordBatch> = snap
+                .chunks_of(signal)
+                .iter()
+                .map(|c| c.batch.clone())
+                .collect();
+            let mem = MemTable::try_new(schema.clone(), vec![chunks])?;
+            let mut table = ctx.read_table(Arc::new(mem))?;
+            let paths = snap
+                .parts_of(signal)
+                .map(|p| ListingTableUrl::parse(p.path.to_string_lossy()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !paths.is_empty() {
+                let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                    .with_file_extension(".parquet");
+                let config = ListingTableConfig::new_with_multi_paths(paths)
+                    .with_listing_options(options)
+                    .with_schema(schema.clone());
+                table = table.union(ctx.read_table(Arc::new(ListingTable::try_new(config)?))?)?;
+            }
+            ctx.register_table(name, with_derived(signal, table)?.into_view())?;
+        }
+        let comments = comments_batch(engine)?;
+        let comments = Arc::new(MemTable::try_new(comments.schema(), vec![vec![comments]])?);
+        ctx.register_table("comments", comments.clone())?;
+        // The tael 0.5 name of the same table.
+        ctx.register_table("trace_comments", comments)?;
+        Ok(SqlSession {
+            ctx,
+            limits,
+            _snapshot: snap,
+        })
+    }
+
+    /// Refuses anything but a single query (see the module docs).
+    fn check_read_only(statement: &Statement) -> Result<(), QueryError> {
+        use datafusion::sql::sqlparser::ast::Statement as Ast;
+        let ok = match statement {
+            Statement::Statement(s) => matches!(**s, Ast::Query(_)),
+            Statement::Explain(e) => match &*e.statement {
+                Statement::Statement(s) => matches!(**s, Ast::Query(_)),
+                _ => false,
+            },
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(QueryError::InvalidArgument(
+                "only read-only queries (SELECT, WITH, VALUES, EXPLAIN) are allowed".into(),
+            ))
+        }
+    }
+
+    /// Runs one read-only statement; at most `max_rows` rows (capped by the
+    /// session limit) come back. The query runs on its own task, so the
+    /// time limit holds even while an operator computes without yielding;
+    /// the task is aborted at the limit.
+    pub async fn run(
+        self: &Arc<Self>,
+        sql: &str,
+        max_rows: Option<usize>,
+    ) -> Result<SqlResult, QueryError> {
+        let cap = max_rows
+            .unwrap_or(self.limits.max_rows)
+            .min(self.limits.max_rows);
+        let (this, sql) = (self.clone(), sql.to_string());
+        let task = tokio::spawn(async move { this.run_unlimited_time(&sql, cap).await });
+        let abort = task.abort_handle();
+        match tokio::time::timeout(self.limits.timeout, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(QueryError::Internal(format!("query failed: {e}"))),
+            Err(_) => {
+                abort.abort();
+                Err(QueryError::Timeout(format!(
+                    "query did not finish within {:?}",
+                    self.limits.timeout
+                )))
+            }
+        }
+    }
+
+    async fn run_unlimited_time(&self, sql: &str, cap: usize) -> Result<SqlResult, QueryError> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect)?;
+        Self::check_read_only(&statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let columns = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| ColumnInfo {
+                name: f.name().clone(),
+                data_type: rows::type_name(f.data_type()),
+                nullable: f.is_nullable(),
+                description: None,
+            })
+            .collect();
+        let mut stream = df.execute_stream().await?;
+        let mut out = Vec::new();
+        let mut truncated = false;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if out.len() + batch.num_rows() > cap {
+                truncated = true;
+            }
+            rows::append_rows(&batch, cap - out.len(), &mut out)?;
+            if truncated {
+                break;
+            }
+        }
+        Ok(SqlResult {
+            columns,
+            rows: out,
+            truncated,
+        })
+    }
+
+    /// Every table with its columns, types and descriptions.
+    pub async fn tables(&self) -> Result<Vec<TableInfo>, QueryError> {
+        let mut out = Vec::new();
+        for (name, description) in docs::TABLES {
+            let schema = self.ctx.table_provider(*name).await?.schema();
+            out.push(TableInfo {
+                name,
+                description,
+                columns: schema
+                    .fields()
+                    .iter()
+                    .map(|f| ColumnInfo {
+                        name: f.name().clone(),
+                        data_type: rows::type_name(f.data_type()),
+                        nullable: f.is_nullable(),
+                        description: docs::column(name, f.name()),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs one statement and collects its Arrow result (no row cap; tests
+    /// and internal callers).
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        Ok(self.ctx.sql(sql).await?.collect().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use std::time::Duration;
+    use tael_core::model::Span;
+    use tael_core::otlp::testing::encode_spans;
+    use tael_storage::EngineConfig;
+
+    fn spans(service: &str, first: u32, n: u32) -> Vec<Span> {
+        let now = tael_core::time::now_ns();
+        (first..first + n)
+            .map(|i| Span {
+                trace_id: format!("{:032x}", i + 1),
+                span_id: format!("{:016x}", i + 1),
+                service: service.into(),
+                operation: "op".into(),
+                start_ns: now + i as i64,
+                end_ns: now + i as i64 + 1_000,
+                status: "unset".into(),
+                kind: "server".into(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn tables_union_memtable_and_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EngineConfig::new(dir.path().join("data"), dir.path().join("wal"));
+        cfg.maintenance_interval = Duration::from_secs(3600);
+        let (engine, _lock) = Engine::open(cfg).unwrap();
+        engine
+            .ingest_traces(&encode_spans(&spans("a", 0, 30)))
+            .unwrap();
+        engine.flush().unwrap();
+        engine
+            .ingest_traces(&encode_spans(&spans("b", 100, 12)))
+            .unwrap();
+        let s = SqlSession::new(&engine, SqlLimits::default()).await.unwrap();
+        let out = s
+            .query("SELECT service, count(*) AS n FROM spans GROUP BY service ORDER BY service")
+            .await
+            .unwrap();
+        let b = arrow::compute::concat_batches(&out[0].schema(), &out).unwrap();
+        let names: Vec<&str> = (0..b.num_rows())
+            .map(|i| b.column(0).as_string::<i32>().value(i))
+            .collect();
+        let counts = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!((counts.value(0), counts.value(1)), (30, 12));
+        let one = s
+            .query(&format!(
+                "SELECT span_id FROM spans WHERE trace_id = '{:032x}'",
+                5
+            ))
+            .await
+            .unwrap();
+        assert_eq!(one.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        let logs = s.query("SELECT count(*) FROM logs").await.unwrap();
+        assert_eq!(
+            logs[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0),
+            0
+        );
+        assert!(s.query("SELECT nope FROM spans").await.is_err());
+    }
+}

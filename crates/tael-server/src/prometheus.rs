@@ -1,0 +1,317 @@
+//! The Prometheus HTTP query API on :7701 (`/api/v1/query`, `query_range`,
+//! `series`, `labels`, `label/<name>/values`, `metadata`,
+//! `status/buildinfo`), GET or form-encoded POST, answering in Prometheus's
+//! envelope (`{"status","data"}` or `{"status":"error","errorType","error"}`
+//! with 400 bad_data, 422 execution, 503 timeout) so promtool and Grafana's
+//! Prometheus data source work; and tael's `/api/v1/metrics/query`.
+//! Times are RFC 3339 or Unix seconds; steps a duration or seconds.
+
+use crate::error::ApiError;
+use crate::rest::blocking;
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use tael_core::duration::parse_duration_ns;
+use tael_core::ErrorCode;
+use tael_query::promql::value::{format_value, Labels, QueryResult, SeriesRange};
+
+/// Default window of series/labels lookups without `start`.
+const DEFAULT_LOOKUP_MS: i64 = 24 * 3_600_000;
+
+struct PromError(ApiError);
+
+impl From<ApiError> for PromError {
+    fn from(e: ApiError) -> Self {
+        PromError(e)
+    }
+}
+
+impl From<tael_query::QueryError> for PromError {
+    fn from(e: tael_query::QueryError) -> Self {
+        PromError(e.into())
+    }
+}
+
+impl IntoResponse for PromError {
+    fn into_response(self) -> Response {
+        let kind = match self.0.code {
+            ErrorCode::InvalidArgument => "bad_data",
+            ErrorCode::Unprocessable => "execution",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Unavailable | ErrorCode::Overloaded => "unavailable",
+            _ => "internal",
+        };
+        let body = json!({ "status": "error", "errorType": kind, "error": self.0.message });
+        (self.0.status(), Json(body)).into_response()
+    }
+}
+
+type PromResult = Result<Json<Value>, PromError>;
+
+fn bad(msg: impl Into<String>) -> PromError {
+    PromError(ApiError::bad_request(msg))
+}
+
+/// Parameters from the query string and a form body, in order.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn new(raw: Option<String>, headers: &HeaderMap, body: &[u8]) -> Result<Form, PromError> {
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&raw.unwrap_or_default()).map_err(|e| bad(format!("invalid query string: {e}")))?;
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if form && !body.is_empty() {
+            let b: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(body).map_err(|e| bad(format!("invalid form body: {e}")))?;
+            pairs.extend(b);
+        }
+        Ok(Form(pairs))
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, v)| n == k && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, k: &str) -> Vec<String> {
+        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect()
+    }
+
+    fn time(&self, k: &str, default: i64) -> Result<i64, PromError> {
+        match self.get(k) {
+            None => Ok(default),
+            Some(v) => parse_time(v).ok_or_else(|| bad(format!("invalid parameter \"{k}\": cannot parse {v:?} to a valid timestamp"))),
+        }
+    }
+}
+
+/// RFC 3339 or Unix seconds (float) → ms.
+pub fn parse_time(v: &str) -> Option<i64> {
+    if let Ok(secs) = v.trim().parse::<f64>() {
+        return secs.is_finite().then(|| (secs * 1000.0).round() as i64);
+    }
+    tael_core::time::parse_rfc3339(v.trim()).map(|ns| ns.div_euclid(1_000_000))
+}
+
+fn parse_step(v: &str) -> Result<i64, PromError> {
+    parse_duration_ns(v)
+        .map(|ns| ns / 1_000_000)
+        .map_err(|_| bad(format!("invalid parameter \"step\": cannot parse {v:?} to a valid duration")))
+}
+
+fn now_ms() -> i64 {
+    tael_core::time::now_ns() / 1_000_000
+}
+
+fn secs(t_ms: i64) -> Value {
+    json!(t_ms as f64 / 1000.0)
+}
+
+fn labels_json(l: &Labels) -> Value {
+    Value::Object(l.0.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>())
+}
+
+fn matrix_json(m: &[SeriesRange]) -> Value {
+    Value::Array(
+        m.iter()
+            .map(|s| {
+                json!({
+                    "metric": labels_json(&s.labels),
+                    "values": s.points.iter().map(|(t, v)| json!([secs(*t), format_value(*v)])).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn result_json(r: &QueryResult) -> Value {
+    match r {
+        QueryResult::Vector { time_ms, samples } => json!({
+            "resultType": "vector",
+            "result": samples.iter().map(|s| json!({
+                "metric": labels_json(&s.labels),
+                "value": [secs(*time_ms), format_value(s.value)],
+            })).collect::<Vec<_>>(),
+        }),
+        QueryResult::Scalar { time_ms, value } => {
+            json!({ "resultType": "scalar", "result": [secs(*time_ms), format_value(*value)] })
+        }
+        QueryResult::String { time_ms, value } => {
+            json!({ "resultType": "string", "result": [secs(*time_ms), value] })
+        }
+        QueryResult::Matrix(m) => json!({ "resultType": "matrix", "result": matrix_json(m) }),
+    }
+}
+
+fn success(data: Value) -> PromResult {
+    Ok(Json(json!({ "status": "success", "data": data })))
+}
+
+async fn query(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap, body: axum::body::Bytes) -> PromResult {
+    let f = Form::new(raw, &headers, &body)?;
+    let q = f.get("query").ok_or_else(|| bad("invalid parameter \"query\": query is required"))?.to_string();
+    let t = f.time("time", now_ms())?;
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t)?)).await?;
+    success(result_json(&r))
+}
+
+async fn query_range(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> PromResult {
+    let f = Form::new(raw, &headers, &body)?;
+    let q = f.get("query").ok_or_else(|| bad("invalid parameter \"query\": query is required"))?.to_string();
+    let need = |k: &str| f.get(k).ok_or_else(|| bad(format!("invalid parameter \"{k}\": {k} is required")));
+    need("start")?;
+    need("end")?;
+    let (start, end) = (f.time("start", 0)?, f.time("end", 0)?);
+    let step = parse_step(need("step")?)?;
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(tael_query::promql::range_query(&engine, &q, start, end, step)?)).await?;
+    success(result_json(&r))
+}
+
+fn lookup_window(f: &Form) -> Result<(i64, i64), PromError> {
+    let end = f.time("end", now_ms())?;
+    let start = f.time("start", end - DEFAULT_LOOKUP_MS)?;
+    Ok((start, end))
+}
+
+async fn series(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap, body: axum::body::Bytes) -> PromResult {
+    let f = Form::new(raw, &headers, &body)?;
+    let matches = f.all("match[]");
+    if matches.is_empty() {
+        return Err(bad("no match[] parameter provided"));
+    }
+    let (start, end) = lookup_window(&f)?;
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(tael_query::promql::series(&engine, &matches, start, end)?)).await?;
+    success(Value::Array(r.iter().map(labels_json).collect()))
+}
+
+async fn labels(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap, body: axum::body::Bytes) -> PromResult {
+    let f = Form::new(raw, &headers, &body)?;
+    let matches = f.all("match[]");
+    let (start, end) = lookup_window(&f)?;
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(tael_query::promql::label_names(&engine, &matches, start, end)?)).await?;
+    success(json!(r))
+}
+
+async fn label_values(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> PromResult {
+    let f = Form::new(raw, &HeaderMap::new(), &[])?;
+    let matches = f.all("match[]");
+    let (start, end) = lookup_window(&f)?;
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(tael_query::promql::label_values(&engine, &name, &matches, start, end)?)).await?;
+    success(json!(r))
+}
+
+async fn metadata(State(st): State<AppState>, RawQuery(raw): RawQuery) -> PromResult {
+    let f = Form::new(raw, &HeaderMap::new(), &[])?;
+    let only = f.get("metric").map(str::to_string);
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(tael_query::promql::metadata(&engine)?)).await?;
+    let mut out = Map::new();
+    for (name, (kind, unit)) in r {
+        if only.as_ref().is_some_and(|o| *o != name) {
+            continue;
+        }
+        out.insert(name, json!([{ "type": kind, "help": "", "unit": unit }]));
+    }
+    success(Value::Object(out))
+}
+
+async fn buildinfo() -> PromResult {
+    success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+        "application": "tael",
+    }))
+}
+
+/// tael 0.5's `/api/v1/metrics/query`: `query` at now (or `time`), or over
+/// `start`/`end`/`step`; `{"query","series","count"}`.
+async fn tael_query(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let f = Form::new(raw, &HeaderMap::new(), &[]).map_err(|e| e.0)?;
+    let q = f.get("query").ok_or_else(|| ApiError::bad_request("query is required"))?.to_string();
+    let engine = st.engine.clone();
+    let range = f.get("start").is_some() || f.get("step").is_some();
+    let (start, end, step) = if range {
+        let end = f.time("end", now_ms()).map_err(|e| e.0)?;
+        let start = f.time("start", end - 3_600_000).map_err(|e| e.0)?;
+        let step = match f.get("step") {
+            Some(s) => parse_step(s).map_err(|e| e.0)?,
+            None => ((end - start) / 250).max(1000),
+        };
+        (start, end, step)
+    } else {
+        let t = f.time("time", now_ms()).map_err(|e| e.0)?;
+        (t, t, 0)
+    };
+    let query_text = q.clone();
+    let r = blocking(move || {
+        Ok(match range {
+            true => tael_query::promql::range_query(&engine, &query_text, start, end, step)?,
+            false => tael_query::promql::instant_query(&engine, &query_text, start)?,
+        })
+    })
+    .await?;
+    let one = |l: &Labels| -> (Value, Value) {
+        let name = l.name().to_string();
+        (json!(name), labels_json(&l.drop_name()))
+    };
+    let series: Vec<Value> = match &r {
+        QueryResult::Vector { time_ms, samples } => samples
+            .iter()
+            .map(|s| {
+                let (metric, labels) = one(&s.labels);
+                json!({ "metric": metric, "labels": labels, "value": s.value,
+                        "timestamp": tael_core::time::format_rfc3339(time_ms * 1_000_000) })
+            })
+            .collect(),
+        QueryResult::Scalar { time_ms, value } => vec![json!({ "metric": "", "labels": {}, "value": value,
+            "timestamp": tael_core::time::format_rfc3339(time_ms * 1_000_000) })],
+        QueryResult::String { .. } => Vec::new(),
+        QueryResult::Matrix(m) => m
+            .iter()
+            .map(|s| {
+                let (metric, labels) = one(&s.labels);
+                json!({ "metric": metric, "labels": labels,
+                        "values": s.points.iter().map(|(t, v)| json!([*t as f64 / 1000.0, v])).collect::<Vec<_>>() })
+            })
+            .collect(),
+    };
+    Ok(Json(json!({ "query": q, "count": series.len(), "series": series })))
+}
+
+/// The Prometheus-compatible routes (merged into the REST router).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/metrics/query", get(tael_query))
+}
