@@ -104,7 +104,11 @@ pub fn run(format: Format, client: &Client, cmd: &AnalyticsCmd) -> Result<(), Cl
             print(format, &v, topology_text);
         }
         AnalyticsCmd::Correlate { trace_id, trace } => {
-            let id = trace.as_ref().or(trace_id.as_ref()).cloned().unwrap_or_default();
+            let id = trace
+                .as_ref()
+                .or(trace_id.as_ref())
+                .cloned()
+                .unwrap_or_default();
             let v = client.get("/api/v1/correlate", &[("trace".into(), id)])?;
             print(format, &v, correlate_text);
         }
@@ -126,7 +130,9 @@ pub fn sql(
         return Ok(());
     }
     let Some(q) = query else {
-        return Err(CliError::usage("give a SQL query, or --schema for the tables"));
+        return Err(CliError::usage(
+            "give a SQL query, or --schema for the tables",
+        ));
     };
     let mut body = json!({ "q": q });
     if let Some(n) = max_rows {
@@ -202,7 +208,14 @@ fn summary_table(v: &Value) -> String {
         })
         .collect();
     out.push_str(&table(
-        &["service", "spans", "error rate", "p50 ms", "p95 ms", "p99 ms"],
+        &[
+            "service",
+            "spans",
+            "error rate",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+        ],
         &rows,
     ));
     let rows: Vec<Vec<String>> = list(v, "top_error_operations")
@@ -250,7 +263,15 @@ fn diff_table(v: &Value) -> String {
         })
         .collect();
     table(
-        &["service", "operation", "status", "rate/s", "error rate", "p95 ms", "worse by"],
+        &[
+            "service",
+            "operation",
+            "status",
+            "rate/s",
+            "error rate",
+            "p95 ms",
+            "worse by",
+        ],
         &rows,
     )
 }
@@ -263,7 +284,10 @@ fn topology_text(v: &Value) -> String {
             s(e, "from"),
             s(e, "to"),
             s(e, "calls"),
-            e["error_rate"].as_f64().map(|r| format!("{:.2}", r * 100.0)).unwrap_or_default(),
+            e["error_rate"]
+                .as_f64()
+                .map(|r| format!("{:.2}", r * 100.0))
+                .unwrap_or_default(),
             num(e, "p50_ms", 1),
             num(e, "p95_ms", 1),
             num(e, "p99_ms", 1),

@@ -511,9 +511,7 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
                     push(&mut q, "step", step);
                 }
                 (None, Some(e)) if step.is_none() => q.push(("time".into(), e)),
-                (None, _) if step.is_some() => {
-                    return Err(CliError::usage("--step needs --start"))
-                }
+                (None, _) if step.is_some() => return Err(CliError::usage("--step needs --start")),
                 (None, _) => {}
             }
             let v = client.get("/api/v1/metrics/query", &q)?;

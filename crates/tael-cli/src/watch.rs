@@ -75,7 +75,11 @@ fn parse_test(t: &str) -> Result<Test, String> {
     for (sym, op) in ops {
         if let Some((field, value)) = t.split_once(sym) {
             let field = field.trim();
-            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            if field.is_empty()
+                || !field
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            {
                 return Err(format!("{t:?}: expected a field name before {sym}"));
             }
             let value: f64 = value
@@ -89,7 +93,9 @@ fn parse_test(t: &str) -> Result<Test, String> {
             });
         }
     }
-    Err(format!("{t:?}: expected <field> <op> <number>, op one of > >= < <= == !="))
+    Err(format!(
+        "{t:?}: expected <field> <op> <number>, op one of > >= < <= == !="
+    ))
 }
 
 /// Parses one `--exit-on` expression.
@@ -162,7 +168,15 @@ pub fn tick(summary: &Value, prev: Option<&Value>) -> Value {
             &mut traces,
             t,
             "traces",
-            &["span_count", "trace_count", "error_count", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
+            &[
+                "span_count",
+                "trace_count",
+                "error_count",
+                "error_rate",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+            ],
         ),
         (&mut logs, l, "logs", &["total", "error", "warn"]),
         (&mut metrics, m, "metrics", &["point_count", "unique_names"]),
@@ -195,7 +209,11 @@ fn dur(flag: &str, v: &str) -> Result<Duration, CliError> {
 pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliError> {
     check_last(&Some(a.last.clone()))?;
     let interval = dur("--interval", &a.interval)?;
-    let timeout = a.timeout.as_deref().map(|t| dur("--timeout", t)).transpose()?;
+    let timeout = a
+        .timeout
+        .as_deref()
+        .map(|t| dur("--timeout", t))
+        .transpose()?;
     let conditions = a
         .exit_on
         .iter()
@@ -232,7 +250,11 @@ pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliErro
                     f(t, "p95_ms"),
                     f(&line["logs"], "total"),
                     f(&line["metrics"], "point_count"),
-                    if matched.is_empty() { "" } else { "  ← condition met" },
+                    if matched.is_empty() {
+                        ""
+                    } else {
+                        "  ← condition met"
+                    },
                 )
             }
         }
@@ -256,7 +278,8 @@ mod tests {
 
     #[test]
     fn conditions() {
-        let tick = json!({"traces": {"error_rate": 0.02, "span_count": 10.0}, "logs": {"error": 3}});
+        let tick =
+            json!({"traces": {"error_rate": 0.02, "span_count": 10.0}, "logs": {"error": 3}});
         let c = parse_condition("error_rate > 0.01").unwrap();
         assert!(c.holds(&tick).unwrap());
         let c = parse_condition("error_rate > 0.01 and span_count >= 100").unwrap();

@@ -118,7 +118,9 @@ fn row(
     let rate_ratio = (b.rate_per_s > 0.0).then(|| n.rate_per_s / b.rate_per_s);
     let error_rate_delta = n.error_rate - b.error_rate;
     let worse_by = match status {
-        "changed" => 10.0 * error_rate_delta.max(0.0) + p95_ratio.map_or(0.0, |r| (r - 1.0).max(0.0)),
+        "changed" => {
+            10.0 * error_rate_delta.max(0.0) + p95_ratio.map_or(0.0, |r| (r - 1.0).max(0.0))
+        }
         _ => 0.0,
     };
     DiffRow {

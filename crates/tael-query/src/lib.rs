@@ -15,10 +15,10 @@ mod scan;
 pub mod services;
 pub mod sketch;
 pub mod spanstats;
-pub mod summary;
-pub mod topology;
 pub mod sql;
+pub mod summary;
 mod topn;
+pub mod topology;
 pub mod traces;
 pub mod window;
 

@@ -57,7 +57,10 @@ impl MetricQuery {
     /// The columns the filters read.
     fn columns(&self) -> Vec<&'static str> {
         filter_columns([
-            (self.service.is_some() || !self.services.is_empty(), "service"),
+            (
+                self.service.is_some() || !self.services.is_empty(),
+                "service",
+            ),
             (self.name.is_some(), "name"),
             (self.metric_type.is_some(), "metric_type"),
         ])

@@ -236,7 +236,9 @@ mod tests {
     #[test]
     fn binned_within_relative_accuracy() {
         let mut s = Sketch::default();
-        let vals: Vec<i64> = (1..=100_000).map(|i| i * 1_000 + (i * 7919) % 997).collect();
+        let vals: Vec<i64> = (1..=100_000)
+            .map(|i| i * 1_000 + (i * 7919) % 997)
+            .collect();
         for v in &vals {
             s.add(*v);
         }

@@ -6,9 +6,9 @@
 //! whose parent started before the window is counted as unresolved.
 
 use crate::spanstats::GroupStats;
-use arrow::array::Array;
 use crate::window::{scan_window, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
+use arrow::array::Array;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use tael_storage::columnar::Cols;
@@ -79,8 +79,11 @@ pub fn topology(engine: &Engine, window: TimeWindow) -> Result<Topology, QueryEr
     };
     scan_window(&snap, &scan, &mut |batch, mask| {
         let c = Cols::new(batch);
-        let (traces, spans, parents) =
-            (c.str("trace_id")?, c.str("span_id")?, c.str("parent_span_id")?);
+        let (traces, spans, parents) = (
+            c.str("trace_id")?,
+            c.str("span_id")?,
+            c.str("parent_span_id")?,
+        );
         let services = names.column(&c.text("service")?);
         let errors = c.text("status")?.mask(|s| s == "error");
         let dur = c.i64("duration_ns")?;

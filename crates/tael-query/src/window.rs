@@ -118,7 +118,10 @@ impl Interner {
     }
 
     pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map(String::as_str).unwrap_or("")
+        self.names
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// The interned id of every row of a text column (a dictionary column
@@ -129,11 +132,16 @@ impl Interner {
                 .map(|i| self.id(if a.is_valid(i) { a.value(i) } else { "" }))
                 .collect(),
             TextCol::Dict(d, values) => {
-                let map: Vec<u32> = (0..values.len()).map(|i| self.id(values.value(i))).collect();
+                let map: Vec<u32> = (0..values.len())
+                    .map(|i| self.id(values.value(i)))
+                    .collect();
                 let empty = self.id("");
                 d.keys()
                     .iter()
-                    .map(|k| k.and_then(|k| map.get(k as usize).copied()).unwrap_or(empty))
+                    .map(|k| {
+                        k.and_then(|k| map.get(k as usize).copied())
+                            .unwrap_or(empty)
+                    })
                     .collect()
             }
         }

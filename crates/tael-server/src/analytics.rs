@@ -39,9 +39,13 @@ impl Params {
     fn positive(&self, key: &str) -> Result<Option<usize>, ApiError> {
         self.get(key)
             .map(|v| {
-                v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ApiError::bad_request(format!("{key} must be a positive whole number"))
-                })
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("{key} must be a positive whole number"))
+                    })
             })
             .transpose()
     }

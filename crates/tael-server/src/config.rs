@@ -244,7 +244,9 @@ impl ServerConfig {
             return Err(ConfigError("the SQL timeout must be positive".into()));
         }
         if self.sql_memory_bytes < 1 << 20 {
-            return Err(ConfigError("the SQL memory limit must be at least 1MiB".into()));
+            return Err(ConfigError(
+                "the SQL memory limit must be at least 1MiB".into(),
+            ));
         }
         if self.max_attributes == 0 {
             return Err(ConfigError("max attributes must be at least 1".into()));

@@ -62,32 +62,44 @@ struct Form(Vec<(String, String)>);
 
 impl Form {
     fn new(raw: Option<String>, headers: &HeaderMap, body: &[u8]) -> Result<Form, PromError> {
-        let mut pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(&raw.unwrap_or_default()).map_err(|e| bad(format!("invalid query string: {e}")))?;
+        let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw.unwrap_or_default())
+            .map_err(|e| bad(format!("invalid query string: {e}")))?;
         let form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if form && !body.is_empty() {
-            let b: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(body).map_err(|e| bad(format!("invalid form body: {e}")))?;
+            let b: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|e| bad(format!("invalid form body: {e}")))?;
             pairs.extend(b);
         }
         Ok(Form(pairs))
     }
 
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(n, v)| n == k && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     fn all(&self, k: &str) -> Vec<String> {
-        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     fn time(&self, k: &str, default: i64) -> Result<i64, PromError> {
         match self.get(k) {
             None => Ok(default),
-            Some(v) => parse_time(v).ok_or_else(|| bad(format!("invalid parameter \"{k}\": cannot parse {v:?} to a valid timestamp"))),
+            Some(v) => parse_time(v).ok_or_else(|| {
+                bad(format!(
+                    "invalid parameter \"{k}\": cannot parse {v:?} to a valid timestamp"
+                ))
+            }),
         }
     }
 }
@@ -101,9 +113,11 @@ pub fn parse_time(v: &str) -> Option<i64> {
 }
 
 fn parse_step(v: &str) -> Result<i64, PromError> {
-    parse_duration_ns(v)
-        .map(|ns| ns / 1_000_000)
-        .map_err(|_| bad(format!("invalid parameter \"step\": cannot parse {v:?} to a valid duration")))
+    parse_duration_ns(v).map(|ns| ns / 1_000_000).map_err(|_| {
+        bad(format!(
+            "invalid parameter \"step\": cannot parse {v:?} to a valid duration"
+        ))
+    })
 }
 
 fn now_ms() -> i64 {
@@ -115,7 +129,11 @@ fn secs(t_ms: i64) -> Value {
 }
 
 fn labels_json(l: &Labels) -> Value {
-    Value::Object(l.0.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>())
+    Value::Object(
+        l.0.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn matrix_json(m: &[SeriesRange]) -> Value {
@@ -154,9 +172,17 @@ fn success(data: Value) -> PromResult {
     Ok(Json(json!({ "status": "success", "data": data })))
 }
 
-async fn query(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap, body: axum::body::Bytes) -> PromResult {
+async fn query(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> PromResult {
     let f = Form::new(raw, &headers, &body)?;
-    let q = f.get("query").ok_or_else(|| bad("invalid parameter \"query\": query is required"))?.to_string();
+    let q = f
+        .get("query")
+        .ok_or_else(|| bad("invalid parameter \"query\": query is required"))?
+        .to_string();
     let t = f.time("time", now_ms())?;
     let engine = st.engine.clone();
     let r = blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t)?)).await?;
@@ -170,14 +196,25 @@ async fn query_range(
     body: axum::body::Bytes,
 ) -> PromResult {
     let f = Form::new(raw, &headers, &body)?;
-    let q = f.get("query").ok_or_else(|| bad("invalid parameter \"query\": query is required"))?.to_string();
-    let need = |k: &str| f.get(k).ok_or_else(|| bad(format!("invalid parameter \"{k}\": {k} is required")));
+    let q = f
+        .get("query")
+        .ok_or_else(|| bad("invalid parameter \"query\": query is required"))?
+        .to_string();
+    let need = |k: &str| {
+        f.get(k)
+            .ok_or_else(|| bad(format!("invalid parameter \"{k}\": {k} is required")))
+    };
     need("start")?;
     need("end")?;
     let (start, end) = (f.time("start", 0)?, f.time("end", 0)?);
     let step = parse_step(need("step")?)?;
     let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::range_query(&engine, &q, start, end, step)?)).await?;
+    let r = blocking(move || {
+        Ok(tael_query::promql::range_query(
+            &engine, &q, start, end, step,
+        )?)
+    })
+    .await?;
     success(result_json(&r))
 }
 
@@ -187,7 +224,12 @@ fn lookup_window(f: &Form) -> Result<(i64, i64), PromError> {
     Ok((start, end))
 }
 
-async fn series(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap, body: axum::body::Bytes) -> PromResult {
+async fn series(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> PromResult {
     let f = Form::new(raw, &headers, &body)?;
     let matches = f.all("match[]");
     if matches.is_empty() {
@@ -195,16 +237,27 @@ async fn series(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: He
     }
     let (start, end) = lookup_window(&f)?;
     let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::series(&engine, &matches, start, end)?)).await?;
+    let r =
+        blocking(move || Ok(tael_query::promql::series(&engine, &matches, start, end)?)).await?;
     success(Value::Array(r.iter().map(labels_json).collect()))
 }
 
-async fn labels(State(st): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap, body: axum::body::Bytes) -> PromResult {
+async fn labels(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> PromResult {
     let f = Form::new(raw, &headers, &body)?;
     let matches = f.all("match[]");
     let (start, end) = lookup_window(&f)?;
     let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::label_names(&engine, &matches, start, end)?)).await?;
+    let r = blocking(move || {
+        Ok(tael_query::promql::label_names(
+            &engine, &matches, start, end,
+        )?)
+    })
+    .await?;
     success(json!(r))
 }
 
@@ -217,7 +270,12 @@ async fn label_values(
     let matches = f.all("match[]");
     let (start, end) = lookup_window(&f)?;
     let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::label_values(&engine, &name, &matches, start, end)?)).await?;
+    let r = blocking(move || {
+        Ok(tael_query::promql::label_values(
+            &engine, &name, &matches, start, end,
+        )?)
+    })
+    .await?;
     success(json!(r))
 }
 
@@ -250,9 +308,15 @@ async fn buildinfo() -> PromResult {
 
 /// tael 0.5's `/api/v1/metrics/query`: `query` at now (or `time`), or over
 /// `start`/`end`/`step`; `{"query","series","count"}`.
-async fn tael_query(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn tael_query(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let f = Form::new(raw, &HeaderMap::new(), &[]).map_err(|e| e.0)?;
-    let q = f.get("query").ok_or_else(|| ApiError::bad_request("query is required"))?.to_string();
+    let q = f
+        .get("query")
+        .ok_or_else(|| ApiError::bad_request("query is required"))?
+        .to_string();
     let engine = st.engine.clone();
     let range = f.get("start").is_some() || f.get("step").is_some();
     let (start, end, step) = if range {
@@ -300,7 +364,9 @@ async fn tael_query(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Resu
             })
             .collect(),
     };
-    Ok(Json(json!({ "query": q, "count": series.len(), "series": series })))
+    Ok(Json(
+        json!({ "query": q, "count": series.len(), "series": series }),
+    ))
 }
 
 /// The Prometheus-compatible routes (merged into the REST router).

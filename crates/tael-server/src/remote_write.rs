@@ -146,7 +146,11 @@ fn expand(spans: &[BucketSpan], deltas: &[i64], counts: &[f64]) -> BTreeMap<i32,
     let mut k = 0usize;
     let mut running: i64 = 0;
     for (si, s) in spans.iter().enumerate() {
-        idx = if si == 0 { s.offset } else { idx.saturating_add(s.offset) };
+        idx = if si == 0 {
+            s.offset
+        } else {
+            idx.saturating_add(s.offset)
+        };
         for _ in 0..s.length {
             let c = if !deltas.is_empty() {
                 running = running.saturating_add(deltas.get(k).copied().unwrap_or(0));
@@ -206,7 +210,12 @@ fn convert(series: Vec<Series>) -> Converted {
     // Per job (which becomes the resource's service.name), per name.
     let mut by_job: BTreeMap<String, BTreeMap<String, Vec<pm::Metric>>> = BTreeMap::new();
     for s in series {
-        let Some(name) = s.labels.iter().find(|(k, _)| k == "__name__").map(|(_, v)| v.clone()) else {
+        let Some(name) = s
+            .labels
+            .iter()
+            .find(|(k, _)| k == "__name__")
+            .map(|(_, v)| v.clone())
+        else {
             out.rejected.push("series without __name__".into());
             continue;
         };
@@ -236,19 +245,32 @@ fn convert(series: Vec<Series>) -> Converted {
             })
             .collect();
         out.samples += points.len() as u64;
-        let job = s.labels.iter().find(|(k, _)| k == "job").map(|(_, v)| v.clone()).unwrap_or_default();
-        let metrics = by_job.entry(job).or_default().entry(name.clone()).or_default();
+        let job = s
+            .labels
+            .iter()
+            .find(|(k, _)| k == "job")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let metrics = by_job
+            .entry(job)
+            .or_default()
+            .entry(name.clone())
+            .or_default();
         if !points.is_empty() {
             metrics.push(pm::Metric {
                 name: name.clone(),
-                data: Some(pm::metric::Data::Gauge(pm::Gauge { data_points: points })),
+                data: Some(pm::metric::Data::Gauge(pm::Gauge {
+                    data_points: points,
+                })),
                 ..Default::default()
             });
         }
         let mut exp = Vec::new();
         let mut explicit = Vec::new();
         for h in &s.histograms {
-            let count = h.count_int.unwrap_or_else(|| h.count_float.unwrap_or(0.0).max(0.0).round() as u64);
+            let count = h
+                .count_int
+                .unwrap_or_else(|| h.count_float.unwrap_or(0.0).max(0.0).round() as u64);
             let pos = expand(&h.positive_spans, &h.positive_deltas, &h.positive_counts);
             if h.schema == -53 {
                 let mut counts = vec![0u64; h.custom_values.len() + 1];
@@ -289,10 +311,12 @@ fn convert(series: Vec<Series>) -> Converted {
         if !exp.is_empty() {
             metrics.push(pm::Metric {
                 name: name.clone(),
-                data: Some(pm::metric::Data::ExponentialHistogram(pm::ExponentialHistogram {
-                    data_points: exp,
-                    aggregation_temporality: cumulative,
-                })),
+                data: Some(pm::metric::Data::ExponentialHistogram(
+                    pm::ExponentialHistogram {
+                        data_points: exp,
+                        aggregation_temporality: cumulative,
+                    },
+                )),
                 ..Default::default()
             });
         }
@@ -373,7 +397,9 @@ fn decode_v2(body: &[u8]) -> Result<Vec<Series>, ApiError> {
     let mut out = Vec::with_capacity(req.timeseries.len());
     for t in &req.timeseries {
         if t.labels_refs.len() % 2 != 0 {
-            return Err(ApiError::bad_request("labels_refs must hold name/value pairs"));
+            return Err(ApiError::bad_request(
+                "labels_refs must hold name/value pairs",
+            ));
         }
         let labels = t
             .labels_refs
@@ -392,14 +418,33 @@ fn decode_v2(body: &[u8]) -> Result<Vec<Series>, ApiError> {
 
 fn written(resp: &mut Response, samples: u64, histograms: u64) {
     let h = resp.headers_mut();
-    h.insert("X-Prometheus-Remote-Write-Samples-Written", HeaderValue::from(samples));
-    h.insert("X-Prometheus-Remote-Write-Histograms-Written", HeaderValue::from(histograms));
-    h.insert("X-Prometheus-Remote-Write-Exemplars-Written", HeaderValue::from(0u64));
+    h.insert(
+        "X-Prometheus-Remote-Write-Samples-Written",
+        HeaderValue::from(samples),
+    );
+    h.insert(
+        "X-Prometheus-Remote-Write-Histograms-Written",
+        HeaderValue::from(histograms),
+    );
+    h.insert(
+        "X-Prometheus-Remote-Write-Exemplars-Written",
+        HeaderValue::from(0u64),
+    );
 }
 
 /// `POST /api/v1/write`.
-pub async fn write(State(st): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+pub async fn write(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let text = |h: header::HeaderName| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
     let (ctype, cenc) = (text(header::CONTENT_TYPE), text(header::CONTENT_ENCODING));
     let proto = ctype
         .split(';')
@@ -418,7 +463,9 @@ pub async fn write(State(st): State<AppState>, headers: HeaderMap, body: axum::b
     if cenc != "snappy" {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
-            format!("unsupported content encoding {cenc:?}: remote-write bodies are snappy-compressed"),
+            format!(
+                "unsupported content encoding {cenc:?}: remote-write bodies are snappy-compressed"
+            ),
         ));
     }
     let len = snap::raw::decompress_len(&body)
@@ -426,25 +473,45 @@ pub async fn write(State(st): State<AppState>, headers: HeaderMap, body: axum::b
     if len > st.max_decompressed_bytes {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
-            format!("decompressed body exceeds the limit of {} bytes", st.max_decompressed_bytes),
+            format!(
+                "decompressed body exceeds the limit of {} bytes",
+                st.max_decompressed_bytes
+            ),
         ));
     }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid snappy body: {e}")))?;
-    let series = if v2 { decode_v2(&raw)? } else { decode_v1(&raw)? };
+    let series = if v2 {
+        decode_v2(&raw)?
+    } else {
+        decode_v1(&raw)?
+    };
     let c = convert(series);
-    let outcome = export(&st, SignalKind::Metrics, Encoding::Protobuf, c.request.encode_to_vec().into()).await?;
+    let outcome = export(
+        &st,
+        SignalKind::Metrics,
+        Encoding::Protobuf,
+        c.request.encode_to_vec().into(),
+    )
+    .await?;
     let mut problems = c.rejected;
     if outcome.rejected > 0 {
-        problems.push(format!("{} points rejected: {}", outcome.rejected, outcome.error_message));
+        problems.push(format!(
+            "{} points rejected: {}",
+            outcome.rejected, outcome.error_message
+        ));
     }
     let mut resp = if problems.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else {
         ApiError::bad_request(problems.join("; ")).into_response()
     };
-    written(&mut resp, c.samples.saturating_sub(outcome.rejected), c.histograms);
+    written(
+        &mut resp,
+        c.samples.saturating_sub(outcome.rejected),
+        c.histograms,
+    );
     Ok(resp)
 }
 
@@ -455,9 +522,21 @@ mod tests {
     #[test]
     fn native_buckets_expand() {
         // Spans: 2 buckets from index -1, then a gap of 2, 1 bucket.
-        let spans = vec![BucketSpan { offset: -1, length: 2 }, BucketSpan { offset: 2, length: 1 }];
+        let spans = vec![
+            BucketSpan {
+                offset: -1,
+                length: 2,
+            },
+            BucketSpan {
+                offset: 2,
+                length: 1,
+            },
+        ];
         let b = expand(&spans, &[3, -1, 4], &[]);
-        assert_eq!(b.into_iter().collect::<Vec<_>>(), vec![(-1, 3), (0, 2), (3, 6)]);
+        assert_eq!(
+            b.into_iter().collect::<Vec<_>>(),
+            vec![(-1, 3), (0, 2), (3, 6)]
+        );
         let d = dense(&expand(&spans, &[], &[1.0, 2.0, 3.0])).unwrap();
         assert_eq!((d.offset, d.bucket_counts), (-2, vec![1, 2, 0, 0, 3]));
     }
@@ -468,19 +547,35 @@ mod tests {
             Series {
                 labels: vec![("__name__".into(), "up".into()), ("job".into(), "a".into())],
                 samples: vec![
-                    v1::Sample { value: 1.0, timestamp: 1000 },
-                    v1::Sample { value: f64::from_bits(STALE_NAN_BITS), timestamp: 2000 },
+                    v1::Sample {
+                        value: 1.0,
+                        timestamp: 1000,
+                    },
+                    v1::Sample {
+                        value: f64::from_bits(STALE_NAN_BITS),
+                        timestamp: 2000,
+                    },
                 ],
                 histograms: vec![],
                 exemplars: 0,
             },
-            Series { labels: vec![("job".into(), "b".into())], samples: vec![], histograms: vec![], exemplars: 0 },
+            Series {
+                labels: vec![("job".into(), "b".into())],
+                samples: vec![],
+                histograms: vec![],
+                exemplars: 0,
+            },
         ]);
         assert_eq!((c.samples, c.rejected.len()), (2, 1));
         let rm = &c.request.resource_metrics[0];
-        assert_eq!(rm.resource.as_ref().unwrap().attributes[1].key, "service.name");
+        assert_eq!(
+            rm.resource.as_ref().unwrap().attributes[1].key,
+            "service.name"
+        );
         let m = &rm.scope_metrics[0].metrics[0];
-        let Some(pm::metric::Data::Gauge(g)) = &m.data else { panic!("gauge") };
+        let Some(pm::metric::Data::Gauge(g)) = &m.data else {
+            panic!("gauge")
+        };
         assert_eq!((g.data_points[0].flags, g.data_points[1].flags), (0, 1));
         assert_eq!(g.data_points[0].attributes[0].key, "job");
     }

@@ -310,7 +310,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/stats", get(stats))
         .merge(crate::analytics::routes())
         .merge(crate::prometheus::routes())
-        .route("/api/v1/write", axum::routing::post(crate::remote_write::write))
+        .route(
+            "/api/v1/write",
+            axum::routing::post(crate::remote_write::write),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

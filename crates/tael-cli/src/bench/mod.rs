@@ -5,6 +5,7 @@
 
 pub mod gen;
 mod query;
+mod series;
 
 use crate::client::CliError;
 use clap::{Args, Subcommand, ValueEnum};
@@ -28,6 +29,8 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 50)]
         runs: usize,
     },
+    /// Backfill counter series and time PromQL instant and range queries.
+    Series(series::SeriesArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -99,6 +102,14 @@ pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
                 .build()
                 .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
             let report = rt.block_on(ingest(a.clone()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            Ok(())
+        }
+        BenchCmd::Series(a) => {
+            let report = series::run(a)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report).unwrap_or_default()

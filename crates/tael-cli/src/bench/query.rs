@@ -23,10 +23,18 @@ fn time_it(
     }
     ms.sort_by(|a, b| a.total_cmp(b));
     let pick = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
-    let items = ["spans", "services", "logs", "metrics", "rows", "anomalies", "edges"]
-        .iter()
-        .find_map(|k| last.get(*k).and_then(Value::as_array).map(Vec::len))
-        .unwrap_or(0);
+    let items = [
+        "spans",
+        "services",
+        "logs",
+        "metrics",
+        "rows",
+        "anomalies",
+        "edges",
+    ]
+    .iter()
+    .find_map(|k| last.get(*k).and_then(Value::as_array).map(Vec::len))
+    .unwrap_or(0);
     Ok(
         json!({ "path": path, "query": query, "runs": runs, "median_ms": pick(0.5), "p90_ms": pick(0.9), "items": items }),
     )

@@ -74,10 +74,16 @@ pub fn aggregate(
     if op == T_COUNT_VALUES {
         let label = match &param {
             Some(Value::String(s)) => s.clone(),
-            _ => return Err(QueryError::InvalidArgument("count_values needs a string parameter".into())),
+            _ => {
+                return Err(QueryError::InvalidArgument(
+                    "count_values needs a string parameter".into(),
+                ))
+            }
         };
         if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || label.is_empty() {
-            return Err(QueryError::InvalidArgument(format!("invalid label name {label:?}")));
+            return Err(QueryError::InvalidArgument(format!(
+                "invalid label name {label:?}"
+            )));
         }
         let mut counts: HashMap<Labels, f64> = HashMap::new();
         let mut order = Vec::new();
@@ -122,8 +128,14 @@ pub fn aggregate(
             T_AVG => v.iter().sum::<f64>() / v.len() as f64,
             T_COUNT => v.len() as f64,
             T_GROUP => 1.0,
-            T_MIN => v.iter().copied().fold(f64::NAN, |a, x| if a.is_nan() || x < a { x } else { a }),
-            T_MAX => v.iter().copied().fold(f64::NAN, |a, x| if a.is_nan() || x > a { x } else { a }),
+            T_MIN => v
+                .iter()
+                .copied()
+                .fold(f64::NAN, |a, x| if a.is_nan() || x < a { x } else { a }),
+            T_MAX => v
+                .iter()
+                .copied()
+                .fold(f64::NAN, |a, x| if a.is_nan() || x > a { x } else { a }),
             T_STDVAR => variance(&v),
             T_STDDEV => variance(&v).sqrt(),
             T_QUANTILE => quantile(phi.unwrap_or(f64::NAN), &mut v),

@@ -176,7 +176,11 @@ fn vector_op(
                 "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
             ));
         }
-        let (fl, fr) = if one_to_many { (o.value, s.value) } else { (s.value, o.value) };
+        let (fl, fr) = if one_to_many {
+            (o.value, s.value)
+        } else {
+            (s.value, o.value)
+        };
         let (mut value, keep) = elem(op, fl, fr)?;
         if return_bool {
             value = keep as u8 as f64;
@@ -184,7 +188,8 @@ fn vector_op(
             continue;
         }
         let labels = result_labels(&s.labels, &o.labels, op, return_bool, &card, matching);
-        if !matches!(card, VectorMatchCardinality::OneToOne) && !seen_result.insert(labels.clone()) {
+        if !matches!(card, VectorMatchCardinality::OneToOne) && !seen_result.insert(labels.clone())
+        {
             return Err(exec_err(
                 "multiple matches for labels: grouping labels must ensure unique matches",
             ));

@@ -33,7 +33,11 @@ const COLUMNS: [&str; 5] = ["name", "unit", "metric_type", "is_monotonic", "temp
 fn add_batch(batch: &RecordBatch, out: &mut BTreeSet<StoredMetric>) -> Result<(), QueryError> {
     let c = Cols::new(batch);
     let (names, types) = (c.text("name")?, c.text("metric_type")?);
-    let (unit, temporality, mono) = (c.str("unit")?, c.str("temporality")?, c.bool("is_monotonic")?);
+    let (unit, temporality, mono) = (
+        c.str("unit")?,
+        c.str("temporality")?,
+        c.bool("is_monotonic")?,
+    );
     let mut seen: HashSet<(&str, &str, &str, bool, &str)> = HashSet::new();
     for i in 0..batch.num_rows() {
         let key = (

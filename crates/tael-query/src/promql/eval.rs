@@ -136,7 +136,13 @@ impl<'a> Evaluator<'a> {
                 "\"or\" inside a selector is not supported".into(),
             ));
         }
-        let series = load(self.snap, &self.catalog, &matchers, f - off - range, t - off)?;
+        let series = load(
+            self.snap,
+            &self.catalog,
+            &matchers,
+            f - off - range,
+            t - off,
+        )?;
         self.loaded += series.iter().map(|s| s.points.len()).sum::<usize>();
         if self.loaded > MAX_SAMPLES {
             return Err(exec_err(format!(
@@ -176,9 +182,7 @@ impl<'a> Evaluator<'a> {
                 Ok(())
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
-            Expr::Extension(_) => Err(QueryError::InvalidArgument(
-                "unsupported expression".into(),
-            )),
+            Expr::Extension(_) => Err(QueryError::InvalidArgument("unsupported expression".into())),
         }
     }
 
@@ -234,7 +238,12 @@ impl<'a> Evaluator<'a> {
 
     fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
         let ref_t = self.at_time(&sq.at, t) - offset_ms(&sq.offset);
-        let step = sq.step.as_ref().map(ms).unwrap_or(DEFAULT_SUBQUERY_STEP_MS).max(1);
+        let step = sq
+            .step
+            .as_ref()
+            .map(ms)
+            .unwrap_or(DEFAULT_SUBQUERY_STEP_MS)
+            .max(1);
         let range = ms(&sq.range);
         let mut ts = (ref_t - range).div_euclid(step) * step;
         if ts <= ref_t - range {

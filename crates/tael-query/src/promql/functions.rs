@@ -15,11 +15,9 @@ use promql_parser::parser::{Call, Expr};
 use std::sync::Arc;
 
 fn arg<'e>(c: &'e Call, i: usize) -> Result<&'e Expr, QueryError> {
-    c.args
-        .args
-        .get(i)
-        .map(|b| b.as_ref())
-        .ok_or_else(|| QueryError::InvalidArgument(format!("{}: missing argument {}", c.func.name, i + 1)))
+    c.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
+        QueryError::InvalidArgument(format!("{}: missing argument {}", c.func.name, i + 1))
+    })
 }
 
 fn dropped(l: &Arc<Labels>) -> Arc<Labels> {
@@ -28,7 +26,13 @@ fn dropped(l: &Arc<Labels>) -> Arc<Labels> {
 
 /// Prometheus's extrapolated rate / increase / delta of one series in the
 /// window `(t - range, t]`.
-fn extrapolated(points: &[(i64, f64)], t: i64, range: i64, counter: bool, rate: bool) -> Option<f64> {
+fn extrapolated(
+    points: &[(i64, f64)],
+    t: i64,
+    range: i64,
+    counter: bool,
+    rate: bool,
+) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
@@ -60,8 +64,16 @@ fn extrapolated(points: &[(i64, f64)], t: i64, range: i64, counter: bool, rate: 
     }
     let threshold = avg * 1.1;
     let mut interval = sampled;
-    interval += if to_start < threshold { to_start } else { avg / 2.0 };
-    interval += if to_end < threshold { to_end } else { avg / 2.0 };
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        avg / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        avg / 2.0
+    };
     let mut factor = interval / sampled;
     if rate {
         factor /= range as f64 / 1000.0;
@@ -109,7 +121,11 @@ fn regression(points: &[(i64, f64)], at: i64) -> Option<(f64, f64)> {
     }
     let first = points[0].1;
     if points.iter().all(|p| p.1 == first) {
-        return Some(if first.is_infinite() { (f64::NAN, f64::NAN) } else { (0.0, first) });
+        return Some(if first.is_infinite() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (0.0, first)
+        });
     }
     let n = points.len() as f64;
     let (mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
@@ -138,14 +154,25 @@ fn over_time(name: &str, points: &[(i64, f64)], phi: f64) -> Option<f64> {
         "avg_over_time" => vals.iter().sum::<f64>() / vals.len() as f64,
         "sum_over_time" => vals.iter().sum(),
         "count_over_time" => vals.len() as f64,
-        "min_over_time" => vals.iter().copied().fold(f64::NAN, |a, x| if a.is_nan() || x < a { x } else { a }),
-        "max_over_time" => vals.iter().copied().fold(f64::NAN, |a, x| if a.is_nan() || x > a { x } else { a }),
+        "min_over_time" => {
+            vals.iter()
+                .copied()
+                .fold(f64::NAN, |a, x| if a.is_nan() || x < a { x } else { a })
+        }
+        "max_over_time" => {
+            vals.iter()
+                .copied()
+                .fold(f64::NAN, |a, x| if a.is_nan() || x > a { x } else { a })
+        }
         "last_over_time" => vals[vals.len() - 1],
         "present_over_time" => 1.0,
         "stddev_over_time" => variance(&vals).sqrt(),
         "stdvar_over_time" => variance(&vals),
         "quantile_over_time" => quantile(phi, &mut vals.clone()),
-        "changes" => vals.windows(2).filter(|w| w[0] != w[1] && !(w[0].is_nan() && w[1].is_nan())).count() as f64,
+        "changes" => vals
+            .windows(2)
+            .filter(|w| w[0] != w[1] && !(w[0].is_nan() && w[1].is_nan()))
+            .count() as f64,
         "resets" => vals.windows(2).filter(|w| w[1] < w[0]).count() as f64,
         _ => return None,
     })
@@ -164,7 +191,11 @@ fn map_range(
         m.iter()
             .filter_map(|s| {
                 f(s).map(|v| Sample {
-                    labels: if keep_name { s.labels.clone() } else { dropped(&s.labels) },
+                    labels: if keep_name {
+                        s.labels.clone()
+                    } else {
+                        dropped(&s.labels)
+                    },
                     value: v,
                 })
             })
@@ -206,7 +237,8 @@ fn date_part(name: &str, secs: f64) -> f64 {
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let cum = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     let doy = cum[(m - 1) as usize] + d + i64::from(leap && m > 2);
-    let dim = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize] + i64::from(leap && m == 2);
+    let dim = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize]
+        + i64::from(leap && m == 2);
     match name {
         "minute" => ((sod / 60.0).floor() as i64 % 60) as f64,
         "hour" => (sod / 3600.0).floor(),
@@ -338,10 +370,15 @@ fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryErr
     let src = string_arg(ev, c, 3, t)?;
     let re_src = string_arg(ev, c, 4, t)?;
     if !valid_label(&dst) {
-        return Err(QueryError::InvalidArgument(format!("invalid destination label name in label_replace(): {dst}")));
+        return Err(QueryError::InvalidArgument(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        )));
     }
-    let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
-        .map_err(|e| QueryError::InvalidArgument(format!("invalid regular expression in label_replace(): {e}")))?;
+    let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|e| {
+        QueryError::InvalidArgument(format!(
+            "invalid regular expression in label_replace(): {e}"
+        ))
+    })?;
     // Go's $1 / ${1} expansion is the same syntax as the regex crate's.
     Ok(Value::Vector(
         v.into_iter()
@@ -353,7 +390,10 @@ fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryErr
                         caps.expand(&repl, &mut out);
                         let mut l = (*s.labels).clone();
                         l.set(&dst, &out);
-                        Sample { labels: Arc::new(l), value: s.value }
+                        Sample {
+                            labels: Arc::new(l),
+                            value: s.value,
+                        }
                     }
                     None => s,
                 }
@@ -371,15 +411,24 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError>
         srcs.push(string_arg(ev, c, i, t)?);
     }
     if !valid_label(&dst) {
-        return Err(QueryError::InvalidArgument(format!("invalid destination label name in label_join(): {dst}")));
+        return Err(QueryError::InvalidArgument(format!(
+            "invalid destination label name in label_join(): {dst}"
+        )));
     }
     Ok(Value::Vector(
         v.into_iter()
             .map(|s| {
-                let joined = srcs.iter().map(|n| s.labels.get(n)).collect::<Vec<_>>().join(&sep);
+                let joined = srcs
+                    .iter()
+                    .map(|n| s.labels.get(n))
+                    .collect::<Vec<_>>()
+                    .join(&sep);
                 let mut l = (*s.labels).clone();
                 l.set(&dst, &joined);
-                Sample { labels: Arc::new(l), value: s.value }
+                Sample {
+                    labels: Arc::new(l),
+                    value: s.value,
+                }
             })
             .collect(),
     ))
@@ -414,22 +463,30 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
         "rate" | "increase" | "delta" => {
             let (end, range) = ev.range_window(arg(c, 0)?, t);
             let (counter, rate) = (name != "delta", name == "rate");
-            map_range(ev, c, 0, t, |s| extrapolated(&s.points, end, range, counter, rate))
+            map_range(ev, c, 0, t, |s| {
+                extrapolated(&s.points, end, range, counter, rate)
+            })
         }
         "irate" => map_range(ev, c, 0, t, |s| instant_delta(&s.points, true)),
         "idelta" => map_range(ev, c, 0, t, |s| instant_delta(&s.points, false)),
-        "deriv" => map_range(ev, c, 0, t, |s| regression(&s.points, s.points[0].0).map(|r| r.0)),
+        "deriv" => map_range(ev, c, 0, t, |s| {
+            regression(&s.points, s.points[0].0).map(|r| r.0)
+        }),
         "predict_linear" => {
             let ahead = ev.eval_scalar(arg(c, 1)?, t)?;
-            map_range(ev, c, 0, t, |s| regression(&s.points, t).map(|(slope, icpt)| icpt + slope * ahead))
+            map_range(ev, c, 0, t, |s| {
+                regression(&s.points, t).map(|(slope, icpt)| icpt + slope * ahead)
+            })
         }
         "quantile_over_time" => {
             let phi = ev.eval_scalar(arg(c, 0)?, t)?;
             map_range(ev, c, 1, t, |s| over_time(name, &s.points, phi))
         }
-        "avg_over_time" | "sum_over_time" | "count_over_time" | "min_over_time" | "max_over_time"
-        | "last_over_time" | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "changes"
-        | "resets" => map_range(ev, c, 0, t, |s| over_time(name, &s.points, 0.0)),
+        "avg_over_time" | "sum_over_time" | "count_over_time" | "min_over_time"
+        | "max_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time"
+        | "stdvar_over_time" | "changes" | "resets" => {
+            map_range(ev, c, 0, t, |s| over_time(name, &s.points, 0.0))
+        }
         "abs" => map_vector(ev, c, t, f64::abs),
         "ceil" => map_vector(ev, c, t, f64::ceil),
         "floor" => map_vector(ev, c, t, f64::floor),
@@ -438,7 +495,15 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
         "ln" => map_vector(ev, c, t, f64::ln),
         "log2" => map_vector(ev, c, t, f64::log2),
         "log10" => map_vector(ev, c, t, f64::log10),
-        "sgn" => map_vector(ev, c, t, |x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x }),
+        "sgn" => map_vector(ev, c, t, |x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }),
         "sin" => map_vector(ev, c, t, f64::sin),
         "cos" => map_vector(ev, c, t, f64::cos),
         "tan" => map_vector(ev, c, t, f64::tan),
@@ -464,7 +529,10 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
             map_vector(ev, c, t, |x| (x * inv + 0.5).floor() / inv)
         }
         "clamp" => {
-            let (lo, hi) = (ev.eval_scalar(arg(c, 1)?, t)?, ev.eval_scalar(arg(c, 2)?, t)?);
+            let (lo, hi) = (
+                ev.eval_scalar(arg(c, 1)?, t)?,
+                ev.eval_scalar(arg(c, 2)?, t)?,
+            );
             if lo > hi {
                 return Ok(Value::Vector(Vec::new()));
             }
@@ -491,8 +559,8 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
                     .collect(),
             ))
         }
-        "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month" | "month"
-        | "year" => match c.args.args.len() {
+        "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month"
+        | "month" | "year" => match c.args.args.len() {
             0 => Ok(Value::Vector(vec![Sample {
                 labels: Arc::new(Labels::default()),
                 value: date_part(name, secs),
@@ -506,19 +574,29 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
         }])),
         "scalar" => {
             let v = ev.eval_vector(arg(c, 0)?, t)?;
-            Ok(Value::Scalar(if v.len() == 1 { v[0].value } else { f64::NAN }))
+            Ok(Value::Scalar(if v.len() == 1 {
+                v[0].value
+            } else {
+                f64::NAN
+            }))
         }
         "absent" => {
             let v = ev.eval_vector(arg(c, 0)?, t)?;
             Ok(Value::Vector(match v.is_empty() {
-                true => vec![Sample { labels: Arc::new(absent_labels(arg(c, 0)?)), value: 1.0 }],
+                true => vec![Sample {
+                    labels: Arc::new(absent_labels(arg(c, 0)?)),
+                    value: 1.0,
+                }],
                 false => Vec::new(),
             }))
         }
         "absent_over_time" => {
             let m = ev.eval_matrix(arg(c, 0)?, t)?;
             Ok(Value::Vector(match m.is_empty() {
-                true => vec![Sample { labels: Arc::new(absent_labels(arg(c, 0)?)), value: 1.0 }],
+                true => vec![Sample {
+                    labels: Arc::new(absent_labels(arg(c, 0)?)),
+                    value: 1.0,
+                }],
                 false => Vec::new(),
             }))
         }
@@ -533,7 +611,9 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
         "label_replace" => label_replace(ev, c, t),
         "label_join" => label_join(ev, c, t),
         "histogram_quantile" => histogram_quantile(ev, c, t),
-        other => Err(QueryError::InvalidArgument(format!("function {other:?} is not supported"))),
+        other => Err(QueryError::InvalidArgument(format!(
+            "function {other:?} is not supported"
+        ))),
     }
 }
 
@@ -545,7 +625,9 @@ mod tests {
     fn rate_extrapolates_like_prometheus() {
         // A counter scraped every 15 s, +15 per scrape, window 60 s ending
         // 5 s after the last sample.
-        let pts: Vec<(i64, f64)> = (0..4).map(|i| (10_000 + i * 15_000, 100.0 + 15.0 * i as f64)).collect();
+        let pts: Vec<(i64, f64)> = (0..4)
+            .map(|i| (10_000 + i * 15_000, 100.0 + 15.0 * i as f64))
+            .collect();
         let t = 60_000;
         let r = extrapolated(&pts, t, 60_000, true, true).unwrap();
         // sampled 45 s, +7.5 s each side (avg/2 = 7.5 < 10 s to start; 5 s to end).

@@ -28,7 +28,8 @@ pub const MAX_STEPS: i64 = 11_000;
 
 /// Parses a PromQL expression (errors are the caller's: 400).
 pub fn parse(q: &str) -> Result<Expr, QueryError> {
-    promql_parser::parser::parse(q).map_err(|e| QueryError::InvalidArgument(format!("parse error: {e}")))
+    promql_parser::parser::parse(q)
+        .map_err(|e| QueryError::InvalidArgument(format!("parse error: {e}")))
 }
 
 fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
@@ -74,7 +75,9 @@ pub fn range_query(
         ));
     }
     if end_ms < start_ms {
-        return Err(QueryError::InvalidArgument("end timestamp must not be before start time".into()));
+        return Err(QueryError::InvalidArgument(
+            "end timestamp must not be before start time".into(),
+        ));
     }
     if (end_ms - start_ms) / step_ms > MAX_STEPS {
         return Err(QueryError::InvalidArgument(
@@ -84,11 +87,9 @@ pub fn range_query(
     let expr = parse(q)?;
     match expr.value_type() {
         ValueType::Vector | ValueType::Scalar => {}
-        other => {
-            return Err(QueryError::InvalidArgument(format!(
-                "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
-            )))
-        }
+        other => return Err(QueryError::InvalidArgument(format!(
+            "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
+        ))),
     }
     let snap = engine.snapshot();
     let mut ev = Evaluator::new(&snap, start_ms, end_ms)?;
@@ -97,7 +98,10 @@ pub fn range_query(
     let mut t = start_ms;
     while t <= end_ms {
         match ev.eval(&expr, t)? {
-            Value::Scalar(x) => acc.entry(Arc::new(Labels::default())).or_default().push((t, x)),
+            Value::Scalar(x) => acc
+                .entry(Arc::new(Labels::default()))
+                .or_default()
+                .push((t, x)),
             Value::Vector(v) => {
                 check_unique(&v)?;
                 for s in v {
@@ -129,7 +133,11 @@ fn selectors(matches: &[String]) -> Result<Vec<Vec<Matcher>>, QueryError> {
             Expr::VectorSelector(vs) => {
                 let mut ms = vs.matchers.matchers.clone();
                 if let Some(n) = &vs.name {
-                    ms.push(Matcher::new(promql_parser::label::MatchOp::Equal, METRIC_NAME, n));
+                    ms.push(Matcher::new(
+                        promql_parser::label::MatchOp::Equal,
+                        METRIC_NAME,
+                        n,
+                    ));
                 }
                 Ok(ms)
             }

@@ -138,9 +138,15 @@ fn unit_suffix(unit: &str, metric_type: &str) -> Option<String> {
     };
     let main = match main {
         "" | "1" => String::new(),
-        m => unit_word(m).map(str::to_string).unwrap_or_else(|| sanitize(m, false)),
+        m => unit_word(m)
+            .map(str::to_string)
+            .unwrap_or_else(|| sanitize(m, false)),
     };
-    let per = per.map(|p| per_word(p).map(str::to_string).unwrap_or_else(|| sanitize(p, false)));
+    let per = per.map(|p| {
+        per_word(p)
+            .map(str::to_string)
+            .unwrap_or_else(|| sanitize(p, false))
+    });
     let words = match (main.is_empty(), per) {
         (true, None) => return None,
         (true, Some(p)) => format!("per_{p}"),

@@ -97,7 +97,11 @@ pub fn base_labels(attributes: &str, resource: &str, service: &str) -> Vec<(Stri
     let mut pairs = Vec::new();
     let res = parse_obj(resource);
     let remote_write = res.contains_key(REMOTE_WRITE_MARK);
-    if let Some(name) = res.get("service.name").map(json_to_flat).filter(|_| !remote_write) {
+    if let Some(name) = res
+        .get("service.name")
+        .map(json_to_flat)
+        .filter(|_| !remote_write)
+    {
         let job = match res.get("service.namespace").map(json_to_flat) {
             Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
             _ => name,
@@ -166,7 +170,10 @@ impl Loader<'_> {
             pairs.push((k.to_string(), v.clone()));
         }
         let labels = Labels::new(pairs);
-        let ok = self.matchers.iter().all(|m| m.is_match(labels.get(&m.name)));
+        let ok = self
+            .matchers
+            .iter()
+            .all(|m| m.is_match(labels.get(&m.name)));
         let idx = ok.then(|| {
             self.out.push(SeriesRange {
                 labels: Arc::new(labels),
@@ -184,11 +191,20 @@ impl Loader<'_> {
         }
     }
 
-    fn batch(&mut self, batch: &RecordBatch, mask: &[bool], window: TimeWindow) -> Result<(), QueryError> {
+    fn batch(
+        &mut self,
+        batch: &RecordBatch,
+        mask: &[bool],
+        window: TimeWindow,
+    ) -> Result<(), QueryError> {
         let c = Cols::new(batch);
         let names = c.text("name")?;
         let types = c.text("metric_type")?;
-        let (unit, temporality, mono) = (c.str("unit")?, c.str("temporality")?, c.bool("is_monotonic")?);
+        let (unit, temporality, mono) = (
+            c.str("unit")?,
+            c.str("temporality")?,
+            c.bool("is_monotonic")?,
+        );
         let (attrs, res, svc) = (c.str("attributes")?, c.str("resource")?, c.text("service")?);
         let (time, value, flags) = (c.i64("time_ns")?, c.f64("value")?, c.u32("flags")?);
         let dist = c.str("distribution")?;
@@ -214,7 +230,10 @@ impl Loader<'_> {
             let t = time.value(i).div_euclid(1_000_000);
             let stale = flags.value(i) & 1 == 1;
             let d: Option<Distribution> = match ws.iter().any(|w| {
-                matches!(self.wanted[*w].family, Family::Bucket | Family::Count | Family::Quantile)
+                matches!(
+                    self.wanted[*w].family,
+                    Family::Bucket | Family::Count | Family::Quantile
+                )
             }) {
                 true if dist.is_valid(i) => serde_json::from_str(dist.value(i)).ok(),
                 _ => None,
@@ -223,7 +242,11 @@ impl Loader<'_> {
                 match self.wanted[w].family {
                     Family::Value | Family::Sum => {
                         let s = self.series(g, w, None);
-                        let v = if stale { super::series::stale_nan() } else { value.value(i) };
+                        let v = if stale {
+                            super::series::stale_nan()
+                        } else {
+                            value.value(i)
+                        };
                         self.push(s, t, v);
                     }
                     Family::Count => {

@@ -115,9 +115,18 @@ impl Value {
 #[derive(Debug, Clone)]
 pub enum QueryResult {
     /// Instant query: `resultType` vector / scalar / string.
-    Vector { time_ms: i64, samples: Vec<Sample> },
-    Scalar { time_ms: i64, value: f64 },
-    String { time_ms: i64, value: String },
+    Vector {
+        time_ms: i64,
+        samples: Vec<Sample>,
+    },
+    Scalar {
+        time_ms: i64,
+        value: f64,
+    },
+    String {
+        time_ms: i64,
+        value: String,
+    },
     /// Range query (or an instant query of a range selector): matrix.
     Matrix(Vec<SeriesRange>),
 }
@@ -149,12 +158,18 @@ mod tests {
             ("c".into(), "".into()),
             ("b".into(), "3".into()),
         ]);
-        assert_eq!(l.0, vec![("a".into(), "1".into()), ("b".into(), "3".into())]);
+        assert_eq!(
+            l.0,
+            vec![("a".into(), "1".into()), ("b".into(), "3".into())]
+        );
         assert_eq!(l.get("b"), "3");
         assert_eq!(l.get("zz"), "");
         l.set("a", "");
         l.set("z", "9");
-        assert_eq!(l.0, vec![("b".into(), "3".into()), ("z".into(), "9".into())]);
+        assert_eq!(
+            l.0,
+            vec![("b".into(), "3".into()), ("z".into(), "9".into())]
+        );
     }
 
     #[test]

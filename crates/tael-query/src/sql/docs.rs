@@ -4,9 +4,15 @@
 
 /// (table, description).
 pub const TABLES: &[(&str, &str)] = &[
-    ("spans", "One row per span (OTLP traces and everything tael derives from them)."),
+    (
+        "spans",
+        "One row per span (OTLP traces and everything tael derives from them).",
+    ),
     ("logs", "One row per OTLP log record."),
-    ("metrics", "One row per metric data point (OTLP metrics and Prometheus remote-write)."),
+    (
+        "metrics",
+        "One row per metric data point (OTLP metrics and Prometheus remote-write).",
+    ),
     ("comments", "Comments agents and people left on traces."),
 ];
 

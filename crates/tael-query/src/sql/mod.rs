@@ -372,7 +372,9 @@ mod tests {
         engine
             .ingest_traces(&encode_spans(&spans("b", 100, 12)))
             .unwrap();
-        let s = SqlSession::new(&engine, SqlLimits::default()).await.unwrap();
+        let s = SqlSession::new(&engine, SqlLimits::default())
+            .await
+            .unwrap();
         let out = s
             .query("SELECT service, count(*) AS n FROM spans GROUP BY service ORDER BY service")
             .await
