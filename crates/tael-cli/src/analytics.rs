@@ -312,7 +312,7 @@ fn correlate_text(v: &Value) -> String {
         s(v, "span_count"),
         num(v, "duration_ms", 1),
         s(v, "error_count"),
-        list(v, "services").iter().map(|x| cell(x)).collect::<Vec<_>>().join(", "),
+        list(v, "services").iter().map(cell).collect::<Vec<_>>().join(", "),
         list(v, "logs").len(),
         list(v, "metrics").len(),
         list(v, "comments").len(),

@@ -155,47 +155,42 @@ fn f(v: &Value, k: &str) -> f64 {
     v.get(k).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
+/// The fields a tick reports, per summary section.
+const TICK_FIELDS: [(&str, &[&str]); 3] = [
+    (
+        "traces",
+        &[
+            "span_count",
+            "trace_count",
+            "error_count",
+            "error_rate",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+        ],
+    ),
+    ("logs", &["total", "error", "warn"]),
+    ("metrics", &["point_count", "unique_names"]),
+];
+
 /// Builds the tick line from a summary and the previous tick's values.
 pub fn tick(summary: &Value, prev: Option<&Value>) -> Value {
-    let t = &summary["traces"];
-    let l = &summary["logs"];
-    let m = &summary["metrics"];
-    let mut traces = Map::new();
-    let mut logs = Map::new();
-    let mut metrics = Map::new();
-    let sections: [(&mut Map<String, Value>, &Value, &str, &[&str]); 3] = [
-        (
-            &mut traces,
-            t,
-            "traces",
-            &[
-                "span_count",
-                "trace_count",
-                "error_count",
-                "error_rate",
-                "p50_ms",
-                "p95_ms",
-                "p99_ms",
-            ],
-        ),
-        (&mut logs, l, "logs", &["total", "error", "warn"]),
-        (&mut metrics, m, "metrics", &["point_count", "unique_names"]),
-    ];
-    for (out, src, name, keys) in sections {
+    let mut line = json!({
+        "timestamp": summary["to"],
+        "window_seconds": summary["window_seconds"],
+    });
+    for (name, keys) in TICK_FIELDS {
+        let src = &summary[name];
+        let mut out = Map::new();
         for k in keys {
             let now = f(src, k);
             let before = prev.map(|p| f(&p[name], k)).unwrap_or(now);
             out.insert(k.to_string(), src.get(*k).cloned().unwrap_or(json!(0)));
             out.insert(format!("delta_{k}"), json!(now - before));
         }
+        line[name] = Value::Object(out);
     }
-    json!({
-        "timestamp": summary["to"],
-        "window_seconds": summary["window_seconds"],
-        "traces": traces,
-        "logs": logs,
-        "metrics": metrics,
-    })
+    line
 }
 
 fn dur(flag: &str, v: &str) -> Result<Duration, CliError> {

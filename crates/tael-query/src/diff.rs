@@ -7,11 +7,11 @@
 //! length ending `<offset>` before now, e.g. `1h@-1d` is the same hour
 //! yesterday).
 //!
-//! `worse_by` = 10 × the rise in error rate (a fraction; only rises count)
-//! + the relative rise of p95 (`p95_now / p95_base − 1`, only rises count).
-//! So +5 error-rate points weigh 0.5 and a doubled p95 weighs 1.0. Groups
-//! present in only one window are marked `new` or `gone` and sort after
-//! the changed ones with a positive score.
+//! `worse_by` is 10 × the rise in error rate (a fraction; only rises count)
+//! plus the relative rise of p95 (`p95_now / p95_base − 1`, only rises
+//! count). So +5 error-rate points weigh 0.5 and a doubled p95 weighs 1.0.
+//! Groups present in only one window are marked `new` or `gone` and sort
+//! after the changed ones with a positive score.
 
 use crate::spanstats::{paired, GroupStats, SpanStats, StatsQuery};
 use crate::window::TimeWindow;

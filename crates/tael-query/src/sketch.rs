@@ -86,14 +86,14 @@ impl Sketch {
             Store::Exact(vals) => {
                 vals.push(v);
                 if vals.len() > EXACT_VALUES {
-                    self.to_bins();
+                    self.switch_to_bins();
                 }
             }
             Store::Bins { .. } => self.add_binned(v, 1),
         }
     }
 
-    fn to_bins(&mut self) {
+    fn switch_to_bins(&mut self) {
         if let Store::Exact(vals) = &mut self.store {
             let vals = std::mem::take(vals);
             self.store = Store::Bins {
@@ -156,7 +156,7 @@ impl Sketch {
                     }
                 }
                 if matches!(&self.store, Store::Exact(v) if v.len() > EXACT_VALUES) {
-                    self.to_bins();
+                    self.switch_to_bins();
                 }
             }
             Store::Bins {
@@ -164,7 +164,7 @@ impl Sketch {
                 bins,
                 zeros,
             } => {
-                self.to_bins();
+                self.switch_to_bins();
                 self.add_to_bin(None, *zeros);
                 for (i, n) in bins.iter().enumerate() {
                     if *n > 0 {

@@ -54,12 +54,15 @@ pub(crate) struct WindowScan<'a> {
     pub equals: Vec<(&'a str, &'a str)>,
 }
 
+/// A fold over the batches of a scan: a batch and its in-window row mask.
+pub(crate) type Visit<'a> = dyn FnMut(&RecordBatch, &[bool]) -> Result<(), QueryError> + 'a;
+
 /// Calls `visit` with each batch that may hold rows of the window, and a
 /// row mask of the rows inside it. Batches carry only the scan's columns.
 pub(crate) fn scan_window(
     snap: &Snapshot,
     s: &WindowScan<'_>,
-    visit: &mut dyn FnMut(&RecordBatch, &[bool]) -> Result<(), QueryError>,
+    visit: &mut Visit<'_>,
 ) -> Result<(), QueryError> {
     let time_col = tael_storage::engine::time_column_name(s.signal);
     let in_window = |batch: &RecordBatch| -> Result<Vec<bool>, QueryError> {

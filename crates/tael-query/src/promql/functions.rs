@@ -14,7 +14,7 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
 use std::sync::Arc;
 
-fn arg<'e>(c: &'e Call, i: usize) -> Result<&'e Expr, QueryError> {
+fn arg(c: &Call, i: usize) -> Result<&Expr, QueryError> {
     c.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
         QueryError::InvalidArgument(format!("{}: missing argument {}", c.func.name, i + 1))
     })
@@ -253,7 +253,7 @@ fn date_part(name: &str, secs: f64) -> f64 {
 }
 
 /// `histogram_quantile` over classic buckets (Prometheus's bucketQuantile).
-fn bucket_quantile(phi: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
+fn bucket_quantile(phi: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if phi.is_nan() {
         return f64::NAN;
     }

@@ -87,9 +87,11 @@ pub fn range_query(
     let expr = parse(q)?;
     match expr.value_type() {
         ValueType::Vector | ValueType::Scalar => {}
-        other => return Err(QueryError::InvalidArgument(format!(
+        other => {
+            return Err(QueryError::InvalidArgument(format!(
             "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
-        ))),
+        )))
+        }
     }
     let snap = engine.snapshot();
     let mut ev = Evaluator::new(&snap, start_ms, end_ms)?;

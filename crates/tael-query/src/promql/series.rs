@@ -208,8 +208,8 @@ impl Loader<'_> {
         let (attrs, res, svc) = (c.str("attributes")?, c.str("resource")?, c.text("service")?);
         let (time, value, flags) = (c.i64("time_ns")?, c.f64("value")?, c.u32("flags")?);
         let dist = c.str("distribution")?;
-        for i in 0..batch.num_rows() {
-            if !mask[i] || !window.contains(time.value(i)) {
+        for (i, keep) in mask.iter().enumerate() {
+            if !keep || !window.contains(time.value(i)) {
                 continue;
             }
             let name = names.value(i);
