@@ -51,7 +51,8 @@ pub enum AnalyticsCmd {
     Diff {
         #[command(flatten)]
         window: WindowArgs,
-        /// `1h` (the hour before the window) or `1h@-1d` (the hour ending a day ago).
+        /// `1h` (the hour before the window) or `1h@-1d` (the hour ending a day ago)
+        /// [default: the --last window just before].
         #[arg(long)]
         baseline: Option<String>,
     },

@@ -82,7 +82,7 @@ pub(crate) fn scan_window(
     cols.push(time_col);
     let filter = RowGroupFilter {
         min_time: Some((time_col, s.window.from_ns)),
-        max_time: Some((time_col, s.window.to_ns - 1)),
+        max_time: Some((time_col, s.window.to_ns.saturating_sub(1))),
         equals: s.equals.clone(),
         bloom: None,
     };

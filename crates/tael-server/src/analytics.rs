@@ -142,7 +142,11 @@ async fn diff(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let now = p.window()?;
-    let spec = p.get("baseline").unwrap_or(DEFAULT_LAST);
+    // Default baseline: the window of the same length just before.
+    let spec = p
+        .get("baseline")
+        .or_else(|| p.get("last"))
+        .unwrap_or(DEFAULT_LAST);
     let baseline = tael_query::diff::parse_baseline(spec, now, now.to_ns)?;
     let service = p.string("service");
     let engine = st.engine.clone();

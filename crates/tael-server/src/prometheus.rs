@@ -76,12 +76,29 @@ impl Form {
         Ok(Form(pairs))
     }
 
+    /// The first non-empty value (Go's `FormValue`).
     fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()
-            .rev()
             .find(|(n, v)| n == k && !v.is_empty())
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The `timeout` parameter (capped by the default query time limit).
+    fn timeout(&self) -> Result<std::time::Duration, PromError> {
+        let max = tael_query::promql::DEFAULT_TIMEOUT;
+        match self.get("timeout") {
+            None => Ok(max),
+            Some(v) => parse_duration_ns(v)
+                .ok()
+                .filter(|ns| *ns > 0)
+                .map(|ns| std::time::Duration::from_nanos(ns as u64).min(max))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "invalid parameter \"timeout\": cannot parse {v:?} to a valid duration"
+                    ))
+                }),
+        }
     }
 
     fn all(&self, k: &str) -> Vec<String> {
@@ -184,8 +201,9 @@ async fn query(
         .ok_or_else(|| bad("invalid parameter \"query\": query is required"))?
         .to_string();
     let t = f.time("time", now_ms())?;
+    let timeout = f.timeout()?;
     let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t)?)).await?;
+    let r = blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t, timeout)?)).await?;
     success(result_json(&r))
 }
 
@@ -208,10 +226,11 @@ async fn query_range(
     need("end")?;
     let (start, end) = (f.time("start", 0)?, f.time("end", 0)?);
     let step = parse_step(need("step")?)?;
+    let timeout = f.timeout()?;
     let engine = st.engine.clone();
     let r = blocking(move || {
         Ok(tael_query::promql::range_query(
-            &engine, &q, start, end, step,
+            &engine, &q, start, end, step, timeout,
         )?)
     })
     .await?;
@@ -220,7 +239,7 @@ async fn query_range(
 
 fn lookup_window(f: &Form) -> Result<(i64, i64), PromError> {
     let end = f.time("end", now_ms())?;
-    let start = f.time("start", end - DEFAULT_LOOKUP_MS)?;
+    let start = f.time("start", end.saturating_sub(DEFAULT_LOOKUP_MS))?;
     Ok((start, end))
 }
 
@@ -321,10 +340,10 @@ async fn tael_query(
     let range = f.get("start").is_some() || f.get("step").is_some();
     let (start, end, step) = if range {
         let end = f.time("end", now_ms()).map_err(|e| e.0)?;
-        let start = f.time("start", end - 3_600_000).map_err(|e| e.0)?;
+        let start = f.time("start", end.saturating_sub(3_600_000)).map_err(|e| e.0)?;
         let step = match f.get("step") {
             Some(s) => parse_step(s).map_err(|e| e.0)?,
-            None => ((end - start) / 250).max(1000),
+            None => (end.saturating_sub(start) / 250).max(1000),
         };
         (start, end, step)
     } else {
@@ -332,10 +351,11 @@ async fn tael_query(
         (t, t, 0)
     };
     let query_text = q.clone();
+    let timeout = tael_query::promql::DEFAULT_TIMEOUT;
     let r = blocking(move || {
         Ok(match range {
-            true => tael_query::promql::range_query(&engine, &query_text, start, end, step)?,
-            false => tael_query::promql::instant_query(&engine, &query_text, start)?,
+            true => tael_query::promql::range_query(&engine, &query_text, start, end, step, timeout)?,
+            false => tael_query::promql::instant_query(&engine, &query_text, start, timeout)?,
         })
     })
     .await?;
@@ -349,11 +369,11 @@ async fn tael_query(
             .map(|s| {
                 let (metric, labels) = one(&s.labels);
                 json!({ "metric": metric, "labels": labels, "value": s.value,
-                        "timestamp": tael_core::time::format_rfc3339(time_ms * 1_000_000) })
+                        "timestamp": tael_core::time::format_rfc3339(time_ms.saturating_mul(1_000_000)) })
             })
             .collect(),
         QueryResult::Scalar { time_ms, value } => vec![json!({ "metric": "", "labels": {}, "value": value,
-            "timestamp": tael_core::time::format_rfc3339(time_ms * 1_000_000) })],
+            "timestamp": tael_core::time::format_rfc3339(time_ms.saturating_mul(1_000_000)) })],
         QueryResult::String { .. } => Vec::new(),
         QueryResult::Matrix(m) => m
             .iter()

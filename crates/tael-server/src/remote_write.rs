@@ -139,42 +139,52 @@ pub struct BucketSpan {
     pub length: u32,
 }
 
-/// Bucket counts by Prometheus bucket index, from spans and deltas or counts.
-fn expand(spans: &[BucketSpan], deltas: &[i64], counts: &[f64]) -> BTreeMap<i32, u64> {
+/// Most buckets (and widest index range) a native histogram may span.
+const MAX_BUCKET_SPAN: i64 = 1 << 16;
+
+/// Bucket counts by Prometheus bucket index, from spans and deltas or
+/// counts. The spans must cover exactly the deltas (or counts) given and
+/// stay within [`MAX_BUCKET_SPAN`] indexes.
+fn expand(spans: &[BucketSpan], deltas: &[i64], counts: &[f64]) -> Result<BTreeMap<i32, u64>, String> {
+    let total: i64 = spans.iter().map(|s| s.length as i64).sum();
+    let given = if deltas.is_empty() { counts.len() } else { deltas.len() } as i64;
+    if total != given {
+        return Err(format!("bucket spans cover {total} buckets but {given} counts were sent"));
+    }
     let mut out = BTreeMap::new();
-    let mut idx: i32 = 0;
-    let mut k = 0usize;
+    let (mut idx, mut first): (i64, Option<i64>) = (0, None);
     let mut running: i64 = 0;
+    let mut k = 0usize;
     for (si, s) in spans.iter().enumerate() {
-        idx = if si == 0 {
-            s.offset
-        } else {
-            idx.saturating_add(s.offset)
-        };
+        idx = if si == 0 { s.offset as i64 } else { idx + s.offset as i64 };
         for _ in 0..s.length {
+            let lo = *first.get_or_insert(idx);
+            if (idx - lo).abs() > MAX_BUCKET_SPAN || idx < i32::MIN as i64 || idx > i32::MAX as i64 {
+                return Err(format!("bucket indexes span more than {MAX_BUCKET_SPAN}"));
+            }
             let c = if !deltas.is_empty() {
-                running = running.saturating_add(deltas.get(k).copied().unwrap_or(0));
+                running = running.saturating_add(deltas[k]);
                 running.max(0) as u64
             } else {
-                counts.get(k).copied().unwrap_or(0.0).max(0.0).round() as u64
+                counts[k].max(0.0).round() as u64
             };
-            out.insert(idx, c);
-            idx = idx.saturating_add(1);
+            out.insert(idx as i32, c);
+            idx += 1;
             k += 1;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Dense OTLP buckets (offset, counts); OTLP index = Prometheus index − 1.
 fn dense(b: &BTreeMap<i32, u64>) -> Option<pm::exponential_histogram_data_point::Buckets> {
     let (first, last) = (*b.keys().next()?, *b.keys().next_back()?);
-    let mut counts = vec![0u64; (last - first) as usize + 1];
+    let mut counts = vec![0u64; (last as i64 - first as i64) as usize + 1];
     for (i, c) in b {
-        counts[(i - first) as usize] = *c;
+        counts[(*i as i64 - first as i64) as usize] = *c;
     }
     Some(pm::exponential_histogram_data_point::Buckets {
-        offset: first - 1,
+        offset: first.saturating_sub(1),
         bucket_counts: counts,
     })
 }
@@ -268,10 +278,23 @@ fn convert(series: Vec<Series>) -> Converted {
         let mut exp = Vec::new();
         let mut explicit = Vec::new();
         for h in &s.histograms {
+            if !((-4..=8).contains(&h.schema) || h.schema == -53) {
+                out.rejected.push(format!(
+                    "{name}: unsupported native histogram schema {}",
+                    h.schema
+                ));
+                continue;
+            }
             let count = h
                 .count_int
                 .unwrap_or_else(|| h.count_float.unwrap_or(0.0).max(0.0).round() as u64);
-            let pos = expand(&h.positive_spans, &h.positive_deltas, &h.positive_counts);
+            let pos = match expand(&h.positive_spans, &h.positive_deltas, &h.positive_counts) {
+                Ok(p) => p,
+                Err(e) => {
+                    out.rejected.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
             if h.schema == -53 {
                 let mut counts = vec![0u64; h.custom_values.len() + 1];
                 for (i, c) in pos {
@@ -289,7 +312,13 @@ fn convert(series: Vec<Series>) -> Converted {
                     ..Default::default()
                 });
             } else {
-                let neg = expand(&h.negative_spans, &h.negative_deltas, &h.negative_counts);
+                let neg = match expand(&h.negative_spans, &h.negative_deltas, &h.negative_counts) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        out.rejected.push(format!("{name}: {e}"));
+                        continue;
+                    }
+                };
                 exp.push(pm::ExponentialHistogramDataPoint {
                     attributes: attributes.clone(),
                     time_unix_nano: ns(h.timestamp),

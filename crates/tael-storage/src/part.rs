@@ -127,8 +127,11 @@ const UNCOMPRESSED: &[&str] = &[
     "is_monotonic",
 ];
 /// Text columns with few distinct values, read as Arrow dictionaries by
-/// filter scans.
+/// filter scans. `attributes` and `resource` repeat per metric series (the
+/// PromQL loader groups rows by them); no other scan reads them.
 const DICTIONARY_READ: &[&str] = &[
+    "attributes",
+    "resource",
     "service",
     "operation",
     "status",

@@ -363,6 +363,25 @@ fn promql_agrees_with_prometheus_on_remote_written_samples() {
     if a["data"] != b["data"] {
         failures.push(format!("label values differ: {a} vs {b}"));
     }
+    // promtool talks to tael as to a Prometheus server.
+    let out = Command::new("promtool")
+        .args(["query", "instant", &s.rest, "count(up)"])
+        .output()
+        .expect("promtool (Debian package prometheus)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("=> 1 @"),
+        "promtool: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("promtool")
+        .args(["query", "labels", &s.rest, "job"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("prometheus"),
+        "promtool labels: {out:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} queries disagree:\n{}",

@@ -80,7 +80,7 @@ pub fn aggregate(
                 ))
             }
         };
-        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || label.is_empty() {
+        if !super::functions::valid_label(&label) {
             return Err(QueryError::InvalidArgument(format!(
                 "invalid label name {label:?}"
             )));
@@ -155,7 +155,10 @@ fn top_k(
     modifier: Option<&LabelModifier>,
     input: Vec<Sample>,
 ) -> Result<Vec<Sample>, QueryError> {
-    if k < 1.0 || k.is_nan() {
+    if k.is_nan() {
+        return Err(QueryError::InvalidArgument("Parameter value is NaN".into()));
+    }
+    if k < 1.0 {
         return Ok(Vec::new());
     }
     let k = k.min(1e9) as usize;

@@ -42,6 +42,11 @@ pub fn apply(
     lhs: Value,
     rhs: Value,
 ) -> Result<Value, QueryError> {
+    if modifier.is_some_and(|m| m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some()) {
+        return Err(QueryError::InvalidArgument(
+            "fill modifiers are not supported".into(),
+        ));
+    }
     match (lhs, rhs) {
         (Value::Scalar(l), Value::Scalar(r)) => {
             let (v, keep) = elem(op, l, r)?;
@@ -171,11 +176,6 @@ fn vector_op(
     for s in many {
         let sig = signature(&s.labels, matching);
         let Some(o) = right.get(&sig) else { continue };
-        if matches!(card, VectorMatchCardinality::OneToOne) && !seen_one.insert(sig.clone()) {
-            return Err(exec_err(
-                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-            ));
-        }
         let (fl, fr) = if one_to_many {
             (o.value, s.value)
         } else {
@@ -186,6 +186,11 @@ fn vector_op(
             value = keep as u8 as f64;
         } else if !keep {
             continue;
+        }
+        if matches!(card, VectorMatchCardinality::OneToOne) && !seen_one.insert(sig.clone()) {
+            return Err(exec_err(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            ));
         }
         let labels = result_labels(&s.labels, &o.labels, op, return_bool, &card, matching);
         if !matches!(card, VectorMatchCardinality::OneToOne) && !seen_result.insert(labels.clone())

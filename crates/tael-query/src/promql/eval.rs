@@ -39,15 +39,19 @@ pub(crate) fn exec_err(msg: impl Into<String>) -> QueryError {
     QueryError::Execution(msg.into())
 }
 
+/// A duration in ms (saturating: absurd durations are huge, not wrapped).
 fn ms(d: &Duration) -> i64 {
-    d.as_millis() as i64
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Most points one subquery evaluation may produce (per series).
+pub const MAX_SUBQUERY_STEPS: i64 = 100_000;
 
 fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         None => 0,
         Some(Offset::Pos(d)) => ms(d),
-        Some(Offset::Neg(d)) => -ms(d),
+        Some(Offset::Neg(d)) => ms(d).saturating_neg(),
     }
 }
 
@@ -60,6 +64,8 @@ pub struct Evaluator<'a> {
     pub start_ms: i64,
     pub end_ms: i64,
     loaded: usize,
+    deadline: std::time::Instant,
+    timeout: std::time::Duration,
 }
 
 fn key<T>(x: &T) -> usize {
@@ -67,7 +73,12 @@ fn key<T>(x: &T) -> usize {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(snap: &'a Snapshot, start_ms: i64, end_ms: i64) -> Result<Self, QueryError> {
+    pub fn new(
+        snap: &'a Snapshot,
+        start_ms: i64,
+        end_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<Self, QueryError> {
         Ok(Evaluator {
             catalog: Catalog::of(snap)?,
             snap,
@@ -75,7 +86,20 @@ impl<'a> Evaluator<'a> {
             start_ms,
             end_ms,
             loaded: 0,
+            deadline: std::time::Instant::now() + timeout,
+            timeout,
         })
+    }
+
+    /// Fails once the query has run past its time limit.
+    pub fn check_deadline(&self) -> Result<(), QueryError> {
+        if std::time::Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(format!(
+                "query timed out after {:?}",
+                self.timeout
+            )));
+        }
+        Ok(())
     }
 
     fn at_time(&self, at: &Option<AtModifier>, t: i64) -> i64 {
@@ -85,7 +109,7 @@ impl<'a> Evaluator<'a> {
             Some(AtModifier::End) => self.end_ms,
             Some(AtModifier::At(st)) => match st.duration_since(UNIX_EPOCH) {
                 Ok(d) => ms(&d),
-                Err(e) => -ms(&e.duration()),
+                Err(e) => ms(&e.duration()).saturating_neg(),
             },
         }
     }
@@ -105,10 +129,13 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn range_window(&self, e: &Expr, t: i64) -> (i64, i64) {
         match e {
             Expr::MatrixSelector(m) => (
-                self.at_time(&m.vs.at, t) - offset_ms(&m.vs.offset),
+                self.at_time(&m.vs.at, t).saturating_sub(offset_ms(&m.vs.offset)),
                 ms(&m.range),
             ),
-            Expr::Subquery(s) => (self.at_time(&s.at, t) - offset_ms(&s.offset), ms(&s.range)),
+            Expr::Subquery(s) => (
+                self.at_time(&s.at, t).saturating_sub(offset_ms(&s.offset)),
+                ms(&s.range),
+            ),
             Expr::Paren(p) => self.range_window(&p.expr, t),
             _ => (t, 0),
         }
@@ -140,15 +167,12 @@ impl<'a> Evaluator<'a> {
             self.snap,
             &self.catalog,
             &matchers,
-            f - off - range,
-            t - off,
+            f.saturating_sub(off).saturating_sub(range),
+            t.saturating_sub(off),
+            MAX_SAMPLES.saturating_sub(self.loaded),
         )?;
         self.loaded += series.iter().map(|s| s.points.len()).sum::<usize>();
-        if self.loaded > MAX_SAMPLES {
-            return Err(exec_err(format!(
-                "query processing would load too many samples (more than {MAX_SAMPLES})"
-            )));
-        }
+        self.check_deadline()?;
         self.data.insert(key(vs), Arc::new(series));
         Ok(())
     }
@@ -161,7 +185,11 @@ impl<'a> Evaluator<'a> {
             Expr::Subquery(sq) => {
                 let (f, t) = self.at_range(&sq.at, from, to);
                 let off = offset_ms(&sq.offset);
-                self.prepare(&sq.expr, f - off - ms(&sq.range), t - off)
+                self.prepare(
+                    &sq.expr,
+                    f.saturating_sub(off).saturating_sub(ms(&sq.range)),
+                    t.saturating_sub(off),
+                )
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
@@ -194,7 +222,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, QueryError> {
-        let ref_t = self.at_time(&vs.at, t) - offset_ms(&vs.offset);
+        let ref_t = self.at_time(&vs.at, t).saturating_sub(offset_ms(&vs.offset));
         let series = self.series_of(vs)?;
         let mut out = Vec::new();
         for s in series.iter() {
@@ -203,7 +231,7 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             let (pt, pv) = s.points[idx - 1];
-            if pt > ref_t - LOOKBACK_MS && !is_stale(pv) {
+            if pt > ref_t.saturating_sub(LOOKBACK_MS) && !is_stale(pv) {
                 out.push(Sample {
                     labels: s.labels.clone(),
                     value: pv,
@@ -214,13 +242,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn range_selector(&self, m: &MatrixSelector, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
-        let ref_t = self.at_time(&m.vs.at, t) - offset_ms(&m.vs.offset);
+        let ref_t = self.at_time(&m.vs.at, t).saturating_sub(offset_ms(&m.vs.offset));
         let range = ms(&m.range);
         let series = self.series_of(&m.vs)?;
         let mut out = Vec::new();
         for s in series.iter() {
             let hi = s.points.partition_point(|p| p.0 <= ref_t);
-            let lo = s.points.partition_point(|p| p.0 <= ref_t - range);
+            let lo = s.points.partition_point(|p| p.0 <= ref_t.saturating_sub(range));
             let points: Vec<(i64, f64)> = s.points[lo..hi]
                 .iter()
                 .filter(|p| !is_stale(p.1))
@@ -237,7 +265,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
-        let ref_t = self.at_time(&sq.at, t) - offset_ms(&sq.offset);
+        let ref_t = self.at_time(&sq.at, t).saturating_sub(offset_ms(&sq.offset));
         let step = sq
             .step
             .as_ref()
@@ -245,9 +273,15 @@ impl<'a> Evaluator<'a> {
             .unwrap_or(DEFAULT_SUBQUERY_STEP_MS)
             .max(1);
         let range = ms(&sq.range);
-        let mut ts = (ref_t - range).div_euclid(step) * step;
-        if ts <= ref_t - range {
-            ts += step;
+        if range / step > MAX_SUBQUERY_STEPS {
+            return Err(exec_err(format!(
+                "subquery range / step exceeds {MAX_SUBQUERY_STEPS} points; use a larger step"
+            )));
+        }
+        let from = ref_t.saturating_sub(range);
+        let mut ts = from.div_euclid(step).saturating_mul(step);
+        if ts <= from {
+            ts = ts.saturating_add(step);
         }
         let mut acc: HashMap<Arc<Labels>, Vec<(i64, f64)>> = HashMap::new();
         let mut order = Vec::new();
@@ -277,7 +311,11 @@ impl<'a> Evaluator<'a> {
                     )))
                 }
             }
-            ts += step;
+            self.check_deadline()?;
+            match ts.checked_add(step) {
+                Some(n) => ts = n,
+                None => break,
+            }
         }
         Ok(order
             .into_iter()
@@ -296,14 +334,14 @@ impl<'a> Evaluator<'a> {
             Expr::Paren(p) => self.eval(&p.expr, t)?,
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Value::Scalar(x) => Value::Scalar(-x),
-                Value::Vector(v) => Value::Vector(
+                Value::Vector(v) => unique(Value::Vector(
                     v.into_iter()
                         .map(|s| Sample {
                             labels: Arc::new(s.labels.drop_name()),
                             value: -s.value,
                         })
                         .collect(),
-                ),
+                ))?,
                 other => {
                     return Err(QueryError::InvalidArgument(format!(
                         "unary expression only allowed on expressions of type scalar or instant vector, got {}",
@@ -315,8 +353,8 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(m) => Value::Matrix(self.range_selector(m, t)?),
             Expr::Subquery(sq) => Value::Matrix(self.subquery(sq, t)?),
             Expr::Aggregate(a) => self.aggregate(a, t)?,
-            Expr::Binary(b) => self.binary(b, t)?,
-            Expr::Call(c) => super::functions::call(self, c, t)?,
+            Expr::Binary(b) => unique(self.binary(b, t)?)?,
+            Expr::Call(c) => unique(super::functions::call(self, c, t)?)?,
             Expr::Extension(_) => {
                 return Err(QueryError::InvalidArgument("unsupported expression".into()))
             }
@@ -372,6 +410,15 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// Prometheus refuses a vector whose samples share a label set (e.g. two
+/// metrics whose names a function dropped).
+fn unique(v: Value) -> Result<Value, QueryError> {
+    if let Value::Vector(s) = &v {
+        super::check_unique(s)?;
+    }
+    Ok(v)
+}
+
 /// For `timestamp()`: the time (s) of each sample an instant selector
 /// returns at `t`; other expressions' samples are stamped `t`.
 pub(crate) fn sample_times(
@@ -385,7 +432,7 @@ pub(crate) fn sample_times(
         Expr::Paren(p) => return sample_times(ev, &p.expr, t),
         _ => return Ok(out),
     };
-    let ref_t = ev.at_time(&vs.at, t) - offset_ms(&vs.offset);
+    let ref_t = ev.at_time(&vs.at, t).saturating_sub(offset_ms(&vs.offset));
     for s in ev.series_of(vs)?.iter() {
         let idx = s.points.partition_point(|p| p.0 <= ref_t);
         if idx > 0 {

@@ -48,7 +48,7 @@ fn extrapolated(
             prev = v;
         }
     }
-    let range_start = t - range;
+    let range_start = t.saturating_sub(range);
     let mut to_start = (first_t - range_start) as f64 / 1000.0;
     let to_end = (t - last_t) as f64 / 1000.0;
     let sampled = (last_t - first_t) as f64 / 1000.0;
@@ -220,8 +220,30 @@ fn map_vector(
     ))
 }
 
+/// Go's `math.Max`: NaN wins (Rust's `f64::max` ignores NaN).
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN wins.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
 /// Date parts of a timestamp (seconds), UTC.
 fn date_part(name: &str, secs: f64) -> f64 {
+    // Beyond ±10^14 s (3 million years) the civil arithmetic would overflow.
+    if !secs.is_finite() || secs.abs() > 1e14 {
+        return f64::NAN;
+    }
     let days = (secs / 86_400.0).floor() as i64;
     let sod = secs - days as f64 * 86_400.0;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -357,7 +379,7 @@ fn string_arg(ev: &Evaluator<'_>, c: &Call, i: usize, t: i64) -> Result<String, 
     }
 }
 
-fn valid_label(n: &str) -> bool {
+pub(crate) fn valid_label(n: &str) -> bool {
     !n.is_empty()
         && !n.starts_with(|c: char| c.is_ascii_digit())
         && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -536,15 +558,15 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
             if lo > hi {
                 return Ok(Value::Vector(Vec::new()));
             }
-            map_vector(ev, c, t, |x| x.max(lo).min(hi))
+            map_vector(ev, c, t, |x| go_max(lo, go_min(hi, x)))
         }
         "clamp_min" => {
             let lo = ev.eval_scalar(arg(c, 1)?, t)?;
-            map_vector(ev, c, t, |x| x.max(lo))
+            map_vector(ev, c, t, |x| go_max(x, lo))
         }
         "clamp_max" => {
             let hi = ev.eval_scalar(arg(c, 1)?, t)?;
-            map_vector(ev, c, t, |x| x.min(hi))
+            map_vector(ev, c, t, |x| go_min(x, hi))
         }
         "timestamp" => {
             // The sample's own time: re-evaluate the selector's points.
@@ -602,8 +624,12 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
         }
         "sort" | "sort_desc" => {
             let mut v = ev.eval_vector(arg(c, 0)?, t)?;
-            v.sort_by(|a, b| match name {
-                "sort" => a.value.total_cmp(&b.value),
+            // NaN last in both directions, as Prometheus.
+            v.sort_by(|a, b| match (a.value.is_nan(), b.value.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if name == "sort" => a.value.total_cmp(&b.value),
                 _ => b.value.total_cmp(&a.value),
             });
             Ok(Value::Vector(v))

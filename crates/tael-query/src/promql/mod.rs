@@ -26,13 +26,38 @@ use value::{Labels, QueryResult, SeriesRange, Value, METRIC_NAME};
 /// Most steps a range query may have (as Prometheus: 11,000 points per series).
 pub const MAX_STEPS: i64 = 11_000;
 
-/// Parses a PromQL expression (errors are the caller's: 400).
-pub fn parse(q: &str) -> Result<Expr, QueryError> {
-    promql_parser::parser::parse(q)
-        .map_err(|e| QueryError::InvalidArgument(format!("parse error: {e}")))
+/// Earliest and latest evaluation times accepted (ms): years 0 to 9999,
+/// so that offsets and ranges never overflow.
+pub const MIN_TIME_MS: i64 = -62_167_219_200_000;
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+/// Default query time limit (Prometheus's default `timeout`).
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn check_time(what: &str, t: i64) -> Result<i64, QueryError> {
+    if (MIN_TIME_MS..=MAX_TIME_MS).contains(&t) {
+        Ok(t)
+    } else {
+        Err(QueryError::InvalidArgument(format!(
+            "{what} is out of range (years 0 to 9999)"
+        )))
+    }
 }
 
-fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
+/// Parses a PromQL expression (errors are the caller's: 400). The parser
+/// panics on some absurd durations (`x[1e30]`); that is a parse error too.
+pub fn parse(q: &str) -> Result<Expr, QueryError> {
+    let q = q.to_string();
+    let parsed = std::panic::catch_unwind(move || promql_parser::parser::parse(&q));
+    match parsed {
+        Ok(Ok(e)) => Ok(e),
+        Ok(Err(e)) => Err(QueryError::InvalidArgument(format!("parse error: {e}"))),
+        Err(_) => Err(QueryError::InvalidArgument(
+            "parse error: a duration or number is out of range".into(),
+        )),
+    }
+}
+
+pub(crate) fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
     let mut seen = std::collections::HashSet::new();
     for s in v {
         if !seen.insert(&s.labels) {
@@ -44,11 +69,17 @@ fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
     Ok(())
 }
 
-/// Evaluates `q` at `time_ms`.
-pub fn instant_query(engine: &Engine, q: &str, time_ms: i64) -> Result<QueryResult, QueryError> {
+/// Evaluates `q` at `time_ms`, within `timeout`.
+pub fn instant_query(
+    engine: &Engine,
+    q: &str,
+    time_ms: i64,
+    timeout: std::time::Duration,
+) -> Result<QueryResult, QueryError> {
+    let time_ms = check_time("time", time_ms)?;
     let expr = parse(q)?;
     let snap = engine.snapshot();
-    let mut ev = Evaluator::new(&snap, time_ms, time_ms)?;
+    let mut ev = Evaluator::new(&snap, time_ms, time_ms, timeout)?;
     ev.prepare(&expr, time_ms, time_ms)?;
     Ok(match ev.eval(&expr, time_ms)? {
         Value::Scalar(value) => QueryResult::Scalar { time_ms, value },
@@ -61,14 +92,16 @@ pub fn instant_query(engine: &Engine, q: &str, time_ms: i64) -> Result<QueryResu
     })
 }
 
-/// Evaluates `q` at every step from `start_ms` to `end_ms`.
+/// Evaluates `q` at every step from `start_ms` to `end_ms`, within `timeout`.
 pub fn range_query(
     engine: &Engine,
     q: &str,
     start_ms: i64,
     end_ms: i64,
     step_ms: i64,
+    timeout: std::time::Duration,
 ) -> Result<QueryResult, QueryError> {
+    let (start_ms, end_ms) = (check_time("start", start_ms)?, check_time("end", end_ms)?);
     if step_ms <= 0 {
         return Err(QueryError::InvalidArgument(
             "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -94,11 +127,12 @@ pub fn range_query(
         }
     }
     let snap = engine.snapshot();
-    let mut ev = Evaluator::new(&snap, start_ms, end_ms)?;
+    let mut ev = Evaluator::new(&snap, start_ms, end_ms, timeout)?;
     ev.prepare(&expr, start_ms, end_ms)?;
     let mut acc: HashMap<Arc<Labels>, Vec<(i64, f64)>> = HashMap::new();
     let mut t = start_ms;
     while t <= end_ms {
+        ev.check_deadline()?;
         match ev.eval(&expr, t)? {
             Value::Scalar(x) => acc
                 .entry(Arc::new(Labels::default()))
@@ -166,7 +200,7 @@ pub fn series(
     }
     let mut out = BTreeSet::new();
     for ms in sets {
-        for s in series::load(&snap, &catalog, &ms, start_ms, end_ms)? {
+        for s in series::load(&snap, &catalog, &ms, start_ms, end_ms, eval::MAX_SAMPLES)? {
             out.insert((*s.labels).clone());
         }
     }

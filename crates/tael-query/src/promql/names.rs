@@ -159,9 +159,6 @@ fn unit_suffix(unit: &str, metric_type: &str) -> Option<String> {
 /// The normalised base name (before the family suffix).
 pub fn normalized_base(m: &StoredMetric) -> String {
     let mut base = sanitize(&m.name, true);
-    while base.contains("__") {
-        base = base.replace("__", "_");
-    }
     if let Some(words) = unit_suffix(&m.unit, &m.metric_type) {
         if !base.ends_with(&words) {
             base = format!("{base}_{words}");

@@ -32,7 +32,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tael_core::attr::json_to_flat;
 use tael_core::model::Distribution;
-use tael_storage::columnar::Cols;
+use tael_storage::columnar::{Cols, TextCol};
 use tael_storage::{Signal, Snapshot};
 
 /// Resource attribute of remote-write samples: their labels are exactly
@@ -122,9 +122,9 @@ pub fn base_labels(attributes: &str, resource: &str, service: &str) -> Vec<(Stri
 struct Group {
     key: (String, String, String, String),
     base: Vec<(String, String)>,
-    /// (family index in `wanted`, extra label value) → series index, or
-    /// `None` when the matchers reject that series.
-    series: HashMap<(usize, String), Option<usize>>,
+    /// (family index in `wanted`, bits of the `le`/`quantile` bound, or 0)
+    /// → series index, or `None` when the matchers reject that series.
+    series: HashMap<(usize, u64), Option<usize>>,
 }
 
 struct Loader<'a> {
@@ -133,6 +133,26 @@ struct Loader<'a> {
     groups: Vec<Group>,
     by_hash: HashMap<u64, Vec<usize>>,
     out: Vec<SeriesRange>,
+    /// Samples loaded so far, and the most allowed.
+    points: usize,
+    max_points: usize,
+}
+
+/// Per-row ids of a text column within one batch: dictionary keys as they
+/// are, plain strings interned (so equal values share an id).
+fn row_ids(col: &TextCol<'_>) -> Vec<u32> {
+    match col {
+        TextCol::Dict(d, _) => d.keys().iter().map(|k| k.unwrap_or(0) as u32).collect(),
+        TextCol::Plain(a) => {
+            let mut ids: HashMap<&str, u32> = HashMap::new();
+            (0..a.len())
+                .map(|i| {
+                    let n = ids.len() as u32;
+                    *ids.entry(if a.is_valid(i) { a.value(i) } else { "" }).or_insert(n)
+                })
+                .collect()
+        }
+    }
 }
 
 impl Loader<'_> {
@@ -159,15 +179,15 @@ impl Loader<'_> {
     }
 
     /// The series of (group, family, extra label), created on first use.
-    fn series(&mut self, g: usize, w: usize, extra: Option<(&str, String)>) -> Option<usize> {
-        let extra_val = extra.as_ref().map(|e| e.1.clone()).unwrap_or_default();
-        if let Some(s) = self.groups[g].series.get(&(w, extra_val.clone())) {
+    fn series(&mut self, g: usize, w: usize, extra: Option<(&str, f64)>) -> Option<usize> {
+        let bits = extra.map_or(0, |e| e.1.to_bits());
+        if let Some(s) = self.groups[g].series.get(&(w, bits)) {
             return *s;
         }
         let mut pairs = self.groups[g].base.clone();
         pairs.push((METRIC_NAME.to_string(), self.wanted[w].name.clone()));
-        if let Some((k, v)) = &extra {
-            pairs.push((k.to_string(), v.clone()));
+        if let Some((k, v)) = extra {
+            pairs.push((k.to_string(), format_bound(v)));
         }
         let labels = Labels::new(pairs);
         let ok = self
@@ -181,14 +201,36 @@ impl Loader<'_> {
             });
             self.out.len() - 1
         });
-        self.groups[g].series.insert((w, extra_val), idx);
+        self.groups[g].series.insert((w, bits), idx);
         idx
     }
 
     fn push(&mut self, s: Option<usize>, t: i64, v: f64) {
         if let Some(s) = s {
             self.out[s].points.push((t, v));
+            self.points += 1;
         }
+    }
+
+    /// A staleness marker on every series of family `w` in group `g`
+    /// (a stale histogram point carries no buckets to name them).
+    fn stale_all(&mut self, g: usize, w: usize, t: i64) {
+        let ids: Vec<usize> = self.groups[g]
+            .series
+            .iter()
+            .filter(|(k, _)| k.0 == w)
+            .filter_map(|(_, s)| *s)
+            .collect();
+        for s in ids {
+            self.push(Some(s), t, stale_nan());
+        }
+    }
+
+    /// The wanted families of rows of this stored metric.
+    fn families_of(&self, m: &StoredMetric) -> Vec<usize> {
+        (0..self.wanted.len())
+            .filter(|w| self.wanted[*w].metric == *m)
+            .collect()
     }
 
     fn batch(
@@ -198,56 +240,66 @@ impl Loader<'_> {
         window: TimeWindow,
     ) -> Result<(), QueryError> {
         let c = Cols::new(batch);
-        let names = c.text("name")?;
-        let types = c.text("metric_type")?;
-        let (unit, temporality, mono) = (
-            c.str("unit")?,
-            c.str("temporality")?,
-            c.bool("is_monotonic")?,
-        );
-        let (attrs, res, svc) = (c.str("attributes")?, c.str("resource")?, c.text("service")?);
+        let (names, types) = (c.text("name")?, c.text("metric_type")?);
+        let (units, temps) = (c.text("unit")?, c.text("temporality")?);
+        let mono = c.bool("is_monotonic")?;
+        let (attrs, res, svc) = (c.text("attributes")?, c.text("resource")?, c.text("service")?);
         let (time, value, flags) = (c.i64("time_ns")?, c.f64("value")?, c.u32("flags")?);
         let dist = c.str("distribution")?;
+        let (name_ids, type_ids) = (row_ids(&names), row_ids(&types));
+        let (unit_ids, temp_ids) = (row_ids(&units), row_ids(&temps));
+        let (attr_ids, res_ids, svc_ids) = (row_ids(&attrs), row_ids(&res), row_ids(&svc));
+        // Wanted families per stored metric (name, type, unit, temporality,
+        // monotonic) and groups per (name, type, attributes, resource,
+        // service), looked up once per distinct value.
+        let mut fams: HashMap<(u32, u32, u32, u32, bool), Vec<usize>> = HashMap::new();
+        let mut groups: HashMap<(u32, u32, u32, u32, u32), usize> = HashMap::new();
         for (i, keep) in mask.iter().enumerate() {
             if !keep || !window.contains(time.value(i)) {
                 continue;
             }
-            let name = names.value(i);
-            let ws: Vec<usize> = (0..self.wanted.len())
-                .filter(|w| {
-                    let m = &self.wanted[*w].metric;
-                    m.name == name
-                        && m.metric_type == types.value(i)
-                        && m.unit == unit.value(i)
-                        && m.temporality == temporality.value(i)
-                        && m.monotonic == (mono.is_valid(i) && mono.value(i))
+            let is_mono = mono.is_valid(i) && mono.value(i);
+            let nt = (name_ids[i], type_ids[i]);
+            let mk = (nt.0, nt.1, unit_ids[i], temp_ids[i], is_mono);
+            let ws = fams.entry(mk).or_insert_with(|| {
+                self.families_of(&StoredMetric {
+                    name: names.value(i).to_string(),
+                    unit: units.value(i).to_string(),
+                    metric_type: types.value(i).to_string(),
+                    monotonic: is_mono,
+                    temporality: temps.value(i).to_string(),
                 })
-                .collect();
+            });
             if ws.is_empty() {
                 continue;
             }
-            let g = self.group(name, attrs.value(i), res.value(i), svc.value(i));
+            let gk = (nt.0, nt.1, attr_ids[i], res_ids[i], svc_ids[i]);
+            let g = match groups.get(&gk) {
+                Some(g) => *g,
+                None => {
+                    let g = self.group(names.value(i), attrs.value(i), res.value(i), svc.value(i));
+                    groups.insert(gk, g);
+                    g
+                }
+            };
             let t = time.value(i).div_euclid(1_000_000);
             let stale = flags.value(i) & 1 == 1;
-            let d: Option<Distribution> = match ws.iter().any(|w| {
+            let needs_dist = ws.iter().any(|w| {
                 matches!(
                     self.wanted[*w].family,
                     Family::Bucket | Family::Count | Family::Quantile
                 )
-            }) {
-                true if dist.is_valid(i) => serde_json::from_str(dist.value(i)).ok(),
-                _ => None,
+            });
+            let d: Option<Distribution> = match needs_dist && dist.is_valid(i) {
+                true => serde_json::from_str(dist.value(i)).ok(),
+                false => None,
             };
-            for w in ws {
+            let or_stale = |v: f64| if stale { stale_nan() } else { v };
+            for &w in ws.iter() {
                 match self.wanted[w].family {
                     Family::Value | Family::Sum => {
                         let s = self.series(g, w, None);
-                        let v = if stale {
-                            super::series::stale_nan()
-                        } else {
-                            value.value(i)
-                        };
-                        self.push(s, t, v);
+                        self.push(s, t, or_stale(value.value(i)));
                     }
                     Family::Count => {
                         let s = self.series(g, w, None);
@@ -257,27 +309,32 @@ impl Loader<'_> {
                             (None, false) => {}
                         }
                     }
+                    Family::Bucket | Family::Quantile if stale && d.is_none() => {
+                        self.stale_all(g, w, t)
+                    }
                     Family::Bucket => {
                         let Some(d) = &d else { continue };
-                        if d.bucket_counts.is_empty() {
-                            continue;
-                        }
                         let mut cum = 0u64;
                         for (b, n) in d.bucket_counts.iter().enumerate() {
-                            cum += n;
+                            cum = cum.saturating_add(*n);
                             let le = d.explicit_bounds.get(b).copied().unwrap_or(f64::INFINITY);
-                            let s = self.series(g, w, Some(("le", format_bound(le))));
-                            self.push(s, t, if stale { stale_nan() } else { cum as f64 });
+                            let s = self.series(g, w, Some(("le", le)));
+                            self.push(s, t, or_stale(cum as f64));
                         }
                     }
                     Family::Quantile => {
                         let Some(d) = &d else { continue };
                         for q in &d.quantiles {
-                            let s = self.series(g, w, Some(("quantile", format_bound(q.quantile))));
-                            self.push(s, t, if stale { stale_nan() } else { q.value });
+                            let s = self.series(g, w, Some(("quantile", q.quantile)));
+                            self.push(s, t, or_stale(q.value));
                         }
                     }
                 }
+            }
+            if self.points > self.max_points {
+                return Err(super::eval::exec_err(
+                    "query processing would load too many samples",
+                ));
             }
         }
         Ok(())
@@ -286,10 +343,10 @@ impl Loader<'_> {
 
 const COLUMNS: &[&str] = &[
     "name",
-    "unit",
     "metric_type",
-    "is_monotonic",
+    "unit",
     "temporality",
+    "is_monotonic",
     "attributes",
     "resource",
     "service",
@@ -299,13 +356,14 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// Every series matching `matchers` with its samples in `[from_ms, to_ms]`
-/// (ms), samples oldest first.
+/// (ms), samples oldest first; an error beyond `max_points` samples.
 pub fn load(
     snap: &Snapshot,
     catalog: &Catalog,
     matchers: &[Matcher],
     from_ms: i64,
     to_ms: i64,
+    max_points: usize,
 ) -> Result<Vec<SeriesRange>, QueryError> {
     let name_matchers: Vec<&Matcher> = matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
     let wanted = resolve(&catalog.all(), &name_matchers);
@@ -328,6 +386,8 @@ pub fn load(
         groups: Vec::new(),
         by_hash: HashMap::new(),
         out: Vec::new(),
+        points: 0,
+        max_points,
     };
     // Only the chunks and parts that hold a wanted metric are read.
     let mut sub = snap.clone();
