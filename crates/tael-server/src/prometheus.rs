@@ -203,7 +203,8 @@ async fn query(
     let t = f.time("time", now_ms())?;
     let timeout = f.timeout()?;
     let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t, timeout)?)).await?;
+    let r =
+        blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t, timeout)?)).await?;
     success(result_json(&r))
 }
 
@@ -340,7 +341,9 @@ async fn tael_query(
     let range = f.get("start").is_some() || f.get("step").is_some();
     let (start, end, step) = if range {
         let end = f.time("end", now_ms()).map_err(|e| e.0)?;
-        let start = f.time("start", end.saturating_sub(3_600_000)).map_err(|e| e.0)?;
+        let start = f
+            .time("start", end.saturating_sub(3_600_000))
+            .map_err(|e| e.0)?;
         let step = match f.get("step") {
             Some(s) => parse_step(s).map_err(|e| e.0)?,
             None => (end.saturating_sub(start) / 250).max(1000),
@@ -354,7 +357,9 @@ async fn tael_query(
     let timeout = tael_query::promql::DEFAULT_TIMEOUT;
     let r = blocking(move || {
         Ok(match range {
-            true => tael_query::promql::range_query(&engine, &query_text, start, end, step, timeout)?,
+            true => {
+                tael_query::promql::range_query(&engine, &query_text, start, end, step, timeout)?
+            }
             false => tael_query::promql::instant_query(&engine, &query_text, start, timeout)?,
         })
     })

@@ -145,21 +145,36 @@ const MAX_BUCKET_SPAN: i64 = 1 << 16;
 /// Bucket counts by Prometheus bucket index, from spans and deltas or
 /// counts. The spans must cover exactly the deltas (or counts) given and
 /// stay within [`MAX_BUCKET_SPAN`] indexes.
-fn expand(spans: &[BucketSpan], deltas: &[i64], counts: &[f64]) -> Result<BTreeMap<i32, u64>, String> {
+fn expand(
+    spans: &[BucketSpan],
+    deltas: &[i64],
+    counts: &[f64],
+) -> Result<BTreeMap<i32, u64>, String> {
     let total: i64 = spans.iter().map(|s| s.length as i64).sum();
-    let given = if deltas.is_empty() { counts.len() } else { deltas.len() } as i64;
+    let given = if deltas.is_empty() {
+        counts.len()
+    } else {
+        deltas.len()
+    } as i64;
     if total != given {
-        return Err(format!("bucket spans cover {total} buckets but {given} counts were sent"));
+        return Err(format!(
+            "bucket spans cover {total} buckets but {given} counts were sent"
+        ));
     }
     let mut out = BTreeMap::new();
     let (mut idx, mut first): (i64, Option<i64>) = (0, None);
     let mut running: i64 = 0;
     let mut k = 0usize;
     for (si, s) in spans.iter().enumerate() {
-        idx = if si == 0 { s.offset as i64 } else { idx + s.offset as i64 };
+        idx = if si == 0 {
+            s.offset as i64
+        } else {
+            idx + s.offset as i64
+        };
         for _ in 0..s.length {
             let lo = *first.get_or_insert(idx);
-            if (idx - lo).abs() > MAX_BUCKET_SPAN || idx < i32::MIN as i64 || idx > i32::MAX as i64 {
+            if (idx - lo).abs() > MAX_BUCKET_SPAN || idx < i32::MIN as i64 || idx > i32::MAX as i64
+            {
                 return Err(format!("bucket indexes span more than {MAX_BUCKET_SPAN}"));
             }
             let c = if !deltas.is_empty() {
@@ -561,13 +576,31 @@ mod tests {
                 length: 1,
             },
         ];
-        let b = expand(&spans, &[3, -1, 4], &[]);
+        let b = expand(&spans, &[3, -1, 4], &[]).unwrap();
         assert_eq!(
             b.into_iter().collect::<Vec<_>>(),
             vec![(-1, 3), (0, 2), (3, 6)]
         );
-        let d = dense(&expand(&spans, &[], &[1.0, 2.0, 3.0])).unwrap();
+        let d = dense(&expand(&spans, &[], &[1.0, 2.0, 3.0]).unwrap()).unwrap();
         assert_eq!((d.offset, d.bucket_counts), (-2, vec![1, 2, 0, 0, 3]));
+        // Spans that do not match the counts, or that reach too far, are refused.
+        assert!(expand(&spans, &[1, 2], &[]).is_err());
+        let far = vec![
+            BucketSpan {
+                offset: 0,
+                length: 1,
+            },
+            BucketSpan {
+                offset: 1_000_000_000,
+                length: 1,
+            },
+        ];
+        assert!(expand(&far, &[1, 1], &[]).is_err());
+        let huge = vec![BucketSpan {
+            offset: 0,
+            length: u32::MAX,
+        }];
+        assert!(expand(&huge, &[1], &[]).is_err());
     }
 
     #[test]

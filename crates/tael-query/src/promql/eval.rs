@@ -129,7 +129,8 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn range_window(&self, e: &Expr, t: i64) -> (i64, i64) {
         match e {
             Expr::MatrixSelector(m) => (
-                self.at_time(&m.vs.at, t).saturating_sub(offset_ms(&m.vs.offset)),
+                self.at_time(&m.vs.at, t)
+                    .saturating_sub(offset_ms(&m.vs.offset)),
                 ms(&m.range),
             ),
             Expr::Subquery(s) => (
@@ -222,7 +223,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, QueryError> {
-        let ref_t = self.at_time(&vs.at, t).saturating_sub(offset_ms(&vs.offset));
+        let ref_t = self
+            .at_time(&vs.at, t)
+            .saturating_sub(offset_ms(&vs.offset));
         let series = self.series_of(vs)?;
         let mut out = Vec::new();
         for s in series.iter() {
@@ -242,13 +245,17 @@ impl<'a> Evaluator<'a> {
     }
 
     fn range_selector(&self, m: &MatrixSelector, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
-        let ref_t = self.at_time(&m.vs.at, t).saturating_sub(offset_ms(&m.vs.offset));
+        let ref_t = self
+            .at_time(&m.vs.at, t)
+            .saturating_sub(offset_ms(&m.vs.offset));
         let range = ms(&m.range);
         let series = self.series_of(&m.vs)?;
         let mut out = Vec::new();
         for s in series.iter() {
             let hi = s.points.partition_point(|p| p.0 <= ref_t);
-            let lo = s.points.partition_point(|p| p.0 <= ref_t.saturating_sub(range));
+            let lo = s
+                .points
+                .partition_point(|p| p.0 <= ref_t.saturating_sub(range));
             let points: Vec<(i64, f64)> = s.points[lo..hi]
                 .iter()
                 .filter(|p| !is_stale(p.1))
@@ -265,7 +272,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
-        let ref_t = self.at_time(&sq.at, t).saturating_sub(offset_ms(&sq.offset));
+        let ref_t = self
+            .at_time(&sq.at, t)
+            .saturating_sub(offset_ms(&sq.offset));
         let step = sq
             .step
             .as_ref()

@@ -148,7 +148,8 @@ fn row_ids(col: &TextCol<'_>) -> Vec<u32> {
             (0..a.len())
                 .map(|i| {
                     let n = ids.len() as u32;
-                    *ids.entry(if a.is_valid(i) { a.value(i) } else { "" }).or_insert(n)
+                    *ids.entry(if a.is_valid(i) { a.value(i) } else { "" })
+                        .or_insert(n)
                 })
                 .collect()
         }
@@ -243,7 +244,11 @@ impl Loader<'_> {
         let (names, types) = (c.text("name")?, c.text("metric_type")?);
         let (units, temps) = (c.text("unit")?, c.text("temporality")?);
         let mono = c.bool("is_monotonic")?;
-        let (attrs, res, svc) = (c.text("attributes")?, c.text("resource")?, c.text("service")?);
+        let (attrs, res, svc) = (
+            c.text("attributes")?,
+            c.text("resource")?,
+            c.text("service")?,
+        );
         let (time, value, flags) = (c.i64("time_ns")?, c.f64("value")?, c.u32("flags")?);
         let dist = c.str("distribution")?;
         let (name_ids, type_ids) = (row_ids(&names), row_ids(&types));
