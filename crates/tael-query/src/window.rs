@@ -70,7 +70,7 @@ pub(crate) fn scan_window(
         Ok(t.values().iter().map(|v| s.window.contains(*v)).collect())
     };
     for chunk in snap.chunks_of(s.signal) {
-        if chunk.max_time_ns < s.window.from_ns {
+        if chunk.max_time_ns < s.window.from_ns || chunk.min_time_ns >= s.window.to_ns {
             continue;
         }
         let mask = in_window(&chunk.batch)?;
