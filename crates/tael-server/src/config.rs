@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// Rows a SQL query returns at most (`TAEL_SQL_MAX_ROWS`, 10000); more
     /// are reported as `truncated`.
     pub sql_max_rows: usize,
+    /// Bytes of decoded PromQL series kept from Parquet parts
+    /// (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB; 0 = no cache).
+    pub promql_cache_bytes: usize,
     /// Print the startup banner and install a log subscriber.
     pub banner: bool,
 }
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             sql_timeout: Duration::from_secs(30),
             sql_memory_bytes: 512 << 20,
             sql_max_rows: 10_000,
+            promql_cache_bytes: 256 << 20,
             banner: true,
         }
     }
@@ -220,6 +224,9 @@ impl ServerConfig {
             c.sql_max_rows = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ConfigError(format!("TAEL_SQL_MAX_ROWS={v:?} is not a positive number"))
             })?;
+        }
+        if let Some(v) = var("TAEL_PROMQL_CACHE_BYTES") {
+            c.promql_cache_bytes = parse_bytes("TAEL_PROMQL_CACHE_BYTES", &v)? as usize;
         }
         c.validate()?;
         Ok(c)

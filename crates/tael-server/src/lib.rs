@@ -84,6 +84,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ec.map_limits = MapLimits {
         max_attributes: config.max_attributes,
     };
+    tael_query::promql::set_series_cache_bytes(config.promql_cache_bytes);
     let (engine, lock) = tokio::task::spawn_blocking(move || Engine::open(ec))
         .await
         .map_err(|e| ServerError::Serve(e.to_string()))??;

@@ -41,6 +41,10 @@ pub struct SeriesArgs {
     /// Runs per query.
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
+    /// Evaluation time of the queries (Unix seconds; default now): with
+    /// `--skip-load`, the `at` an earlier load reported.
+    #[arg(long)]
+    pub at: Option<f64>,
 }
 
 fn request(points: Vec<(u64, pm::NumberDataPoint)>) -> ExportMetricsServiceRequest {
@@ -190,7 +194,9 @@ pub fn run(a: &SeriesArgs) -> Result<Value, CliError> {
         report["load_points_per_s"] = json!(points as f64 / secs);
     }
     let client = Client::new(&a.server)?;
-    let now = tael_core::time::now_ns() as f64 / 1e9;
+    let now =
+        a.at.unwrap_or_else(|| tael_core::time::now_ns() as f64 / 1e9);
+    report["at"] = json!(now);
     let instant = |q: &str| {
         vec![
             ("query".to_string(), q.to_string()),

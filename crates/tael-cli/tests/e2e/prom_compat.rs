@@ -266,7 +266,9 @@ const RANGE: &[&str] = &[
 #[test]
 fn promql_agrees_with_prometheus_on_remote_written_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(&dir.path().join("tael"), &[]);
+    // Flushed every few seconds, so that queries read Parquet parts (through
+    // the part series cache, series split across parts) and the memtable.
+    let s = Server::start(&dir.path().join("tael"), &[("TAEL_FLUSH_INTERVAL", "4s")]);
     let p = start_prometheus(dir.path(), &s.rest);
     let started = Instant::now();
     assert!(
@@ -279,6 +281,19 @@ fn promql_agrees_with_prometheus_on_remote_written_samples() {
     );
     // 35 s of samples, so that the 20 s windows are full.
     std::thread::sleep(Duration::from_secs(35).saturating_sub(started.elapsed()));
+    let parts = std::fs::read_dir(dir.path().join("tael").join("metrics"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|hour| {
+            std::fs::read_dir(hour.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".parquet"))
+        .count();
+    assert!(parts > 0, "no metrics part was flushed");
     // Evaluate half-way between scrapes (no sample sits on a window edge).
     let raw = get(&p.url, "/api/v1/query", &[("query", "up[5s]".into())]);
     let last_scrape = raw["data"]["result"][0]["values"]

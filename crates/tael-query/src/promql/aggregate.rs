@@ -3,16 +3,36 @@
 //! `without` labels (no modifier: one group; results drop `__name__`
 //! except topk/bottomk, which return whole input samples).
 
+use super::cache::FastMap;
 use super::eval::exec_err;
 use super::value::{format_value, Labels, Sample, Value};
 use crate::QueryError;
 use promql_parser::parser::token::*;
 use promql_parser::parser::LabelModifier;
-use std::collections::HashMap;
 use std::sync::Arc;
 
+/// How an aggregation finds a sample's group labels (memoised by the
+/// evaluator, see [`group_labels`]).
+pub(crate) type GroupOf<'a> = dyn Fn(&Arc<Labels>) -> Arc<Labels> + 'a;
+
+/// Items grouped by label set, groups in order of first appearance.
+fn group_in_order<T>(items: impl Iterator<Item = (Arc<Labels>, T)>) -> Vec<(Arc<Labels>, Vec<T>)> {
+    let mut index: FastMap<Arc<Labels>, usize> = FastMap::default();
+    let mut groups: Vec<(Arc<Labels>, Vec<T>)> = Vec::new();
+    for (l, item) in items {
+        match index.get(&l) {
+            Some(&i) => groups[i].1.push(item),
+            None => {
+                index.insert(l.clone(), groups.len());
+                groups.push((l, vec![item]));
+            }
+        }
+    }
+    groups
+}
+
 /// The output labels of a sample's group.
-fn group_labels(l: &Labels, m: Option<&LabelModifier>) -> Labels {
+pub(crate) fn group_labels(l: &Labels, m: Option<&LabelModifier>) -> Labels {
     match m {
         Some(LabelModifier::Include(names)) => l.keep(&names.labels),
         Some(LabelModifier::Exclude(names)) => l.without(&names.labels),
@@ -65,11 +85,11 @@ fn param_scalar(param: &Option<Value>, name: &str) -> Result<f64, QueryError> {
 pub fn aggregate(
     op: u16,
     param: Option<Value>,
-    modifier: Option<&LabelModifier>,
+    group_of: &GroupOf<'_>,
     input: Vec<Sample>,
 ) -> Result<Vec<Sample>, QueryError> {
     if op == T_TOPK || op == T_BOTTOMK {
-        return top_k(op, param_scalar(&param, "topk/bottomk")?, modifier, input);
+        return top_k(op, param_scalar(&param, "topk/bottomk")?, group_of, input);
     }
     if op == T_COUNT_VALUES {
         let label = match &param {
@@ -85,22 +105,16 @@ pub fn aggregate(
                 "invalid label name {label:?}"
             )));
         }
-        let mut counts: HashMap<Labels, f64> = HashMap::new();
-        let mut order = Vec::new();
-        for s in &input {
-            let mut l = group_labels(&s.labels, modifier);
+        let keyed = input.iter().map(|s| {
+            let mut l = Labels::clone(&group_of(&s.labels));
             l.set(&label, &format_value(s.value));
-            let c = counts.entry(l.clone()).or_insert_with(|| {
-                order.push(l);
-                0.0
-            });
-            *c += 1.0;
-        }
-        return Ok(order
+            (Arc::new(l), ())
+        });
+        return Ok(group_in_order(keyed)
             .into_iter()
-            .map(|l| Sample {
-                value: counts[&l],
-                labels: Arc::new(l),
+            .map(|(labels, n)| Sample {
+                labels,
+                value: n.len() as f64,
             })
             .collect());
     }
@@ -108,21 +122,9 @@ pub fn aggregate(
         T_QUANTILE => Some(param_scalar(&param, "quantile")?),
         _ => None,
     };
-    let mut groups: HashMap<Labels, Vec<f64>> = HashMap::new();
-    let mut order = Vec::new();
-    for s in input {
-        let l = group_labels(&s.labels, modifier);
-        groups
-            .entry(l.clone())
-            .or_insert_with(|| {
-                order.push(l);
-                Vec::new()
-            })
-            .push(s.value);
-    }
-    let mut out = Vec::with_capacity(order.len());
-    for l in order {
-        let mut v = groups.remove(&l).unwrap_or_default();
+    let groups = group_in_order(input.into_iter().map(|s| (group_of(&s.labels), s.value)));
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, mut v) in groups {
         let value = match op {
             T_SUM => v.iter().sum(),
             T_AVG => v.iter().sum::<f64>() / v.len() as f64,
@@ -141,10 +143,7 @@ pub fn aggregate(
             T_QUANTILE => quantile(phi.unwrap_or(f64::NAN), &mut v),
             _ => return Err(exec_err("unsupported aggregation")),
         };
-        out.push(Sample {
-            labels: Arc::new(l),
-            value,
-        });
+        out.push(Sample { labels, value });
     }
     Ok(out)
 }
@@ -152,7 +151,7 @@ pub fn aggregate(
 fn top_k(
     op: u16,
     k: f64,
-    modifier: Option<&LabelModifier>,
+    group_of: &GroupOf<'_>,
     input: Vec<Sample>,
 ) -> Result<Vec<Sample>, QueryError> {
     if k.is_nan() {
@@ -162,21 +161,8 @@ fn top_k(
         return Ok(Vec::new());
     }
     let k = k.min(1e9) as usize;
-    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
-    let mut order = Vec::new();
-    for s in input {
-        let l = group_labels(&s.labels, modifier);
-        groups
-            .entry(l.clone())
-            .or_insert_with(|| {
-                order.push(l);
-                Vec::new()
-            })
-            .push(s);
-    }
     let mut out = Vec::new();
-    for l in order {
-        let mut v = groups.remove(&l).unwrap_or_default();
+    for (_, mut v) in group_in_order(input.into_iter().map(|s| (group_of(&s.labels), s))) {
         // NaN sorts last either way, as in Prometheus.
         v.sort_by(|a, b| {
             let (x, y) = (a.value, b.value);

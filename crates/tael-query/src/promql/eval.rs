@@ -15,10 +15,12 @@
 //! Every selector's series are loaded once for the whole query (the union
 //! of the times all steps need), then each step is evaluated in memory.
 
+use super::cache::FastMap;
 use super::catalog::Catalog;
 use super::series::{is_stale, load};
 use super::value::{Labels, Sample, SeriesRange, Value, METRIC_NAME};
 use crate::QueryError;
+use parking_lot::Mutex;
 use promql_parser::label::Matcher;
 use promql_parser::parser::token::*;
 use promql_parser::parser::{
@@ -66,7 +68,19 @@ pub struct Evaluator<'a> {
     loaded: usize,
     deadline: std::time::Instant,
     timeout: std::time::Duration,
+    /// Label sets derived from others, by (derivation, address of the
+    /// input set); the input `Arc` is kept in the value so that its address
+    /// is not reused while memoised. A range query thus derives each set
+    /// once rather than at every step.
+    derived: Mutex<FastMap<(usize, usize), (Arc<Labels>, Arc<Labels>)>>,
 }
+
+/// Most derived label sets memoised per query.
+const MAX_DERIVED: usize = 1 << 16;
+
+/// The derivation that drops `__name__` (others are keyed by the address of
+/// their AST node).
+pub(crate) const DROP_NAME: usize = 0;
 
 fn key<T>(x: &T) -> usize {
     x as *const T as usize
@@ -88,7 +102,32 @@ impl<'a> Evaluator<'a> {
             loaded: 0,
             deadline: std::time::Instant::now() + timeout,
             timeout,
+            derived: Mutex::new(FastMap::default()),
         })
+    }
+
+    /// `f(l)`, memoised per (`kind`, `l`'s address).
+    pub(crate) fn derive(
+        &self,
+        kind: usize,
+        l: &Arc<Labels>,
+        f: impl FnOnce(&Labels) -> Labels,
+    ) -> Arc<Labels> {
+        let k = (kind, Arc::as_ptr(l) as usize);
+        if let Some((_, d)) = self.derived.lock().get(&k) {
+            return d.clone();
+        }
+        let d = Arc::new(f(l));
+        let mut memo = self.derived.lock();
+        if memo.len() < MAX_DERIVED {
+            memo.insert(k, (l.clone(), d.clone()));
+        }
+        d
+    }
+
+    /// `l` without `__name__` (memoised).
+    pub(crate) fn without_name(&self, l: &Arc<Labels>) -> Arc<Labels> {
+        self.derive(DROP_NAME, l, Labels::drop_name)
     }
 
     /// Fails once the query has run past its time limit.
@@ -164,7 +203,7 @@ impl<'a> Evaluator<'a> {
                 "\"or\" inside a selector is not supported".into(),
             ));
         }
-        let series = load(
+        let loaded = load(
             self.snap,
             &self.catalog,
             &matchers,
@@ -172,8 +211,18 @@ impl<'a> Evaluator<'a> {
             t.saturating_sub(off),
             MAX_SAMPLES.saturating_sub(self.loaded),
         )?;
+        let series = loaded.series;
         self.loaded += series.iter().map(|s| s.points.len()).sum::<usize>();
         self.check_deadline()?;
+        {
+            let mut memo = self.derived.lock();
+            for (s, u) in series.iter().zip(loaded.unnamed) {
+                if let Some(u) = u.filter(|_| memo.len() < MAX_DERIVED) {
+                    let k = (DROP_NAME, Arc::as_ptr(&s.labels) as usize);
+                    memo.insert(k, (s.labels.clone(), u));
+                }
+            }
+        }
         self.data.insert(key(vs), Arc::new(series));
         Ok(())
     }
@@ -244,30 +293,46 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    fn range_selector(&self, m: &MatrixSelector, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
+    /// Calls `f` with each loaded series of `m` that has samples in its
+    /// window at `t`, and those samples without staleness markers
+    /// (borrowed from the loaded series unless markers had to go).
+    pub(crate) fn for_each_range(
+        &self,
+        m: &MatrixSelector,
+        t: i64,
+        f: &mut dyn FnMut(&Arc<Labels>, &[(i64, f64)]),
+    ) -> Result<(), QueryError> {
         let ref_t = self
             .at_time(&m.vs.at, t)
             .saturating_sub(offset_ms(&m.vs.offset));
-        let range = ms(&m.range);
+        let from = ref_t.saturating_sub(ms(&m.range));
         let series = self.series_of(&m.vs)?;
-        let mut out = Vec::new();
+        let mut scratch = Vec::new();
         for s in series.iter() {
             let hi = s.points.partition_point(|p| p.0 <= ref_t);
-            let lo = s
-                .points
-                .partition_point(|p| p.0 <= ref_t.saturating_sub(range));
-            let points: Vec<(i64, f64)> = s.points[lo..hi]
-                .iter()
-                .filter(|p| !is_stale(p.1))
-                .copied()
-                .collect();
-            if !points.is_empty() {
-                out.push(SeriesRange {
-                    labels: s.labels.clone(),
-                    points,
-                });
+            let lo = s.points[..hi].partition_point(|p| p.0 <= from);
+            let window = &s.points[lo..hi];
+            if window.iter().any(|p| is_stale(p.1)) {
+                scratch.clear();
+                scratch.extend(window.iter().filter(|p| !is_stale(p.1)));
+                if !scratch.is_empty() {
+                    f(&s.labels, &scratch);
+                }
+            } else if !window.is_empty() {
+                f(&s.labels, window);
             }
         }
+        Ok(())
+    }
+
+    fn range_selector(&self, m: &MatrixSelector, t: i64) -> Result<Vec<SeriesRange>, QueryError> {
+        let mut out = Vec::new();
+        self.for_each_range(m, t, &mut |labels, points| {
+            out.push(SeriesRange {
+                labels: labels.clone(),
+                points: points.to_vec(),
+            })
+        })?;
         Ok(out)
     }
 
@@ -346,7 +411,7 @@ impl<'a> Evaluator<'a> {
                 Value::Vector(v) => unique(Value::Vector(
                     v.into_iter()
                         .map(|s| Sample {
-                            labels: Arc::new(s.labels.drop_name()),
+                            labels: self.without_name(&s.labels),
                             value: -s.value,
                         })
                         .collect(),
@@ -407,7 +472,10 @@ impl<'a> Evaluator<'a> {
             Some(p) => Some(self.eval(p, t)?),
             None => None,
         };
-        super::aggregate::aggregate(op, param, a.modifier.as_ref(), input).map(Value::Vector)
+        let (kind, modifier) = (key(a), a.modifier.as_ref());
+        let group_of =
+            |l: &Arc<Labels>| self.derive(kind, l, |l| super::aggregate::group_labels(l, modifier));
+        super::aggregate::aggregate(op, param, &group_of, input).map(Value::Vector)
     }
 
     fn binary(&self, b: &BinaryExpr, t: i64) -> Result<Value, QueryError> {

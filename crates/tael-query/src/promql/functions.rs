@@ -8,7 +8,7 @@
 
 use super::aggregate::{quantile, variance};
 use super::eval::Evaluator;
-use super::value::{Labels, Sample, SeriesRange, Value, METRIC_NAME};
+use super::value::{Labels, Sample, Value, METRIC_NAME};
 use crate::QueryError;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
@@ -18,10 +18,6 @@ fn arg(c: &Call, i: usize) -> Result<&Expr, QueryError> {
     c.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
         QueryError::InvalidArgument(format!("{}: missing argument {}", c.func.name, i + 1))
     })
-}
-
-fn dropped(l: &Arc<Labels>) -> Arc<Labels> {
-    Arc::new(l.drop_name())
 }
 
 /// Prometheus's extrapolated rate / increase / delta of one series in the
@@ -183,24 +179,39 @@ fn map_range(
     c: &Call,
     matrix_arg: usize,
     t: i64,
-    f: impl Fn(&SeriesRange) -> Option<f64>,
+    f: impl Fn(&[(i64, f64)]) -> Option<f64>,
 ) -> Result<Value, QueryError> {
-    let m = ev.eval_matrix(arg(c, matrix_arg)?, t)?;
     let keep_name = c.func.name == "last_over_time";
-    Ok(Value::Vector(
-        m.iter()
-            .filter_map(|s| {
-                f(s).map(|v| Sample {
-                    labels: if keep_name {
-                        s.labels.clone()
-                    } else {
-                        dropped(&s.labels)
-                    },
-                    value: v,
-                })
+    let mut out = Vec::new();
+    let mut emit = |labels: &Arc<Labels>, points: &[(i64, f64)]| {
+        if let Some(value) = f(points) {
+            out.push(Sample {
+                labels: if keep_name {
+                    labels.clone()
+                } else {
+                    ev.without_name(labels)
+                },
+                value,
             })
-            .collect(),
-    ))
+        }
+    };
+    match unparen(arg(c, matrix_arg)?) {
+        Expr::MatrixSelector(m) => ev.for_each_range(m, t, &mut emit)?,
+        e => {
+            for s in ev.eval_matrix(e, t)? {
+                emit(&s.labels, &s.points)
+            }
+        }
+    }
+    Ok(Value::Vector(out))
+}
+
+/// `e` without enclosing parentheses.
+fn unparen(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
 }
 
 fn map_vector(
@@ -213,7 +224,7 @@ fn map_vector(
     Ok(Value::Vector(
         v.into_iter()
             .map(|s| Sample {
-                labels: dropped(&s.labels),
+                labels: ev.without_name(&s.labels),
                 value: f(s.value),
             })
             .collect(),
@@ -485,29 +496,25 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
         "rate" | "increase" | "delta" => {
             let (end, range) = ev.range_window(arg(c, 0)?, t);
             let (counter, rate) = (name != "delta", name == "rate");
-            map_range(ev, c, 0, t, |s| {
-                extrapolated(&s.points, end, range, counter, rate)
-            })
+            map_range(ev, c, 0, t, |p| extrapolated(p, end, range, counter, rate))
         }
-        "irate" => map_range(ev, c, 0, t, |s| instant_delta(&s.points, true)),
-        "idelta" => map_range(ev, c, 0, t, |s| instant_delta(&s.points, false)),
-        "deriv" => map_range(ev, c, 0, t, |s| {
-            regression(&s.points, s.points[0].0).map(|r| r.0)
-        }),
+        "irate" => map_range(ev, c, 0, t, |p| instant_delta(p, true)),
+        "idelta" => map_range(ev, c, 0, t, |p| instant_delta(p, false)),
+        "deriv" => map_range(ev, c, 0, t, |p| regression(p, p[0].0).map(|r| r.0)),
         "predict_linear" => {
             let ahead = ev.eval_scalar(arg(c, 1)?, t)?;
-            map_range(ev, c, 0, t, |s| {
-                regression(&s.points, t).map(|(slope, icpt)| icpt + slope * ahead)
+            map_range(ev, c, 0, t, |p| {
+                regression(p, t).map(|(slope, icpt)| icpt + slope * ahead)
             })
         }
         "quantile_over_time" => {
             let phi = ev.eval_scalar(arg(c, 0)?, t)?;
-            map_range(ev, c, 1, t, |s| over_time(name, &s.points, phi))
+            map_range(ev, c, 1, t, |p| over_time(name, p, phi))
         }
         "avg_over_time" | "sum_over_time" | "count_over_time" | "min_over_time"
         | "max_over_time" | "last_over_time" | "present_over_time" | "stddev_over_time"
         | "stdvar_over_time" | "changes" | "resets" => {
-            map_range(ev, c, 0, t, |s| over_time(name, &s.points, 0.0))
+            map_range(ev, c, 0, t, |p| over_time(name, p, 0.0))
         }
         "abs" => map_vector(ev, c, t, f64::abs),
         "ceil" => map_vector(ev, c, t, f64::ceil),
@@ -576,7 +583,7 @@ pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
                 v.into_iter()
                     .map(|s| Sample {
                         value: times.get(&s.labels).copied().unwrap_or(secs),
-                        labels: dropped(&s.labels),
+                        labels: ev.without_name(&s.labels),
                     })
                     .collect(),
             ))

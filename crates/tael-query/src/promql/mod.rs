@@ -5,6 +5,7 @@
 
 mod aggregate;
 mod binary;
+mod cache;
 mod catalog;
 pub mod eval;
 mod functions;
@@ -18,7 +19,7 @@ use eval::Evaluator;
 use promql_parser::label::Matcher;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tael_storage::Engine;
 use value::{Labels, QueryResult, SeriesRange, Value, METRIC_NAME};
@@ -57,8 +58,15 @@ pub fn parse(q: &str) -> Result<Expr, QueryError> {
     }
 }
 
+/// Sets the byte budget of the part series cache (0 turns it off); see
+/// [`cache`].
+pub fn set_series_cache_bytes(bytes: usize) {
+    cache::set_budget(bytes)
+}
+
 pub(crate) fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<&Arc<Labels>, cache::FastHash> =
+        std::collections::HashSet::with_capacity_and_hasher(v.len(), cache::FastHash);
     for s in v {
         if !seen.insert(&s.labels) {
             return Err(eval::exec_err(
@@ -129,7 +137,7 @@ pub fn range_query(
     let snap = engine.snapshot();
     let mut ev = Evaluator::new(&snap, start_ms, end_ms, timeout)?;
     ev.prepare(&expr, start_ms, end_ms)?;
-    let mut acc: HashMap<Arc<Labels>, Vec<(i64, f64)>> = HashMap::new();
+    let mut acc: cache::FastMap<Arc<Labels>, Vec<(i64, f64)>> = cache::FastMap::default();
     let mut t = start_ms;
     while t <= end_ms {
         ev.check_deadline()?;
@@ -200,7 +208,7 @@ pub fn series(
     }
     let mut out = BTreeSet::new();
     for ms in sets {
-        for s in series::load(&snap, &catalog, &ms, start_ms, end_ms, eval::MAX_SAMPLES)? {
+        for s in series::load(&snap, &catalog, &ms, start_ms, end_ms, eval::MAX_SAMPLES)?.series {
             out.insert((*s.labels).clone());
         }
     }

@@ -18,6 +18,7 @@
 //! A point flagged "no recorded value" (OTLP flag 1, which remote-write
 //! staleness markers are stored as) becomes a staleness marker.
 
+use super::cache::{self, label_hash, CachedSeries, FastHash, FastMap};
 use super::catalog::Catalog;
 use super::names::{families, format_bound, label_name, Family, StoredMetric};
 use super::value::{Labels, SeriesRange, METRIC_NAME};
@@ -26,13 +27,13 @@ use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use promql_parser::label::{MatchOp, Matcher};
 use serde_json::{Map, Value};
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use tael_core::attr::json_to_flat;
 use tael_core::model::Distribution;
 use tael_storage::columnar::{Cols, TextCol};
+use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
 
 /// Resource attribute of remote-write samples: their labels are exactly
@@ -124,15 +125,17 @@ struct Group {
     base: Vec<(String, String)>,
     /// (family index in `wanted`, bits of the `le`/`quantile` bound, or 0)
     /// → series index, or `None` when the matchers reject that series.
-    series: HashMap<(usize, u64), Option<usize>>,
+    series: FastMap<(usize, u64), Option<usize>>,
 }
 
 struct Loader<'a> {
     wanted: &'a [Wanted],
     matchers: Vec<Matcher>,
     groups: Vec<Group>,
-    by_hash: HashMap<u64, Vec<usize>>,
+    by_hash: FastMap<u64, Vec<usize>>,
     out: Vec<SeriesRange>,
+    /// The family (index in `wanted`) of each series of `out`.
+    origin: Vec<usize>,
     /// Samples loaded so far, and the most allowed.
     points: usize,
     max_points: usize,
@@ -158,9 +161,7 @@ fn row_ids(col: &TextCol<'_>) -> Vec<u32> {
 
 impl Loader<'_> {
     fn group(&mut self, name: &str, attrs: &str, res: &str, svc: &str) -> usize {
-        let mut h = DefaultHasher::new();
-        (name, attrs, res, svc).hash(&mut h);
-        let h = h.finish();
+        let h = FastHash.hash_one((name, attrs, res, svc));
         if let Some(ids) = self.by_hash.get(&h) {
             for &id in ids {
                 let k = &self.groups[id].key;
@@ -173,7 +174,7 @@ impl Loader<'_> {
         self.groups.push(Group {
             key: (name.into(), attrs.into(), res.into(), svc.into()),
             base: base_labels(attrs, res, svc),
-            series: HashMap::new(),
+            series: FastMap::default(),
         });
         self.by_hash.entry(h).or_default().push(id);
         id
@@ -200,6 +201,7 @@ impl Loader<'_> {
                 labels: Arc::new(labels),
                 points: Vec::new(),
             });
+            self.origin.push(w);
             self.out.len() - 1
         });
         self.groups[g].series.insert((w, bits), idx);
@@ -257,8 +259,8 @@ impl Loader<'_> {
         // Wanted families per stored metric (name, type, unit, temporality,
         // monotonic) and groups per (name, type, attributes, resource,
         // service), looked up once per distinct value.
-        let mut fams: HashMap<(u32, u32, u32, u32, bool), Vec<usize>> = HashMap::new();
-        let mut groups: HashMap<(u32, u32, u32, u32, u32), usize> = HashMap::new();
+        let mut fams: FastMap<(u32, u32, u32, u32, bool), Vec<usize>> = FastMap::default();
+        let mut groups: FastMap<(u32, u32, u32, u32, u32), usize> = FastMap::default();
         for (i, keep) in mask.iter().enumerate() {
             if !keep || !window.contains(time.value(i)) {
                 continue;
@@ -360,8 +362,146 @@ const COLUMNS: &[&str] = &[
     "distribution",
 ];
 
+impl<'a> Loader<'a> {
+    fn new(wanted: &'a [Wanted], matchers: Vec<Matcher>, max_points: usize) -> Self {
+        Loader {
+            wanted,
+            matchers,
+            groups: Vec::new(),
+            by_hash: FastMap::default(),
+            out: Vec::new(),
+            origin: Vec::new(),
+            points: 0,
+            max_points,
+        }
+    }
+
+    /// The series loaded, each oldest first with one point per time.
+    fn finish(mut self) -> (Vec<SeriesRange>, Vec<usize>) {
+        for s in &mut self.out {
+            s.points.sort_by_key(|p| p.0);
+            s.points.dedup_by_key(|p| p.0);
+        }
+        (self.out, self.origin)
+    }
+}
+
+/// Every series of `m` in one part (all of its families, all times): what
+/// the part series cache holds.
+fn part_series(part: &PartRef, m: &StoredMetric) -> Result<Vec<CachedSeries>, QueryError> {
+    let wanted: Vec<Wanted> = families(m)
+        .into_iter()
+        .map(|(family, name, _)| Wanted {
+            metric: m.clone(),
+            family,
+            name,
+        })
+        .collect();
+    let mut loader = Loader::new(&wanted, Vec::new(), usize::MAX);
+    let filter = RowGroupFilter {
+        equals: vec![("name", m.name.as_str())],
+        ..Default::default()
+    };
+    let all = TimeWindow {
+        from_ns: i64::MIN,
+        to_ns: i64::MAX,
+    };
+    let mut cols = COLUMNS.to_vec();
+    cols.push("time_ns");
+    for rg in part.row_groups(&filter)? {
+        for batch in part.scan_group(rg, Some(&cols))? {
+            let mask = vec![true; batch.num_rows()];
+            loader.batch(&batch, &mask, all)?;
+        }
+    }
+    let (out, origin) = loader.finish();
+    Ok(out
+        .into_iter()
+        .zip(origin)
+        .filter(|(s, _)| !s.points.is_empty())
+        .map(|(s, w)| CachedSeries {
+            family: wanted[w].family,
+            hash: label_hash(&s.labels),
+            unnamed: Arc::new(s.labels.drop_name()),
+            labels: s.labels,
+            points: s.points,
+        })
+        .collect())
+}
+
+/// Series from several sources merged by label set.
+struct Merged {
+    out: Vec<SeriesRange>,
+    /// Each series' labels without `__name__`, where known.
+    unnamed: Vec<Option<Arc<Labels>>>,
+    by_hash: FastMap<u64, Vec<usize>>,
+    /// Series that got points from more than one source (to re-sort).
+    mixed: Vec<bool>,
+    points: usize,
+}
+
+impl Merged {
+    fn new(first: Vec<SeriesRange>) -> Merged {
+        let mut m = Merged {
+            by_hash: FastMap::default(),
+            mixed: vec![false; first.len()],
+            unnamed: vec![None; first.len()],
+            points: first.iter().map(|s| s.points.len()).sum(),
+            out: first,
+        };
+        for (i, s) in m.out.iter().enumerate() {
+            m.by_hash.entry(label_hash(&s.labels)).or_default().push(i);
+        }
+        m
+    }
+
+    fn add(&mut self, s: &CachedSeries, points: &[(i64, f64)]) {
+        self.points += points.len();
+        let ids = self.by_hash.entry(s.hash).or_default();
+        if let Some(&i) = ids.iter().find(|&&i| self.out[i].labels == s.labels) {
+            self.out[i].points.extend_from_slice(points);
+            self.mixed[i] = true;
+            return;
+        }
+        ids.push(self.out.len());
+        self.out.push(SeriesRange {
+            labels: s.labels.clone(),
+            points: points.to_vec(),
+        });
+        self.mixed.push(false);
+        self.unnamed.push(Some(s.unnamed.clone()));
+    }
+
+    fn finish(mut self) -> Loaded {
+        for (s, mixed) in self.out.iter_mut().zip(self.mixed) {
+            if mixed {
+                s.points.sort_by_key(|p| p.0);
+                s.points.dedup_by_key(|p| p.0);
+            }
+        }
+        let (series, unnamed) = self
+            .out
+            .into_iter()
+            .zip(self.unnamed)
+            .filter(|(s, _)| !s.points.is_empty())
+            .unzip();
+        Loaded { series, unnamed }
+    }
+}
+
+/// The series a selector loaded.
+#[derive(Default)]
+pub struct Loaded {
+    pub series: Vec<SeriesRange>,
+    /// Each series' labels without `__name__`, where already known (the
+    /// part series cache keeps them, so queries need not derive them).
+    pub unnamed: Vec<Option<Arc<Labels>>>,
+}
+
 /// Every series matching `matchers` with its samples in `[from_ms, to_ms]`
 /// (ms), samples oldest first; an error beyond `max_points` samples.
+/// Memtable chunks are read row by row; parts through the part series
+/// cache ([`super::cache`]).
 pub fn load(
     snap: &Snapshot,
     catalog: &Catalog,
@@ -369,48 +509,31 @@ pub fn load(
     from_ms: i64,
     to_ms: i64,
     max_points: usize,
-) -> Result<Vec<SeriesRange>, QueryError> {
+) -> Result<Loaded, QueryError> {
     let name_matchers: Vec<&Matcher> = matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
     let wanted = resolve(&catalog.all(), &name_matchers);
     if wanted.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Loaded::default());
     }
+    let label_matchers: Vec<Matcher> = matchers
+        .iter()
+        .filter(|m| m.name != METRIC_NAME)
+        .map(label_matcher)
+        .collect();
     let stored: BTreeSet<&str> = wanted.iter().map(|w| w.metric.name.as_str()).collect();
     let holds = |m: &BTreeSet<StoredMetric>| m.iter().any(|x| stored.contains(x.name.as_str()));
     let window = TimeWindow {
         from_ns: from_ms.saturating_mul(1_000_000),
         to_ns: to_ms.saturating_add(1).saturating_mul(1_000_000),
     };
-    let mut loader = Loader {
-        wanted: &wanted,
-        matchers: matchers
-            .iter()
-            .filter(|m| m.name != METRIC_NAME)
-            .map(label_matcher)
-            .collect(),
-        groups: Vec::new(),
-        by_hash: HashMap::new(),
-        out: Vec::new(),
-        points: 0,
-        max_points,
-    };
-    // Only the chunks and parts that hold a wanted metric are read.
-    let mut sub = snap.clone();
+    // Memtable chunks that hold a wanted metric, read row by row.
+    let mut loader = Loader::new(&wanted, label_matchers.clone(), max_points);
+    let mut chunks = snap.clone();
     let mut keep_chunk = catalog.chunks.iter().map(|m| holds(m));
-    sub.metrics.retain(|_| keep_chunk.next().unwrap_or(false));
-    let part_ids: Vec<u64> = snap
-        .parts_of(Signal::Metrics)
-        .zip(&catalog.parts)
-        .filter(|(_, m)| holds(m))
-        .map(|(p, _)| p.meta.id)
-        .collect();
-    sub.parts = Arc::new(
-        snap.parts
-            .iter()
-            .filter(|p| p.meta.signal != Signal::Metrics || part_ids.contains(&p.meta.id))
-            .cloned()
-            .collect(),
-    );
+    chunks
+        .metrics
+        .retain(|_| keep_chunk.next().unwrap_or(false));
+    chunks.parts = Arc::new(Vec::new());
     let only: Vec<&str> = stored.iter().copied().collect();
     let scan = WindowScan {
         signal: Signal::Metrics,
@@ -421,14 +544,48 @@ pub fn load(
             _ => Vec::new(),
         },
     };
-    scan_window(&sub, &scan, &mut |b, mask| loader.batch(b, mask, window))?;
-    let mut out = loader.out;
-    for s in &mut out {
-        s.points.sort_by_key(|p| p.0);
-        s.points.dedup_by_key(|p| p.0);
+    scan_window(&chunks, &scan, &mut |b, mask| loader.batch(b, mask, window))?;
+    let mut merged = Merged::new(loader.finish().0);
+    // Parts in the window, through the cache.
+    let metrics: BTreeSet<&StoredMetric> = wanted.iter().map(|w| &w.metric).collect();
+    let mut requests = Vec::new();
+    for (part, held) in snap.parts_of(Signal::Metrics).zip(&catalog.parts) {
+        if part.meta.max_time_ns < window.from_ns || part.meta.min_time_ns >= window.to_ns {
+            continue;
+        }
+        for m in metrics.iter().filter(|m| held.contains(m)) {
+            requests.push((part.clone(), (*m).clone()));
+        }
     }
-    out.retain(|s| !s.points.is_empty());
-    Ok(out)
+    let live: HashSet<u64> = snap.parts_of(Signal::Metrics).map(|p| p.meta.id).collect();
+    let cached = cache::get_many(&requests, &live, &part_series)?;
+    for ((_, m), series) in requests.iter().zip(cached) {
+        let families: Vec<Family> = wanted
+            .iter()
+            .filter(|w| w.metric == *m)
+            .map(|w| w.family)
+            .collect();
+        for s in series.iter() {
+            if !families.contains(&s.family)
+                || !label_matchers
+                    .iter()
+                    .all(|x| x.is_match(s.labels.get(&x.name)))
+            {
+                continue;
+            }
+            let lo = s.points.partition_point(|p| p.0 < from_ms);
+            let hi = s.points.partition_point(|p| p.0 <= to_ms);
+            if lo < hi {
+                merged.add(s, &s.points[lo..hi]);
+            }
+        }
+        if merged.points > max_points {
+            return Err(super::eval::exec_err(
+                "query processing would load too many samples",
+            ));
+        }
+    }
+    Ok(merged.finish())
 }
 
 /// Whether a matcher could match the empty string (Prometheus requires a

@@ -1,0 +1,256 @@
+//! The part series cache: every series of one stored metric in one Parquet
+//! part, decoded once into time-sorted `(ms, value)` points with their
+//! Prometheus labels. Parts never change (compaction writes new ones under
+//! new ids), so an entry stays valid for as long as its part is in a
+//! snapshot; entries of parts that left the snapshot are dropped, and the
+//! least recently used ones go when the cache is over its byte budget
+//! (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB by default; 0 turns it off).
+//!
+//! A selector then costs, per part, a label match per cached series and a
+//! binary search per matching series, instead of decoding and grouping
+//! every row of the metric. Entries missing for a query are built on all
+//! cores, one part per thread.
+
+use super::names::{Family, StoredMetric};
+use super::value::Labels;
+use crate::QueryError;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use tael_storage::part::PartRef;
+
+/// One series of a stored metric in one part.
+pub struct CachedSeries {
+    pub family: Family,
+    pub labels: Arc<Labels>,
+    /// `labels` without `__name__` (what most functions return).
+    pub unnamed: Arc<Labels>,
+    /// [`label_hash`] of `labels`.
+    pub hash: u64,
+    /// Oldest first, one point per time.
+    pub points: Vec<(i64, f64)>,
+}
+
+pub type PartSeries = Arc<Vec<CachedSeries>>;
+
+/// A cheap, non-cryptographic hasher (multiply-rotate per word) for keys
+/// built from trusted, already-interned data; not for attacker-chosen keys
+/// of unbounded maps.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(w) ^ (rest.len() as u64) << 59);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(SEED);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher::default()
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, FastHash>;
+
+pub fn label_hash(l: &Labels) -> u64 {
+    FastHash.hash_one(l)
+}
+
+struct Entry {
+    series: PartSeries,
+    bytes: usize,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<(u64, StoredMetric), Entry>,
+    bytes: usize,
+    tick: u64,
+}
+
+fn cache() -> &'static Mutex<Cache> {
+    static C: OnceLock<Mutex<Cache>> = OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+static BUDGET: AtomicUsize = AtomicUsize::new(256 << 20);
+
+/// Sets the cache's byte budget (0 turns the cache off).
+pub fn set_budget(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
+    let mut c = cache().lock();
+    evict(&mut c, bytes);
+}
+
+fn evict(c: &mut Cache, budget: usize) {
+    while c.bytes > budget {
+        let Some(oldest) = c
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.last_used)
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        if let Some(e) = c.entries.remove(&oldest) {
+            c.bytes -= e.bytes;
+        }
+    }
+}
+
+/// Approximate heap bytes of a part's series.
+fn size_of(series: &[CachedSeries]) -> usize {
+    series
+        .iter()
+        .map(|s| {
+            96 + s.points.len() * 16
+                + [&s.labels, &s.unnamed]
+                    .iter()
+                    .flat_map(|l| l.0.iter())
+                    .map(|(k, v)| 48 + k.len() + v.len())
+                    .sum::<usize>()
+        })
+        .sum()
+}
+
+/// The series of each requested (part, metric), from the cache or built
+/// with `build` (in parallel, one part per thread) and then cached.
+/// Entries of parts not in `live_parts` are dropped first.
+pub fn get_many(
+    wanted: &[(PartRef, StoredMetric)],
+    live_parts: &HashSet<u64>,
+    build: &(dyn Fn(&PartRef, &StoredMetric) -> Result<Vec<CachedSeries>, QueryError> + Sync),
+) -> Result<Vec<PartSeries>, QueryError> {
+    let budget = BUDGET.load(Ordering::Relaxed);
+    let mut out: Vec<Option<PartSeries>> = vec![None; wanted.len()];
+    {
+        let mut c = cache().lock();
+        let c = &mut *c;
+        let dead: Vec<_> = c
+            .entries
+            .keys()
+            .filter(|k| !live_parts.contains(&k.0))
+            .cloned()
+            .collect();
+        for k in dead {
+            if let Some(e) = c.entries.remove(&k) {
+                c.bytes -= e.bytes;
+            }
+        }
+        for (i, (p, m)) in wanted.iter().enumerate() {
+            c.tick += 1;
+            if let Some(e) = c.entries.get_mut(&(p.meta.id, m.clone())) {
+                e.last_used = c.tick;
+                out[i] = Some(e.series.clone());
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..wanted.len()).filter(|i| out[*i].is_none()).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(missing.len())
+        .max(1);
+    let built: Vec<Result<(usize, Vec<CachedSeries>), QueryError>> = if threads == 1 {
+        missing
+            .iter()
+            .map(|&i| Ok((i, build(&wanted[i].0, &wanted[i].1)?)))
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<usize> =
+                        missing.iter().copied().skip(t).step_by(threads).collect();
+                    scope.spawn(move || {
+                        mine.into_iter()
+                            .map(|i| Ok((i, build(&wanted[i].0, &wanted[i].1)?)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(QueryError::Internal("series loader panicked".into()))]
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut c = cache().lock();
+    for r in built {
+        let (i, series) = r?;
+        let bytes = size_of(&series);
+        let series: PartSeries = Arc::new(series);
+        if bytes <= budget {
+            c.tick += 1;
+            let tick = c.tick;
+            let key = (wanted[i].0.meta.id, wanted[i].1.clone());
+            if let Some(old) = c.entries.insert(
+                key,
+                Entry {
+                    series: series.clone(),
+                    bytes,
+                    last_used: tick,
+                },
+            ) {
+                c.bytes -= old.bytes;
+            }
+            c.bytes += bytes;
+        }
+        out[i] = Some(series);
+    }
+    evict(&mut c, budget);
+    Ok(out.into_iter().map(|s| s.unwrap_or_default()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_hash_separates_label_sets() {
+        let a = Labels::new(vec![("a".into(), "bc".into())]);
+        let b = Labels::new(vec![("ab".into(), "c".into())]);
+        let c = Labels::new(vec![("a".into(), "bc".into())]);
+        assert_ne!(label_hash(&a), label_hash(&b));
+        assert_eq!(label_hash(&a), label_hash(&c));
+    }
+}
