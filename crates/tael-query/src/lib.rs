@@ -8,6 +8,7 @@ pub mod anomalies;
 pub mod correlate;
 pub mod diff;
 pub mod error;
+pub(crate) mod fasthash;
 pub mod logs;
 pub mod metrics;
 pub mod promql;

@@ -5,9 +5,10 @@
 //! anomalies, diff and watch are all views of this one fold.
 
 use crate::sketch::Sketch;
-use crate::window::{scan_window, Interner, TimeWindow, WindowScan};
+use crate::fasthash::{FastMap, FastSet};
+use crate::window::{scan_window_parallel, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use tael_storage::columnar::Cols;
 use tael_storage::rollup::trace_hash;
 use tael_storage::{Signal, Snapshot};
@@ -55,10 +56,10 @@ impl GroupStats {
 pub struct SpanStats {
     pub window: Option<TimeWindow>,
     names: Interner,
-    index: HashMap<(u32, u32), usize>,
+    index: FastMap<(u32, u32), usize>,
     stats: Vec<((u32, u32), GroupStats)>,
     /// Distinct trace-id hashes (only when asked for).
-    traces: Option<HashSet<u64>>,
+    traces: Option<FastSet<u64>>,
 }
 
 /// Options of a span-statistics fold.
@@ -71,17 +72,12 @@ pub struct StatsQuery {
 }
 
 impl SpanStats {
-    /// Folds the spans that started inside `window`.
+    /// Folds the spans that started inside `window`, on every core.
     pub fn collect(
         snap: &Snapshot,
         window: TimeWindow,
         q: &StatsQuery,
     ) -> Result<SpanStats, QueryError> {
-        let mut out = SpanStats {
-            window: Some(window),
-            traces: q.count_traces.then(HashSet::new),
-            ..Default::default()
-        };
         let mut columns = vec!["service", "operation", "status", "duration_ns"];
         if q.count_traces {
             columns.push("trace_id");
@@ -96,49 +92,100 @@ impl SpanStats {
                 .map(|s| vec![("service", s)])
                 .unwrap_or_default(),
         };
-        let mut visit = |batch: &arrow::array::RecordBatch, mask: &[bool]| {
-            let c = Cols::new(batch);
-            let services = out.names.column(&c.text("service")?);
-            let ops = out.names.column(&c.text("operation")?);
-            let status = c.text("status")?.mask(|s| s == "error");
-            let dur = c.i64("duration_ns")?;
-            let want = q.service.as_deref().map(|s| out.names.id(s));
-            let ids = match out.traces.is_some() {
-                true => Some(c.str("trace_id")?),
-                false => None,
-            };
-            // Rows of a group come in runs (parts are sorted), so the map
-            // is consulted once per run.
-            let mut last: Option<((u32, u32), usize)> = None;
-            for i in 0..batch.num_rows() {
-                if !mask[i] || want.is_some_and(|w| services[i] != w) {
-                    continue;
-                }
-                let key = (services[i], ops[i]);
-                let idx = match last {
-                    Some((k, idx)) if k == key => idx,
-                    _ => {
-                        let next = out.stats.len();
-                        let idx = *out.index.entry(key).or_insert(next);
-                        if idx == next {
-                            out.stats.push((key, GroupStats::default()));
-                        }
-                        last = Some((key, idx));
-                        idx
+        let init = || SpanStats {
+            window: Some(window),
+            traces: q.count_traces.then(FastSet::default),
+            ..Default::default()
+        };
+        let parts = scan_window_parallel(snap, &scan, &init, &|st: &mut SpanStats, b, m| {
+            st.fold(b, m, q)
+        })?;
+        let mut out = init();
+        for p in parts {
+            out.absorb(p);
+        }
+        out.stats
+            .sort_by(|a, b| {
+                let name = |k: (u32, u32)| (out.names.name(k.0), out.names.name(k.1));
+                name(a.0).cmp(&name(b.0))
+            });
+        out.index = out
+            .stats
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i))
+            .collect();
+        Ok(out)
+    }
+
+    /// Adds the in-window rows of one batch.
+    fn fold(
+        &mut self,
+        batch: &arrow::array::RecordBatch,
+        mask: &[bool],
+        q: &StatsQuery,
+    ) -> Result<(), QueryError> {
+        let c = Cols::new(batch);
+        let services = self.names.column(&c.text("service")?);
+        let ops = self.names.column(&c.text("operation")?);
+        let status = c.text("status")?.mask(|s| s == "error");
+        let dur = c.i64("duration_ns")?;
+        let want = q.service.as_deref().map(|s| self.names.id(s));
+        let ids = match self.traces.is_some() {
+            true => Some(c.str("trace_id")?),
+            false => None,
+        };
+        // Rows of a group often come in runs, so the map is consulted once
+        // per run.
+        let mut last: Option<((u32, u32), usize)> = None;
+        for i in 0..batch.num_rows() {
+            if !mask[i] || want.is_some_and(|w| services[i] != w) {
+                continue;
+            }
+            let key = (services[i], ops[i]);
+            let idx = match last {
+                Some((k, idx)) if k == key => idx,
+                _ => {
+                    let next = self.stats.len();
+                    let idx = *self.index.entry(key).or_insert(next);
+                    if idx == next {
+                        self.stats.push((key, GroupStats::default()));
                     }
-                };
-                let g = &mut out.stats[idx].1;
-                g.count += 1;
-                g.errors += status[i] as u64;
-                g.latency.add(dur.value(i).max(0));
-                if let (Some(ids), Some(set)) = (ids, out.traces.as_mut()) {
-                    set.insert(trace_hash(ids.value(i)));
+                    last = Some((key, idx));
+                    idx
+                }
+            };
+            let g = &mut self.stats[idx].1;
+            g.count += 1;
+            g.errors += status[i] as u64;
+            g.latency.add(dur.value(i).max(0));
+            if let (Some(ids), Some(set)) = (ids, self.traces.as_mut()) {
+                set.insert(trace_hash(ids.value(i)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges another fold of the same window into this one.
+    fn absorb(&mut self, o: SpanStats) {
+        for ((s, op), g) in o.stats {
+            let key = (self.names.id(o.names.name(s)), self.names.id(o.names.name(op)));
+            match self.index.get(&key) {
+                Some(&i) => self.stats[i].1.merge(&g),
+                None => {
+                    self.index.insert(key, self.stats.len());
+                    self.stats.push((key, g));
                 }
             }
-            Ok(())
-        };
-        scan_window(snap, &scan, &mut visit)?;
-        Ok(out)
+        }
+        match (self.traces.as_mut(), o.traces) {
+            (Some(a), Some(b)) if a.len() < b.len() => {
+                let small = std::mem::replace(a, b);
+                a.extend(small);
+            }
+            (Some(a), Some(b)) => a.extend(b),
+            _ => {}
+        }
     }
 }
 

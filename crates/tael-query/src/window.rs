@@ -7,7 +7,9 @@ use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashMap;
 use tael_storage::columnar::{Cols, TextCol};
-use tael_storage::part::RowGroupFilter;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tael_storage::memtable::Chunk;
+use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
 
 /// A half-open time range `[from_ns, to_ns)` in ns since the epoch.
@@ -57,29 +59,21 @@ pub(crate) struct WindowScan<'a> {
 /// A fold over the batches of a scan: a batch and its in-window row mask.
 pub(crate) type Visit<'a> = dyn FnMut(&RecordBatch, &[bool]) -> Result<(), QueryError> + 'a;
 
-/// Calls `visit` with each batch that may hold rows of the window, and a
-/// row mask of the rows inside it. Batches carry only the scan's columns.
-pub(crate) fn scan_window(
-    snap: &Snapshot,
-    s: &WindowScan<'_>,
-    visit: &mut Visit<'_>,
-) -> Result<(), QueryError> {
+/// One unit of an aggregate scan: a memtable chunk or a part's row group.
+enum Work<'a> {
+    Chunk(&'a Chunk),
+    RowGroup(&'a PartRef, usize),
+}
+
+/// The chunks and row groups that may hold rows of the window.
+fn work<'a>(snap: &'a Snapshot, s: &WindowScan<'_>) -> Result<Vec<Work<'a>>, QueryError> {
     let time_col = tael_storage::engine::time_column_name(s.signal);
-    let in_window = |batch: &RecordBatch| -> Result<Vec<bool>, QueryError> {
-        let t = Cols::new(batch).i64(time_col)?;
-        Ok(t.values().iter().map(|v| s.window.contains(*v)).collect())
-    };
-    for chunk in snap.chunks_of(s.signal) {
-        if chunk.max_time_ns < s.window.from_ns || chunk.min_time_ns >= s.window.to_ns {
-            continue;
-        }
-        let mask = in_window(&chunk.batch)?;
-        if mask.iter().any(|m| *m) {
-            visit(&chunk.batch, &mask)?;
-        }
-    }
-    let mut cols: Vec<&str> = s.columns.to_vec();
-    cols.push(time_col);
+    let mut out: Vec<Work<'a>> = snap
+        .chunks_of(s.signal)
+        .iter()
+        .filter(|c| c.max_time_ns >= s.window.from_ns && c.min_time_ns < s.window.to_ns)
+        .map(Work::Chunk)
+        .collect();
     let filter = RowGroupFilter {
         min_time: Some((time_col, s.window.from_ns)),
         max_time: Some((time_col, s.window.to_ns.saturating_sub(1))),
@@ -91,15 +85,88 @@ pub(crate) fn scan_window(
             continue;
         }
         for rg in part.row_groups(&filter)? {
-            for batch in part.scan_group(rg, Some(&cols))? {
-                let mask = in_window(&batch)?;
-                if mask.iter().any(|m| *m) {
-                    visit(&batch, &mask)?;
-                }
-            }
+            out.push(Work::RowGroup(part, rg));
         }
     }
+    Ok(out)
+}
+
+/// Reads one unit of work and calls `visit` with each batch that has rows
+/// in the window, with its row mask.
+fn read(w: &Work<'_>, s: &WindowScan<'_>, visit: &mut Visit<'_>) -> Result<(), QueryError> {
+    let time_col = tael_storage::engine::time_column_name(s.signal);
+    let mut one = |batch: &RecordBatch| -> Result<(), QueryError> {
+        let t = Cols::new(batch).i64(time_col)?;
+        let mask: Vec<bool> = t.values().iter().map(|v| s.window.contains(*v)).collect();
+        if mask.iter().any(|m| *m) {
+            visit(batch, &mask)?;
+        }
+        Ok(())
+    };
+    match w {
+        Work::Chunk(c) => one(&c.batch),
+        Work::RowGroup(part, rg) => {
+            let mut cols: Vec<&str> = s.columns.to_vec();
+            cols.push(time_col);
+            for batch in part.scan_group(*rg, Some(&cols))? {
+                one(&batch)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Calls `visit` with each batch that may hold rows of the window, and a
+/// row mask of the rows inside it. Batches carry only the scan's columns.
+pub(crate) fn scan_window(
+    snap: &Snapshot,
+    s: &WindowScan<'_>,
+    visit: &mut Visit<'_>,
+) -> Result<(), QueryError> {
+    for w in work(snap, s)? {
+        read(&w, s, visit)?;
+    }
     Ok(())
+}
+
+/// [`scan_window`] on every core: each thread folds the chunks and row
+/// groups it takes into its own state (made by `init`); the states are
+/// returned for the caller to merge.
+pub(crate) fn scan_window_parallel<S: Send>(
+    snap: &Snapshot,
+    s: &WindowScan<'_>,
+    init: &(dyn Fn() -> S + Sync),
+    visit: &(dyn Fn(&mut S, &RecordBatch, &[bool]) -> Result<(), QueryError> + Sync),
+) -> Result<Vec<S>, QueryError> {
+    let work = work(snap, s)?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(work.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let run = || -> Result<S, QueryError> {
+        let mut state = init();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(w) = work.get(i) else {
+                return Ok(state);
+            };
+            read(w, s, &mut |b, m| visit(&mut state, b, m))?;
+        }
+    };
+    if threads == 1 {
+        return Ok(vec![run()?]);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(QueryError::Internal("scan thread panicked".into())))
+            })
+            .collect()
+    })
 }
 
 /// Interns strings as dense ids, so folds group by integers.
