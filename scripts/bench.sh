@@ -5,6 +5,7 @@
 # prints one JSON object per measurement (also appended to out.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/rss.sh
 OUT=${1:-/tmp/tael-bench.jsonl}
 : > "$OUT"
 cargo build --release -p tael-cli >/dev/null
@@ -22,19 +23,10 @@ start() {
   echo "{\"measure\":\"ready_after_start_s\",\"value\":$(printf "%.3f" "$(echo "$t1 - $t0" | bc)")}" | tee -a "$OUT"
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; }
-rss_watch() { # prints peak RSS (KiB) of $PID until the file $1 exists
-  local peak=0
-  while [ ! -e "$1" ]; do
-    local r=$(awk '/VmRSS/{print $2}' /proc/$PID/status 2>/dev/null || echo 0)
-    [ "${r:-0}" -gt "$peak" ] && peak=$r
-    sleep 0.2
-  done
-  echo "$peak"
-}
 ingest() { # label, then bench args
   local label=$1; shift
   local done_flag="$DIR/done.$label"
-  rss_watch "$done_flag" > "$DIR/rss.$label" &
+  peak_rss "$PID" "$done_flag" 0.2 > "$DIR/rss.$label" &
   local watcher=$!
   local res=$("$TAEL" bench ingest "$@")
   touch "$done_flag"; wait $watcher

@@ -7,6 +7,7 @@
 # times PromQL instant and range queries. One JSON object per measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/rss.sh
 OUT=${1:-/tmp/tael-bench-analytics.jsonl}
 : > "$OUT"
 cargo build --release -p tael-cli >/dev/null
@@ -19,19 +20,10 @@ PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 until curl -sf "http://$REST/readyz" >/dev/null 2>&1; do sleep 0.05; done
 
-peak_rss() { # peak VmRSS (KiB) of the server until the file $1 exists
-  local peak=0
-  while [ ! -e "$1" ]; do
-    local r=$(awk '/VmRSS/{print $2}' /proc/$PID/status 2>/dev/null || echo 0)
-    [ "${r:-0}" -gt "$peak" ] && peak=$r
-    sleep 0.05
-  done
-  echo "$peak"
-}
 measure() { # label, then a command whose JSON output is the result
   local label=$1; shift
   local flag="$DIR/done.$label"
-  peak_rss "$flag" > "$DIR/rss.$label" &
+  peak_rss "$PID" "$flag" > "$DIR/rss.$label" &
   local watcher=$!
   local res=$("$@" | tr -d '\n')
   touch "$flag"; wait $watcher

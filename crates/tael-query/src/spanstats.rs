@@ -4,8 +4,8 @@
 //! plus `trace_id` only when distinct traces are counted). Summary,
 //! anomalies, diff and watch are all views of this one fold.
 
-use crate::sketch::Sketch;
 use crate::fasthash::{FastMap, FastSet};
+use crate::sketch::Sketch;
 use crate::window::{scan_window_parallel, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
 use std::collections::BTreeMap;
@@ -104,11 +104,10 @@ impl SpanStats {
         for p in parts {
             out.absorb(p);
         }
-        out.stats
-            .sort_by(|a, b| {
-                let name = |k: (u32, u32)| (out.names.name(k.0), out.names.name(k.1));
-                name(a.0).cmp(&name(b.0))
-            });
+        out.stats.sort_by(|a, b| {
+            let name = |k: (u32, u32)| (out.names.name(k.0), out.names.name(k.1));
+            name(a.0).cmp(&name(b.0))
+        });
         out.index = out
             .stats
             .iter()
@@ -169,7 +168,10 @@ impl SpanStats {
     /// Merges another fold of the same window into this one.
     fn absorb(&mut self, o: SpanStats) {
         for ((s, op), g) in o.stats {
-            let key = (self.names.id(o.names.name(s)), self.names.id(o.names.name(op)));
+            let key = (
+                self.names.id(o.names.name(s)),
+                self.names.id(o.names.name(op)),
+            );
             match self.index.get(&key) {
                 Some(&i) => self.stats[i].1.merge(&g),
                 None => {

@@ -6,8 +6,8 @@
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashMap;
-use tael_storage::columnar::{Cols, TextCol};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tael_storage::columnar::{Cols, TextCol};
 use tael_storage::memtable::Chunk;
 use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
@@ -116,6 +116,10 @@ fn read(w: &Work<'_>, s: &WindowScan<'_>, visit: &mut Visit<'_>) -> Result<(), Q
     }
 }
 
+/// A parallel fold's visitor: its state, a batch and its in-window mask.
+pub(crate) type ParallelVisit<'a, S> =
+    dyn Fn(&mut S, &RecordBatch, &[bool]) -> Result<(), QueryError> + Sync + 'a;
+
 /// Calls `visit` with each batch that may hold rows of the window, and a
 /// row mask of the rows inside it. Batches carry only the scan's columns.
 pub(crate) fn scan_window(
@@ -136,7 +140,7 @@ pub(crate) fn scan_window_parallel<S: Send>(
     snap: &Snapshot,
     s: &WindowScan<'_>,
     init: &(dyn Fn() -> S + Sync),
-    visit: &(dyn Fn(&mut S, &RecordBatch, &[bool]) -> Result<(), QueryError> + Sync),
+    visit: &ParallelVisit<'_, S>,
 ) -> Result<Vec<S>, QueryError> {
     let work = work(snap, s)?;
     let threads = std::thread::available_parallelism()

@@ -61,6 +61,12 @@ fn bad(msg: impl Into<String>) -> PromError {
 struct Form(Vec<(String, String)>);
 
 impl Form {
+    /// A parameter the request must have.
+    fn required(&self, k: &str) -> Result<&str, PromError> {
+        self.get(k)
+            .ok_or_else(|| bad(format!("invalid parameter \"{k}\": {k} is required")))
+    }
+
     fn new(raw: Option<String>, headers: &HeaderMap, body: &[u8]) -> Result<Form, PromError> {
         let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw.unwrap_or_default())
             .map_err(|e| bad(format!("invalid query string: {e}")))?;
@@ -196,10 +202,7 @@ async fn query(
     body: axum::body::Bytes,
 ) -> PromResult {
     let f = Form::new(raw, &headers, &body)?;
-    let q = f
-        .get("query")
-        .ok_or_else(|| bad("invalid parameter \"query\": query is required"))?
-        .to_string();
+    let q = f.required("query")?.to_string();
     let t = f.time("time", now_ms())?;
     let timeout = f.timeout()?;
     let engine = st.engine.clone();
@@ -215,18 +218,11 @@ async fn query_range(
     body: axum::body::Bytes,
 ) -> PromResult {
     let f = Form::new(raw, &headers, &body)?;
-    let q = f
-        .get("query")
-        .ok_or_else(|| bad("invalid parameter \"query\": query is required"))?
-        .to_string();
-    let need = |k: &str| {
-        f.get(k)
-            .ok_or_else(|| bad(format!("invalid parameter \"{k}\": {k} is required")))
-    };
-    need("start")?;
-    need("end")?;
+    let q = f.required("query")?.to_string();
+    f.required("start")?;
+    f.required("end")?;
     let (start, end) = (f.time("start", 0)?, f.time("end", 0)?);
-    let step = parse_step(need("step")?)?;
+    let step = parse_step(f.required("step")?)?;
     let timeout = f.timeout()?;
     let engine = st.engine.clone();
     let r = blocking(move || {

@@ -406,6 +406,9 @@ fn promql_agrees_with_prometheus_on_remote_written_samples() {
     );
 }
 
+/// The remote-write 2.0 messages the test sends, written from the spec
+/// independently of the server's definitions (a wrong tag on either side
+/// then fails the test instead of agreeing with itself).
 mod v2 {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Request {

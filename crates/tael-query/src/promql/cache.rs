@@ -36,6 +36,10 @@ pub struct CachedSeries {
 
 pub type PartSeries = Arc<Vec<CachedSeries>>;
 
+/// Decodes the series of a metric in a part (on a cache miss).
+pub type BuildSeries<'a> =
+    dyn Fn(&PartRef, &StoredMetric) -> Result<Vec<CachedSeries>, QueryError> + Sync + 'a;
+
 pub fn label_hash(l: &Labels) -> u64 {
     FastHash.hash_one(l)
 }
@@ -104,7 +108,7 @@ fn size_of(series: &[CachedSeries]) -> usize {
 pub fn get_many(
     wanted: &[(PartRef, StoredMetric)],
     live_parts: &HashSet<u64>,
-    build: &(dyn Fn(&PartRef, &StoredMetric) -> Result<Vec<CachedSeries>, QueryError> + Sync),
+    build: &BuildSeries<'_>,
 ) -> Result<Vec<PartSeries>, QueryError> {
     let budget = BUDGET.load(Ordering::Relaxed);
     let mut out: Vec<Option<PartSeries>> = vec![None; wanted.len()];

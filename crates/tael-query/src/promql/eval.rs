@@ -72,8 +72,14 @@ pub struct Evaluator<'a> {
     /// input set); the input `Arc` is kept in the value so that its address
     /// is not reused while memoised. A range query thus derives each set
     /// once rather than at every step.
-    derived: Mutex<FastMap<(usize, usize), (Arc<Labels>, Arc<Labels>)>>,
+    derived: Mutex<DerivedLabels>,
 }
+
+/// (derivation, input address) → (input, derived).
+type DerivedLabels = FastMap<(usize, usize), (Arc<Labels>, Arc<Labels>)>;
+
+/// A range window's visitor: a series' labels and its samples.
+pub(crate) type RangeVisit<'a> = dyn FnMut(&Arc<Labels>, &[(i64, f64)]) + 'a;
 
 /// Most derived label sets memoised per query.
 const MAX_DERIVED: usize = 1 << 16;
@@ -300,7 +306,7 @@ impl<'a> Evaluator<'a> {
         &self,
         m: &MatrixSelector,
         t: i64,
-        f: &mut dyn FnMut(&Arc<Labels>, &[(i64, f64)]),
+        f: &mut RangeVisit<'_>,
     ) -> Result<(), QueryError> {
         let ref_t = self
             .at_time(&m.vs.at, t)

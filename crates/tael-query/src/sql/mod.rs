@@ -87,6 +87,17 @@ pub struct ColumnInfo {
     pub description: Option<&'static str>,
 }
 
+impl ColumnInfo {
+    fn of(f: &arrow::datatypes::Field, description: Option<&'static str>) -> ColumnInfo {
+        ColumnInfo {
+            name: f.name().clone(),
+            data_type: rows::type_name(f.data_type()),
+            nullable: f.is_nullable(),
+            description,
+        }
+    }
+}
+
 /// A query result (the REST envelope adds `count`).
 #[derive(Debug, Serialize)]
 pub struct SqlResult {
@@ -276,12 +287,7 @@ impl SqlSession {
             .schema()
             .fields()
             .iter()
-            .map(|f| ColumnInfo {
-                name: f.name().clone(),
-                data_type: rows::type_name(f.data_type()),
-                nullable: f.is_nullable(),
-                description: None,
-            })
+            .map(|f| ColumnInfo::of(f, None))
             .collect();
         let mut stream = df.execute_stream().await?;
         let mut out = Vec::new();
@@ -314,12 +320,7 @@ impl SqlSession {
                 columns: schema
                     .fields()
                     .iter()
-                    .map(|f| ColumnInfo {
-                        name: f.name().clone(),
-                        data_type: rows::type_name(f.data_type()),
-                        nullable: f.is_nullable(),
-                        description: docs::column(name, f.name()),
-                    })
+                    .map(|f| ColumnInfo::of(f, docs::column(name, f.name())))
                     .collect(),
             });
         }
