@@ -102,15 +102,26 @@ async fn sql_schema(State(st): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({ "tables": session.tables().await? })))
 }
 
+/// Runs a query on the blocking pool and answers its result as JSON.
+async fn answer<T: serde::Serialize + Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&tael_storage::Engine) -> Result<T, tael_query::QueryError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let engine = st.engine.clone();
+    let r = blocking(move || Ok(f(&engine)?)).await?;
+    Ok(Json(json!(r)))
+}
+
 async fn summary(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let (window, service) = (p.window()?, p.string("service"));
-    let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::summary::summarize(&engine, window, service)?)).await?;
-    Ok(Json(json!(r)))
+    answer(&st, move |e| {
+        tael_query::summary::summarize(e, window, service)
+    })
+    .await
 }
 
 async fn anomalies(
@@ -131,9 +142,7 @@ async fn anomalies(
             .positive("min_samples")?
             .map_or(DEFAULT_MIN_SAMPLES, |n| n as u64),
     };
-    let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::anomalies::find_anomalies(&engine, &q)?)).await?;
-    Ok(Json(json!(r)))
+    answer(&st, move |e| tael_query::anomalies::find_anomalies(e, &q)).await
 }
 
 async fn diff(
@@ -149,9 +158,10 @@ async fn diff(
         .unwrap_or(DEFAULT_LAST);
     let baseline = tael_query::diff::parse_baseline(spec, now, now.to_ns)?;
     let service = p.string("service");
-    let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::diff::diff(&engine, now, baseline, service)?)).await?;
-    Ok(Json(json!(r)))
+    answer(&st, move |e| {
+        tael_query::diff::diff(e, now, baseline, service)
+    })
+    .await
 }
 
 async fn topology(
@@ -160,9 +170,7 @@ async fn topology(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw)?;
     let window = p.window()?;
-    let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::topology::topology(&engine, window)?)).await?;
-    Ok(Json(json!(r)))
+    answer(&st, move |e| tael_query::topology::topology(e, window)).await
 }
 
 async fn correlate(

@@ -16,7 +16,9 @@ use std::sync::Arc;
 pub(crate) type GroupOf<'a> = dyn Fn(&Arc<Labels>) -> Arc<Labels> + 'a;
 
 /// Items grouped by label set, groups in order of first appearance.
-fn group_in_order<T>(items: impl Iterator<Item = (Arc<Labels>, T)>) -> Vec<(Arc<Labels>, Vec<T>)> {
+pub(crate) fn group_in_order<T>(
+    items: impl Iterator<Item = (Arc<Labels>, T)>,
+) -> Vec<(Arc<Labels>, Vec<T>)> {
     let mut index: FastMap<Arc<Labels>, usize> = FastMap::default();
     let mut groups: Vec<(Arc<Labels>, Vec<T>)> = Vec::new();
     for (l, item) in items {

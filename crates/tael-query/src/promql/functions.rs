@@ -6,7 +6,7 @@
 //! edges when the first/last sample is within 1.1 average intervals of
 //! them, else half an interval; never below zero for counters).
 
-use super::aggregate::{quantile, variance};
+use super::aggregate::{group_in_order, quantile, variance};
 use super::eval::Evaluator;
 use super::value::{Labels, Sample, Value, METRIC_NAME};
 use crate::QueryError;
@@ -344,35 +344,23 @@ fn bucket_quantile(phi: f64, buckets: &mut [(f64, f64)]) -> f64 {
 fn histogram_quantile(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
     let phi = ev.eval_scalar(arg(c, 0)?, t)?;
     let v = ev.eval_vector(arg(c, 1)?, t)?;
-    let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> = Default::default();
-    let mut order = Vec::new();
-    for s in v {
+    let buckets = v.into_iter().filter_map(|s| {
         let le = s.labels.get("le");
-        let Ok(ub) = le.parse::<f64>().or_else(|e| match le {
-            "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
-            _ => Err(e),
-        }) else {
-            continue; // no or bad `le`: ignored, as Prometheus does
-        };
+        // No or a bad `le`: ignored, as Prometheus does.
+        let ub = le
+            .parse::<f64>()
+            .ok()
+            .or(matches!(le, "+Inf" | "Inf" | "+inf" | "inf").then_some(f64::INFINITY))?;
         let mut l = s.labels.drop_name();
         l.set("le", "");
-        groups
-            .entry(l.clone())
-            .or_insert_with(|| {
-                order.push(l);
-                Vec::new()
-            })
-            .push((ub, s.value));
-    }
+        Some((Arc::new(l), (ub, s.value)))
+    });
     Ok(Value::Vector(
-        order
+        group_in_order(buckets)
             .into_iter()
-            .map(|l| {
-                let mut b = groups.remove(&l).unwrap_or_default();
-                Sample {
-                    value: bucket_quantile(phi, &mut b),
-                    labels: Arc::new(l),
-                }
+            .map(|(labels, mut b)| Sample {
+                value: bucket_quantile(phi, &mut b),
+                labels,
             })
             .collect(),
     ))
