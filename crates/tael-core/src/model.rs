@@ -49,6 +49,9 @@ pub struct Span {
     pub dropped_attributes_count: u32,
     pub dropped_events_count: u32,
     pub dropped_links_count: u32,
+    /// The LLM or agent call the span describes (derived from its
+    /// attributes and events at ingest, see [`crate::llm`]).
+    pub llm: Option<crate::llm::LlmCall>,
 }
 
 impl Span {
@@ -199,7 +202,7 @@ fn attrs_fields<S: SerializeStruct>(st: &mut S, attrs: &Attrs) -> Result<(), S::
 
 impl Serialize for Span {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Span", 21)?;
+        let mut st = s.serialize_struct("Span", 22)?;
         st.serialize_field("trace_id", &self.trace_id)?;
         st.serialize_field("span_id", &self.span_id)?;
         st.serialize_field("parent_span_id", &self.parent_span_id)?;
@@ -221,6 +224,10 @@ impl Serialize for Span {
         st.serialize_field("dropped_attributes_count", &self.dropped_attributes_count)?;
         st.serialize_field("dropped_events_count", &self.dropped_events_count)?;
         st.serialize_field("dropped_links_count", &self.dropped_links_count)?;
+        match &self.llm {
+            Some(llm) => st.serialize_field("llm", llm)?,
+            None => st.skip_field("llm")?,
+        }
         st.end()
     }
 }
@@ -383,8 +390,30 @@ mod golden {
             dropped_attributes_count: 0,
             dropped_events_count: 0,
             dropped_links_count: 0,
+            llm: None,
         };
         check("span", &span);
+        // An LLM call: the `llm` object as ingest derives it.
+        let attributes = attrs(json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 200,
+            "gen_ai.response.finish_reasons": ["stop"],
+            "gen_ai.conversation.id": "conv-1"
+        }));
+        let llm_span = Span {
+            operation: "chat gpt-4o-mini".into(),
+            kind: "client".into(),
+            status: "ok".into(),
+            llm: crate::llm::extract(&attributes, &[], &crate::llm::prices::PriceTable::builtin()),
+            attributes,
+            events: Vec::new(),
+            links: Vec::new(),
+            ..span
+        };
+        check("span_llm", &llm_span);
     }
 
     #[test]

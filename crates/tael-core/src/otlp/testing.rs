@@ -46,9 +46,38 @@ pub fn any_value() -> impl Strategy<Value = AnyValue> {
     })
 }
 
+/// Keys the LLM conventions read (see `crate::llm`).
+const LLM_KEYS: &[&str] = &[
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.operation.name",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.completion.0.finish_reason",
+    "gen_ai.usage.cost",
+    "gen_ai.request.temperature",
+    "gen_ai.response.time_to_first_chunk",
+    "openinference.span.kind",
+    "llm.model_name",
+    "llm.token_count.prompt",
+    "llm.invocation_parameters",
+    "ai.model.id",
+    "ai.operationId",
+    "traceloop.span.kind",
+];
+
 pub fn attrs() -> impl Strategy<Value = Vec<KeyValue>> {
     // Unique keys, so "last wins" does not blur the comparison.
-    proptest::collection::btree_map("[a-z.]{1,10}", any_value(), 0..6).prop_map(|m| {
+    // Some keys are LLM-call keys, so that the LLM extraction is compared too.
+    let key = prop_oneof![
+        3 => "[a-z.]{1,10}".prop_map(String::from),
+        1 => proptest::sample::select(LLM_KEYS).prop_map(String::from),
+    ];
+    proptest::collection::btree_map(key, any_value(), 0..6).prop_map(|m| {
         m.into_iter()
             .map(|(key, v)| KeyValue {
                 key,

@@ -4,6 +4,7 @@
 //! histogram buckets) is stored as JSON text columns; everything that queries
 //! filter or sort on is a typed column.
 
+pub mod llm;
 pub mod logs;
 pub mod metrics;
 pub mod spans;

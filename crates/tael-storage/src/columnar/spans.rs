@@ -12,6 +12,7 @@
 //! | scope_name, scope_version | utf8 | |
 //! | scope_dropped_attributes_count | uint32 | |
 //! | dropped_attributes_count, dropped_events_count, dropped_links_count | uint32 | |
+//! | llm, llm_* | | the LLM call, see `columnar::llm` |
 
 #[cfg(test)]
 use super::{attrs_to_json, i64_col, shared_attrs_col, str_col, string_col, u32_col};
@@ -58,7 +59,7 @@ pub fn schema() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
         let s = |n: &str| Field::new(n, DataType::Utf8, false);
-        Arc::new(Schema::new(vec![
+        let mut fields = vec![
             s("trace_id"),
             s("span_id"),
             Field::new("parent_span_id", DataType::Utf8, true),
@@ -83,7 +84,9 @@ pub fn schema() -> SchemaRef {
             Field::new("dropped_attributes_count", DataType::UInt32, false),
             Field::new("dropped_events_count", DataType::UInt32, false),
             Field::new("dropped_links_count", DataType::UInt32, false),
-        ]))
+        ];
+        fields.extend(super::llm::fields());
+        Arc::new(Schema::new(fields))
     })
     .clone()
 }
@@ -154,7 +157,31 @@ pub(crate) fn to_batch(spans: &[&Span]) -> Result<RecordBatch, StorageError> {
         u32_col(spans, |s| s.dropped_events_count),
         u32_col(spans, |s| s.dropped_links_count),
     ];
+    let mut llm = super::llm::LlmBuilders::new(spans.len());
+    for s in spans {
+        llm.append(s.llm.as_ref());
+    }
+    let mut cols = cols;
+    cols.extend(llm.finish());
     Ok(RecordBatch::try_new(schema(), cols)?)
+}
+
+/// The events of a stored `events` value (`[{n,t,a,d}]`, "" when none).
+pub fn events_from_json(text: &str) -> Result<Vec<SpanEvent>, StorageError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let recs: Vec<EventRec> =
+        serde_json::from_str(text).map_err(|e| StorageError::Corrupt(format!("events: {e}")))?;
+    Ok(recs
+        .into_iter()
+        .map(|e| SpanEvent {
+            name: e.n,
+            time_ns: e.t,
+            attributes: e.a,
+            dropped_attributes_count: e.d,
+        })
+        .collect())
 }
 
 /// Typed access to a spans batch: cheap columns for filtering, and full
@@ -198,11 +225,7 @@ impl<'a> SpanCols<'a> {
     /// Decodes row `i` fully.
     pub fn row(&self, i: usize) -> Result<Span, StorageError> {
         let c = Cols::new(self.batch);
-        let events: Vec<EventRec> = match c.str("events")?.value(i) {
-            "" => Vec::new(),
-            s => serde_json::from_str(s)
-                .map_err(|e| StorageError::Corrupt(format!("events: {e}")))?,
-        };
+        let events = events_from_json(c.str("events")?.value(i))?;
         let links: Vec<LinkRec> = match c.str("links")?.value(i) {
             "" => Vec::new(),
             s => {
@@ -223,15 +246,7 @@ impl<'a> SpanCols<'a> {
             trace_state: c.str("trace_state")?.value(i).to_string(),
             flags: c.u32("flags")?.value(i),
             attributes: json_to_attrs(self.attributes.value(i)),
-            events: events
-                .into_iter()
-                .map(|e| SpanEvent {
-                    name: e.n,
-                    time_ns: e.t,
-                    attributes: e.a,
-                    dropped_attributes_count: e.d,
-                })
-                .collect(),
+            events,
             links: links
                 .into_iter()
                 .map(|l| SpanLink {
@@ -248,6 +263,7 @@ impl<'a> SpanCols<'a> {
             dropped_attributes_count: c.u32("dropped_attributes_count")?.value(i),
             dropped_events_count: c.u32("dropped_events_count")?.value(i),
             dropped_links_count: c.u32("dropped_links_count")?.value(i),
+            llm: super::llm::parse(c.str("llm")?.value(i)),
         })
     }
 }

@@ -8,11 +8,15 @@ use super::json_text::{write_attrs, write_str};
 use super::wire::{Reader, WireError};
 use super::{for_each_item, hex_id, Budget, Decoded, Rows, SharedCols};
 use crate::columnar;
+use crate::columnar::json_to_attrs;
+use crate::columnar::llm::LlmBuilders;
 use crate::manifest::Signal;
 use crate::memtable::span_key;
 use arrow::array::Int64Builder;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
 use std::sync::Arc;
+use tael_core::llm::prices::PriceTable;
+use tael_core::llm::{extract, looks_like_llm, LlmCall};
 use tael_core::otlp::{check_id, check_opt_id, kind_name, ns, status_name, MapLimits};
 
 /// Column builders in schema order.
@@ -37,6 +41,7 @@ struct Builders {
     dropped_attributes: UInt32Builder,
     dropped_events: UInt32Builder,
     dropped_links: UInt32Builder,
+    llm: LlmBuilders,
 }
 
 impl Builders {
@@ -63,6 +68,7 @@ impl Builders {
             dropped_attributes: UInt32Builder::with_capacity(rows),
             dropped_events: UInt32Builder::with_capacity(rows),
             dropped_links: UInt32Builder::with_capacity(rows),
+            llm: LlmBuilders::new(rows),
         }
     }
 
@@ -91,6 +97,7 @@ impl Builders {
             Arc::new(self.dropped_events.finish()),
             Arc::new(self.dropped_links.finish()),
         ]);
+        cols.extend(self.llm.finish());
         RecordBatch::try_new(columnar::spans::schema(), cols)
     }
 }
@@ -274,6 +281,18 @@ struct Scratch {
     links: Vec<u8>,
 }
 
+/// The LLM call of the span whose attribute and event JSON `scratch`
+/// holds (parsed only when [`looks_like_llm`] says it may be one).
+fn llm_call(scratch: &Scratch, prices: &PriceTable) -> Option<LlmCall> {
+    let (attributes, events) = (text(&scratch.attributes), text(&scratch.events));
+    if !looks_like_llm(attributes, events) {
+        return None;
+    }
+    // The events JSON was written just above, so it always parses.
+    let events = columnar::spans::events_from_json(events).unwrap_or_default();
+    extract(&json_to_attrs(attributes), &events, prices)
+}
+
 fn text(b: &[u8]) -> &str {
     // Only ever holds JSON written from validated UTF-8.
     std::str::from_utf8(b).unwrap_or("")
@@ -286,6 +305,7 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
     let mut rows = Rows::default();
     let mut scratch = Scratch::default();
     let mut budget = Budget::for_payload(payload.len());
+    let prices = tael_core::llm::prices::current();
     for_each_item(
         payload,
         "spans",
@@ -343,6 +363,7 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
                 .append_value(s.dropped_attributes.saturating_add(cap_dropped));
             b.dropped_events.append_value(s.dropped_events);
             b.dropped_links.append_value(s.dropped_links);
+            b.llm.append(llm_call(&scratch, &prices).as_ref());
             Ok(())
         },
     )?;
