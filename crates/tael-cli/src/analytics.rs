@@ -63,6 +63,11 @@ pub enum AnalyticsCmd {
         #[arg(long)]
         last: Option<String>,
     },
+    /// LLM calls: usage, tokens and cost.
+    Llm {
+        #[command(subcommand)]
+        what: crate::llm::LlmCmd,
+    },
     /// A trace with its logs, the metrics of its services around it, and comments.
     Correlate {
         /// Trace id.
@@ -104,6 +109,7 @@ pub fn run(format: Format, client: &Client, cmd: &AnalyticsCmd) -> Result<(), Cl
             let v = client.get("/api/v1/topology", &q)?;
             print(format, &v, topology_text);
         }
+        AnalyticsCmd::Llm { what } => crate::llm::run(format, client, what)?,
         AnalyticsCmd::Correlate { trace_id, trace } => {
             let id = trace
                 .as_ref()

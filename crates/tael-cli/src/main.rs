@@ -32,6 +32,7 @@ fn tune_allocator() {
 mod analytics;
 mod bench;
 mod client;
+mod llm;
 mod output;
 mod watch;
 

@@ -1,6 +1,6 @@
 //! tael-query: the structured queries every front end calls (traces search,
 //! trace by id, services, logs, metrics; summary, anomalies, diff, topology,
-//! correlate; SQL), evaluated over an engine snapshot:
+//! correlate; LLM usage; SQL), evaluated over an engine snapshot:
 //! memtable chunks plus Parquet parts pruned by time partition, row-group
 //! statistics and bloom filters.
 
@@ -9,6 +9,7 @@ pub mod correlate;
 pub mod diff;
 pub mod error;
 pub(crate) mod fasthash;
+pub mod llm_usage;
 pub mod logs;
 pub mod metrics;
 pub mod promql;

@@ -191,6 +191,17 @@ async fn correlate(
     }
 }
 
+async fn llm_usage(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let p = Params::parse(raw)?;
+    let window = p.window()?;
+    let by = p.string("by").unwrap_or_else(|| "model".into());
+    tael_query::llm_usage::group_column(&by)?;
+    answer(&st, move |e| tael_query::llm_usage::usage(e, window, &by)).await
+}
+
 /// The analytics routes (merged into the REST router).
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -201,4 +212,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/diff", get(diff))
         .route("/api/v1/topology", get(topology))
         .route("/api/v1/correlate", get(correlate))
+        .route("/api/v1/llm/usage", get(llm_usage))
 }

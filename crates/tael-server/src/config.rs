@@ -56,6 +56,9 @@ pub struct ServerConfig {
     /// Bytes of decoded PromQL series kept from Parquet parts
     /// (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB; 0 = no cache).
     pub promql_cache_bytes: usize,
+    /// The LLM price table: the built-in one, with the entries of the JSON
+    /// file `TAEL_PRICES_FILE` applied (see `tael_core::llm::prices`).
+    pub prices: tael_core::llm::prices::PriceTable,
     /// Print the startup banner and install a log subscriber.
     pub banner: bool,
 }
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             sql_memory_bytes: 512 << 20,
             sql_max_rows: 10_000,
             promql_cache_bytes: 256 << 20,
+            prices: tael_core::llm::prices::PriceTable::builtin(),
             banner: true,
         }
     }
@@ -224,6 +228,13 @@ impl ServerConfig {
             c.sql_max_rows = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ConfigError(format!("TAEL_SQL_MAX_ROWS={v:?} is not a positive number"))
             })?;
+        }
+        if let Some(path) = var("TAEL_PRICES_FILE").filter(|p| !p.trim().is_empty()) {
+            let text = std::fs::read_to_string(path.trim())
+                .map_err(|e| ConfigError(format!("TAEL_PRICES_FILE={path:?}: {e}")))?;
+            c.prices = tael_core::llm::prices::PriceTable::builtin()
+                .with_file(&text)
+                .map_err(|e| ConfigError(format!("TAEL_PRICES_FILE={path:?}: {e}")))?;
         }
         if let Some(v) = var("TAEL_PROMQL_CACHE_BYTES") {
             c.promql_cache_bytes = parse_bytes("TAEL_PROMQL_CACHE_BYTES", &v)? as usize;

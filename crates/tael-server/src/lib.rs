@@ -85,6 +85,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_attributes: config.max_attributes,
     };
     tael_query::promql::set_series_cache_bytes(config.promql_cache_bytes);
+    tael_core::llm::prices::install(config.prices.clone());
     let (engine, lock) = tokio::task::spawn_blocking(move || Engine::open(ec))
         .await
         .map_err(|e| ServerError::Serve(e.to_string()))??;

@@ -6,6 +6,7 @@ mod bad_input;
 mod durability;
 mod fixtures;
 mod ingest;
+mod llm;
 mod prom_compat;
 mod rest_cli;
 mod support;

@@ -1,0 +1,329 @@
+//! LLM calls through the real server and CLI: spans written by each
+//! convention come back with their typed `llm` object (tokens, computed or
+//! client cost), the `llm_*` SQL columns, `/api/v1/llm/usage` and
+//! `tael llm usage`, from the memtable and from parts after a restart;
+//! `TAEL_PRICES_FILE` overrides prices and a bad one stops startup.
+
+use crate::fixtures::*;
+use crate::support::*;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+use serde_json::Value;
+
+const MS: u64 = 1_000_000;
+
+fn s(v: &str) -> V {
+    V::StringValue(v.into())
+}
+
+fn strings(items: &[&str]) -> V {
+    V::ArrayValue(ArrayValue {
+        values: items
+            .iter()
+            .map(|x| AnyValue { value: Some(s(x)) })
+            .collect(),
+    })
+}
+
+/// Four calls in one trace of service `agent-app`, one per convention.
+fn llm_trace(start: u64) -> ExportTraceServiceRequest {
+    let tid = trace_id(77, 1);
+    let call = |k: u32, name: &str, ms: u64, err: bool, attributes: Vec<KeyValue>| Span {
+        trace_id: tid.clone(),
+        span_id: span_id(77, k),
+        parent_span_id: if k == 0 { vec![] } else { span_id(77, 0) },
+        name: name.into(),
+        kind: if k == 0 { 1 } else { 3 },
+        start_time_unix_nano: start + k as u64 * MS,
+        end_time_unix_nano: start + k as u64 * MS + ms * MS,
+        status: Some(Status {
+            code: if err { 2 } else { 0 },
+            message: String::new(),
+        }),
+        attributes,
+        events: if k == 1 {
+            vec![span::Event {
+                name: "gen_ai.user.message".into(),
+                time_unix_nano: start + MS,
+                attributes: vec![kv("content", s("What is the refund policy?"))],
+                dropped_attributes_count: 0,
+            }]
+        } else {
+            vec![]
+        },
+        ..Default::default()
+    };
+    let spans = vec![
+        call(
+            0,
+            "invoke_agent support",
+            900,
+            false,
+            vec![
+                kv("gen_ai.operation.name", s("invoke_agent")),
+                kv("gen_ai.agent.name", s("support")),
+                kv("gen_ai.conversation.id", s("conv-42")),
+            ],
+        ),
+        call(
+            1,
+            "chat gpt-4o-mini",
+            400,
+            false,
+            vec![
+                kv("gen_ai.operation.name", s("chat")),
+                kv("gen_ai.provider.name", s("openai")),
+                kv("gen_ai.request.model", s("gpt-4o-mini")),
+                kv("gen_ai.response.model", s("gpt-4o-mini-2024-07-18")),
+                kv("gen_ai.usage.input_tokens", V::IntValue(1_000_000)),
+                kv("gen_ai.usage.output_tokens", V::IntValue(100_000)),
+                kv("gen_ai.response.finish_reasons", strings(&["stop"])),
+                kv("gen_ai.conversation.id", s("conv-42")),
+                kv("gen_ai.response.time_to_first_chunk", V::DoubleValue(0.12)),
+            ],
+        ),
+        call(
+            2,
+            "ChatAnthropic",
+            300,
+            true,
+            vec![
+                kv("openinference.span.kind", s("LLM")),
+                kv("llm.model_name", s("claude-3-5-haiku-20241022")),
+                kv("llm.provider", s("anthropic")),
+                kv("llm.token_count.prompt", V::IntValue(2000)),
+                kv("llm.token_count.completion", V::IntValue(500)),
+                kv("session.id", s("conv-42")),
+            ],
+        ),
+        call(
+            3,
+            "openai.chat",
+            200,
+            false,
+            vec![
+                kv("gen_ai.system", s("openai")),
+                kv("llm.request.type", s("chat")),
+                kv("gen_ai.request.model", s("gpt-4o-mini")),
+                kv("gen_ai.usage.prompt_tokens", V::IntValue(10)),
+                kv("gen_ai.usage.completion_tokens", V::IntValue(5)),
+                kv("gen_ai.usage.cost", V::DoubleValue(0.5)),
+            ],
+        ),
+        call(
+            4,
+            "ai.generateText.doGenerate",
+            100,
+            false,
+            vec![
+                kv("ai.operationId", s("ai.generateText.doGenerate")),
+                kv("ai.model.id", s("unpriced-model")),
+                kv("ai.model.provider", s("acme.chat")),
+                kv("ai.usage.promptTokens", V::IntValue(7)),
+                kv("ai.usage.completionTokens", V::IntValue(3)),
+            ],
+        ),
+    ];
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource("agent-app"),
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    a.as_f64()
+        .is_some_and(|x| (x - b).abs() <= 1e-9 * b.abs().max(1.0))
+}
+
+fn llm_of<'a>(trace: &'a Value, name: &str) -> &'a Value {
+    let spans = trace["spans"].as_array().expect("spans");
+    let span = spans
+        .iter()
+        .find(|s| s["operation"] == name)
+        .unwrap_or_else(|| panic!("no span {name}"));
+    &span["llm"]
+}
+
+fn check(s: &Server) {
+    let tid = hex::encode(trace_id(77, 1));
+    let (st, trace) = s.get(&format!("/api/v1/traces/{tid}"));
+    assert_eq!(st, 200, "{trace}");
+    // OTel GenAI: computed from the price table (gpt-4o-mini: 0.15 / 0.60 per 1M).
+    let chat = llm_of(&trace, "chat gpt-4o-mini");
+    assert_eq!(chat["provider"], "openai");
+    assert_eq!(chat["model"], "gpt-4o-mini-2024-07-18");
+    assert_eq!(chat["input_tokens"], 1_000_000);
+    assert_eq!(chat["total_tokens"], 1_100_000);
+    assert!(close(&chat["cost_usd"], 0.15 + 0.06), "{chat}");
+    assert_eq!(chat["cost_source"], "price_table");
+    assert_eq!(chat["finish_reasons"], serde_json::json!(["stop"]));
+    assert!(close(&chat["ttft_ms"], 120.0), "{chat}");
+    assert_eq!(chat["conversation_id"], "conv-42");
+    // The span keeps its OTLP kind and its attributes.
+    let span = trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operation"] == "chat gpt-4o-mini")
+        .unwrap();
+    assert_eq!(span["kind"], "client");
+    assert_eq!(span["attributes"]["gen_ai.request.model"], "gpt-4o-mini");
+    // OpenInference (claude-3-5-haiku: 0.80 / 4.00).
+    let oi = llm_of(&trace, "ChatAnthropic");
+    assert_eq!(oi["convention"], "openinference");
+    assert!(
+        close(&oi["cost_usd"], (2000.0 * 0.80 + 500.0 * 4.0) / 1e6),
+        "{oi}"
+    );
+    // OpenLLMetry with a client-reported cost: that one is used.
+    let ol = llm_of(&trace, "openai.chat");
+    assert_eq!(ol["convention"], "openllmetry");
+    assert!(close(&ol["cost_usd"], 0.5));
+    assert_eq!(ol["cost_source"], "client");
+    assert!(ol["computed_cost_usd"].is_number());
+    // Vercel AI SDK, unpriced model: tokens but no cost.
+    let v = llm_of(&trace, "ai.generateText.doGenerate");
+    assert_eq!(
+        (v["provider"].as_str(), v["total_tokens"].as_u64()),
+        (Some("acme"), Some(10))
+    );
+    assert!(v.get("cost_usd").is_none(), "{v}");
+    // The agent span.
+    let agent = llm_of(&trace, "invoke_agent support");
+    assert_eq!(
+        (agent["agent_name"].as_str(), agent["operation"].as_str()),
+        (Some("support"), Some("other"))
+    );
+
+    // SQL over the typed columns.
+    let (st, v) = s.get(
+        "/api/v1/sql?q=SELECT%20llm_model%2C%20llm_input_tokens%2C%20llm_cost_usd%20FROM%20spans%20WHERE%20llm_provider%20%3D%20%27anthropic%27",
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["rows"][0]["llm_model"], "claude-3-5-haiku-20241022");
+    assert_eq!(v["rows"][0]["llm_input_tokens"], 2000);
+    let (st, v) = s.get(
+        "/api/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20spans%20WHERE%20llm%20%3C%3E%20%27%27",
+    );
+    assert_eq!((st, v["rows"][0]["n"].as_i64()), (200, Some(5)), "{v}");
+
+    // Usage per model and per conversation.
+    let (st, u) = s.get("/api/v1/llm/usage?last=1h&by=model");
+    assert_eq!(st, 200, "{u}");
+    assert_eq!(u["total"]["calls"], 5);
+    assert_eq!(u["total"]["errors"], 1);
+    assert_eq!(u["total"]["input_tokens"], 1_000_000 + 2000 + 10 + 7);
+    let want_cost = 0.21 + (2000.0 * 0.80 + 500.0 * 4.0) / 1e6 + 0.5;
+    assert!(close(&u["total"]["cost_usd"], want_cost), "{u}");
+    assert_eq!(u["total"]["priced_calls"], 3);
+    let groups = u["groups"].as_array().unwrap();
+    assert_eq!(groups[0]["key"], "gpt-4o-mini", "costliest first: {u}");
+    assert_eq!(groups[0]["calls"], 1);
+    let (st, u) = s.get("/api/v1/llm/usage?last=1h&by=conversation");
+    assert_eq!(st, 200);
+    let conv = u["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "conv-42")
+        .expect("conv-42");
+    assert_eq!(conv["calls"], 3);
+    assert!(close(&conv["ttft_p50_ms"], 120.0), "{conv}");
+    let (st, e) = s.get("/api/v1/llm/usage?by=colour");
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("model"), "{e}");
+
+    // The CLI.
+    let (code, out, err) = cli(
+        &[
+            "llm", "usage", "--server", &s.rest, "--last", "1h", "--by", "service",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["groups"][0]["key"], "agent-app");
+    let (code, out, _) = cli(
+        &["llm", "usage", "--server", &s.rest, "--format", "table"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("gpt-4o-mini") && out.contains("TOTAL"),
+        "{out}"
+    );
+    let (code, _, err) = cli(
+        &["llm", "usage", "--server", &s.rest, "--by", "colour"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn llm_calls_are_typed_priced_and_summed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let start = now_ns() - 60_000 * MS;
+    assert_eq!(grpc_traces(&s.grpc, llm_trace(start), false).unwrap(), 0);
+    check(&s);
+    // Again from Parquet parts.
+    s.stop();
+    let s = Server::start(dir.path(), &[]);
+    check(&s);
+}
+
+#[test]
+fn a_prices_file_overrides_the_table_and_a_bad_one_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.json");
+    std::fs::write(
+        &prices,
+        r#"{"version": "test-1", "models": [{"model": "gpt-4o-mini", "input": 1.0, "output": 2.0},
+            {"model": "unpriced-model", "input": 100, "output": 100}]}"#,
+    )
+    .unwrap();
+    let p = prices.to_str().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[("TAEL_PRICES_FILE", p)]);
+    assert_eq!(
+        grpc_traces(&s.grpc, llm_trace(now_ns() - 60_000 * MS), false).unwrap(),
+        0
+    );
+    let (_, trace) = s.get(&format!("/api/v1/traces/{}", hex::encode(trace_id(77, 1))));
+    let chat = llm_of(&trace, "chat gpt-4o-mini");
+    assert!(close(&chat["cost_usd"], 1.0 + 0.2), "{chat}");
+    assert_eq!(chat["price_version"], "2025-10-01+test-1");
+    let v = llm_of(&trace, "ai.generateText.doGenerate");
+    assert!(close(&v["cost_usd"], 10.0 * 100.0 / 1e6), "{v}");
+    s.stop();
+
+    std::fs::write(
+        &prices,
+        r#"{"version": "x", "models": [{"model": "m", "input": -1, "output": 1}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = cli(
+        &[
+            "serve",
+            "--data-dir",
+            dir.path().join("d2").to_str().unwrap(),
+            "--rest-api-addr",
+            "127.0.0.1:0",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+        ],
+        &[("TAEL_PRICES_FILE", p)],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("TAEL_PRICES_FILE"), "{err}");
+}
