@@ -327,3 +327,60 @@ fn a_prices_file_overrides_the_table_and_a_bad_one_stops_startup() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("TAEL_PRICES_FILE"), "{err}");
 }
+
+/// Runs the instrumented Python OpenAI client (tests/python) against a stub
+/// of the OpenAI API, exporting to `s` over OTLP/HTTP; returns its report.
+fn python_client(s: &Server, flavour: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/llm_client.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &s.http, flavour])
+        .output()
+        .expect("run python3 (see tests/python/requirements.txt)");
+    assert!(
+        out.status.success(),
+        "{flavour} client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client report")
+}
+
+#[test]
+fn real_openai_instrumentations_are_recognised_and_priced() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    for (flavour, convention, name) in [
+        ("openai-v2", "gen_ai", "chat gpt-4o-mini"),
+        ("openinference", "openinference", "ChatCompletion"),
+    ] {
+        let r = python_client(&s, flavour);
+        let tid = r["trace_id"].as_str().unwrap();
+        let (code, out, err) = cli(&["get", "trace", tid, "--server", &s.rest], &[]);
+        assert_eq!(code, 0, "{err}");
+        let trace: Value = serde_json::from_str(&out).unwrap();
+        let llm = llm_of(&trace, name);
+        assert_eq!(llm["convention"], convention, "{llm}");
+        assert_eq!(llm["provider"], "openai");
+        assert_eq!(llm["model"], "gpt-4o-mini-2024-07-18");
+        assert_eq!(
+            (llm["input_tokens"].as_u64(), llm["output_tokens"].as_u64()),
+            (Some(1200), Some(300))
+        );
+        // gpt-4o-mini: 1200 × 0.15 + 300 × 0.60 per 1M.
+        assert!(close(&llm["cost_usd"], 0.00036), "{llm}");
+        assert_eq!(llm["cost_source"], "price_table");
+        assert!(close(&llm["temperature"], 0.3), "{llm}");
+        // The prompt and completion came back: as log events of the trace
+        // (openai-v2) or as span attributes (OpenInference).
+        let (_, logs) = s.get(&format!("/api/v1/logs?trace_id={tid}"));
+        let everything = format!("{trace}{logs}");
+        for text in [&r["prompt"], &r["completion"]] {
+            assert!(
+                everything.contains(text.as_str().unwrap()),
+                "{flavour}: {text} missing"
+            );
+        }
+    }
+    let (_, u) = s.get("/api/v1/llm/usage?by=service");
+    assert_eq!(u["total"]["calls"], 2, "{u}");
+    assert_eq!(u["total"]["input_tokens"], 2400);
+}
