@@ -30,7 +30,14 @@ pub fn logs_from_request(req: &ExportLogsServiceRequest, limits: MapLimits) -> M
                 };
                 let (attributes, dropped) = capped_attrs(&r.attributes, limits);
                 out.items.push(LogRecord {
-                    time_ns: ns(r.time_unix_nano),
+                    // Time 0 means unknown: the observed time stands in
+                    // (OTLP log data model), so windows and retention see
+                    // the record when it happened, not in 1970.
+                    time_ns: ns(if r.time_unix_nano == 0 {
+                        r.observed_time_unix_nano
+                    } else {
+                        r.time_unix_nano
+                    }),
                     observed_ns: ns(r.observed_time_unix_nano),
                     trace_id,
                     span_id,

@@ -167,7 +167,8 @@ pub fn decode_logs(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireErr
             scope.name.hash(&mut h);
             scope.version.hash(&mut h);
             record.hash(&mut h);
-            let time = ns(l.time);
+            // Time 0 (unknown) takes the observed time, as the reference mapping.
+            let time = ns(if l.time == 0 { l.observed } else { l.time });
             rows.add(h.finish(), time);
             b.time_ns.append_value(time);
             b.observed_ns.append_value(ns(l.observed));
