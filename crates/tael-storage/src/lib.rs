@@ -3,6 +3,7 @@
 //! (`manifest`), per-service rollups (`rollup`), comments (`comments`), and
 //! the engine that ties them together (`engine`).
 
+pub mod blobs;
 pub mod columnar;
 pub mod comments;
 pub mod engine;

@@ -1,0 +1,490 @@
+//! The content-addressed blob store: LLM payloads (prompts, completions,
+//! system instructions, tool arguments and results) and large log bodies,
+//! stored once per distinct content (sha256), zstd-compressed, packed into
+//! append-only pack files so that small payloads do not cost a file each.
+//!
+//! On disk (`<data>/blobs/pack-<id:08>.blob`), a pack is a sequence of
+//! records, all integers little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | magic `TBLB` |
+//! | 1 | codec: 0 stored as is, 1 zstd |
+//! | 3 | reserved (0) |
+//! | 4 | raw length |
+//! | 4 | stored length `n` |
+//! | 8 | written at (ns since the epoch) |
+//! | 32 | sha256 of the raw content |
+//! | n | stored bytes |
+//! | 4 | crc32 of everything above |
+//!
+//! The index (sha256 → pack, offset) is rebuilt by reading the packs at
+//! open; a torn or corrupt tail of the newest pack is cut off (its blobs
+//! are re-put when the WAL that still holds their spans is replayed).
+//! Writes go to the newest pack, rotated at [`PACK_BYTES`]; [`BlobStore::sync`]
+//! makes them durable and runs before a flush lets the WAL go.
+//!
+//! Garbage collection ([`BlobStore::collect`]) rewrites sealed packs
+//! without the blobs that are unreferenced and older than the grace period
+//! (so a payload written just before its span is never collected), or
+//! older than the payload retention.
+
+use crate::error::StorageError;
+use parking_lot::{Mutex, RwLock};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A pack is sealed (and a new one started) past this size.
+pub const PACK_BYTES: u64 = 64 << 20;
+const MAGIC: &[u8; 4] = b"TBLB";
+const HEADER: usize = 4 + 4 + 4 + 4 + 8 + 32;
+/// Largest blob accepted (a payload beyond it stays inline).
+pub const MAX_BLOB_BYTES: usize = 64 << 20;
+
+/// A blob's content hash.
+pub type Hash = [u8; 32];
+
+/// The sha256 of `content`.
+pub fn hash_of(content: &[u8]) -> Hash {
+    Sha256::digest(content).into()
+}
+
+/// Parses a 64-character lower- or upper-case hex sha256.
+pub fn parse_hash(hex_text: &str) -> Option<Hash> {
+    if hex_text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    pack: u32,
+    offset: u64,
+    stored: u32,
+    written_ns: i64,
+}
+
+struct Pack {
+    file: File,
+    /// Bytes written (appends are serialised by the writer lock).
+    len: AtomicU64,
+}
+
+impl Pack {
+    fn new(file: File, len: u64) -> Arc<Pack> {
+        Arc::new(Pack {
+            file,
+            len: AtomicU64::new(len),
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+}
+
+/// What a garbage collection removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Collected {
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+/// Blob store counters.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct BlobStats {
+    pub blobs: u64,
+    pub packs: u64,
+    pub disk_bytes: u64,
+}
+
+/// The blob store of one data dir.
+pub struct BlobStore {
+    dir: PathBuf,
+    index: RwLock<HashMap<Hash, Loc>>,
+    packs: RwLock<HashMap<u32, Arc<Pack>>>,
+    /// The pack being written (id); appends are serialised here.
+    writer: Mutex<u32>,
+    /// Serialises garbage collections.
+    gc: Mutex<()>,
+}
+
+fn pack_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("pack-{id:08}.blob"))
+}
+
+fn io(e: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: "blob store".into(),
+        source: e,
+    }
+}
+
+/// Encodes one record.
+fn record(hash: &Hash, raw: &[u8], written_ns: i64) -> Vec<u8> {
+    let compressed = zstd::bulk::compress(raw, 3)
+        .ok()
+        .filter(|c| c.len() < raw.len());
+    let (codec, stored) = match &compressed {
+        Some(c) => (1u8, c.as_slice()),
+        None => (0u8, raw),
+    };
+    let mut out = Vec::with_capacity(HEADER + stored.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[codec, 0, 0, 0]);
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+    out.extend_from_slice(&written_ns.to_le_bytes());
+    out.extend_from_slice(hash);
+    out.extend_from_slice(stored);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A record's header fields.
+struct Header {
+    codec: u8,
+    raw: u32,
+    stored: u32,
+    written_ns: i64,
+    hash: Hash,
+}
+
+fn header(b: &[u8]) -> Option<Header> {
+    if b.len() < HEADER || &b[..4] != MAGIC {
+        return None;
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let mut ns = [0u8; 8];
+    ns.copy_from_slice(&b[16..24]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&b[24..56]);
+    Some(Header {
+        codec: b[4],
+        raw: u32_at(8),
+        stored: u32_at(12),
+        written_ns: i64::from_le_bytes(ns),
+        hash,
+    })
+}
+
+/// The records of a pack: (offset, header), up to the first bad one; and
+/// the length of the good prefix.
+fn scan(bytes: &[u8]) -> (Vec<(u64, Header)>, u64) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(h) = header(&bytes[at..]) {
+        let end = at + HEADER + h.stored as usize + 4;
+        if end > bytes.len() {
+            break;
+        }
+        let crc = u32::from_le_bytes([
+            bytes[end - 4],
+            bytes[end - 3],
+            bytes[end - 2],
+            bytes[end - 1],
+        ]);
+        if crc32fast::hash(&bytes[at..end - 4]) != crc {
+            break;
+        }
+        out.push((at as u64, h));
+        at = end;
+    }
+    (out, at as u64)
+}
+
+impl BlobStore {
+    /// Opens (creating) the store in `dir`, rebuilding the index.
+    pub fn open(dir: &Path) -> Result<BlobStore, StorageError> {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut ids: Vec<u32> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_prefix("pack-")?
+                    .strip_suffix(".blob")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        let mut index = HashMap::new();
+        let mut packs = HashMap::new();
+        for &id in &ids {
+            let path = pack_path(dir, id);
+            // Append mode: writes always land at the end, even after a cut.
+            let mut file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&path)
+                .map_err(io)?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(io)?;
+            let (records, good) = scan(&bytes);
+            if good < bytes.len() as u64 {
+                tracing::warn!(pack = %path.display(), kept = good, len = bytes.len(), "cutting a torn blob pack tail");
+                file.set_len(good).map_err(io)?;
+                file.sync_all().map_err(io)?;
+            }
+            for (offset, h) in records {
+                index.insert(
+                    h.hash,
+                    Loc {
+                        pack: id,
+                        offset,
+                        stored: h.stored,
+                        written_ns: h.written_ns,
+                    },
+                );
+            }
+            packs.insert(id, Pack::new(file, good));
+        }
+        let current = ids.last().copied().unwrap_or(0);
+        if !packs.contains_key(&current) {
+            let file = Self::create_pack(dir, current)?;
+            packs.insert(current, Pack::new(file, 0));
+        }
+        Ok(BlobStore {
+            dir: dir.to_path_buf(),
+            index: RwLock::new(index),
+            packs: RwLock::new(packs),
+            writer: Mutex::new(current),
+            gc: Mutex::new(()),
+        })
+    }
+
+    fn create_pack(dir: &Path, id: u32) -> Result<File, StorageError> {
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(pack_path(dir, id))
+            .map_err(io)?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(f)
+    }
+
+    /// Whether the store holds `hash`.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.index.read().contains_key(hash)
+    }
+
+    /// Stores `content` (once: an existing blob is not written again) and
+    /// returns its hash. Not durable until [`BlobStore::sync`].
+    pub fn put(&self, content: &[u8]) -> Result<Hash, StorageError> {
+        if content.len() > MAX_BLOB_BYTES {
+            return Err(StorageError::InvalidArgument(format!(
+                "blob of {} bytes is over the {MAX_BLOB_BYTES}-byte limit",
+                content.len()
+            )));
+        }
+        let hash = hash_of(content);
+        if self.contains(&hash) {
+            return Ok(hash);
+        }
+        let rec = record(&hash, content, tael_core::time::now_ns());
+        let mut current = self.writer.lock();
+        if self.contains(&hash) {
+            return Ok(hash);
+        }
+        let pack = self.packs.read().get(&*current).cloned();
+        let pack = match pack {
+            Some(p) if p.len() < PACK_BYTES => p,
+            _ => {
+                // Seal: make the old pack durable, start the next one.
+                if let Some(p) = pack {
+                    p.file.sync_data().map_err(io)?;
+                }
+                *current += 1;
+                let file = Self::create_pack(&self.dir, *current)?;
+                let p = Pack::new(file, 0);
+                self.packs.write().insert(*current, p.clone());
+                p
+            }
+        };
+        let offset = pack.len();
+        if let Err(e) = (&pack.file).write_all(&rec) {
+            // A partial record would make the next offsets wrong: cut it.
+            let _ = pack.file.set_len(offset);
+            return Err(io(e));
+        }
+        pack.len.store(offset + rec.len() as u64, Ordering::Release);
+        let h = header(&rec).ok_or_else(|| StorageError::Corrupt("blob record".into()))?;
+        self.index.write().insert(
+            hash,
+            Loc {
+                pack: *current,
+                offset,
+                stored: h.stored,
+                written_ns: h.written_ns,
+            },
+        );
+        Ok(hash)
+    }
+
+    /// Makes every blob put so far durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        let current = self.writer.lock();
+        if let Some(p) = self.packs.read().get(&*current) {
+            p.file.sync_data().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// The content of `hash`, checked against its hash; `None` when absent.
+    pub fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(loc) = self.index.read().get(hash).copied() else {
+            return Ok(None);
+        };
+        let Some(pack) = self.packs.read().get(&loc.pack).cloned() else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; HEADER + loc.stored as usize + 4];
+        pack.file.read_exact_at(&mut buf, loc.offset).map_err(io)?;
+        let corrupt = || StorageError::Corrupt(format!("blob {}", hex::encode(hash)));
+        let h = header(&buf).ok_or_else(corrupt)?;
+        let body = &buf[HEADER..HEADER + h.stored as usize];
+        let raw = match h.codec {
+            0 => body.to_vec(),
+            1 => zstd::bulk::decompress(body, h.raw as usize).map_err(|_| corrupt())?,
+            _ => return Err(corrupt()),
+        };
+        if hash_of(&raw) != *hash {
+            return Err(corrupt());
+        }
+        Ok(Some(raw))
+    }
+
+    pub fn stats(&self) -> BlobStats {
+        let packs = self.packs.read();
+        BlobStats {
+            blobs: self.index.read().len() as u64,
+            packs: packs.len() as u64,
+            disk_bytes: packs.values().map(|p| p.len()).sum(),
+        }
+    }
+
+    /// Removes the blobs of sealed packs that are either not in `live` and
+    /// written before `now_ns - grace_ns`, or written before
+    /// `now_ns - retention_ns` (payload retention), by rewriting each such
+    /// pack without them. The pack being written is left alone.
+    pub fn collect(
+        &self,
+        live: &HashSet<Hash>,
+        now_ns: i64,
+        grace_ns: i64,
+        retention_ns: i64,
+    ) -> Result<Collected, StorageError> {
+        let _gc = self.gc.lock();
+        let current = *self.writer.lock();
+        let doomed = |hash: &Hash, loc: &Loc| {
+            loc.written_ns < now_ns.saturating_sub(retention_ns)
+                || (!live.contains(hash) && loc.written_ns < now_ns.saturating_sub(grace_ns))
+        };
+        let mut by_pack: HashMap<u32, Vec<(Hash, Loc)>> = HashMap::new();
+        for (h, loc) in self.index.read().iter() {
+            if loc.pack != current {
+                by_pack.entry(loc.pack).or_default().push((*h, *loc));
+            }
+        }
+        let mut out = Collected::default();
+        for (pack_id, blobs) in by_pack {
+            let dead: Vec<&(Hash, Loc)> = blobs.iter().filter(|(h, l)| doomed(h, l)).collect();
+            if dead.is_empty() {
+                continue;
+            }
+            let Some(old) = self.packs.read().get(&pack_id).cloned() else {
+                continue;
+            };
+            // Copy the survivors' records to a new pack (a fresh id past the
+            // writer's, taken under the writer lock), then switch the index.
+            let keep: Vec<&(Hash, Loc)> = blobs.iter().filter(|(h, l)| !doomed(h, l)).collect();
+            let mut moved = Vec::with_capacity(keep.len());
+            if !keep.is_empty() {
+                let new_id = {
+                    let mut w = self.writer.lock();
+                    *w += 1;
+                    let id = *w;
+                    let file = Self::create_pack(&self.dir, id)?;
+                    self.packs.write().insert(id, Pack::new(file, 0));
+                    // The writer moves on to yet another pack, so the copy
+                    // below is the only writer of `id`.
+                    *w += 1;
+                    let next = Self::create_pack(&self.dir, *w)?;
+                    self.packs.write().insert(*w, Pack::new(next, 0));
+                    id
+                };
+                let target = self
+                    .packs
+                    .read()
+                    .get(&new_id)
+                    .cloned()
+                    .ok_or_else(|| StorageError::Corrupt("new blob pack".into()))?;
+                let mut len = 0u64;
+                for (h, loc) in keep {
+                    let mut buf = vec![0u8; HEADER + loc.stored as usize + 4];
+                    old.file.read_exact_at(&mut buf, loc.offset).map_err(io)?;
+                    (&target.file).write_all(&buf).map_err(io)?;
+                    moved.push((
+                        *h,
+                        Loc {
+                            pack: new_id,
+                            offset: len,
+                            ..*loc
+                        },
+                    ));
+                    len += buf.len() as u64;
+                }
+                target.file.sync_all().map_err(io)?;
+                target.len.store(len, Ordering::Release);
+            }
+            {
+                let mut index = self.index.write();
+                for (h, loc) in &dead {
+                    index.remove(h);
+                    out.blobs += 1;
+                    out.bytes += HEADER as u64 + loc.stored as u64 + 4;
+                }
+                for (h, loc) in moved {
+                    index.insert(h, loc);
+                }
+            }
+            self.packs.write().remove(&pack_id);
+            std::fs::remove_file(pack_path(&self.dir, pack_id)).map_err(io)?;
+        }
+        if out.blobs > 0 {
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+            tracing::info!(blobs = out.blobs, bytes = out.bytes, "blob GC");
+        }
+        Ok(out)
+    }
+
+    /// Seals the pack being written, so that the next [`BlobStore::collect`]
+    /// may consider its blobs (tests and shutdown).
+    pub fn seal(&self) -> Result<(), StorageError> {
+        let mut w = self.writer.lock();
+        if let Some(p) = self.packs.read().get(&*w) {
+            p.file.sync_data().map_err(io)?;
+        }
+        *w += 1;
+        let file = Self::create_pack(&self.dir, *w)?;
+        self.packs.write().insert(*w, Pack::new(file, 0));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
