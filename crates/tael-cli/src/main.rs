@@ -227,7 +227,13 @@ enum QueryCmd {
 #[derive(Subcommand, Debug)]
 enum GetCmd {
     /// All spans of a trace, in start order.
-    Trace { trace_id: String },
+    Trace {
+        trace_id: String,
+        /// Put back the LLM payloads (prompts, completions …) the server
+        /// keeps in its blob store.
+        #[arg(long)]
+        with_payloads: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,9 +405,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
             match cmd {
                 Command::Query { what } => query(g.format, &client, what),
                 Command::Get {
-                    what: GetCmd::Trace { trace_id },
+                    what:
+                        GetCmd::Trace {
+                            trace_id,
+                            with_payloads,
+                        },
                 } => {
-                    let v = client.get(&format!("/api/v1/traces/{}", urlencode(trace_id)), &[])?;
+                    let q: Vec<(String, String)> = match with_payloads {
+                        true => vec![("with_payloads".into(), "true".into())],
+                        false => Vec::new(),
+                    };
+                    let v = client.get(&format!("/api/v1/traces/{}", urlencode(trace_id)), &q)?;
                     print(g.format, &v, output::trace_tree);
                     Ok(())
                 }

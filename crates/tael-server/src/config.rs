@@ -59,6 +59,14 @@ pub struct ServerConfig {
     /// The LLM price table: the built-in one, with the entries of the JSON
     /// file `TAEL_PRICES_FILE` applied (see `tael_core::llm::prices`).
     pub prices: tael_core::llm::prices::PriceTable,
+    /// LLM payloads and string log bodies of at least this many bytes go to
+    /// the blob store (`TAEL_BLOB_MIN_BYTES`, 1KiB; at least 64 bytes).
+    pub blob_min_bytes: usize,
+    /// How long payloads are kept (`TAEL_PAYLOAD_RETENTION`, 30d; may be
+    /// shorter than the span retention).
+    pub payload_retention: Duration,
+    /// Unreferenced blobs younger than this are kept (`TAEL_BLOB_GRACE`, 1h).
+    pub blob_grace: Duration,
     /// Print the startup banner and install a log subscriber.
     pub banner: bool,
 }
@@ -95,6 +103,9 @@ impl Default for ServerConfig {
             sql_max_rows: 10_000,
             promql_cache_bytes: 256 << 20,
             prices: tael_core::llm::prices::PriceTable::builtin(),
+            blob_min_bytes: 1024,
+            payload_retention: day * 30,
+            blob_grace: Duration::from_secs(3600),
             banner: true,
         }
     }
@@ -236,6 +247,15 @@ impl ServerConfig {
                 .with_file(&text)
                 .map_err(|e| ConfigError(format!("TAEL_PRICES_FILE={path:?}: {e}")))?;
         }
+        if let Some(v) = var("TAEL_BLOB_MIN_BYTES") {
+            c.blob_min_bytes = parse_bytes("TAEL_BLOB_MIN_BYTES", &v)? as usize;
+        }
+        if let Some(v) = var("TAEL_PAYLOAD_RETENTION") {
+            c.payload_retention = parse_dur("TAEL_PAYLOAD_RETENTION", &v)?;
+        }
+        if let Some(v) = var("TAEL_BLOB_GRACE") {
+            c.blob_grace = parse_dur("TAEL_BLOB_GRACE", &v)?;
+        }
         if let Some(v) = var("TAEL_PROMQL_CACHE_BYTES") {
             c.promql_cache_bytes = parse_bytes("TAEL_PROMQL_CACHE_BYTES", &v)? as usize;
         }
@@ -264,6 +284,16 @@ impl ServerConfig {
         if self.sql_memory_bytes < 1 << 20 {
             return Err(ConfigError(
                 "the SQL memory limit must be at least 1MiB".into(),
+            ));
+        }
+        if self.blob_min_bytes < 64 {
+            return Err(ConfigError(
+                "TAEL_BLOB_MIN_BYTES must be at least 64 bytes".into(),
+            ));
+        }
+        if self.payload_retention.is_zero() {
+            return Err(ConfigError(
+                "TAEL_PAYLOAD_RETENTION must be positive".into(),
             ));
         }
         if self.max_attributes == 0 {

@@ -81,6 +81,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ec.log_retention = config.log_retention;
     ec.metric_retention = config.metric_retention;
     ec.max_disk_bytes = config.max_disk_bytes;
+    ec.blob_min_bytes = config.blob_min_bytes;
+    ec.payload_retention = config.payload_retention;
+    ec.blob_grace = config.blob_grace;
     ec.map_limits = MapLimits {
         max_attributes: config.max_attributes,
     };

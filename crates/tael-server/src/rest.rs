@@ -119,19 +119,61 @@ async fn traces(
     Ok(Json(json!({ "spans": spans })))
 }
 
+/// `with_payloads=true|1`: payloads moved to the blob store are put back.
+fn with_payloads(p: &Params) -> Result<bool, ApiError> {
+    match p.get("with_payloads") {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "with_payloads={other:?}: expected true or false"
+        ))),
+    }
+}
+
 async fn trace_by_id(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let inline = with_payloads(&Params::parse(raw)?)?;
     let engine = st.engine.clone();
     let lookup = id.clone();
-    let spans = blocking(move || Ok(tael_query::traces::get_trace(&engine, &lookup)?)).await?;
+    let spans = blocking(move || {
+        let mut spans = tael_query::traces::get_trace(&engine, &lookup)?;
+        if inline {
+            tael_query::payloads::inline_spans(&engine, &mut spans)?;
+        }
+        Ok(spans)
+    })
+    .await?;
     if spans.is_empty() {
         return Err(ApiError::not_found("trace not found"));
     }
     Ok(Json(
         json!({ "trace_id": id.to_ascii_lowercase(), "span_count": spans.len(), "spans": spans }),
     ))
+}
+
+/// `GET /api/v1/blobs/{sha256}`: a stored payload, as text when it is
+/// UTF-8; 400 for a malformed hash, 404 when absent.
+async fn blob(
+    State(st): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let h = tael_storage::blobs::parse_hash(&hash).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid sha256 {hash:?}: expected 64 hex characters"
+        ))
+    })?;
+    let engine = st.engine.clone();
+    let content = blocking(move || Ok(engine.blobs().get(&h)?)).await?;
+    let bytes = content.ok_or_else(|| ApiError::not_found("blob not found"))?;
+    let ctype = match std::str::from_utf8(&bytes) {
+        Ok(_) => "text/plain; charset=utf-8",
+        Err(_) => "application/octet-stream",
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, ctype)], bytes).into_response())
 }
 
 async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -246,8 +288,16 @@ async fn logs(
         limit: p.limit(100)?,
     }
     .validate()?;
+    let inline = with_payloads(&p)?;
     let engine = st.engine.clone();
-    let logs = blocking(move || Ok(tael_query::logs::search_logs(&engine, &q)?)).await?;
+    let logs = blocking(move || {
+        let mut logs = tael_query::logs::search_logs(&engine, &q)?;
+        if inline {
+            tael_query::payloads::inline_logs(&engine, &mut logs)?;
+        }
+        Ok(logs)
+    })
+    .await?;
     Ok(Json(json!({ "count": logs.len(), "logs": logs })))
 }
 
@@ -308,6 +358,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/blobs/{sha256}", get(blob))
         .merge(crate::analytics::routes())
         .merge(crate::prometheus::routes())
         .route(

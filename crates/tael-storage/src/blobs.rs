@@ -37,7 +37,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A pack is sealed (and a new one started) past this size.
@@ -116,6 +116,10 @@ pub struct BlobStore {
     writer: Mutex<u32>,
     /// Serialises garbage collections.
     gc: Mutex<()>,
+    /// A put of content stored longer ago than this writes it again, so
+    /// that payload retention (by write time) never drops a blob that new
+    /// spans still refer to.
+    refresh_ns: AtomicI64,
 }
 
 fn pack_path(dir: &Path, id: u32) -> PathBuf {
@@ -251,9 +255,8 @@ impl BlobStore {
             packs.insert(id, Pack::new(file, good));
         }
         let current = ids.last().copied().unwrap_or(0);
-        if !packs.contains_key(&current) {
-            let file = Self::create_pack(dir, current)?;
-            packs.insert(current, Pack::new(file, 0));
+        if let std::collections::hash_map::Entry::Vacant(e) = packs.entry(current) {
+            e.insert(Pack::new(Self::create_pack(dir, current)?, 0));
         }
         Ok(BlobStore {
             dir: dir.to_path_buf(),
@@ -261,6 +264,7 @@ impl BlobStore {
             packs: RwLock::new(packs),
             writer: Mutex::new(current),
             gc: Mutex::new(()),
+            refresh_ns: AtomicI64::new(i64::MAX),
         })
     }
 
@@ -280,6 +284,21 @@ impl BlobStore {
         self.index.read().contains_key(hash)
     }
 
+    /// Sets how old stored content may be before a put writes it again
+    /// (half the payload retention, say).
+    pub fn set_refresh_after(&self, ns: i64) {
+        self.refresh_ns.store(ns.max(0), Ordering::Relaxed);
+    }
+
+    /// Whether `hash` is stored and recent enough not to be written again.
+    fn fresh(&self, hash: &Hash, now_ns: i64) -> bool {
+        let refresh = self.refresh_ns.load(Ordering::Relaxed);
+        self.index
+            .read()
+            .get(hash)
+            .is_some_and(|l| l.written_ns >= now_ns.saturating_sub(refresh))
+    }
+
     /// Stores `content` (once: an existing blob is not written again) and
     /// returns its hash. Not durable until [`BlobStore::sync`].
     pub fn put(&self, content: &[u8]) -> Result<Hash, StorageError> {
@@ -290,12 +309,13 @@ impl BlobStore {
             )));
         }
         let hash = hash_of(content);
-        if self.contains(&hash) {
+        let now = tael_core::time::now_ns();
+        if self.fresh(&hash, now) {
             return Ok(hash);
         }
-        let rec = record(&hash, content, tael_core::time::now_ns());
+        let rec = record(&hash, content, now);
         let mut current = self.writer.lock();
-        if self.contains(&hash) {
+        if self.fresh(&hash, now) {
             return Ok(hash);
         }
         let pack = self.packs.read().get(&*current).cloned();
@@ -399,6 +419,20 @@ impl BlobStore {
             }
         }
         let mut out = Collected::default();
+        // Sealed packs no blob lives in any more (all superseded) go whole.
+        let empty: Vec<u32> = self
+            .packs
+            .read()
+            .keys()
+            .copied()
+            .filter(|id| *id != current && !by_pack.contains_key(id))
+            .collect();
+        for id in empty {
+            if let Some(p) = self.packs.write().remove(&id) {
+                out.bytes += p.len();
+            }
+            std::fs::remove_file(pack_path(&self.dir, id)).map_err(io)?;
+        }
         for (pack_id, blobs) in by_pack {
             let dead: Vec<&(Hash, Loc)> = blobs.iter().filter(|(h, l)| doomed(h, l)).collect();
             if dead.is_empty() {

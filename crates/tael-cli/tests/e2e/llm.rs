@@ -18,6 +18,10 @@ fn s(v: &str) -> V {
     V::StringValue(v.into())
 }
 
+fn s_(v: &str) -> V {
+    s(v)
+}
+
 fn strings(items: &[&str]) -> V {
     V::ArrayValue(ArrayValue {
         values: items
@@ -388,4 +392,174 @@ fn real_openai_instrumentations_are_recognised_and_priced() {
     let (_, u) = s.get("/api/v1/llm/usage?by=service");
     assert_eq!(u["total"]["calls"], 2, "{u}");
     assert_eq!(u["total"]["input_tokens"], 2400);
+}
+
+/// A JSON messages payload of about `len` bytes.
+fn messages(role: &str, topic: &str, len: usize) -> String {
+    let text: String = format!("{topic}: ")
+        .chars()
+        .chain("the parcel refund policy says ".chars().cycle())
+        .take(len)
+        .collect();
+    serde_json::json!([{"role": role, "parts": [{"type": "text", "content": text}]}]).to_string()
+}
+
+#[test]
+fn payloads_go_to_the_blob_store_once_and_come_back() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let start = now_ns() - 30_000 * MS;
+    let prompt = messages("user", "refunds", 5000);
+    let answer = messages("assistant", "answer", 3000);
+    let event_text: String = "Is a dented box damaged? ".repeat(80);
+    let tid = trace_id(88, 1);
+    let call = |k: u32| Span {
+        trace_id: tid.clone(),
+        span_id: span_id(88, k),
+        name: "chat gpt-4o".into(),
+        kind: 3,
+        start_time_unix_nano: start + k as u64 * MS,
+        end_time_unix_nano: start + k as u64 * MS + 50 * MS,
+        attributes: vec![
+            kv("gen_ai.operation.name", s_("chat")),
+            kv("gen_ai.provider.name", s_("openai")),
+            kv("gen_ai.request.model", s_("gpt-4o")),
+            kv("gen_ai.input.messages", s_(&prompt)),
+            kv("gen_ai.output.messages", s_(&answer)),
+            kv("gen_ai.system_instructions", s_("Be brief.")),
+        ],
+        events: vec![span::Event {
+            name: "gen_ai.user.message".into(),
+            time_unix_nano: start,
+            attributes: vec![kv("content", s_(&event_text))],
+            dropped_attributes_count: 0,
+        }],
+        ..Default::default()
+    };
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource("chat-app"),
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans: vec![call(1), call(2)],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    assert_eq!(grpc_traces(&s.grpc, req, false).unwrap(), 0);
+    let body: String = "stack frame at refund_service.py line 42\n".repeat(300);
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: resource("chat-app"),
+            scope_logs: vec![ScopeLogs {
+                scope: scope(),
+                log_records: vec![LogRecord {
+                    time_unix_nano: start,
+                    trace_id: tid.clone(),
+                    body: Some(AnyValue {
+                        value: Some(s_(&body)),
+                    }),
+                    ..Default::default()
+                }],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    assert_eq!(grpc_logs(&s.grpc, logs).unwrap(), 0);
+    let hex_tid = hex::encode(&tid);
+
+    let check = |s: &Server| {
+        // Stored: references in place of the large values, listed in llm.payloads.
+        let (_, t) = s.get(&format!("/api/v1/traces/{hex_tid}"));
+        let span = &t["spans"][0];
+        let input = &span["attribute_values"]["gen_ai.input.messages"];
+        let sha = input["blobRef"]
+            .as_str()
+            .expect("input moved to a blob")
+            .to_string();
+        assert_eq!(input["bytes"], prompt.len());
+        assert_eq!(
+            span["attribute_values"]["gen_ai.system_instructions"],
+            "Be brief."
+        );
+        let payloads = span["llm"]["payloads"].as_array().unwrap();
+        let kinds: Vec<&str> = payloads
+            .iter()
+            .map(|p| p["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.len(), 3, "{payloads:?}");
+        for k in ["input", "output"] {
+            assert!(kinds.contains(&k), "{kinds:?}");
+        }
+        assert!(
+            payloads.iter().any(|p| p["event"] == "gen_ai.user.message"),
+            "{payloads:?}"
+        );
+        // The blob route.
+        let resp = reqwest::blocking::get(format!("{}/api/v1/blobs/{sha}", s.rest)).unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        assert_eq!(resp.text().unwrap(), prompt);
+        assert_eq!(s.get("/api/v1/blobs/xyz").0, 400);
+        assert_eq!(s.get(&format!("/api/v1/blobs/{}", "0".repeat(64))).0, 404);
+        assert_eq!(
+            s.get(&format!("/api/v1/traces/{hex_tid}?with_payloads=maybe"))
+                .0,
+            400
+        );
+        // --with-payloads puts everything back.
+        let (code, out, err) = cli(
+            &[
+                "get",
+                "trace",
+                &hex_tid,
+                "--with-payloads",
+                "--server",
+                &s.rest,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let t: Value = serde_json::from_str(&out).unwrap();
+        for span in t["spans"].as_array().unwrap() {
+            assert_eq!(
+                span["attribute_values"]["gen_ai.input.messages"],
+                prompt.as_str()
+            );
+            assert_eq!(
+                span["attribute_values"]["gen_ai.output.messages"],
+                answer.as_str()
+            );
+            assert_eq!(
+                span["events"][0]["attribute_values"]["content"],
+                event_text.as_str()
+            );
+        }
+        // The log body.
+        let (_, l) = s.get(&format!("/api/v1/logs?trace_id={hex_tid}"));
+        assert!(l["logs"][0]["body_value"]["blobRef"].is_string(), "{l}");
+        let (_, l) = s.get(&format!(
+            "/api/v1/logs?trace_id={hex_tid}&with_payloads=true"
+        ));
+        assert_eq!(l["logs"][0]["body_value"], body.as_str());
+        // Each distinct payload is stored once: prompt, answer, event text, body.
+        let (_, st) = s.get("/api/v1/stats");
+        assert_eq!(st["storage"]["blobs"], 4, "{st}");
+        let raw = (prompt.len() + answer.len() + event_text.len() + body.len()) as u64;
+        assert!(
+            st["storage"]["blob_bytes"].as_u64().unwrap() * 5 < raw,
+            "compressed: {st}"
+        );
+    };
+    check(&s);
+    s.stop();
+    let s = Server::start(dir.path(), &[]);
+    check(&s);
 }

@@ -438,6 +438,7 @@ pub fn extract(a: &Attrs, events: &[SpanEvent], prices: &PriceTable) -> Option<L
         cost_source: None,
         price_version: None,
         convention: convention.to_string(),
+        payloads: Vec::new(),
     };
     call.apply_prices(prices);
     Some(call)

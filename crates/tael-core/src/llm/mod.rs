@@ -10,6 +10,7 @@
 //! is derived from them, at ingest, by [`extract`].
 
 mod extract;
+pub mod payloads;
 pub mod prices;
 
 pub use extract::{extract, looks_like_llm};
@@ -104,6 +105,9 @@ pub struct LlmCall {
     pub price_version: Option<String>,
     /// The convention the call was recognised by (one of [`CONVENTIONS`]).
     pub convention: String,
+    /// Payloads moved to the blob store at ingest (see [`payloads`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payloads: Vec<payloads::PayloadRef>,
 }
 
 impl LlmCall {

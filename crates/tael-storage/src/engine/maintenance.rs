@@ -73,6 +73,9 @@ impl Engine {
             }
         }
         let parts = new_parts.len();
+        // The new parts may refer to blobs: those must be durable before
+        // the WAL that could re-create them goes.
+        self.blobs.sync()?;
         self.commit(new_parts, new_rollups, &[], Some(upto))?;
         self.wal.drop_through(upto)?;
         tracing::info!(
@@ -276,6 +279,9 @@ impl Engine {
                         }
                         if let Err(e) = engine.enforce_retention() {
                             tracing::error!(error = %e, "retention failed; will retry");
+                        }
+                        if let Err(e) = engine.collect_blobs_if_due() {
+                            tracing::error!(error = %e, "blob GC failed; will retry");
                         }
                         let mut slept = Duration::ZERO;
                         while slept < engine.cfg.maintenance_interval

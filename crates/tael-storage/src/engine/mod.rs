@@ -9,10 +9,12 @@
 //! then delete the WAL segments up to S. Replay skips records ≤ flushed_seq,
 //! so a crash anywhere in between neither loses nor duplicates data.
 
+mod blob_gc;
 mod maintenance;
 #[cfg(test)]
 mod tests;
 
+use crate::blobs::BlobStore;
 use crate::columnar;
 use crate::comments::CommentStore;
 use crate::error::StorageError;
@@ -53,6 +55,16 @@ pub struct EngineConfig {
     pub map_limits: MapLimits,
     /// How many recent item keys are remembered to drop re-deliveries.
     pub dedup_window: usize,
+    /// LLM payloads and string log bodies of at least this many bytes go
+    /// to the blob store (`crate::offload`).
+    pub blob_min_bytes: usize,
+    /// Blobs older than this are dropped even when referenced.
+    pub payload_retention: Duration,
+    /// Unreferenced blobs younger than this are kept (a payload is written
+    /// before the span that refers to it is flushed).
+    pub blob_grace: Duration,
+    /// How often blob garbage collection runs.
+    pub blob_gc_interval: Duration,
 }
 
 impl EngineConfig {
@@ -72,6 +84,10 @@ impl EngineConfig {
             maintenance_interval: Duration::from_millis(250),
             map_limits: MapLimits::default(),
             dedup_window: 1 << 20,
+            blob_min_bytes: 1024,
+            payload_retention: day * 30,
+            blob_grace: Duration::from_secs(3600),
+            blob_gc_interval: Duration::from_secs(600),
         }
     }
 }
@@ -130,6 +146,9 @@ pub struct EngineStats {
     pub part_bytes: u64,
     pub wal_bytes: u64,
     pub flushed_seq: u64,
+    /// Distinct payload blobs and the bytes of their packs.
+    pub blobs: u64,
+    pub blob_bytes: u64,
 }
 
 pub struct Engine {
@@ -148,6 +167,9 @@ pub struct Engine {
     flush_wanted: Mutex<bool>,
     flush_signal: Condvar,
     comments: CommentStore,
+    blobs: Arc<BlobStore>,
+    /// When blob garbage collection last ran (ns).
+    last_blob_gc: Mutex<i64>,
 }
 
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
@@ -188,6 +210,10 @@ impl Engine {
         }
         let (wal, records) = Wal::open(&cfg.wal_dir, cfg.wal_segment_bytes)?;
         let comments = CommentStore::open(&cfg.data_dir.join("comments.jsonl"))?;
+        let blobs = Arc::new(BlobStore::open(&cfg.data_dir.join("blobs"))?);
+        blobs.set_refresh_after(
+            i64::try_from(cfg.payload_retention.as_nanos() / 2).unwrap_or(i64::MAX),
+        );
         let state = State {
             active: Memtable::default(),
             frozen: None,
@@ -208,6 +234,8 @@ impl Engine {
             flush_wanted: Mutex::new(false),
             flush_signal: Condvar::new(),
             comments,
+            blobs,
+            last_blob_gc: Mutex::new(tael_core::time::now_ns()),
         });
         let flushed = engine.state.read().manifest.flushed_seq;
         let mut replayed = 0usize;
@@ -234,13 +262,29 @@ impl Engine {
         &self.comments
     }
 
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Moves payloads of a decoded batch to the blob store (see
+    /// `crate::offload`).
+    fn offload(&self, mut p: Prepared) -> Result<Prepared, StorageError> {
+        let min = self.cfg.blob_min_bytes;
+        p.batch = match p.signal {
+            Signal::Spans => crate::offload::spans(p.batch, &self.blobs, min)?,
+            Signal::Logs => crate::offload::logs(p.batch, &self.blobs, min)?,
+            Signal::Metrics => p.batch,
+        };
+        Ok(p)
+    }
+
     fn decode_and_apply(&self, kind: u8, payload: &[u8]) -> Result<usize, StorageError> {
         let kind = RecordKind::from_u8(kind)
             .ok_or_else(|| StorageError::Corrupt(format!("unknown WAL record kind {kind}")))?;
         let decoded = self
             .decode(kind, payload)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        Ok(self.apply(decoded.prepared)?.accepted)
+        Ok(self.apply(self.offload(decoded.prepared)?)?.accepted)
     }
 
     /// Decodes an export of `kind` (protobuf) into columns.
@@ -338,7 +382,8 @@ impl Engine {
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
         })?;
         let mut out = if decoded.prepared.rows() > 0 {
-            self.ingest(kind, payload, decoded.prepared)?
+            let prepared = self.offload(decoded.prepared)?;
+            self.ingest(kind, payload, prepared)?
         } else {
             IngestOutcome::default()
         };
@@ -384,6 +429,8 @@ impl Engine {
             part_bytes: st.parts.iter().map(|p| p.meta.bytes).sum(),
             wal_bytes: self.wal.disk_bytes(),
             flushed_seq: st.manifest.flushed_seq,
+            blobs: self.blobs.stats().blobs,
+            blob_bytes: self.blobs.stats().disk_bytes,
         }
     }
 
