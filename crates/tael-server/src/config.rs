@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub payload_retention: Duration,
     /// Unreferenced blobs younger than this are kept (`TAEL_BLOB_GRACE`, 1h).
     pub blob_grace: Duration,
+    /// How often blob garbage collection runs (`TAEL_BLOB_GC_INTERVAL`, 10m).
+    pub blob_gc_interval: Duration,
     /// Print the startup banner and install a log subscriber.
     pub banner: bool,
 }
@@ -106,6 +108,7 @@ impl Default for ServerConfig {
             blob_min_bytes: 1024,
             payload_retention: day * 30,
             blob_grace: Duration::from_secs(3600),
+            blob_gc_interval: Duration::from_secs(600),
             banner: true,
         }
     }
@@ -256,6 +259,9 @@ impl ServerConfig {
         if let Some(v) = var("TAEL_BLOB_GRACE") {
             c.blob_grace = parse_dur("TAEL_BLOB_GRACE", &v)?;
         }
+        if let Some(v) = var("TAEL_BLOB_GC_INTERVAL") {
+            c.blob_gc_interval = parse_dur("TAEL_BLOB_GC_INTERVAL", &v)?;
+        }
         if let Some(v) = var("TAEL_PROMQL_CACHE_BYTES") {
             c.promql_cache_bytes = parse_bytes("TAEL_PROMQL_CACHE_BYTES", &v)? as usize;
         }
@@ -290,6 +296,9 @@ impl ServerConfig {
             return Err(ConfigError(
                 "TAEL_BLOB_MIN_BYTES must be at least 64 bytes".into(),
             ));
+        }
+        if self.blob_gc_interval.is_zero() {
+            return Err(ConfigError("TAEL_BLOB_GC_INTERVAL must be positive".into()));
         }
         if self.payload_retention.is_zero() {
             return Err(ConfigError(

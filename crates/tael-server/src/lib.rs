@@ -84,6 +84,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ec.blob_min_bytes = config.blob_min_bytes;
     ec.payload_retention = config.payload_retention;
     ec.blob_grace = config.blob_grace;
+    ec.blob_gc_interval = config.blob_gc_interval;
     ec.map_limits = MapLimits {
         max_attributes: config.max_attributes,
     };

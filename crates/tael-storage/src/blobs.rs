@@ -70,6 +70,7 @@ struct Loc {
     pack: u32,
     offset: u64,
     stored: u32,
+    raw: u32,
     written_ns: i64,
 }
 
@@ -105,6 +106,8 @@ pub struct BlobStats {
     pub blobs: u64,
     pub packs: u64,
     pub disk_bytes: u64,
+    /// Uncompressed bytes of the distinct blobs.
+    pub raw_bytes: u64,
 }
 
 /// The blob store of one data dir.
@@ -248,6 +251,7 @@ impl BlobStore {
                         pack: id,
                         offset,
                         stored: h.stored,
+                        raw: h.raw,
                         written_ns: h.written_ns,
                     },
                 );
@@ -347,6 +351,7 @@ impl BlobStore {
                 pack: *current,
                 offset,
                 stored: h.stored,
+                raw: h.raw,
                 written_ns: h.written_ns,
             },
         );
@@ -388,8 +393,10 @@ impl BlobStore {
 
     pub fn stats(&self) -> BlobStats {
         let packs = self.packs.read();
+        let index = self.index.read();
         BlobStats {
-            blobs: self.index.read().len() as u64,
+            blobs: index.len() as u64,
+            raw_bytes: index.values().map(|l| l.raw as u64).sum(),
             packs: packs.len() as u64,
             disk_bytes: packs.values().map(|p| p.len()).sum(),
         }
@@ -398,7 +405,8 @@ impl BlobStore {
     /// Removes the blobs of sealed packs that are either not in `live` and
     /// written before `now_ns - grace_ns`, or written before
     /// `now_ns - retention_ns` (payload retention), by rewriting each such
-    /// pack without them. The pack being written is left alone.
+    /// pack without them. The pack being written is sealed first when it
+    /// holds anything, so that a quiet store is collected too.
     pub fn collect(
         &self,
         live: &HashSet<Hash>,
@@ -407,6 +415,13 @@ impl BlobStore {
         retention_ns: i64,
     ) -> Result<Collected, StorageError> {
         let _gc = self.gc.lock();
+        let written = {
+            let w = *self.writer.lock();
+            self.packs.read().get(&w).is_some_and(|p| p.len() > 0)
+        };
+        if written {
+            self.seal()?;
+        }
         let current = *self.writer.lock();
         let doomed = |hash: &Hash, loc: &Loc| {
             loc.written_ns < now_ns.saturating_sub(retention_ns)

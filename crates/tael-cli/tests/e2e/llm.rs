@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use serde_json::Value;
+use std::time::Duration;
 
 const MS: u64 = 1_000_000;
 
@@ -562,4 +563,68 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
     s.stop();
     let s = Server::start(dir.path(), &[]);
     check(&s);
+}
+
+#[test]
+fn payload_retention_can_be_shorter_than_span_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &[
+            ("TAEL_PAYLOAD_RETENTION", "2s"),
+            ("TAEL_BLOB_GC_INTERVAL", "1s"),
+            ("TAEL_BLOB_GRACE", "1s"),
+        ],
+    );
+    let prompt = messages("user", "retention", 4000);
+    let tid = trace_id(89, 1);
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource("chat-app"),
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans: vec![Span {
+                    trace_id: tid.clone(),
+                    span_id: span_id(89, 1),
+                    name: "chat gpt-4o".into(),
+                    kind: 3,
+                    start_time_unix_nano: now_ns() - 1000 * MS,
+                    end_time_unix_nano: now_ns() - 900 * MS,
+                    attributes: vec![
+                        kv("gen_ai.provider.name", s_("openai")),
+                        kv("gen_ai.request.model", s_("gpt-4o")),
+                        kv("gen_ai.usage.input_tokens", V::IntValue(1000)),
+                        kv("gen_ai.input.messages", s_(&prompt)),
+                    ],
+                    ..Default::default()
+                }],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    assert_eq!(grpc_traces(&s.grpc, req, false).unwrap(), 0);
+    let hex_tid = hex::encode(&tid);
+    let (_, t) = s.get(&format!("/api/v1/traces/{hex_tid}"));
+    let sha = t["spans"][0]["llm"]["payloads"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(s.get(&format!("/api/v1/blobs/{sha}")).0, 200);
+    // Past the payload retention the blob goes; the span and its llm facts stay.
+    assert!(
+        eventually(Duration::from_secs(15), || s
+            .get(&format!("/api/v1/blobs/{sha}"))
+            .0
+            == 404),
+        "payload not collected"
+    );
+    let (st, t) = s.get(&format!("/api/v1/traces/{hex_tid}?with_payloads=true"));
+    assert_eq!(st, 200);
+    let span = &t["spans"][0];
+    assert_eq!(span["llm"]["input_tokens"], 1000);
+    assert_eq!(
+        span["attribute_values"]["gen_ai.input.messages"]["blobRef"],
+        sha.as_str()
+    );
 }

@@ -73,7 +73,7 @@ fn gc_keeps_live_and_recent_blobs_and_honours_payload_retention() {
     let hashes: Vec<Hash> = blobs.iter().map(|b| s.put(b).unwrap()).collect();
     s.seal().unwrap();
     let recent = s.put(&payload(99, 2000)).unwrap();
-    let live: HashSet<Hash> = [hashes[0], hashes[1]].into_iter().collect();
+    let live: HashSet<Hash> = [hashes[0], hashes[1], recent].into_iter().collect();
     let now = tael_core::time::now_ns();
     let hour = 3_600_000_000_000i64;
     // Within the grace period nothing goes.
@@ -94,7 +94,6 @@ fn gc_keeps_live_and_recent_blobs_and_honours_payload_retention() {
     assert_eq!(s.get(&hashes[0]).unwrap().unwrap(), blobs[0]);
     assert_eq!(s.get(&hashes[2]).unwrap(), None);
     // Payload retention drops even referenced blobs.
-    s.seal().unwrap();
     let c = s
         .collect(&live, now + 200 * hour, hour, 100 * hour)
         .unwrap();

@@ -149,6 +149,8 @@ pub struct EngineStats {
     /// Distinct payload blobs and the bytes of their packs.
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Uncompressed bytes of the distinct blobs.
+    pub blob_raw_bytes: u64,
 }
 
 pub struct Engine {
@@ -421,6 +423,7 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineStats {
+        let blob_stats = self.blobs.stats();
         let st = self.state.read();
         EngineStats {
             memtable_rows: st.active.rows + st.frozen.as_ref().map(|f| f.0.rows).unwrap_or(0),
@@ -429,8 +432,9 @@ impl Engine {
             part_bytes: st.parts.iter().map(|p| p.meta.bytes).sum(),
             wal_bytes: self.wal.disk_bytes(),
             flushed_seq: st.manifest.flushed_seq,
-            blobs: self.blobs.stats().blobs,
-            blob_bytes: self.blobs.stats().disk_bytes,
+            blobs: blob_stats.blobs,
+            blob_bytes: blob_stats.disk_bytes,
+            blob_raw_bytes: blob_stats.raw_bytes,
         }
     }
 
