@@ -359,7 +359,10 @@ fn real_openai_instrumentations_are_recognised_and_priced() {
     ] {
         let r = python_client(&s, flavour);
         let tid = r["trace_id"].as_str().unwrap();
-        let (code, out, err) = cli(&["get", "trace", tid, "--server", &s.rest], &[]);
+        let (code, out, err) = cli(
+            &["get", "trace", tid, "--with-payloads", "--server", &s.rest],
+            &[],
+        );
         assert_eq!(code, 0, "{err}");
         let trace: Value = serde_json::from_str(&out).unwrap();
         let llm = llm_of(&trace, name);
@@ -383,16 +386,37 @@ fn real_openai_instrumentations_are_recognised_and_priced() {
             assert!(!l["timestamp"].as_str().unwrap().starts_with("1970"), "{l}");
         }
         let everything = format!("{trace}{logs}");
-        for text in [&r["prompt"], &r["completion"]] {
+        for text in [&r["prompt"], &r["completion"], &r["system"]] {
             assert!(
                 everything.contains(text.as_str().unwrap()),
                 "{flavour}: {text} missing"
             );
         }
     }
+    // OpenInference puts the (long) system message in span attributes: it
+    // was moved to the blob store, and is a reference without --with-payloads.
+    let oi = python_client(&s, "openinference");
+    let (_, t) = s.get(&format!(
+        "/api/v1/traces/{}",
+        oi["trace_id"].as_str().unwrap()
+    ));
+    let call = t["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|sp| sp["operation"] == "ChatCompletion")
+        .unwrap();
+    let payloads = call["llm"]["payloads"].as_array().expect("payloads moved");
+    assert!(
+        payloads.iter().any(|p| p["kind"] == "input"),
+        "{payloads:?}"
+    );
+    let sha = payloads[0]["sha256"].as_str().unwrap();
+    let (st, _) = s.get(&format!("/api/v1/blobs/{sha}"));
+    assert_eq!(st, 200);
     let (_, u) = s.get("/api/v1/llm/usage?by=service");
-    assert_eq!(u["total"]["calls"], 2, "{u}");
-    assert_eq!(u["total"]["input_tokens"], 2400);
+    assert_eq!(u["total"]["calls"], 3, "{u}");
+    assert_eq!(u["total"]["input_tokens"], 3600);
 }
 
 /// A JSON messages payload of about `len` bytes.

@@ -6,7 +6,7 @@ Starts a small local stub of the OpenAI chat-completions API, instruments
 the official `openai` client with the chosen OpenTelemetry instrumentation
 (capturing message content), makes one chat call with a system and a user
 message, exports spans and logs to tael over OTLP/HTTP protobuf, and prints
-one JSON line: {"trace_id": …, "prompt": …, "completion": …}.
+one JSON line: {"trace_id": …, "prompt": …, "completion": …, "system": …}.
 """
 
 import json
@@ -16,7 +16,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 PROMPT = "What is the refund policy for damaged parcels?"
-SYSTEM = "You are a concise support agent."
+# Long enough (> 1 KiB) that tael moves it to its blob store.
+SYSTEM = "You are a concise support agent. " + " ".join(
+    f"Rule {i}: quote the refund policy section that applies." for i in range(40)
+)
 COMPLETION = "Damaged parcels are refunded in full within 14 days."
 USAGE = {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
 
@@ -113,7 +116,7 @@ def main():
     tracer_provider.shutdown()
     logger_provider.shutdown()
     stub.shutdown()
-    print(json.dumps({"trace_id": trace_id, "prompt": PROMPT, "completion": COMPLETION}))
+    print(json.dumps({"trace_id": trace_id, "prompt": PROMPT, "completion": COMPLETION, "system": SYSTEM}))
 
 
 if __name__ == "__main__":
