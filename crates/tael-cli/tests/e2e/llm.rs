@@ -315,20 +315,9 @@ fn a_prices_file_overrides_the_table_and_a_bad_one_stops_startup() {
         r#"{"version": "x", "models": [{"model": "m", "input": -1, "output": 1}]}"#,
     )
     .unwrap();
-    let (code, _, err) = cli(
-        &[
-            "serve",
-            "--data-dir",
-            dir.path().join("d2").to_str().unwrap(),
-            "--rest-api-addr",
-            "127.0.0.1:0",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-        ],
-        &[("TAEL_PRICES_FILE", p)],
-    );
+    let args = serve_args(&dir.path().join("d2"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = cli(&args, &[("TAEL_PRICES_FILE", p)]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("TAEL_PRICES_FILE"), "{err}");
 }

@@ -11,6 +11,23 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tael");
 
+/// `tael serve` on a data dir, every listener on port 0.
+pub fn serve_args(data_dir: &Path) -> Vec<String> {
+    [
+        "serve",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--rest-api-addr",
+        "127.0.0.1:0",
+        "--otlp-grpc-addr",
+        "127.0.0.1:0",
+        "--otlp-http-addr",
+        "127.0.0.1:0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 pub struct Server {
     pub child: Child,
     pub rest: String,
@@ -24,21 +41,11 @@ impl Server {
     #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args([
-            "serve",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--rest-api-addr",
-            "127.0.0.1:0",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-        ])
-        .env_remove("TAEL_WAL_DIR")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        cmd.args(serve_args(data_dir))
+            .env_remove("TAEL_WAL_DIR")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }

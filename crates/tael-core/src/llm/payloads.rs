@@ -88,6 +88,11 @@ pub fn event_payload_kind(event: &str, key: &str) -> Option<&'static str> {
     if !event.starts_with("gen_ai.") {
         return None;
     }
+    // Events of the current conventions carry the span attribute names
+    // (`gen_ai.client.inference.operation.details`).
+    if let Some(kind) = payload_kind(key) {
+        return Some(kind);
+    }
     if !matches!(
         key,
         "content"
@@ -169,6 +174,9 @@ mod tests {
         );
         assert_eq!(event_payload_kind("exception", "content"), None);
         assert_eq!(event_payload_kind("gen_ai.choice", "index"), None);
+        let details = "gen_ai.client.inference.operation.details";
+        assert_eq!(event_payload_kind(details, "gen_ai.output.messages"), Some("output"));
+        assert_eq!(event_payload_kind(details, "gen_ai.system_instructions"), Some("system"));
         let r = blob_ref("ab", 3);
         assert_eq!(as_blob_ref(&r), Some("ab"));
         assert_eq!(as_blob_ref(&serde_json::json!({"blobRef": "ab"})), None);
