@@ -1,8 +1,10 @@
 //! LLM usage of a window (`/api/v1/llm/usage`, `tael llm usage`): per
 //! model, service, conversation, provider, operation, agent or tool, the
-//! calls, errors, tokens, cost, latency and time to first token of the LLM
-//! spans (those with an `llm_operation`), folded by the parallel aggregate
-//! scan over the spans' `llm_*` columns. Latency and TTFT percentiles use
+//! calls, errors, tokens, cost, latency and time to first token of the
+//! model calls (spans whose `llm_operation` is one of [`MODEL_OPERATIONS`];
+//! agent, tool and workflow spans are left out, since their usage, when
+//! they report any, sums that of the model calls under them), folded by the
+//! parallel aggregate scan over the spans' `llm_*` columns. Latency and TTFT percentiles use
 //! the span-statistics [`Sketch`] (exact up to 1024 values, 0.5% beyond).
 
 use crate::sketch::Sketch;
@@ -13,6 +15,16 @@ use serde::Serialize;
 use std::collections::HashMap;
 use tael_storage::columnar::Cols;
 use tael_storage::{Engine, Signal};
+
+/// The operations that are model calls.
+pub const MODEL_OPERATIONS: &[&str] = &[
+    "chat",
+    "text_completion",
+    "generate_content",
+    "embeddings",
+    "completion",
+    "embedding",
+];
 
 /// What usage is grouped by: (name accepted by `by`, spans column).
 pub const GROUPINGS: &[(&str, &str)] = &[
@@ -149,7 +161,7 @@ impl Fold {
         let cost: &Float64Array = c.f64("llm_cost_usd")?;
         let ttft: &Float64Array = c.f64("llm_ttft_ms")?;
         for i in 0..batch.num_rows() {
-            if !mask[i] || ops.value(i).is_empty() {
+            if !mask[i] || !MODEL_OPERATIONS.contains(&ops.value(i)) {
                 continue;
             }
             let a = self.groups.entry(keys[i]).or_default();

@@ -12,15 +12,20 @@ use tael_storage::blobs::parse_hash;
 use tael_storage::Engine;
 
 /// The content of the blob `v` refers to, when it is a reference and the
-/// blob is there.
+/// blob is there and sound (a corrupt blob keeps its reference, logged).
 fn resolve(engine: &Engine, v: &Value) -> Result<Option<Value>, QueryError> {
     let Some(hash) = as_blob_ref(v).and_then(parse_hash) else {
         return Ok(None);
     };
-    Ok(engine
-        .blobs()
-        .get(&hash)?
-        .map(|bytes| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    match engine.blobs().get(&hash) {
+        Ok(content) => {
+            Ok(content.map(|bytes| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable payload blob; keeping its reference");
+            Ok(None)
+        }
+    }
 }
 
 fn inline_attrs(engine: &Engine, attrs: &mut Attrs) -> Result<(), QueryError> {

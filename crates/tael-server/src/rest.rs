@@ -173,7 +173,15 @@ async fn blob(
         Ok(_) => "text/plain; charset=utf-8",
         Err(_) => "application/octet-stream",
     };
-    Ok(([(axum::http::header::CONTENT_TYPE, ctype)], bytes).into_response())
+    // The content is the client's: never let a browser sniff it as HTML.
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, ctype),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {

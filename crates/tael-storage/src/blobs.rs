@@ -72,6 +72,9 @@ struct Loc {
     stored: u32,
     raw: u32,
     written_ns: i64,
+    /// The last put of this content (in memory only; `written_ns` after
+    /// an open).
+    last_put_ns: i64,
 }
 
 struct Pack {
@@ -123,6 +126,8 @@ pub struct BlobStore {
     /// that payload retention (by write time) never drops a blob that new
     /// spans still refer to.
     refresh_ns: AtomicI64,
+    /// When the writer's pack was started.
+    writer_started_ns: AtomicI64,
 }
 
 fn pack_path(dir: &Path, id: u32) -> PathBuf {
@@ -211,7 +216,9 @@ fn scan(bytes: &[u8]) -> (Vec<(u64, Header)>, u64) {
 }
 
 impl BlobStore {
-    /// Opens (creating) the store in `dir`, rebuilding the index.
+    /// Opens (creating) the store in `dir`, rebuilding the index. A bad
+    /// record cuts the newest pack there (a torn write); in an older pack
+    /// it ends that pack's scan (with a warning) and the pack is kept.
     pub fn open(dir: &Path) -> Result<BlobStore, StorageError> {
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut ids: Vec<u32> = std::fs::read_dir(dir)
@@ -226,8 +233,9 @@ impl BlobStore {
             })
             .collect();
         ids.sort_unstable();
-        let mut index = HashMap::new();
+        let mut index: HashMap<Hash, Loc> = HashMap::new();
         let mut packs = HashMap::new();
+        let newest = ids.last().copied();
         for &id in &ids {
             let path = pack_path(dir, id);
             // Append mode: writes always land at the end, even after a cut.
@@ -239,26 +247,37 @@ impl BlobStore {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(io)?;
             let (records, good) = scan(&bytes);
-            if good < bytes.len() as u64 {
-                tracing::warn!(pack = %path.display(), kept = good, len = bytes.len(), "cutting a torn blob pack tail");
-                file.set_len(good).map_err(io)?;
-                file.sync_all().map_err(io)?;
+            let mut len = bytes.len() as u64;
+            if good < len {
+                if Some(id) == newest {
+                    tracing::warn!(pack = %path.display(), kept = good, len, "cutting a torn blob pack tail");
+                    file.set_len(good).map_err(io)?;
+                    file.sync_all().map_err(io)?;
+                    len = good;
+                } else {
+                    tracing::warn!(pack = %path.display(), readable = good, len, "corrupt record in a sealed blob pack; later records in it are unreadable");
+                }
             }
             for (offset, h) in records {
-                index.insert(
-                    h.hash,
-                    Loc {
-                        pack: id,
-                        offset,
-                        stored: h.stored,
-                        raw: h.raw,
-                        written_ns: h.written_ns,
-                    },
-                );
+                let loc = Loc {
+                    pack: id,
+                    offset,
+                    stored: h.stored,
+                    raw: h.raw,
+                    written_ns: h.written_ns,
+                    last_put_ns: h.written_ns,
+                };
+                // Of two copies (a refresh), the later write wins.
+                match index.get(&h.hash) {
+                    Some(old) if old.written_ns > loc.written_ns => {}
+                    _ => {
+                        index.insert(h.hash, loc);
+                    }
+                }
             }
-            packs.insert(id, Pack::new(file, good));
+            packs.insert(id, Pack::new(file, len));
         }
-        let current = ids.last().copied().unwrap_or(0);
+        let current = newest.unwrap_or(0);
         if let std::collections::hash_map::Entry::Vacant(e) = packs.entry(current) {
             e.insert(Pack::new(Self::create_pack(dir, current)?, 0));
         }
@@ -269,6 +288,7 @@ impl BlobStore {
             writer: Mutex::new(current),
             gc: Mutex::new(()),
             refresh_ns: AtomicI64::new(i64::MAX),
+            writer_started_ns: AtomicI64::new(tael_core::time::now_ns()),
         })
     }
 
@@ -289,22 +309,43 @@ impl BlobStore {
     }
 
     /// Sets how old stored content may be before a put writes it again
-    /// (half the payload retention, say).
+    /// (half the payload retention, so that content still being put is
+    /// kept for at least that long after its last put).
     pub fn set_refresh_after(&self, ns: i64) {
         self.refresh_ns.store(ns.max(0), Ordering::Relaxed);
     }
 
-    /// Whether `hash` is stored and recent enough not to be written again.
-    fn fresh(&self, hash: &Hash, now_ns: i64) -> bool {
+    /// When `hash` is stored and recent enough not to be written again,
+    /// records the put (the grace period then counts from now) and says so.
+    fn touch_if_fresh(&self, hash: &Hash, now_ns: i64) -> bool {
         let refresh = self.refresh_ns.load(Ordering::Relaxed);
-        self.index
-            .read()
-            .get(hash)
-            .is_some_and(|l| l.written_ns >= now_ns.saturating_sub(refresh))
+        let mut index = self.index.write();
+        match index.get_mut(hash) {
+            Some(l) if l.written_ns >= now_ns.saturating_sub(refresh) => {
+                l.last_put_ns = l.last_put_ns.max(now_ns);
+                true
+            }
+            _ => false,
+        }
     }
 
-    /// Stores `content` (once: an existing blob is not written again) and
-    /// returns its hash. Not durable until [`BlobStore::sync`].
+    /// Moves the writer to a fresh pack; the pack it leaves is synced
+    /// first, so that a later [`BlobStore::sync`] (which syncs only the
+    /// writer's pack) covers every put. Called with the writer lock held.
+    fn rotate(&self, current: &mut u32) -> Result<(), StorageError> {
+        if let Some(p) = self.packs.read().get(current) {
+            p.file.sync_data().map_err(io)?;
+        }
+        *current += 1;
+        let file = Self::create_pack(&self.dir, *current)?;
+        self.packs.write().insert(*current, Pack::new(file, 0));
+        self.writer_started_ns
+            .store(tael_core::time::now_ns(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stores `content` (once: existing recent content is not written
+    /// again) and returns its hash. Not durable until [`BlobStore::sync`].
     pub fn put(&self, content: &[u8]) -> Result<Hash, StorageError> {
         if content.len() > MAX_BLOB_BYTES {
             return Err(StorageError::InvalidArgument(format!(
@@ -314,29 +355,28 @@ impl BlobStore {
         }
         let hash = hash_of(content);
         let now = tael_core::time::now_ns();
-        if self.fresh(&hash, now) {
+        if self.touch_if_fresh(&hash, now) {
             return Ok(hash);
         }
         let rec = record(&hash, content, now);
         let mut current = self.writer.lock();
-        if self.fresh(&hash, now) {
+        if self.touch_if_fresh(&hash, now) {
             return Ok(hash);
         }
-        let pack = self.packs.read().get(&*current).cloned();
-        let pack = match pack {
-            Some(p) if p.len() < PACK_BYTES => p,
-            _ => {
-                // Seal: make the old pack durable, start the next one.
-                if let Some(p) = pack {
-                    p.file.sync_data().map_err(io)?;
-                }
-                *current += 1;
-                let file = Self::create_pack(&self.dir, *current)?;
-                let p = Pack::new(file, 0);
-                self.packs.write().insert(*current, p.clone());
-                p
-            }
-        };
+        if self
+            .packs
+            .read()
+            .get(&*current)
+            .is_none_or(|p| p.len() >= PACK_BYTES)
+        {
+            self.rotate(&mut current)?;
+        }
+        let pack = self
+            .packs
+            .read()
+            .get(&*current)
+            .cloned()
+            .ok_or_else(|| StorageError::Corrupt("blob writer pack".into()))?;
         let offset = pack.len();
         if let Err(e) = (&pack.file).write_all(&rec) {
             // A partial record would make the next offsets wrong: cut it.
@@ -352,7 +392,8 @@ impl BlobStore {
                 offset,
                 stored: h.stored,
                 raw: h.raw,
-                written_ns: h.written_ns,
+                written_ns: now,
+                last_put_ns: now,
             },
         );
         Ok(hash)
@@ -369,44 +410,61 @@ impl BlobStore {
 
     /// The content of `hash`, checked against its hash; `None` when absent.
     pub fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
-        let Some(loc) = self.index.read().get(hash).copied() else {
-            return Ok(None);
-        };
-        let Some(pack) = self.packs.read().get(&loc.pack).cloned() else {
-            return Ok(None);
-        };
-        let mut buf = vec![0u8; HEADER + loc.stored as usize + 4];
-        pack.file.read_exact_at(&mut buf, loc.offset).map_err(io)?;
-        let corrupt = || StorageError::Corrupt(format!("blob {}", hex::encode(hash)));
-        let h = header(&buf).ok_or_else(corrupt)?;
-        let body = &buf[HEADER..HEADER + h.stored as usize];
-        let raw = match h.codec {
-            0 => body.to_vec(),
-            1 => zstd::bulk::decompress(body, h.raw as usize).map_err(|_| corrupt())?,
-            _ => return Err(corrupt()),
-        };
-        if hash_of(&raw) != *hash {
-            return Err(corrupt());
+        // A garbage collection may move the blob between the index lookup
+        // and the read: look again once.
+        for _ in 0..2 {
+            let Some(loc) = self.index.read().get(hash).copied() else {
+                return Ok(None);
+            };
+            let Some(pack) = self.packs.read().get(&loc.pack).cloned() else {
+                continue;
+            };
+            let mut buf = vec![0u8; HEADER + loc.stored as usize + 4];
+            if pack.file.read_exact_at(&mut buf, loc.offset).is_err() {
+                continue;
+            }
+            let corrupt = || StorageError::Corrupt(format!("blob {}", hex::encode(hash)));
+            let h = header(&buf).ok_or_else(corrupt)?;
+            if h.stored != loc.stored || h.hash != *hash {
+                return Err(corrupt());
+            }
+            let body = &buf[HEADER..HEADER + loc.stored as usize];
+            let raw = match h.codec {
+                0 => body.to_vec(),
+                1 => zstd::bulk::decompress(body, loc.raw as usize).map_err(|_| corrupt())?,
+                _ => return Err(corrupt()),
+            };
+            if hash_of(&raw) != *hash {
+                return Err(corrupt());
+            }
+            return Ok(Some(raw));
         }
-        Ok(Some(raw))
+        Ok(None)
     }
 
     pub fn stats(&self) -> BlobStats {
+        let (blobs, raw_bytes) = {
+            let index = self.index.read();
+            (
+                index.len() as u64,
+                index.values().map(|l| l.raw as u64).sum(),
+            )
+        };
         let packs = self.packs.read();
-        let index = self.index.read();
         BlobStats {
-            blobs: index.len() as u64,
-            raw_bytes: index.values().map(|l| l.raw as u64).sum(),
+            blobs,
+            raw_bytes,
             packs: packs.len() as u64,
             disk_bytes: packs.values().map(|p| p.len()).sum(),
         }
     }
 
-    /// Removes the blobs of sealed packs that are either not in `live` and
-    /// written before `now_ns - grace_ns`, or written before
-    /// `now_ns - retention_ns` (payload retention), by rewriting each such
-    /// pack without them. The pack being written is sealed first when it
-    /// holds anything, so that a quiet store is collected too.
+    /// Removes the blobs that are either not in `live` and neither written
+    /// nor put within `grace_ns` of `now_ns`, or written before `now_ns -
+    /// retention_ns` (payload retention), by copying each affected pack's
+    /// survivors to one new pack and deleting it. The writer's pack is
+    /// sealed first when it holds anything and is older than the grace
+    /// period, so that a quiet store is collected too.
     pub fn collect(
         &self,
         live: &HashSet<Hash>,
@@ -415,21 +473,24 @@ impl BlobStore {
         retention_ns: i64,
     ) -> Result<Collected, StorageError> {
         let _gc = self.gc.lock();
-        let written = {
-            let w = *self.writer.lock();
-            self.packs.read().get(&w).is_some_and(|p| p.len() > 0)
-        };
-        if written {
-            self.seal()?;
-        }
-        let current = *self.writer.lock();
         let doomed = |hash: &Hash, loc: &Loc| {
             loc.written_ns < now_ns.saturating_sub(retention_ns)
-                || (!live.contains(hash) && loc.written_ns < now_ns.saturating_sub(grace_ns))
+                || (!live.contains(hash)
+                    && loc.written_ns.max(loc.last_put_ns) < now_ns.saturating_sub(grace_ns))
+        };
+        // Only packs below `current` are considered; ids only grow.
+        let current = {
+            let mut w = self.writer.lock();
+            let started = self.writer_started_ns.load(Ordering::Relaxed);
+            let written = self.packs.read().get(&*w).is_some_and(|p| p.len() > 0);
+            if written && started < now_ns.saturating_sub(grace_ns) {
+                self.rotate(&mut w)?;
+            }
+            *w
         };
         let mut by_pack: HashMap<u32, Vec<(Hash, Loc)>> = HashMap::new();
         for (h, loc) in self.index.read().iter() {
-            if loc.pack != current {
+            if loc.pack < current {
                 by_pack.entry(loc.pack).or_default().push((*h, *loc));
             }
         }
@@ -440,7 +501,7 @@ impl BlobStore {
             .read()
             .keys()
             .copied()
-            .filter(|id| *id != current && !by_pack.contains_key(id))
+            .filter(|id| *id < current && !by_pack.contains_key(id))
             .collect();
         for id in empty {
             if let Some(p) = self.packs.write().remove(&id) {
@@ -448,71 +509,94 @@ impl BlobStore {
             }
             std::fs::remove_file(pack_path(&self.dir, id)).map_err(io)?;
         }
-        for (pack_id, blobs) in by_pack {
-            let dead: Vec<&(Hash, Loc)> = blobs.iter().filter(|(h, l)| doomed(h, l)).collect();
-            if dead.is_empty() {
+        // One target pack for every survivor of this run, made lazily.
+        let mut target: Option<(u32, Arc<Pack>)> = None;
+        let mut ids: Vec<u32> = by_pack.keys().copied().collect();
+        ids.sort_unstable();
+        for pack_id in ids {
+            let blobs = &by_pack[&pack_id];
+            if !blobs.iter().any(|(h, l)| doomed(h, l)) {
                 continue;
             }
             let Some(old) = self.packs.read().get(&pack_id).cloned() else {
                 continue;
             };
-            // Copy the survivors' records to a new pack (a fresh id past the
-            // writer's, taken under the writer lock), then switch the index.
             let keep: Vec<&(Hash, Loc)> = blobs.iter().filter(|(h, l)| !doomed(h, l)).collect();
             let mut moved = Vec::with_capacity(keep.len());
             if !keep.is_empty() {
-                let new_id = {
+                if target.is_none() {
                     let mut w = self.writer.lock();
-                    *w += 1;
+                    self.rotate(&mut w)?;
                     let id = *w;
-                    let file = Self::create_pack(&self.dir, id)?;
-                    self.packs.write().insert(id, Pack::new(file, 0));
-                    // The writer moves on to yet another pack, so the copy
-                    // below is the only writer of `id`.
-                    *w += 1;
-                    let next = Self::create_pack(&self.dir, *w)?;
-                    self.packs.write().insert(*w, Pack::new(next, 0));
-                    id
+                    // The writer moves past the target: the copy below is
+                    // the target's only writer.
+                    self.rotate(&mut w)?;
+                    let pack = self
+                        .packs
+                        .read()
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| StorageError::Corrupt("new blob pack".into()))?;
+                    target = Some((id, pack));
+                }
+                let Some((tid, tpack)) = &target else {
+                    continue;
                 };
-                let target = self
-                    .packs
-                    .read()
-                    .get(&new_id)
-                    .cloned()
-                    .ok_or_else(|| StorageError::Corrupt("new blob pack".into()))?;
-                let mut len = 0u64;
                 for (h, loc) in keep {
                     let mut buf = vec![0u8; HEADER + loc.stored as usize + 4];
                     old.file.read_exact_at(&mut buf, loc.offset).map_err(io)?;
-                    (&target.file).write_all(&buf).map_err(io)?;
+                    let at = tpack.len();
+                    (&tpack.file).write_all(&buf).map_err(io)?;
+                    tpack.len.store(at + buf.len() as u64, Ordering::Release);
                     moved.push((
                         *h,
+                        *loc,
                         Loc {
-                            pack: new_id,
-                            offset: len,
+                            pack: *tid,
+                            offset: at,
                             ..*loc
                         },
                     ));
-                    len += buf.len() as u64;
                 }
-                target.file.sync_all().map_err(io)?;
-                target.len.store(len, Ordering::Release);
+                tpack.file.sync_all().map_err(io)?;
             }
+            // Switch the index, entry by entry, only where it still points
+            // at what this run read; a blob put again meanwhile (a refresh
+            // elsewhere, or a touch that makes it live) keeps the pack.
             {
                 let mut index = self.index.write();
-                for (h, loc) in &dead {
-                    index.remove(h);
-                    out.blobs += 1;
-                    out.bytes += HEADER as u64 + loc.stored as u64 + 4;
+                let same = |a: &Loc, b: &Loc| a.pack == b.pack && a.offset == b.offset;
+                let touched = blobs.iter().any(|(h, l)| {
+                    doomed(h, l)
+                        && index
+                            .get(h)
+                            .is_some_and(|now| same(now, l) && !doomed(h, now))
+                });
+                if touched {
+                    continue;
                 }
-                for (h, loc) in moved {
-                    index.insert(h, loc);
+                for (h, loc) in blobs.iter().filter(|(h, l)| doomed(h, l)) {
+                    if index.get(h).is_some_and(|now| same(now, loc)) {
+                        index.remove(h);
+                        out.blobs += 1;
+                        out.bytes += HEADER as u64 + loc.stored as u64 + 4;
+                    }
+                }
+                for (h, was, to) in moved {
+                    if let Some(now) = index.get_mut(&h) {
+                        if same(now, &was) {
+                            *now = Loc {
+                                last_put_ns: now.last_put_ns,
+                                ..to
+                            };
+                        }
+                    }
                 }
             }
             self.packs.write().remove(&pack_id);
             std::fs::remove_file(pack_path(&self.dir, pack_id)).map_err(io)?;
         }
-        if out.blobs > 0 {
+        if out.blobs > 0 || out.bytes > 0 {
             File::open(&self.dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io)?;
@@ -521,17 +605,11 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Seals the pack being written, so that the next [`BlobStore::collect`]
-    /// may consider its blobs (tests and shutdown).
+    /// Seals the pack being written (the next [`BlobStore::collect`] may
+    /// then consider its blobs whatever its age).
     pub fn seal(&self) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
-        if let Some(p) = self.packs.read().get(&*w) {
-            p.file.sync_data().map_err(io)?;
-        }
-        *w += 1;
-        let file = Self::create_pack(&self.dir, *w)?;
-        self.packs.write().insert(*w, Pack::new(file, 0));
-        Ok(())
+        self.rotate(&mut w)
     }
 }
 

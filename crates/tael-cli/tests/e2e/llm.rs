@@ -224,7 +224,8 @@ fn check(s: &Server) {
     // Usage per model and per conversation.
     let (st, u) = s.get("/api/v1/llm/usage?last=1h&by=model");
     assert_eq!(st, 200, "{u}");
-    assert_eq!(u["total"]["calls"], 5);
+    // Model calls only: the agent span is not one.
+    assert_eq!(u["total"]["calls"], 4);
     assert_eq!(u["total"]["errors"], 1);
     assert_eq!(u["total"]["input_tokens"], 1_000_000 + 2000 + 10 + 7);
     let want_cost = 0.21 + (2000.0 * 0.80 + 500.0 * 4.0) / 1e6 + 0.5;
@@ -241,7 +242,7 @@ fn check(s: &Server) {
         .iter()
         .find(|g| g["key"] == "conv-42")
         .expect("conv-42");
-    assert_eq!(conv["calls"], 3);
+    assert_eq!(conv["calls"], 2);
     assert!(close(&conv["ttft_p50_ms"], 120.0), "{conv}");
     let (st, e) = s.get("/api/v1/llm/usage?by=colour");
     assert_eq!(st, 400, "{e}");

@@ -160,18 +160,20 @@ fn operation_name(a: &Attrs) -> Option<String> {
             .to_string(),
         );
     }
+    // Vercel AI SDK: `ai.generateText` wraps one or more provider calls
+    // (`ai.generateText.doGenerate`); only those are model calls.
     let op = first(a, &["ai.operationId"], text)?;
-    let base = op.trim_start_matches("ai.");
-    let base = base.split('.').next().unwrap_or(base);
-    Some(
-        match base {
-            "generateText" | "streamText" | "generateObject" | "streamObject" => "chat",
-            "embed" | "embedMany" => "embeddings",
-            "toolCall" => "execute_tool",
-            other => other,
+    let rest = op.trim_start_matches("ai.");
+    let (base, step) = rest.split_once('.').unwrap_or((rest, ""));
+    let provider_call = step.starts_with("do");
+    Some(match base {
+        "generateText" | "streamText" | "generateObject" | "streamObject" if provider_call => {
+            "chat".to_string()
         }
-        .to_string(),
-    )
+        "embed" | "embedMany" if provider_call => "embeddings".to_string(),
+        "toolCall" => "execute_tool".to_string(),
+        other => format!("ai.{other}"),
+    })
 }
 
 /// tael 0.5's operation vocabulary.

@@ -175,8 +175,14 @@ mod tests {
         assert_eq!(event_payload_kind("exception", "content"), None);
         assert_eq!(event_payload_kind("gen_ai.choice", "index"), None);
         let details = "gen_ai.client.inference.operation.details";
-        assert_eq!(event_payload_kind(details, "gen_ai.output.messages"), Some("output"));
-        assert_eq!(event_payload_kind(details, "gen_ai.system_instructions"), Some("system"));
+        assert_eq!(
+            event_payload_kind(details, "gen_ai.output.messages"),
+            Some("output")
+        );
+        assert_eq!(
+            event_payload_kind(details, "gen_ai.system_instructions"),
+            Some("system")
+        );
         let r = blob_ref("ab", 3);
         assert_eq!(as_blob_ref(&r), Some("ab"));
         assert_eq!(as_blob_ref(&serde_json::json!({"blobRef": "ab"})), None);

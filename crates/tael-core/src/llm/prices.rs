@@ -333,7 +333,7 @@ impl PriceTable {
             .iter()
             .filter(|e| {
                 name.strip_prefix(e.model.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', ':']))
+                    .is_some_and(same_model_suffix)
             })
             .filter(|e| match &e.provider {
                 Some(p) if !provider.is_empty() && e.model_is_custom() => p == provider,
@@ -350,6 +350,24 @@ impl PriceEntry {
     fn model_is_custom(&self) -> bool {
         !BUILTIN.iter().any(|r| r.1 == self.model)
     }
+}
+
+/// Whether what follows a table key in a model name only dates or
+/// versions the same model (`-2024-08-06`, `-latest`, `-v2`, `:0`,
+/// `-instruct`) rather than naming another one (`-pro`, `-realtime`).
+fn same_model_suffix(rest: &str) -> bool {
+    if rest.is_empty() || rest.starts_with(':') {
+        return true;
+    }
+    let Some(word) = rest.strip_prefix('-') else {
+        return false;
+    };
+    const SAME: &[&str] = &["latest", "preview", "instruct", "turbo", "chat", "exp"];
+    word.starts_with(|c: char| c.is_ascii_digit())
+        || (word.starts_with('v') && word[1..].starts_with(|c: char| c.is_ascii_digit()))
+        || SAME
+            .iter()
+            .any(|w| word == *w || word.starts_with(&format!("{w}-")))
 }
 
 /// The model name as the table spells it.
@@ -426,6 +444,10 @@ mod tests {
         assert_eq!(p("GPT-4o"), Some((2.50, 10.0)));
         assert_eq!(p("openai/gpt-4.1-mini"), Some((0.40, 1.60)));
         assert_eq!(p("gpt-4.5-preview"), None);
+        assert_eq!(p("o1-pro"), None);
+        assert_eq!(p("gpt-4o-realtime-preview"), None);
+        assert_eq!(p("o1-preview"), Some((15.0, 60.0)));
+        assert_eq!(p("gpt-5-chat-latest"), Some((1.25, 10.0)));
         assert_eq!(p("gpt-4"), Some((30.0, 60.0)));
         assert_eq!(p("claude-3-5-sonnet-20241022"), Some((3.0, 15.0)));
         assert_eq!(p("claude-sonnet-4-5-20250929"), Some((3.0, 15.0)));

@@ -68,7 +68,7 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("logs", "severity", "'trace', 'debug', 'info', 'warn', 'error', 'fatal' or 'unspecified'."),
     ("logs", "severity_text", "Severity text as sent."),
     ("logs", "severity_number", "OTLP severity number (1-24, 0 unspecified)."),
-    ("logs", "body", "Body as text (strings as is, other values as JSON)."),
+    ("logs", "body", "Body as text (strings as is, other values as JSON); '' when a long string body was moved to the blob store (body_json then holds its reference)."),
     ("logs", "body_json", "Typed JSON of a non-string body; NULL for string bodies."),
     ("logs", "event_name", "OTLP event name."),
     ("metrics", "time_ns", "Point time, ns since the Unix epoch."),

@@ -247,9 +247,13 @@ impl Engine {
             }
             match engine.decode_and_apply(rec.kind, &rec.payload) {
                 Ok(n) => replayed += n,
-                Err(e) => {
+                Err(e @ StorageError::Corrupt(_)) => {
                     tracing::error!(seq = rec.seq, error = %e, "skipping undecodable WAL record")
                 }
+                // Anything else (the blob store cannot write, say) would
+                // lose the record once the next flush lets the WAL go:
+                // refuse to open instead.
+                Err(e) => return Err(e),
             }
         }
         tracing::info!(replayed, "storage engine open");

@@ -284,6 +284,15 @@ fn vercel_ai_sdk() {
     );
     assert_eq!(c.conversation_id.as_deref(), Some("sess"));
     assert!((c.cost_usd.unwrap() - (2000.0 * 0.80 + 100.0 * 4.0) / 1e6).abs() < 1e-12);
+    // The wrapper around provider calls is not a model call itself.
+    let wrapper = run(json!({"ai.operationId": "ai.generateText", "ai.model.id": "gpt-4o", "ai.usage.promptTokens": 5})).unwrap();
+    assert_eq!(
+        (
+            wrapper.operation_name.as_deref(),
+            wrapper.operation.as_str()
+        ),
+        (Some("ai.generateText"), "other")
+    );
     let tool = run(json!({"ai.operationId": "ai.toolCall", "ai.toolCall.name": "lookup", "ai.toolCall.id": "t1"})).unwrap();
     assert_eq!(
         (
