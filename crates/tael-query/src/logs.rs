@@ -3,8 +3,11 @@
 use crate::scan::{filter_columns, newest, RowMask, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
+use tael_core::llm::payloads::as_blob_ref;
 use tael_core::model::{parse_severity, LogRecord};
+use tael_storage::blobs::{parse_hash, BlobStore};
 use tael_storage::columnar::logs;
+use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
 
@@ -45,13 +48,30 @@ impl LogQuery {
         &self,
         batch: &RecordBatch,
         wanted: &dyn Fn(usize) -> bool,
+        blobs: &BlobStore,
     ) -> Result<Vec<bool>, QueryError> {
         let mut mask = RowMask::new(batch.num_rows(), wanted);
         mask.text_eq(batch, "service", self.service.as_deref())?;
         mask.text_eq(batch, "severity", self.severity.as_deref())?;
         mask.text_eq(batch, "trace_id", self.trace_id.as_deref())?;
         if let Some(needle) = self.body_contains.as_deref() {
-            mask.text(batch, "body", |v| v.contains(needle))?;
+            let c = Cols::new(batch);
+            let (body, refs) = (c.text("body")?, c.text("body_json")?);
+            // A body moved to the blob store ("" here) is searched there.
+            mask.rows(|i| {
+                let b = body.value(i);
+                Ok(b.contains(needle)
+                    || (b.is_empty()
+                        && serde_json::from_str::<serde_json::Value>(refs.value(i))
+                            .ok()
+                            .as_ref()
+                            .and_then(as_blob_ref)
+                            .and_then(parse_hash)
+                            .and_then(|h| blobs.get(&h).ok().flatten())
+                            .is_some_and(|content| {
+                                String::from_utf8_lossy(&content).contains(needle)
+                            })))
+            })?;
         }
         Ok(mask.into_vec())
     }
@@ -63,6 +83,7 @@ impl LogQuery {
             (self.severity.is_some(), "severity"),
             (self.trace_id.is_some(), "trace_id"),
             (self.body_contains.is_some(), "body"),
+            (self.body_contains.is_some(), "body_json"),
         ])
     }
 }
@@ -88,7 +109,7 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
             bloom: q.trace_id.as_deref().map(|t| ("trace_id", t)),
             ..Default::default()
         },
-        matcher: &|b, w| q.matches(b, w),
+        matcher: &|b, w| q.matches(b, w, engine.blobs()),
     };
     newest(&snap, &search, q.limit, &|b, i| Ok(logs::row(b, i)?))
 }

@@ -6,6 +6,7 @@ use arrow::array::{Array, RecordBatch};
 use std::collections::HashSet;
 use tael_core::attr::json_to_flat;
 use tael_core::model::Span;
+use tael_storage::blobs::{parse_hash, BlobStore};
 use tael_storage::columnar::spans::SpanCols;
 use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
@@ -66,7 +67,7 @@ impl TraceQuery {
         !self.attributes.is_empty() || self.text.is_some()
     }
 
-    fn full_match(&self, s: &Span) -> bool {
+    fn full_match(&self, s: &Span, blobs: &BlobStore) -> bool {
         for (k, v) in &self.attributes {
             match s.attributes.get(k) {
                 Some(val) if json_to_flat(val) == *v => {}
@@ -83,6 +84,14 @@ impl TraceQuery {
                 || s.events
                     .iter()
                     .any(|e| hay(&e.name) || e.attributes.values().any(|v| hay(&json_to_flat(v))));
+            // Payloads moved to the blob store are searched too (read
+            // only for the spans that did not match otherwise).
+            let hit = hit
+                || s.llm.iter().flat_map(|l| &l.payloads).any(|p| {
+                    parse_hash(&p.sha256)
+                        .and_then(|h| blobs.get(&h).ok().flatten())
+                        .is_some_and(|b| hay(&String::from_utf8_lossy(&b)))
+                });
             if !hit {
                 return false;
             }
@@ -95,6 +104,7 @@ impl TraceQuery {
         &self,
         batch: &RecordBatch,
         wanted: &dyn Fn(usize) -> bool,
+        blobs: &BlobStore,
     ) -> Result<Vec<bool>, QueryError> {
         let mut mask = RowMask::new(batch.num_rows(), wanted);
         mask.text_eq(batch, "service", self.service.as_deref())?;
@@ -113,7 +123,7 @@ impl TraceQuery {
         }
         if self.needs_full_rows() {
             let cols = SpanCols::new(batch)?;
-            mask.rows(|i| Ok(self.full_match(&cols.row(i)?)))?;
+            mask.rows(|i| Ok(self.full_match(&cols.row(i)?, blobs)))?;
         }
         Ok(mask.into_vec())
     }
@@ -155,7 +165,7 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
             bloom: None,
             ..Default::default()
         },
-        matcher: &|b, w| q.matches(b, w),
+        matcher: &|b, w| q.matches(b, w, engine.blobs()),
     };
     newest(&snap, &search, q.limit, &|b, i| {
         Ok(SpanCols::new(b)?.row(i)?)

@@ -564,6 +564,23 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             "/api/v1/logs?trace_id={hex_tid}&with_payloads=true"
         ));
         assert_eq!(l["logs"][0]["body_value"], body.as_str());
+        // Text search still finds what moved to the blob store.
+        let (code, out, err) = cli(
+            &[
+                "query",
+                "traces",
+                "--text",
+                "refunds: the parcel",
+                "--server",
+                &s.rest,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let found: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(found["spans"].as_array().map(Vec::len), Some(2), "{found}");
+        let (_, l) = s.get("/api/v1/logs?body_contains=refund_service.py%20line%2042");
+        assert_eq!(l["count"], 1, "{l}");
         // Each distinct payload is stored once: prompt, answer, event text, body.
         let (_, st) = s.get("/api/v1/stats");
         assert_eq!(st["storage"]["blobs"], 4, "{st}");
