@@ -72,8 +72,34 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> 
 }
 
 /// Opens storage and starts every listener; returns once they are bound.
+/// Raises the soft limit on open files to the hard limit: the blob store
+/// keeps every pack open, beside the client connections and Parquet parts.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                tracing::debug!(
+                    from = lim.rlim_cur,
+                    to = lim.rlim_max,
+                    "raised the open files limit"
+                );
+            }
+        }
+    }
+}
+
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     config.validate()?;
+    raise_open_files_limit();
     let mut ec = EngineConfig::new(config.data_dir.clone(), config.wal_dir.clone());
     ec.memtable_bytes = config.memtable_bytes;
     ec.flush_interval = config.flush_interval;
