@@ -1,25 +1,25 @@
-//! Moving payloads out of ingested rows into the blob store, after decode
-//! and before the WAL append (WAL replay does it again; content addressing
-//! makes that idempotent):
+//! Moving payloads out of ingested rows into the blob store, before the WAL
+//! append (WAL replay does it again; content addressing makes that
+//! idempotent):
 //!
-//! - spans that are LLM calls (`llm` ≠ ""): every payload attribute (see
+//! - spans that are LLM calls, while the wire decoder builds them
+//!   ([`Offload::span`]): every payload attribute (see
 //!   `tael_core::llm::payloads`) and payload attribute of a GenAI content
 //!   event whose string value has at least `min_bytes` bytes is replaced by
 //!   a reference object, and the call's `payloads` list names it;
-//! - log records whose string body has at least `min_bytes` bytes: `body`
-//!   becomes "" and `body_json` the reference object (structured bodies
-//!   stay inline).
+//! - log records, after decode ([`logs`]): a string body of at least
+//!   `min_bytes` bytes moves, `body` becomes "" and `body_json` the
+//!   reference object (structured bodies stay inline).
 //!
-//! Rows without payloads are left byte for byte as decoded.
+//! A payload the blob store cannot take stays inline (logged), so nothing
+//! is lost. Rows without payloads are left byte for byte as decoded.
 
 use crate::blobs::BlobStore;
-use crate::columnar::json_to_attrs;
 use crate::error::StorageError;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use tael_core::llm::payloads::{blob_ref, event_payload_kind, payload_kind, PayloadRef};
-use tael_core::llm::LlmCall;
 use tael_core::model::Attrs;
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<(usize, &'a StringArray), StorageError> {
@@ -35,67 +35,61 @@ fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<(usize, &'a StringArray)
     Ok((i, a))
 }
 
-/// Replaces the large payload values of `attrs` (kinds by `kind_of`) with
-/// blob references, recording them in `refs`. Whether anything moved.
-fn move_values(
-    attrs: &mut Attrs,
-    kind_of: impl Fn(&str) -> Option<&'static str>,
-    event: Option<&str>,
-    blobs: &BlobStore,
-    min_bytes: usize,
-    refs: &mut Vec<PayloadRef>,
-) -> Result<bool, StorageError> {
-    let mut moved = false;
-    for (key, value) in attrs.iter_mut() {
-        let Some(kind) = kind_of(key) else { continue };
-        let Value::String(text) = value else { continue };
-        if text.len() < min_bytes || text.len() > crate::blobs::MAX_BLOB_BYTES {
-            continue;
-        }
-        let hash = hex::encode(blobs.put(text.as_bytes())?);
-        let bytes = text.len() as u64;
-        *value = blob_ref(&hash, bytes);
-        refs.push(PayloadRef {
-            kind: kind.to_string(),
-            key: key.clone(),
-            event: event.map(String::from),
-            sha256: hash,
-            bytes,
-        });
-        moved = true;
-    }
-    Ok(moved)
+/// Where and from what size payloads are moved.
+#[derive(Clone, Copy)]
+pub struct Offload<'a> {
+    pub blobs: &'a BlobStore,
+    pub min_bytes: usize,
 }
 
-/// Moves the payloads of a spans batch's LLM rows (see the module doc).
-pub fn spans(
-    batch: RecordBatch,
-    blobs: &BlobStore,
-    min_bytes: usize,
-) -> Result<RecordBatch, StorageError> {
-    let (ai, attrs) = column(&batch, "attributes")?;
-    let (ei, events) = column(&batch, "events")?;
-    let (li, llm) = column(&batch, "llm")?;
-    let mut new_attrs: Vec<Option<String>> = vec![None; batch.num_rows()];
-    let mut new_events: Vec<Option<String>> = vec![None; batch.num_rows()];
-    let mut new_llm: Vec<Option<String>> = vec![None; batch.num_rows()];
-    let mut any = false;
-    for i in 0..batch.num_rows() {
-        if llm.value(i).is_empty() {
-            continue;
+impl Offload<'_> {
+    /// Replaces the large payload values of `attrs` (kinds by `kind_of`)
+    /// with blob references, recording them in `refs`. Whether anything
+    /// moved. A value the blob store cannot take stays inline (logged).
+    fn move_values(
+        &self,
+        attrs: &mut Attrs,
+        kind_of: impl Fn(&str) -> Option<&'static str>,
+        event: Option<&str>,
+        refs: &mut Vec<PayloadRef>,
+    ) -> bool {
+        let mut moved = false;
+        for (key, value) in attrs.iter_mut() {
+            let Some(kind) = kind_of(key) else { continue };
+            let Value::String(text) = value else { continue };
+            if text.len() < self.min_bytes || text.len() > crate::blobs::MAX_BLOB_BYTES {
+                continue;
+            }
+            let hash = match self.blobs.put(text.as_bytes()) {
+                Ok(h) => hex::encode(h),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store a payload blob; keeping it inline");
+                    continue;
+                }
+            };
+            let bytes = text.len() as u64;
+            *value = blob_ref(&hash, bytes);
+            refs.push(PayloadRef {
+                kind: kind.to_string(),
+                key: key.clone(),
+                event: event.map(String::from),
+                sha256: hash,
+                bytes,
+            });
+            moved = true;
         }
-        let Ok(mut call) = serde_json::from_str::<LlmCall>(llm.value(i)) else {
-            continue;
-        };
+        moved
+    }
+
+    /// Moves the payloads of an LLM span: its payload attributes (`attrs`,
+    /// parsed) and the payload attributes of its GenAI content events
+    /// (`events_json`, rewritten when one moved). The moved payloads.
+    pub fn span(&self, attrs: &mut Attrs, events_json: &mut Vec<u8>) -> Vec<PayloadRef> {
         let mut refs = Vec::new();
-        let mut a = json_to_attrs(attrs.value(i));
-        if move_values(&mut a, payload_kind, None, blobs, min_bytes, &mut refs)? {
-            new_attrs[i] = Some(serde_json::to_string(&a).unwrap_or_default());
-        }
-        if !events.value(i).is_empty() {
-            if let Ok(mut evs) =
-                serde_json::from_str::<Vec<serde_json::Map<String, Value>>>(events.value(i))
-            {
+        self.move_values(attrs, payload_kind, None, &mut refs);
+        let marker = b"\"n\":\"gen_ai.";
+        if events_json.windows(marker.len()).any(|w| w == marker) {
+            if let Ok(mut evs) = serde_json::from_slice::<Vec<Map<String, Value>>>(events_json) {
                 let mut changed = false;
                 for ev in &mut evs {
                     let name = ev
@@ -105,36 +99,17 @@ pub fn spans(
                         .to_string();
                     if let Some(Value::Object(ea)) = ev.get_mut("a") {
                         let kind_of = |k: &str| event_payload_kind(&name, k);
-                        changed |=
-                            move_values(ea, kind_of, Some(&name), blobs, min_bytes, &mut refs)?;
+                        changed |= self.move_values(ea, kind_of, Some(&name), &mut refs);
                     }
                 }
                 if changed {
-                    new_events[i] = Some(serde_json::to_string(&evs).unwrap_or_default());
+                    events_json.clear();
+                    let _ = serde_json::to_writer(&mut *events_json, &evs);
                 }
             }
         }
-        if !refs.is_empty() {
-            call.payloads = refs;
-            new_llm[i] = Some(serde_json::to_string(&call).unwrap_or_default());
-            any = true;
-        }
+        refs
     }
-    if !any {
-        return Ok(batch);
-    }
-    let replace = |old: &StringArray, new: Vec<Option<String>>| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(
-            new.iter()
-                .enumerate()
-                .map(|(i, n)| n.as_deref().unwrap_or(old.value(i)).to_string()),
-        ))
-    };
-    let mut cols = batch.columns().to_vec();
-    cols[ai] = replace(attrs, new_attrs);
-    cols[ei] = replace(events, new_events);
-    cols[li] = replace(llm, new_llm);
-    Ok(RecordBatch::try_new(batch.schema(), cols)?)
 }
 
 /// Moves large log bodies (see the module doc).
@@ -155,8 +130,12 @@ pub fn logs(
         {
             continue;
         }
-        let hash = hex::encode(blobs.put(text.as_bytes())?);
-        *m = Some(blob_ref(&hash, text.len() as u64).to_string());
+        match blobs.put(text.as_bytes()) {
+            Ok(h) => *m = Some(blob_ref(&hex::encode(h), text.len() as u64).to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store a log body blob; keeping it inline")
+            }
+        }
     }
     if moved.iter().all(Option::is_none) {
         return Ok(batch);

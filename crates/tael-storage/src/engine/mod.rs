@@ -272,15 +272,20 @@ impl Engine {
         &self.blobs
     }
 
-    /// Moves payloads of a decoded batch to the blob store (see
-    /// `crate::offload`).
+    /// Where payloads go (see `crate::offload`).
+    fn offload_to(&self) -> crate::offload::Offload<'_> {
+        crate::offload::Offload {
+            blobs: &self.blobs,
+            min_bytes: self.cfg.blob_min_bytes,
+        }
+    }
+
+    /// Moves the large log bodies of a decoded batch to the blob store
+    /// (span payloads move while decoding).
     fn offload(&self, mut p: Prepared) -> Result<Prepared, StorageError> {
-        let min = self.cfg.blob_min_bytes;
-        p.batch = match p.signal {
-            Signal::Spans => crate::offload::spans(p.batch, &self.blobs, min)?,
-            Signal::Logs => crate::offload::logs(p.batch, &self.blobs, min)?,
-            Signal::Metrics => p.batch,
-        };
+        if p.signal == Signal::Logs {
+            p.batch = crate::offload::logs(p.batch, &self.blobs, self.cfg.blob_min_bytes)?;
+        }
         Ok(p)
     }
 
@@ -301,7 +306,9 @@ impl Engine {
     ) -> Result<crate::otlp::Decoded, crate::otlp::WireError> {
         let limits = self.cfg.map_limits;
         match kind {
-            RecordKind::Traces => crate::otlp::decode_traces(payload, limits),
+            RecordKind::Traces => {
+                crate::otlp::decode_traces(payload, limits, Some(self.offload_to()))
+            }
             RecordKind::Logs => crate::otlp::decode_logs(payload, limits),
             RecordKind::Metrics => crate::otlp::decode_metrics(payload, limits),
         }

@@ -82,7 +82,7 @@ proptest! {
 
     #[test]
     fn trace_decoder_matches_the_reference_mapping(req in wild_trace_request(), cap in cap()) {
-        same_as_reference(&req, cap, decode_traces, spans_from_request, columnar::spans::to_batch)?;
+        same_as_reference(&req, cap, |p, l| decode_traces(p, l, None), spans_from_request, columnar::spans::to_batch)?;
     }
 
     #[test]
@@ -102,7 +102,7 @@ proptest! {
         metrics in wild_metric_request(),
         cut in any::<prop::sample::Index>(),
     ) {
-        truncation_agrees(&traces, cut, decode_traces)?;
+        truncation_agrees(&traces, cut, |p, l| decode_traces(p, l, None))?;
         truncation_agrees(&logs, cut, decode_logs)?;
         truncation_agrees(&metrics, cut, decode_metrics)?;
     }
@@ -118,6 +118,6 @@ proptest! {
         let at = bytes.windows(4).position(|w| w == b"\x01BAD").unwrap();
         bytes[at] = 0xff;
         prop_assert!(ExportTraceServiceRequest::decode(&bytes[..]).is_err());
-        prop_assert!(decode_traces(&bytes, MapLimits::default()).is_err());
+        prop_assert!(decode_traces(&bytes, MapLimits::default(), None).is_err());
     }
 }

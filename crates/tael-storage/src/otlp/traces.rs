@@ -12,6 +12,7 @@ use crate::columnar::json_to_attrs;
 use crate::columnar::llm::LlmBuilders;
 use crate::manifest::Signal;
 use crate::memtable::span_key;
+use crate::offload::Offload;
 use arrow::array::Int64Builder;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
 use std::sync::Arc;
@@ -282,15 +283,33 @@ struct Scratch {
 }
 
 /// The LLM call of the span whose attribute and event JSON `scratch`
-/// holds (parsed only when [`looks_like_llm`] says it may be one).
-fn llm_call(scratch: &Scratch, prices: &PriceTable) -> Option<LlmCall> {
+/// holds (parsed only when [`looks_like_llm`] says it may be one). With a
+/// blob store, its payloads are moved there ([`crate::offload`]) and
+/// `scratch` is rewritten to hold the references.
+fn llm_call(
+    scratch: &mut Scratch,
+    prices: &PriceTable,
+    offload: Option<Offload<'_>>,
+) -> Option<LlmCall> {
     let (attributes, events) = (text(&scratch.attributes), text(&scratch.events));
     if !looks_like_llm(attributes, events) {
         return None;
     }
     // The events JSON was written just above, so it always parses.
-    let events = columnar::spans::events_from_json(events).unwrap_or_default();
-    extract(&json_to_attrs(attributes), &events, prices)
+    let parsed_events = columnar::spans::events_from_json(events).unwrap_or_default();
+    let mut attrs = json_to_attrs(attributes);
+    let mut call = extract(&attrs, &parsed_events, prices)?;
+    if let Some(o) = offload {
+        let moved = o.span(&mut attrs, &mut scratch.events);
+        if !moved.is_empty() {
+            if moved.iter().any(|p| p.event.is_none()) {
+                scratch.attributes.clear();
+                let _ = serde_json::to_writer(&mut scratch.attributes, &attrs);
+            }
+            call.payloads = moved;
+        }
+    }
+    Some(call)
 }
 
 fn text(b: &[u8]) -> &str {
@@ -300,7 +319,11 @@ fn text(b: &[u8]) -> &str {
 
 /// Decodes a trace export into a spans batch. Spans with invalid ids are
 /// rejected one by one; a malformed payload is an error.
-pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireError> {
+pub fn decode_traces(
+    payload: &[u8],
+    limits: MapLimits,
+    offload: Option<Offload<'_>>,
+) -> Result<Decoded, WireError> {
     let mut b = Builders::new(payload.len() / 160 + 1);
     let mut rows = Rows::default();
     let mut scratch = Scratch::default();
@@ -355,6 +378,7 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
             b.kind.append_value(kind_name(s.kind));
             b.trace_state.append_value(s.trace_state);
             b.flags.append_value(s.flags);
+            let llm = llm_call(&mut scratch, &prices, offload);
             b.attributes.append_value(text(&scratch.attributes));
             b.events.append_value(text(&scratch.events));
             b.links.append_value(text(&scratch.links));
@@ -363,7 +387,7 @@ pub fn decode_traces(payload: &[u8], limits: MapLimits) -> Result<Decoded, WireE
                 .append_value(s.dropped_attributes.saturating_add(cap_dropped));
             b.dropped_events.append_value(s.dropped_events);
             b.dropped_links.append_value(s.dropped_links);
-            b.llm.append(llm_call(&scratch, &prices).as_ref());
+            b.llm.append(llm.as_ref());
             Ok(())
         },
     )?;
