@@ -18,15 +18,19 @@ pub enum LlmCmd {
         /// model, service, conversation, provider, operation, agent or tool.
         #[arg(long, default_value = "model")]
         by: String,
+        /// Groups listed at most, costliest first [server default: 100].
+        #[arg(long)]
+        limit: Option<u64>,
     },
 }
 
 pub fn run(format: Format, client: &Client, cmd: &LlmCmd) -> Result<(), CliError> {
     match cmd {
-        LlmCmd::Usage { last, by } => {
+        LlmCmd::Usage { last, by, limit } => {
             check_last(last)?;
             let mut q = vec![("by".to_string(), by.clone())];
             push(&mut q, "last", last);
+            push(&mut q, "limit", &limit.map(|n| n.to_string()));
             let v = client.get("/api/v1/llm/usage", &q)?;
             print(format, &v, usage_table);
         }

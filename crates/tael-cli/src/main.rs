@@ -183,6 +183,9 @@ enum QueryCmd {
         last: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Put back bodies the server moved to its blob store.
+        #[arg(long)]
+        with_payloads: bool,
     },
     /// Read-only SQL over spans, logs, metrics and comments (--schema lists the columns).
     Sql {
@@ -496,8 +499,12 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             trace_id,
             last,
             limit,
+            with_payloads,
         } => {
             check_last(last)?;
+            if *with_payloads {
+                q.push(("with_payloads".into(), "true".into()));
+            }
             push(&mut q, "service", service);
             push(&mut q, "severity", severity);
             push(&mut q, "body_contains", body_contains);

@@ -132,6 +132,8 @@ pub struct UsageReport {
     pub to: String,
     pub by: String,
     pub total: UsageRow,
+    /// How many groups there are (`groups` holds the first `limit`).
+    pub group_count: usize,
     /// Groups, costliest first (then most calls, then by key).
     pub groups: Vec<UsageRow>,
 }
@@ -185,8 +187,14 @@ impl Fold {
     }
 }
 
-/// LLM usage in `window`, grouped by `by` (see [`GROUPINGS`]).
-pub fn usage(engine: &Engine, window: TimeWindow, by: &str) -> Result<UsageReport, QueryError> {
+/// LLM usage in `window`, grouped by `by` (see [`GROUPINGS`]); the `limit`
+/// costliest groups (the total covers them all).
+pub fn usage(
+    engine: &Engine,
+    window: TimeWindow,
+    by: &str,
+    limit: usize,
+) -> Result<UsageReport, QueryError> {
     let key_col = group_column(by)?;
     let mut columns = vec![
         "llm_operation",
@@ -229,7 +237,10 @@ pub fn usage(engine: &Engine, window: TimeWindow, by: &str) -> Result<UsageRepor
             .then(b.calls.cmp(&a.calls))
             .then_with(|| a.key.cmp(&b.key))
     });
+    let group_count = groups.len();
+    groups.truncate(limit);
     Ok(UsageReport {
+        group_count,
         from: tael_core::time::format_rfc3339(window.from_ns),
         to: tael_core::time::format_rfc3339(window.to_ns),
         by: by.to_string(),

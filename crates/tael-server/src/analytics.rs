@@ -199,7 +199,11 @@ async fn llm_usage(
     let window = p.window()?;
     let by = p.string("by").unwrap_or_else(|| "model".into());
     tael_query::llm_usage::group_column(&by)?;
-    answer(&st, move |e| tael_query::llm_usage::usage(e, window, &by)).await
+    let limit = p.positive("limit")?.map_or(100, |n| n as usize);
+    answer(&st, move |e| {
+        tael_query::llm_usage::usage(e, window, &by, limit)
+    })
+    .await
 }
 
 /// The analytics routes (merged into the REST router).

@@ -244,6 +244,10 @@ fn check(s: &Server) {
         .expect("conv-42");
     assert_eq!(conv["calls"], 2);
     assert!(close(&conv["ttft_p50_ms"], 120.0), "{conv}");
+    let (_, top) = s.get("/api/v1/llm/usage?by=model&limit=1");
+    assert_eq!(top["groups"].as_array().map(Vec::len), Some(1), "{top}");
+    assert_eq!(top["group_count"], 4);
+    assert_eq!(top["total"]["calls"], 4);
     let (st, e) = s.get("/api/v1/llm/usage?by=colour");
     assert_eq!(st, 400, "{e}");
     assert!(e["error"].as_str().unwrap().contains("model"), "{e}");
@@ -564,6 +568,21 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             "/api/v1/logs?trace_id={hex_tid}&with_payloads=true"
         ));
         assert_eq!(l["logs"][0]["body_value"], body.as_str());
+        let (code, out, err) = cli(
+            &[
+                "query",
+                "logs",
+                "--trace-id",
+                &hex_tid,
+                "--with-payloads",
+                "--server",
+                &s.rest,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let l: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(l["logs"][0]["body"], body.as_str());
         // Text search still finds what moved to the blob store.
         let (code, out, err) = cli(
             &[
