@@ -199,7 +199,7 @@ async fn llm_usage(
     let window = p.window()?;
     let by = p.string("by").unwrap_or_else(|| "model".into());
     tael_query::llm_usage::group_column(&by)?;
-    let limit = p.positive("limit")?.map_or(100, |n| n as usize);
+    let limit = p.positive("limit")?.unwrap_or(100);
     answer(&st, move |e| {
         tael_query::llm_usage::usage(e, window, &by, limit)
     })
