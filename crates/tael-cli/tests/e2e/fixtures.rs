@@ -144,12 +144,17 @@ pub fn rich_traces(service: &str, tag: u8, n: u32) -> ExportTraceServiceRequest 
         }),
         ..Default::default()
     };
+    service_traces(service, vec![root, child])
+}
+
+/// One export of `spans`, all of service `service`.
+pub fn service_traces(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: resource(service),
             scope_spans: vec![ScopeSpans {
                 scope: scope(),
-                spans: vec![root, child],
+                spans,
                 schema_url: String::new(),
             }],
             schema_url: String::new(),
@@ -181,17 +186,7 @@ pub fn simple_traces(
             ..Default::default()
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: resource(service),
-            scope_spans: vec![ScopeSpans {
-                scope: scope(),
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
+    service_traces(service, spans)
 }
 
 pub fn rich_logs(service: &str, tag: u8, n: u32) -> ExportLogsServiceRequest {

@@ -9,7 +9,7 @@ use crate::support::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{span, Span, Status};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -131,17 +131,7 @@ fn llm_trace(start: u64) -> ExportTraceServiceRequest {
             ],
         ),
     ];
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: resource("agent-app"),
-            scope_spans: vec![ScopeSpans {
-                scope: scope(),
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
+    service_traces("agent-app", spans)
 }
 
 fn close(a: &Value, b: f64) -> bool {
@@ -457,17 +447,7 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
         }],
         ..Default::default()
     };
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: resource("chat-app"),
-            scope_spans: vec![ScopeSpans {
-                scope: scope(),
-                spans: vec![call(1), call(2)],
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    };
+    let req = service_traces("chat-app", vec![call(1), call(2)]);
     assert_eq!(grpc_traces(&s.grpc, req, false).unwrap(), 0);
     let body: String = "stack frame at refund_service.py line 42\n".repeat(300);
     let logs = ExportLogsServiceRequest {
@@ -628,31 +608,24 @@ fn payload_retention_can_be_shorter_than_span_retention() {
     );
     let prompt = messages("user", "retention", 4000);
     let tid = trace_id(89, 1);
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: resource("chat-app"),
-            scope_spans: vec![ScopeSpans {
-                scope: scope(),
-                spans: vec![Span {
-                    trace_id: tid.clone(),
-                    span_id: span_id(89, 1),
-                    name: "chat gpt-4o".into(),
-                    kind: 3,
-                    start_time_unix_nano: now_ns() - 1000 * MS,
-                    end_time_unix_nano: now_ns() - 900 * MS,
-                    attributes: vec![
-                        kv("gen_ai.provider.name", s_("openai")),
-                        kv("gen_ai.request.model", s_("gpt-4o")),
-                        kv("gen_ai.usage.input_tokens", V::IntValue(1000)),
-                        kv("gen_ai.input.messages", s_(&prompt)),
-                    ],
-                    ..Default::default()
-                }],
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
+    let req = service_traces(
+        "chat-app",
+        vec![Span {
+            trace_id: tid.clone(),
+            span_id: span_id(89, 1),
+            name: "chat gpt-4o".into(),
+            kind: 3,
+            start_time_unix_nano: now_ns() - 1000 * MS,
+            end_time_unix_nano: now_ns() - 900 * MS,
+            attributes: vec![
+                kv("gen_ai.provider.name", s_("openai")),
+                kv("gen_ai.request.model", s_("gpt-4o")),
+                kv("gen_ai.usage.input_tokens", V::IntValue(1000)),
+                kv("gen_ai.input.messages", s_(&prompt)),
+            ],
+            ..Default::default()
         }],
-    };
+    );
     assert_eq!(grpc_traces(&s.grpc, req, false).unwrap(), 0);
     let hex_tid = hex::encode(&tid);
     let (_, t) = s.get(&format!("/api/v1/traces/{hex_tid}"));
