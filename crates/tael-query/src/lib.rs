@@ -12,6 +12,7 @@ pub(crate) mod fasthash;
 pub mod llm_usage;
 pub mod logs;
 pub mod metrics;
+mod parallel;
 pub mod payloads;
 pub mod promql;
 mod scan;

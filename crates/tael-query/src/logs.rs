@@ -1,11 +1,11 @@
 //! Logs search: newest first, with a bloom-filter path for `trace_id`.
 
+use crate::payloads::ref_text;
 use crate::scan::{filter_columns, newest, RowMask, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
-use tael_core::llm::payloads::as_blob_ref;
 use tael_core::model::{parse_severity, LogRecord};
-use tael_storage::blobs::{parse_hash, BlobStore};
+use tael_storage::blobs::BlobStore;
 use tael_storage::columnar::logs;
 use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
@@ -64,13 +64,8 @@ impl LogQuery {
                     || (b.is_empty()
                         && serde_json::from_str::<serde_json::Value>(refs.value(i))
                             .ok()
-                            .as_ref()
-                            .and_then(as_blob_ref)
-                            .and_then(parse_hash)
-                            .and_then(|h| blobs.get(&h).ok().flatten())
-                            .is_some_and(|content| {
-                                String::from_utf8_lossy(&content).contains(needle)
-                            })))
+                            .and_then(|v| ref_text(blobs, &v))
+                            .is_some_and(|content| content.contains(needle))))
             })?;
         }
         Ok(mask.into_vec())

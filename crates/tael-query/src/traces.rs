@@ -1,12 +1,13 @@
 //! Traces search (spans matching filters, newest first) and trace by id.
 
+use crate::payloads::blob_text;
 use crate::scan::{filter_columns, materialize, newest, Loc, RowMask, Search};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashSet;
 use tael_core::attr::json_to_flat;
 use tael_core::model::Span;
-use tael_storage::blobs::{parse_hash, BlobStore};
+use tael_storage::blobs::BlobStore;
 use tael_storage::columnar::spans::SpanCols;
 use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
@@ -87,11 +88,10 @@ impl TraceQuery {
             // Payloads moved to the blob store are searched too (read
             // only for the spans that did not match otherwise).
             let hit = hit
-                || s.llm.iter().flat_map(|l| &l.payloads).any(|p| {
-                    parse_hash(&p.sha256)
-                        .and_then(|h| blobs.get(&h).ok().flatten())
-                        .is_some_and(|b| hay(&String::from_utf8_lossy(&b)))
-                });
+                || s.llm
+                    .iter()
+                    .flat_map(|l| &l.payloads)
+                    .any(|p| blob_text(blobs, &p.sha256).is_some_and(|b| hay(&b)));
             if !hit {
                 return false;
             }

@@ -3,10 +3,10 @@
 //! aggregate needs (low-cardinality text as dictionaries), never whole rows.
 //! Summaries, anomalies, diffs and the topology are folds over this scan.
 
+use crate::parallel::fold_items;
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tael_storage::columnar::{Cols, TextCol};
 use tael_storage::memtable::Chunk;
 use tael_storage::part::{PartRef, RowGroupFilter};
@@ -143,33 +143,8 @@ pub(crate) fn scan_window_parallel<S: Send>(
     visit: &ParallelVisit<'_, S>,
 ) -> Result<Vec<S>, QueryError> {
     let work = work(snap, s)?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(work.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let run = || -> Result<S, QueryError> {
-        let mut state = init();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(w) = work.get(i) else {
-                return Ok(state);
-            };
-            read(w, s, &mut |b, m| visit(&mut state, b, m))?;
-        }
-    };
-    if threads == 1 {
-        return Ok(vec![run()?]);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(QueryError::Internal("scan thread panicked".into())))
-            })
-            .collect()
+    fold_items(work.len(), init, &|state: &mut S, i| {
+        read(&work[i], s, &mut |b, m| visit(state, b, m))
     })
 }
 

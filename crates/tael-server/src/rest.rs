@@ -141,7 +141,7 @@ async fn trace_by_id(
     let spans = blocking(move || {
         let mut spans = tael_query::traces::get_trace(&engine, &lookup)?;
         if inline {
-            tael_query::payloads::inline_spans(&engine, &mut spans)?;
+            tael_query::payloads::inline_spans(&engine, &mut spans);
         }
         Ok(spans)
     })
@@ -301,7 +301,7 @@ async fn logs(
     let logs = blocking(move || {
         let mut logs = tael_query::logs::search_logs(&engine, &q)?;
         if inline {
-            tael_query::payloads::inline_logs(&engine, &mut logs)?;
+            tael_query::payloads::inline_logs(&engine, &mut logs);
         }
         Ok(logs)
     })

@@ -14,6 +14,7 @@
 use super::names::{Family, StoredMetric};
 use super::value::Labels;
 pub use crate::fasthash::{FastHash, FastMap};
+use crate::parallel::fold_items;
 use crate::QueryError;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
@@ -135,41 +136,17 @@ pub fn get_many(
         }
     }
     let missing: Vec<usize> = (0..wanted.len()).filter(|i| out[*i].is_none()).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(missing.len())
-        .max(1);
-    let built: Vec<Result<(usize, Vec<CachedSeries>), QueryError>> = if threads == 1 {
-        missing
-            .iter()
-            .map(|&i| Ok((i, build(&wanted[i].0, &wanted[i].1)?)))
-            .collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let mine: Vec<usize> =
-                        missing.iter().copied().skip(t).step_by(threads).collect();
-                    scope.spawn(move || {
-                        mine.into_iter()
-                            .map(|i| Ok((i, build(&wanted[i].0, &wanted[i].1)?)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(QueryError::Internal("series loader panicked".into()))]
-                    })
-                })
-                .collect()
-        })
-    };
+    let built = fold_items(
+        missing.len(),
+        &Vec::new,
+        &|done: &mut Vec<(usize, Vec<CachedSeries>)>, k| {
+            let i = missing[k];
+            done.push((i, build(&wanted[i].0, &wanted[i].1)?));
+            Ok(())
+        },
+    )?;
     let mut c = cache().lock();
-    for r in built {
-        let (i, series) = r?;
+    for (i, series) in built.into_iter().flatten() {
         let bytes = size_of(&series);
         let series: PartSeries = Arc::new(series);
         if bytes <= budget {
