@@ -319,9 +319,14 @@ impl BlobStore {
     /// records the put (the grace period then counts from now) and says so.
     fn touch_if_fresh(&self, hash: &Hash, now_ns: i64) -> bool {
         let refresh = self.refresh_ns.load(Ordering::Relaxed);
+        let fresh = |l: &Loc| l.written_ns >= now_ns.saturating_sub(refresh);
+        // New content (the common case on the ingest path) only reads.
+        if !self.index.read().get(hash).is_some_and(fresh) {
+            return false;
+        }
         let mut index = self.index.write();
         match index.get_mut(hash) {
-            Some(l) if l.written_ns >= now_ns.saturating_sub(refresh) => {
+            Some(l) if fresh(l) => {
                 l.last_put_ns = l.last_put_ns.max(now_ns);
                 true
             }

@@ -43,6 +43,22 @@ pub struct Offload<'a> {
 }
 
 impl Offload<'_> {
+    /// Stores `text` when it is large enough to move (and not too large),
+    /// returning its hash; `None` keeps it inline (a store failure is
+    /// logged).
+    fn store(&self, text: &str) -> Option<String> {
+        if text.len() < self.min_bytes || text.len() > crate::blobs::MAX_BLOB_BYTES {
+            return None;
+        }
+        match self.blobs.put(text.as_bytes()) {
+            Ok(h) => Some(hex::encode(h)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store a payload blob; keeping it inline");
+                None
+            }
+        }
+    }
+
     /// Replaces the large payload values of `attrs` (kinds by `kind_of`)
     /// with blob references, recording them in `refs`. Whether anything
     /// moved. A value the blob store cannot take stays inline (logged).
@@ -57,15 +73,8 @@ impl Offload<'_> {
         for (key, value) in attrs.iter_mut() {
             let Some(kind) = kind_of(key) else { continue };
             let Value::String(text) = value else { continue };
-            if text.len() < self.min_bytes || text.len() > crate::blobs::MAX_BLOB_BYTES {
+            let Some(hash) = self.store(text) else {
                 continue;
-            }
-            let hash = match self.blobs.put(text.as_bytes()) {
-                Ok(h) => hex::encode(h),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot store a payload blob; keeping it inline");
-                    continue;
-                }
             };
             let bytes = text.len() as u64;
             *value = blob_ref(&hash, bytes);
@@ -113,29 +122,19 @@ impl Offload<'_> {
 }
 
 /// Moves large log bodies (see the module doc).
-pub fn logs(
-    batch: RecordBatch,
-    blobs: &BlobStore,
-    min_bytes: usize,
-) -> Result<RecordBatch, StorageError> {
+pub fn logs(batch: RecordBatch, offload: Offload<'_>) -> Result<RecordBatch, StorageError> {
     let (bi, body) = column(&batch, "body")?;
     let (ji, body_json) = column(&batch, "body_json")?;
     let mut moved: Vec<Option<String>> = vec![None; batch.num_rows()];
     for (i, m) in moved.iter_mut().enumerate() {
         let text = body.value(i);
         // Structured bodies stay inline (their typed JSON is the record).
-        if body_json.is_valid(i)
-            || text.len() < min_bytes
-            || text.len() > crate::blobs::MAX_BLOB_BYTES
-        {
+        if body_json.is_valid(i) {
             continue;
         }
-        match blobs.put(text.as_bytes()) {
-            Ok(h) => *m = Some(blob_ref(&hex::encode(h), text.len() as u64).to_string()),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store a log body blob; keeping it inline")
-            }
-        }
+        *m = offload
+            .store(text)
+            .map(|h| blob_ref(&h, text.len() as u64).to_string());
     }
     if moved.iter().all(Option::is_none) {
         return Ok(batch);

@@ -284,7 +284,7 @@ impl Engine {
     /// (span payloads move while decoding).
     fn offload(&self, mut p: Prepared) -> Result<Prepared, StorageError> {
         if p.signal == Signal::Logs {
-            p.batch = crate::offload::logs(p.batch, &self.blobs, self.cfg.blob_min_bytes)?;
+            p.batch = crate::offload::logs(p.batch, self.offload_to())?;
         }
         Ok(p)
     }
