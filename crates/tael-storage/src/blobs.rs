@@ -303,11 +303,6 @@ impl BlobStore {
         Ok(f)
     }
 
-    /// Whether the store holds `hash`.
-    pub fn contains(&self, hash: &Hash) -> bool {
-        self.index.read().contains_key(hash)
-    }
-
     /// Sets how old stored content may be before a put writes it again
     /// (half the payload retention, so that content still being put is
     /// kept for at least that long after its last put).

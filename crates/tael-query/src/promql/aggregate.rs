@@ -3,9 +3,9 @@
 //! `without` labels (no modifier: one group; results drop `__name__`
 //! except topk/bottomk, which return whole input samples).
 
-use super::cache::FastMap;
 use super::eval::exec_err;
 use super::value::{format_value, Labels, Sample, Value};
+use crate::fasthash::FastMap;
 use crate::QueryError;
 use promql_parser::parser::token::*;
 use promql_parser::parser::LabelModifier;

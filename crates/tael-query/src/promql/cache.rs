@@ -13,7 +13,7 @@
 
 use super::names::{Family, StoredMetric};
 use super::value::Labels;
-pub use crate::fasthash::{FastHash, FastMap};
+use crate::fasthash::FastHash;
 use crate::parallel::fold_items;
 use crate::QueryError;
 use parking_lot::Mutex;

@@ -15,10 +15,10 @@
 //! Every selector's series are loaded once for the whole query (the union
 //! of the times all steps need), then each step is evaluated in memory.
 
-use super::cache::FastMap;
 use super::catalog::Catalog;
 use super::series::{is_stale, load};
 use super::value::{Labels, Sample, SeriesRange, Value, METRIC_NAME};
+use crate::fasthash::FastMap;
 use crate::QueryError;
 use parking_lot::Mutex;
 use promql_parser::label::Matcher;

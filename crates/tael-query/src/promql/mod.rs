@@ -13,6 +13,7 @@ pub mod names;
 pub mod series;
 pub mod value;
 
+use crate::fasthash::{FastHash, FastMap};
 use crate::QueryError;
 use catalog::Catalog;
 use eval::Evaluator;
@@ -65,8 +66,8 @@ pub fn set_series_cache_bytes(bytes: usize) {
 }
 
 pub(crate) fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
-    let mut seen: std::collections::HashSet<&Arc<Labels>, cache::FastHash> =
-        std::collections::HashSet::with_capacity_and_hasher(v.len(), cache::FastHash);
+    let mut seen: std::collections::HashSet<&Arc<Labels>, FastHash> =
+        std::collections::HashSet::with_capacity_and_hasher(v.len(), FastHash);
     for s in v {
         if !seen.insert(&s.labels) {
             return Err(eval::exec_err(
@@ -137,7 +138,7 @@ pub fn range_query(
     let snap = engine.snapshot();
     let mut ev = Evaluator::new(&snap, start_ms, end_ms, timeout)?;
     ev.prepare(&expr, start_ms, end_ms)?;
-    let mut acc: cache::FastMap<Arc<Labels>, Vec<(i64, f64)>> = cache::FastMap::default();
+    let mut acc: FastMap<Arc<Labels>, Vec<(i64, f64)>> = FastMap::default();
     let mut t = start_ms;
     while t <= end_ms {
         ev.check_deadline()?;

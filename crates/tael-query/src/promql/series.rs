@@ -18,10 +18,11 @@
 //! A point flagged "no recorded value" (OTLP flag 1, which remote-write
 //! staleness markers are stored as) becomes a staleness marker.
 
-use super::cache::{self, label_hash, CachedSeries, FastHash, FastMap};
+use super::cache::{self, label_hash, CachedSeries};
 use super::catalog::Catalog;
 use super::names::{families, format_bound, label_name, Family, StoredMetric};
 use super::value::{Labels, SeriesRange, METRIC_NAME};
+use crate::fasthash::{FastHash, FastMap};
 use crate::window::{scan_window, TimeWindow, WindowScan};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
