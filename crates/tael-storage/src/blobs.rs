@@ -18,9 +18,10 @@
 //! | n | stored bytes |
 //! | 4 | crc32 of everything above |
 //!
-//! The index (sha256 → pack, offset) is rebuilt by reading the packs at
-//! open; a torn or corrupt tail of the newest pack is cut off (its blobs
-//! are re-put when the WAL that still holds their spans is replayed).
+//! The index (sha256 → pack, offset) is rebuilt at open from the record
+//! headers of the sealed packs and a CRC-checked read of the newest one;
+//! a torn or corrupt tail of the newest pack is cut off (its blobs are
+//! re-put when the WAL that still holds their spans is replayed).
 //! Writes go to the newest pack, rotated at [`PACK_BYTES`]; [`BlobStore::sync`]
 //! makes them durable and runs before a flush lets the WAL go.
 //!
@@ -215,10 +216,31 @@ fn scan(bytes: &[u8]) -> (Vec<(u64, Header)>, u64) {
     (out, at as u64)
 }
 
+/// The records of a sealed pack from their headers alone (the content is
+/// checked against its hash when read), up to the first bad header; and
+/// the length of that prefix. Open then reads a few bytes per blob, not
+/// the packs.
+fn scan_headers(file: &File, len: u64) -> Result<(Vec<(u64, Header)>, u64), StorageError> {
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    let mut buf = [0u8; HEADER];
+    while at + HEADER as u64 <= len {
+        file.read_exact_at(&mut buf, at).map_err(io)?;
+        let Some(h) = header(&buf) else { break };
+        let end = at + HEADER as u64 + h.stored as u64 + 4;
+        if end > len {
+            break;
+        }
+        out.push((at, h));
+        at = end;
+    }
+    Ok((out, at))
+}
+
 impl BlobStore {
     /// Opens (creating) the store in `dir`, rebuilding the index. A bad
-    /// record cuts the newest pack there (a torn write); in an older pack
-    /// it ends that pack's scan (with a warning) and the pack is kept.
+    /// record cuts the newest pack there (a torn write); in an older pack a bad
+    /// header ends that pack's scan (with a warning) and the pack is kept.
     pub fn open(dir: &Path) -> Result<BlobStore, StorageError> {
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut ids: Vec<u32> = std::fs::read_dir(dir)
@@ -244,10 +266,15 @@ impl BlobStore {
                 .append(true)
                 .open(&path)
                 .map_err(io)?;
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes).map_err(io)?;
-            let (records, good) = scan(&bytes);
-            let mut len = bytes.len() as u64;
+            let mut len = file.metadata().map_err(io)?.len();
+            // The newest pack may end in a torn write: check its CRCs.
+            let (records, good) = if Some(id) == newest {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).map_err(io)?;
+                scan(&bytes)
+            } else {
+                scan_headers(&file, len)?
+            };
             if good < len {
                 if Some(id) == newest {
                     tracing::warn!(pack = %path.display(), kept = good, len, "cutting a torn blob pack tail");
