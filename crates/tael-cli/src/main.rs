@@ -165,7 +165,9 @@ enum QueryCmd {
         /// key=value (repeatable).
         #[arg(long = "attribute")]
         attributes: Vec<String>,
-        /// Case-insensitive text over operation, attributes and events.
+        /// Full-text query over LLM payloads, status and exception messages:
+        /// words (all must match), "a phrase", OR, -word, "phrase prefi"*. Each span
+        /// gets a `match` with a highlighted snippet.
         #[arg(long)]
         text: Option<String>,
     },
@@ -175,8 +177,12 @@ enum QueryCmd {
         service: Option<String>,
         #[arg(long)]
         severity: Option<String>,
+        /// Case-sensitive substring of the body.
         #[arg(long)]
         body_contains: Option<String>,
+        /// Full-text query over the body (same syntax as `query traces --text`).
+        #[arg(long)]
+        text: Option<String>,
         #[arg(long)]
         trace_id: Option<String>,
         #[arg(long)]
@@ -496,6 +502,7 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             service,
             severity,
             body_contains,
+            text,
             trace_id,
             last,
             limit,
@@ -508,6 +515,7 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             push(&mut q, "service", service);
             push(&mut q, "severity", severity);
             push(&mut q, "body_contains", body_contains);
+            push(&mut q, "text", text);
             push(&mut q, "trace_id", trace_id);
             push(&mut q, "last", last);
             q.push(("limit".into(), limit.to_string()));

@@ -21,6 +21,7 @@ pub mod sketch;
 pub mod spanstats;
 pub mod sql;
 pub mod summary;
+pub mod textsearch;
 mod topn;
 pub mod topology;
 pub mod traces;

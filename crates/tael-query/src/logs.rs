@@ -9,6 +9,7 @@ use tael_storage::blobs::BlobStore;
 use tael_storage::columnar::logs;
 use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
+use tael_storage::text::{DocKind, TextQuery};
 use tael_storage::{Engine, Signal};
 
 /// Filters of `GET /api/v1/logs`.
@@ -19,6 +20,8 @@ pub struct LogQuery {
     /// Case-sensitive substring of the body text.
     pub body_contains: Option<String>,
     pub trace_id: Option<String>,
+    /// A full-text query (tantivy syntax) over the body.
+    pub text: Option<String>,
     pub since_ns: Option<i64>,
     pub limit: usize,
 }
@@ -41,6 +44,10 @@ impl LogQuery {
             }
             self.trace_id = Some(t.to_ascii_lowercase());
         }
+        self.text = self
+            .text
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
         Ok(self)
     }
 
@@ -71,6 +78,21 @@ impl LogQuery {
         Ok(mask.into_vec())
     }
 
+    /// Every filter but the text, on a decoded record (text searches).
+    fn passes(&self, l: &LogRecord, blobs: &BlobStore) -> bool {
+        self.service.as_ref().is_none_or(|x| *x == l.service)
+            && self.severity.as_ref().is_none_or(|x| *x == l.severity)
+            && self
+                .trace_id
+                .as_ref()
+                .is_none_or(|x| l.trace_id.as_ref() == Some(x))
+            && self.since_ns.is_none_or(|t| l.time_ns >= t)
+            && self.body_contains.as_deref().is_none_or(|needle| {
+                let body = ref_text(blobs, &l.body).unwrap_or_else(|| l.body_text());
+                body.contains(needle)
+            })
+    }
+
     /// The columns the filters read.
     fn columns(&self) -> Vec<&'static str> {
         filter_columns([
@@ -84,7 +106,20 @@ impl LogQuery {
 }
 
 /// Log records matching the query, newest first, at most `limit`.
+/// With `text`, through the full-text index.
 pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, QueryError> {
+    if let Some(text) = &q.text {
+        let tq = TextQuery {
+            text,
+            kind: DocKind::Log,
+            service: q.service.as_deref(),
+            since_ns: q.since_ns,
+            until_ns: None,
+            limit: q.limit,
+        };
+        let passes = |l: &LogRecord| q.passes(l, engine.blobs());
+        return crate::textsearch::log_records(engine, tq, &passes, q.limit);
+    }
     let snap = engine.snapshot();
     let mut equals = Vec::new();
     if let Some(s) = &q.service {

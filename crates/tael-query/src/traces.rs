@@ -1,16 +1,15 @@
 //! Traces search (spans matching filters, newest first) and trace by id.
 
-use crate::payloads::blob_text;
 use crate::scan::{filter_columns, materialize, newest, Loc, RowMask, Search};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashSet;
 use tael_core::attr::json_to_flat;
 use tael_core::model::Span;
-use tael_storage::blobs::BlobStore;
 use tael_storage::columnar::spans::SpanCols;
 use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
+use tael_storage::text::{DocKind, TextQuery};
 use tael_storage::{Engine, Signal};
 
 /// Filters of `GET /api/v1/traces`.
@@ -27,8 +26,9 @@ pub struct TraceQuery {
     pub since_ns: Option<i64>,
     /// Each pair must equal the span attribute's flat value.
     pub attributes: Vec<(String, String)>,
-    /// Case-insensitive substring over the operation, status message,
-    /// attributes and events.
+    /// A full-text query (tantivy syntax) over the span's searchable texts
+    /// (`tael_storage::text::docs`): LLM payloads, status message and
+    /// exception messages.
     pub text: Option<String>,
     pub limit: usize,
 }
@@ -57,7 +57,7 @@ impl TraceQuery {
         }
         self.text = self
             .text
-            .map(|t| t.to_lowercase())
+            .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
         Ok(self)
     }
@@ -65,38 +65,30 @@ impl TraceQuery {
 
 impl TraceQuery {
     fn needs_full_rows(&self) -> bool {
-        !self.attributes.is_empty() || self.text.is_some()
+        !self.attributes.is_empty()
     }
 
-    fn full_match(&self, s: &Span, blobs: &BlobStore) -> bool {
-        for (k, v) in &self.attributes {
-            match s.attributes.get(k) {
-                Some(val) if json_to_flat(val) == *v => {}
-                _ => return false,
-            }
-        }
-        if let Some(t) = &self.text {
-            let hay = |x: &str| x.to_lowercase().contains(t.as_str());
-            let hit = hay(&s.operation)
-                || hay(&s.status_message)
-                || s.attributes
-                    .iter()
-                    .any(|(k, v)| hay(k) || hay(&json_to_flat(v)))
-                || s.events
-                    .iter()
-                    .any(|e| hay(&e.name) || e.attributes.values().any(|v| hay(&json_to_flat(v))));
-            // Payloads moved to the blob store are searched too (read
-            // only for the spans that did not match otherwise).
-            let hit = hit
-                || s.llm
-                    .iter()
-                    .flat_map(|l| &l.payloads)
-                    .any(|p| blob_text(blobs, &p.sha256).is_some_and(|b| hay(&b)));
-            if !hit {
-                return false;
-            }
-        }
-        true
+    fn attributes_match(&self, s: &Span) -> bool {
+        self.attributes.iter().all(|(k, v)| {
+            s.attributes
+                .get(k)
+                .is_some_and(|val| json_to_flat(val) == *v)
+        })
+    }
+
+    /// Every filter but the text, on a decoded span (text searches).
+    fn passes(&self, s: &Span) -> bool {
+        let dur = s.duration_ms();
+        self.service.as_ref().is_none_or(|x| *x == s.service)
+            && self.status.as_ref().is_none_or(|x| *x == s.status)
+            && self
+                .operation
+                .as_ref()
+                .is_none_or(|op| s.operation.contains(op.as_str()))
+            && self.min_duration_ms.is_none_or(|m| dur >= m)
+            && self.max_duration_ms.is_none_or(|m| dur <= m)
+            && self.since_ns.is_none_or(|t| s.start_ns >= t)
+            && self.attributes_match(s)
     }
 
     /// Tests the spans of one batch.
@@ -104,7 +96,6 @@ impl TraceQuery {
         &self,
         batch: &RecordBatch,
         wanted: &dyn Fn(usize) -> bool,
-        blobs: &BlobStore,
     ) -> Result<Vec<bool>, QueryError> {
         let mut mask = RowMask::new(batch.num_rows(), wanted);
         mask.text_eq(batch, "service", self.service.as_deref())?;
@@ -123,7 +114,7 @@ impl TraceQuery {
         }
         if self.needs_full_rows() {
             let cols = SpanCols::new(batch)?;
-            mask.rows(|i| Ok(self.full_match(&cols.row(i)?, blobs)))?;
+            mask.rows(|i| Ok(self.attributes_match(&cols.row(i)?)))?;
         }
         Ok(mask.into_vec())
     }
@@ -145,7 +136,19 @@ impl TraceQuery {
 }
 
 /// Spans matching the query, newest first by start time, at most `limit`.
+/// With `text`, through the full-text index.
 pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryError> {
+    if let Some(text) = &q.text {
+        let tq = TextQuery {
+            text,
+            kind: DocKind::Span,
+            service: q.service.as_deref(),
+            since_ns: q.since_ns,
+            until_ns: None,
+            limit: q.limit,
+        };
+        return crate::textsearch::spans(engine, tq, &|s| q.passes(s), q.limit);
+    }
     let snap = engine.snapshot();
     let mut equals = Vec::new();
     if let Some(s) = &q.service {
@@ -165,7 +168,7 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
             bloom: None,
             ..Default::default()
         },
-        matcher: &|b, w| q.matches(b, w, engine.blobs()),
+        matcher: &|b, w| q.matches(b, w),
     };
     newest(&snap, &search, q.limit, &|b, i| {
         Ok(SpanCols::new(b)?.row(i)?)

@@ -115,8 +115,40 @@ async fn traces(
     }
     .validate()?;
     let engine = st.engine.clone();
-    let spans = blocking(move || Ok(tael_query::traces::search_spans(&engine, &q)?)).await?;
+    let spans = blocking(move || {
+        let spans = tael_query::traces::search_spans(&engine, &q)?;
+        let matches = match &q.text {
+            Some(t) => tael_query::textsearch::span_matches(&engine, t, &spans)?,
+            None => Vec::new(),
+        };
+        with_matches(&spans, matches)
+    })
+    .await?;
     Ok(Json(json!({ "spans": spans })))
+}
+
+/// The rows as JSON, each with the `match` of a text search (when there
+/// is one).
+fn with_matches<T: serde::Serialize>(
+    rows: &[T],
+    matches: Vec<Option<tael_query::textsearch::TextMatch>>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut matches = matches.into_iter();
+    rows.iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r)
+                .map_err(|e| ApiError::new(tael_core::ErrorCode::Internal, e.to_string()))?;
+            if let (Some(Some(m)), Value::Object(o)) = (matches.next(), &mut v) {
+                o.insert(
+                    "match".into(),
+                    serde_json::to_value(m).map_err(|e| {
+                        ApiError::new(tael_core::ErrorCode::Internal, e.to_string())
+                    })?,
+                );
+            }
+            Ok(v)
+        })
+        .collect()
 }
 
 /// `with_payloads=true|1`: payloads moved to the blob store are put back.
@@ -292,6 +324,7 @@ async fn logs(
         severity: p.string("severity"),
         body_contains: p.string("body_contains"),
         trace_id: p.string("trace_id"),
+        text: p.string("text"),
         since_ns: p.since()?,
         limit: p.limit(100)?,
     }
@@ -300,10 +333,14 @@ async fn logs(
     let engine = st.engine.clone();
     let logs = blocking(move || {
         let mut logs = tael_query::logs::search_logs(&engine, &q)?;
+        let matches = match &q.text {
+            Some(t) => tael_query::textsearch::log_matches(&engine, t, &logs)?,
+            None => Vec::new(),
+        };
         if inline {
             tael_query::payloads::inline_logs(&engine, &mut logs);
         }
-        Ok(logs)
+        with_matches(&logs, matches)
     })
     .await?;
     Ok(Json(json!({ "count": logs.len(), "logs": logs })))

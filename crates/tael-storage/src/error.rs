@@ -23,6 +23,8 @@ pub enum StorageError {
     Unavailable(String),
     #[error("{0}")]
     InvalidArgument(String),
+    #[error("text index error: {0}")]
+    TextIndex(String),
 }
 
 impl StorageError {
@@ -40,7 +42,9 @@ impl StorageError {
                 ErrorCode::PayloadTooLarge
             }
             StorageError::InvalidArgument(_) => ErrorCode::InvalidArgument,
-            StorageError::Parquet(_) | StorageError::Corrupt(_) => ErrorCode::Internal,
+            StorageError::Parquet(_) | StorageError::Corrupt(_) | StorageError::TextIndex(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! tael-storage: the embedded storage engine. WAL (`wal`), memtables
 //! (`memtable`), Parquet parts (`part`, `columnar`), the manifest
-//! (`manifest`), per-service rollups (`rollup`), comments (`comments`), and
-//! the engine that ties them together (`engine`).
+//! (`manifest`), per-service rollups (`rollup`), comments (`comments`), the
+//! full-text index (`text`), and the engine that ties them together (`engine`).
 
 pub mod blobs;
 pub mod columnar;
@@ -14,6 +14,7 @@ pub mod offload;
 pub mod otlp;
 pub mod part;
 pub mod rollup;
+pub mod text;
 pub mod wal;
 
 pub use engine::{Engine, EngineConfig, EngineStats, IngestOutcome, Snapshot};

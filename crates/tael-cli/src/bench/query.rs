@@ -1,6 +1,7 @@
 //! `tael bench query`: times the hot REST queries against a running server
 //! (median and p90 of repeated runs, through HTTP like a real client):
-//! trace by id, services, error traces of a service, logs by trace id; and
+//! trace by id, services, error traces of a service, logs by trace id,
+//! full-text searches (a phrase most generated prompts hold, a missing word); and
 //! the analytics: summary and anomalies of the last hour, diff, topology,
 //! and SQL `count(*) … GROUP BY service`.
 
@@ -84,6 +85,15 @@ pub fn run(server: &str, runs: usize) -> Result<Value, CliError> {
             &client,
             "/api/v1/logs",
             &[("trace_id".into(), log_trace)],
+            runs,
+        )?);
+    }
+    // Full text: a phrase most generated prompts hold, and a word none does.
+    for text in ["\"refund policy\"", "zebra"] {
+        results.push(time_it(
+            &client,
+            "/api/v1/traces",
+            &[("text".into(), text.into()), ("limit".into(), "20".into())],
             runs,
         )?);
     }

@@ -10,3 +10,4 @@ mod llm;
 mod prom_compat;
 mod rest_cli;
 mod support;
+mod text_search;

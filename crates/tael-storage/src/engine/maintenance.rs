@@ -76,6 +76,9 @@ impl Engine {
         // The new parts may refer to blobs: those must be durable before
         // the WAL that could re-create them goes.
         self.blobs.sync()?;
+        // So is the text index of the rows up to `upto`.
+        self.ensure_text_days(&new_parts)?;
+        self.text.commit()?;
         self.commit(new_parts, new_rollups, &[], Some(upto))?;
         self.wal.drop_through(upto)?;
         tracing::info!(
@@ -282,6 +285,9 @@ impl Engine {
                         }
                         if let Err(e) = engine.collect_blobs_if_due() {
                             tracing::error!(error = %e, "blob GC failed; will retry");
+                        }
+                        if let Err(e) = engine.maintain_text() {
+                            tracing::error!(error = %e, "text index upkeep failed; will retry");
                         }
                         let mut slept = Duration::ZERO;
                         while slept < engine.cfg.maintenance_interval

@@ -8,11 +8,16 @@
 //! the parts, record them and `flushed_seq = S` in the manifest, and only
 //! then delete the WAL segments up to S. Replay skips records ≤ flushed_seq,
 //! so a crash anywhere in between neither loses nor duplicates data.
+//!
+//! The full-text index (`crate::text`) is fed as rows are applied, and
+//! committed before a flush lets the WAL go; days of stored rows without
+//! an index are rebuilt from their parts by a background thread at open.
 
 mod blob_gc;
 mod maintenance;
 #[cfg(test)]
 mod tests;
+mod text_index;
 
 use crate::blobs::BlobStore;
 use crate::columnar;
@@ -25,6 +30,7 @@ use crate::part::{
     PartWriter, ROW_GROUP_ROWS,
 };
 use crate::rollup::Rollup;
+use crate::text::{TextDoc, TextIndex};
 use crate::wal::{RecordKind, Wal};
 use arrow::array::RecordBatch;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -151,6 +157,7 @@ pub struct EngineStats {
     pub blob_bytes: u64,
     /// Uncompressed bytes of the distinct blobs.
     pub blob_raw_bytes: u64,
+    pub text_index: crate::text::TextIndexStats,
 }
 
 pub struct Engine {
@@ -172,6 +179,9 @@ pub struct Engine {
     blobs: Arc<BlobStore>,
     /// When blob garbage collection last ran (ns).
     last_blob_gc: Mutex<i64>,
+    text: TextIndex,
+    /// When the text index was last committed by maintenance.
+    last_text_commit: Mutex<std::time::Instant>,
 }
 
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
@@ -216,6 +226,13 @@ impl Engine {
         blobs.set_refresh_after(
             i64::try_from(cfg.payload_retention.as_nanos() / 2).unwrap_or(i64::MAX),
         );
+        let (text, mut lost_days) = TextIndex::open(&cfg.data_dir.join("text"), blobs.clone())?;
+        lost_days.extend(text_index::days_without_index(&manifest, &text));
+        lost_days.sort_unstable();
+        lost_days.dedup();
+        for day in &lost_days {
+            text.begin_rebuild(*day)?;
+        }
         let state = State {
             active: Memtable::default(),
             frozen: None,
@@ -238,6 +255,8 @@ impl Engine {
             comments,
             blobs,
             last_blob_gc: Mutex::new(tael_core::time::now_ns()),
+            text,
+            last_text_commit: Mutex::new(std::time::Instant::now()),
         });
         let flushed = engine.state.read().manifest.flushed_seq;
         let mut replayed = 0usize;
@@ -245,7 +264,7 @@ impl Engine {
             if rec.seq <= flushed {
                 continue;
             }
-            match engine.decode_and_apply(rec.kind, &rec.payload) {
+            match engine.decode_and_apply(rec.kind, &rec.payload, rec.seq) {
                 Ok(n) => replayed += n,
                 Err(e @ StorageError::Corrupt(_)) => {
                     tracing::error!(seq = rec.seq, error = %e, "skipping undecodable WAL record")
@@ -257,6 +276,7 @@ impl Engine {
             }
         }
         tracing::info!(replayed, "storage engine open");
+        engine.spawn_text_rebuild(lost_days);
         Ok((engine, lock))
     }
 
@@ -272,6 +292,11 @@ impl Engine {
         &self.blobs
     }
 
+    /// The full-text index over payloads and log bodies.
+    pub fn text_index(&self) -> &TextIndex {
+        &self.text
+    }
+
     /// Where payloads go (see `crate::offload`).
     fn offload_to(&self) -> crate::offload::Offload<'_> {
         crate::offload::Offload {
@@ -281,21 +306,28 @@ impl Engine {
     }
 
     /// Moves the large log bodies of a decoded batch to the blob store
-    /// (span payloads move while decoding).
-    fn offload(&self, mut p: Prepared) -> Result<Prepared, StorageError> {
-        if p.signal == Signal::Logs {
-            p.batch = crate::offload::logs(p.batch, self.offload_to())?;
-        }
-        Ok(p)
+    /// (span payloads move while decoding), and lists what the text index
+    /// will hold of its rows (with their row numbers).
+    fn offload(&self, mut p: Prepared) -> Result<(Prepared, Vec<(usize, TextDoc)>), StorageError> {
+        let docs = match p.signal {
+            Signal::Logs => {
+                p.batch = crate::offload::logs(p.batch, self.offload_to())?;
+                crate::text::docs::log_docs(&p.batch)?
+            }
+            Signal::Spans => crate::text::docs::span_docs(&p.batch)?,
+            Signal::Metrics => Vec::new(),
+        };
+        Ok((p, docs))
     }
 
-    fn decode_and_apply(&self, kind: u8, payload: &[u8]) -> Result<usize, StorageError> {
+    fn decode_and_apply(&self, kind: u8, payload: &[u8], seq: u64) -> Result<usize, StorageError> {
         let kind = RecordKind::from_u8(kind)
             .ok_or_else(|| StorageError::Corrupt(format!("unknown WAL record kind {kind}")))?;
         let decoded = self
             .decode(kind, payload)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        Ok(self.apply(self.offload(decoded.prepared)?)?.accepted)
+        let (p, docs) = self.offload(decoded.prepared)?;
+        Ok(self.apply(p, docs, seq)?.accepted)
     }
 
     /// Decodes an export of `kind` (protobuf) into columns.
@@ -314,13 +346,23 @@ impl Engine {
         }
     }
 
-    /// Applies a prepared batch to the memtable, dropping re-delivered rows.
-    fn apply(&self, p: Prepared) -> Result<IngestOutcome, StorageError> {
+    /// Applies a prepared batch (WAL sequence `seq`) to the memtable,
+    /// dropping re-delivered rows, and indexes the text of the rows kept.
+    fn apply(
+        &self,
+        p: Prepared,
+        docs: Vec<(usize, TextDoc)>,
+        seq: u64,
+    ) -> Result<IngestOutcome, StorageError> {
         let rows = p.rows();
         let keep = self.recent.lock().admit(&p.keys);
-        let mut st = self.state.write();
-        let accepted = st.active.push(p, keep.as_deref())?;
-        self.wake_flusher_if_full(st.active.bytes);
+        let accepted = {
+            let mut st = self.state.write();
+            let accepted = st.active.push(p, keep.as_deref())?;
+            self.wake_flusher_if_full(st.active.bytes);
+            accepted
+        };
+        self.index_text(docs, keep.as_deref(), seq);
         Ok(IngestOutcome {
             seq: 0,
             accepted,
@@ -356,9 +398,12 @@ impl Engine {
         kind: RecordKind,
         payload: &[u8],
         p: Prepared,
+        docs: Vec<(usize, TextDoc)>,
     ) -> Result<IngestOutcome, StorageError> {
         self.admit()?;
-        let (seq, out) = self.wal.append(kind, payload, |_| self.apply(p))?;
+        let (seq, out) = self
+            .wal
+            .append(kind, payload, |seq| self.apply(p, docs, seq))?;
         let mut out = out?;
         out.seq = seq;
         Ok(out)
@@ -395,8 +440,8 @@ impl Engine {
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
         })?;
         let mut out = if decoded.prepared.rows() > 0 {
-            let prepared = self.offload(decoded.prepared)?;
-            self.ingest(kind, payload, prepared)?
+            let (prepared, docs) = self.offload(decoded.prepared)?;
+            self.ingest(kind, payload, prepared, docs)?
         } else {
             IngestOutcome::default()
         };
@@ -446,6 +491,7 @@ impl Engine {
             blobs: blob_stats.blobs,
             blob_bytes: blob_stats.disk_bytes,
             blob_raw_bytes: blob_stats.raw_bytes,
+            text_index: self.text.stats(),
         }
     }
 

@@ -1,0 +1,264 @@
+//! Searching the index: finding the keys of the texts that match, then the
+//! newest rows that carry one, day by day from the newest; and highlighting
+//! the matches in a row's texts.
+
+use super::*;
+
+/// A row a search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextHit {
+    pub time_ns: i64,
+    pub trace_id: String,
+    pub span_id: String,
+    /// The keys of the row's texts that matched.
+    pub keys: Vec<u64>,
+}
+
+/// What a search found, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TextHits {
+    pub hits: Vec<TextHit>,
+    /// Whether these are all the rows that match (otherwise ask for more).
+    pub complete: bool,
+}
+
+/// A search of the rows of one kind.
+#[derive(Debug, Clone)]
+pub struct TextQuery<'a> {
+    /// Tantivy query syntax over the texts: words (all must match), "a
+    /// phrase", OR, -excluded, "a phrase prefi"*; `:` is taken as text.
+    pub text: &'a str,
+    pub kind: DocKind,
+    pub service: Option<&'a str>,
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+    pub limit: usize,
+}
+
+/// A highlighted extract of a text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TextSnippet {
+    /// The extract with each match in `**`.
+    pub snippet: String,
+    /// The extract as it is.
+    pub fragment: String,
+    /// Byte ranges of the matches in `fragment`.
+    pub highlights: Vec<[usize; 2]>,
+}
+
+impl TextIndex {
+    fn kind_query(&self, code: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(self.f.kind, code),
+            IndexRecordOption::Basic,
+        ))
+    }
+
+    /// The keys of the text documents `searcher` sees that match `query`
+    /// (all of them without one).
+    pub(super) fn keys_matching(
+        &self,
+        searcher: &Searcher,
+        query: Option<&dyn Query>,
+    ) -> Result<HashSet<u64>, StorageError> {
+        let mut clauses = vec![(Occur::Must, self.kind_query("t"))];
+        if let Some(q) = query {
+            clauses.push((Occur::Must, q.box_clone()));
+        }
+        let docs = searcher
+            .search(&BooleanQuery::new(clauses), &DocSetCollector)
+            .map_err(err)?;
+        let mut cols: HashMap<u32, Column<u64>> = HashMap::new();
+        let mut keys = HashSet::with_capacity(docs.len());
+        for addr in docs {
+            let col = match cols.get(&addr.segment_ord) {
+                Some(c) => c,
+                None => {
+                    let c = searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("key")
+                        .map_err(err)?;
+                    cols.entry(addr.segment_ord).or_insert(c)
+                }
+            };
+            if let Some(k) = col.first(addr.doc_id) {
+                keys.insert(k);
+            }
+        }
+        Ok(keys)
+    }
+
+    fn parse(&self, text: &str) -> Result<Box<dyn Query>, StorageError> {
+        if text.trim().is_empty() {
+            return Err(StorageError::InvalidArgument("empty text query".into()));
+        }
+        let mut parser = QueryParser::for_index(&self.parser_index, vec![self.f.text]);
+        parser.set_conjunction_by_default();
+        // There is one field, so `:` can only be text (where the tokenizer
+        // splits anyway), never the field syntax: "error: timeout" works.
+        parser
+            .parse_query(&text.replace(':', " "))
+            .map_err(|e| StorageError::InvalidArgument(format!("invalid text query {text:?}: {e}")))
+    }
+
+    /// The newest rows whose texts match (see [`TextQuery`]). Commits first,
+    /// so every acknowledged row is searched.
+    pub fn search(&self, q: &TextQuery<'_>) -> Result<TextHits, StorageError> {
+        let query = self.parse(q.text)?;
+        self.commit()?;
+        let limit = q.limit.max(1);
+        let first = q.since_ns.map(day_of).unwrap_or(i64::MIN);
+        let last = q
+            .until_ns
+            .map(|t| day_of(t.saturating_sub(1)))
+            .unwrap_or(i64::MAX);
+        let mut out = TextHits {
+            hits: Vec::new(),
+            complete: true,
+        };
+        let days: Vec<(i64, Arc<Day>)> = self
+            .all_days()
+            .into_iter()
+            .rev()
+            .filter(|(day, _)| (first..=last).contains(day))
+            .collect();
+        for (_, d) in days {
+            if out.hits.len() >= limit {
+                out.complete = false;
+                break;
+            }
+            let searcher = d.reader.searcher();
+            let keys = self.keys_matching(&searcher, Some(&*query))?;
+            if keys.is_empty() {
+                continue;
+            }
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+                (Occur::Must, self.kind_query(kind_code(q.kind))),
+                (
+                    Occur::Must,
+                    Box::new(TermSetQuery::new(
+                        keys.iter().map(|k| Term::from_field_u64(self.f.key, *k)),
+                    )),
+                ),
+            ];
+            if let Some(s) = q.service {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.f.service, s),
+                        IndexRecordOption::Basic,
+                    )),
+                ));
+            }
+            if q.since_ns.is_some() || q.until_ns.is_some() {
+                let bound = |t: Option<i64>, inclusive: bool| match t {
+                    None => Bound::Unbounded,
+                    Some(t) if inclusive => Bound::Included(Term::from_field_i64(self.f.time, t)),
+                    Some(t) => Bound::Excluded(Term::from_field_i64(self.f.time, t)),
+                };
+                clauses.push((
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        bound(q.since_ns, true),
+                        bound(q.until_ns, false),
+                    )),
+                ));
+            }
+            let top = searcher
+                .search(
+                    &BooleanQuery::new(clauses),
+                    &TopDocs::with_limit(limit).order_by_fast_field::<i64>("time", Order::Desc),
+                )
+                .map_err(err)?;
+            if top.len() >= limit {
+                out.complete = false;
+            }
+            for (time_ns, addr) in top {
+                let doc: TantivyDocument = searcher.doc(addr).map_err(err)?;
+                let row_keys = searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .u64("key")
+                    .map_err(err)?;
+                let matched: Vec<u64> = row_keys
+                    .values_for_doc(addr.doc_id)
+                    .filter(|k| keys.contains(k))
+                    .collect();
+                let text_of = |f: Field| {
+                    doc.get_first(f)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                out.hits.push(TextHit {
+                    time_ns,
+                    trace_id: text_of(self.f.trace_id),
+                    span_id: text_of(self.f.span_id),
+                    keys: matched,
+                });
+            }
+        }
+        out.hits.sort_by_key(|h| std::cmp::Reverse(h.time_ns));
+        out.hits.truncate(limit);
+        Ok(out)
+    }
+
+    /// A highlighter of `text` (the query of a search).
+    pub fn highlighter(&self, text: &str) -> Result<Highlighter<'_>, StorageError> {
+        Ok(Highlighter {
+            index: self,
+            query: self.parse(text)?,
+            generators: HashMap::new(),
+        })
+    }
+}
+
+/// Highlights the matches of one query in texts of the rows it found.
+pub struct Highlighter<'a> {
+    index: &'a TextIndex,
+    query: Box<dyn Query>,
+    /// Per day: term weights come from the day the row is in.
+    generators: HashMap<i64, Option<SnippetGenerator>>,
+}
+
+impl Highlighter<'_> {
+    /// The best extract of `text` (a text of a row of `day`), when the
+    /// query matches in it.
+    pub fn snippet(&mut self, day: i64, text: &str) -> Option<TextSnippet> {
+        let gen = self.generators.entry(day).or_insert_with(|| {
+            let d = self.index.days.read().get(&day).cloned()?;
+            let mut g =
+                SnippetGenerator::create(&d.reader.searcher(), &*self.query, self.index.f.text)
+                    .ok()?;
+            g.set_max_num_chars(SNIPPET_CHARS);
+            Some(g)
+        });
+        let s = gen.as_ref()?.snippet(text);
+        if s.highlighted().is_empty() {
+            return None;
+        }
+        let fragment = s.fragment().to_string();
+        let mut marked = String::with_capacity(fragment.len() + 8);
+        let mut at = 0;
+        let mut highlights = Vec::new();
+        for r in s.highlighted() {
+            let (a, b) = (r.start.min(fragment.len()), r.end.min(fragment.len()));
+            if a < at || !fragment.is_char_boundary(a) || !fragment.is_char_boundary(b) {
+                continue;
+            }
+            marked.push_str(&fragment[at..a]);
+            marked.push_str("**");
+            marked.push_str(&fragment[a..b]);
+            marked.push_str("**");
+            at = b;
+            highlights.push([a, b]);
+        }
+        marked.push_str(&fragment[at..]);
+        Some(TextSnippet {
+            snippet: marked,
+            fragment,
+            highlights,
+        })
+    }
+}
