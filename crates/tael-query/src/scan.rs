@@ -13,7 +13,7 @@ use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
 
 /// Where a candidate row lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Loc {
     Mem { chunk: usize, row: usize },
     Part { part: usize, rg: usize, row: usize },

@@ -63,15 +63,26 @@ pub(crate) fn search<T>(
         };
         let parts: Vec<&PartRef> = snap.parts_of(signal).collect();
         let found = locate(&snap, signal, &parts, &hits.hits)?;
-        let locs: Vec<Loc> = found.iter().map(|(l, _)| *l).collect();
+        let mut locs: Vec<Loc> = found.iter().map(|(l, _)| *l).collect();
+        locs.sort_unstable();
+        locs.dedup();
         let rows = materialize(&snap, signal, &parts, &locs, s.decode)?;
+        let mut rows: HashMap<Loc, T> = locs.into_iter().zip(rows).collect();
         let mut out: Vec<T> = Vec::new();
-        let mut taken: HashSet<usize> = HashSet::new();
-        for (row, (_, hit_ix)) in rows.into_iter().zip(&found) {
+        let mut taken_hits: HashSet<usize> = HashSet::new();
+        // One row per hit (a re-delivered copy is the same row) and one
+        // hit per row (records alike in time and ids are told apart by
+        // their texts).
+        for (loc, hit_ix) in &found {
+            if taken_hits.contains(hit_ix) {
+                continue;
+            }
             let hit = &hits.hits[*hit_ix];
-            // One row per hit (a re-delivered copy is the same row).
-            if !taken.contains(hit_ix) && (s.is_hit)(&row, hit) && (s.passes)(&row) {
-                taken.insert(*hit_ix);
+            let ok = rows
+                .get(loc)
+                .is_some_and(|row| (s.is_hit)(row, hit) && (s.passes)(row));
+            if let Some(row) = ok.then(|| rows.remove(loc)).flatten() {
+                taken_hits.insert(*hit_ix);
                 out.push(row);
             }
         }
@@ -113,12 +124,14 @@ fn locate(
         }
     }
     // Part rows: by row group, each read once for the hits it may hold.
+    let mut order: Vec<usize> = (0..hits.len()).collect();
+    order.sort_unstable_by_key(|i| hits[*i].time_ns);
     let mut groups: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
-    for (i, h) in hits.iter().enumerate() {
-        for (pi, p) in parts.iter().enumerate() {
-            if h.time_ns < p.meta.min_time_ns || h.time_ns > p.meta.max_time_ns {
-                continue;
-            }
+    for (pi, p) in parts.iter().enumerate() {
+        let from = order.partition_point(|i| hits[*i].time_ns < p.meta.min_time_ns);
+        let to = order.partition_point(|i| hits[*i].time_ns <= p.meta.max_time_ns);
+        for &i in order.get(from..to).unwrap_or(&[]) {
+            let h = &hits[i];
             let filter = RowGroupFilter {
                 min_time: Some((time_col, h.time_ns)),
                 max_time: Some((time_col, h.time_ns)),
@@ -138,22 +151,26 @@ fn locate(
     let mut groups: Vec<((usize, usize), Vec<usize>)> = groups.into_iter().collect();
     groups.sort_unstable_by_key(|(k, _)| *k);
     for ((pi, rg), ixs) in groups {
+        let mut by_time: HashMap<i64, Vec<usize>> = HashMap::new();
+        for i in ixs {
+            by_time.entry(hits[i].time_ns).or_default().push(i);
+        }
         let mut offset = 0;
         for batch in parts[pi].scan_group(rg, Some(&[time_col, "trace_id", "span_id"]))? {
             let c = Cols::new(&batch);
             let (t, trace, span) = (c.i64(time_col)?, c.text("trace_id")?, c.text("span_id")?);
             for row in 0..batch.num_rows() {
-                for &i in &ixs {
-                    let h = &hits[i];
-                    if t.value(row) == h.time_ns && same(h, trace.value(row), span.value(row)) {
-                        out.push((
-                            Loc::Part {
-                                part: pi,
-                                rg,
-                                row: offset + row,
-                            },
-                            i,
-                        ));
+                let Some(ixs) = by_time.get(&t.value(row)) else {
+                    continue;
+                };
+                for &i in ixs {
+                    if same(&hits[i], trace.value(row), span.value(row)) {
+                        let loc = Loc::Part {
+                            part: pi,
+                            rg,
+                            row: offset + row,
+                        };
+                        out.push((loc, i));
                     }
                 }
             }

@@ -147,18 +147,29 @@ impl RecentKeys {
         }
     }
 
+    /// Whether `k` was not seen recently (and remembers it).
+    pub fn insert(&mut self, k: u64) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        let fresh = self.set.insert(k);
+        if fresh {
+            self.order.push_back(k);
+            if self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+        fresh
+    }
+
     /// Which keys were not seen recently (and remembers them). `None` when
     /// all are new.
     pub fn admit(&mut self, keys: &[u64]) -> Option<Vec<bool>> {
-        if self.capacity == 0 {
-            return None;
-        }
         let mut mask: Option<Vec<bool>> = None;
         for (i, k) in keys.iter().enumerate() {
-            let fresh = self.set.insert(*k);
-            if fresh {
-                self.order.push_back(*k);
-            }
+            let fresh = self.insert(*k);
             match (&mut mask, fresh) {
                 (Some(m), f) => m.push(f),
                 (None, false) => {
@@ -167,11 +178,6 @@ impl RecentKeys {
                     mask = Some(m);
                 }
                 (None, true) => {}
-            }
-        }
-        while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
             }
         }
         mask

@@ -2,11 +2,14 @@
 //! append (WAL replay does it again; content addressing makes that
 //! idempotent):
 //!
-//! - spans that are LLM calls, while the wire decoder builds them
-//!   ([`Offload::span`]): every payload attribute (see
-//!   `tael_core::llm::payloads`) and payload attribute of a GenAI content
-//!   event whose string value has at least `min_bytes` bytes is replaced by
-//!   a reference object, and the call's `payloads` list names it;
+//! - spans that are LLM calls, while the wire decoder builds them: every
+//!   payload attribute (see `tael_core::llm::payloads`) whose string value
+//!   has at least `min_bytes` bytes goes straight from the wire bytes to
+//!   the blob store while the attribute JSON is written
+//!   ([`Offload::divert_attr`]; a span that turns out not to be an LLM call
+//!   gets its attributes written again, whole), and so does each such
+//!   payload attribute of a GenAI content event ([`Offload::span`]). Each
+//!   is replaced by a reference object and named in the call's `payloads`;
 //! - log records, after decode ([`logs`]): a string body of at least
 //!   `min_bytes` bytes moves, `body` becomes "" and `body_json` the
 //!   reference object (structured bodies stay inline).
@@ -90,9 +93,40 @@ impl Offload<'_> {
         moved
     }
 
+    /// While a span's attributes are written (see
+    /// `crate::otlp::json_text::Divert`): stores the value of payload
+    /// attribute `key` (`value`: its encoded `AnyValue`) when it is a large
+    /// enough string, records it in `refs`, and returns its reference.
+    pub fn divert_attr(
+        &self,
+        key: &str,
+        value: &[u8],
+        refs: &mut Vec<PayloadRef>,
+    ) -> Result<Option<Value>, crate::otlp::WireError> {
+        let Some(kind) = payload_kind(key) else {
+            return Ok(None);
+        };
+        let Some(text) = crate::otlp::json_text::any_as_str(value)? else {
+            return Ok(None);
+        };
+        let Some(hash) = self.store(text) else {
+            return Ok(None);
+        };
+        let bytes = text.len() as u64;
+        let r = blob_ref(&hash, bytes);
+        refs.push(PayloadRef {
+            kind: kind.to_string(),
+            key: key.to_string(),
+            event: None,
+            sha256: hash,
+            bytes,
+        });
+        Ok(Some(r))
+    }
+
     /// Moves the payloads of an LLM span: its payload attributes (`attrs`,
-    /// parsed) and the payload attributes of its GenAI content events
-    /// (`events_json`, rewritten when one moved). The moved payloads.
+    /// parsed) left inline and the payload attributes of its GenAI content
+    /// events (`events_json`, rewritten when one moved). The moved payloads.
     pub fn span(&self, attrs: &mut Attrs, events_json: &mut Vec<u8>) -> Vec<PayloadRef> {
         let mut refs = Vec::new();
         self.move_values(attrs, payload_kind, None, &mut refs);

@@ -53,6 +53,17 @@ fn log(start: u64, tag: u32, severity: i32, body: &str) -> LogRecord {
     }
 }
 
+fn untraced(time: u64, body: &str) -> LogRecord {
+    LogRecord {
+        time_unix_nano: time,
+        severity_number: 9,
+        body: Some(AnyValue {
+            value: Some(st(body)),
+        }),
+        ..Default::default()
+    }
+}
+
 /// Writes the corpus: three chats (the oldest prompt large enough for the
 /// blob store), an error span, an exception, and three log records.
 fn ingest(s: &Server, start: u64) {
@@ -119,6 +130,9 @@ fn ingest(s: &Server, start: u64) {
                     log(start + MS, 1, 17, &big_body),
                     log(start + 2 * MS, 2, 9, "refund issued for order 42"),
                     log(start + 3 * MS, 3, 9, "parcel shipped"),
+                    // Alike in time and (absent) ids: told apart by body.
+                    untraced(start + 4 * MS, "ticket 7 opened"),
+                    untraced(start + 4 * MS, "ticket 8 opened"),
                 ],
                 schema_url: String::new(),
             }],
@@ -214,6 +228,11 @@ fn check(s: &Server) {
         .starts_with("**refund** worker crashed"));
     let (_, v) = s.get("/api/v1/logs?text=parcel");
     assert_eq!(v["count"], 1, "{v}");
+    let (_, v) = s.get("/api/v1/logs?text=ticket%20opened");
+    assert_eq!(v["count"], 2, "{v}");
+    let (_, v) = s.get("/api/v1/logs?text=%22ticket%208%22");
+    assert_eq!(v["count"], 1, "{v}");
+    assert_eq!(v["logs"][0]["match"]["fragment"], "ticket 8 opened");
 }
 
 fn bad_queries_are_refused(s: &Server) {

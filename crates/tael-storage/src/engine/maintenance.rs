@@ -78,7 +78,7 @@ impl Engine {
         self.blobs.sync()?;
         // So is the text index of the rows up to `upto`.
         self.ensure_text_days(&new_parts)?;
-        self.text.commit()?;
+        self.text.commit();
         self.commit(new_parts, new_rollups, &[], Some(upto))?;
         self.wal.drop_through(upto)?;
         tracing::info!(
@@ -286,9 +286,7 @@ impl Engine {
                         if let Err(e) = engine.collect_blobs_if_due() {
                             tracing::error!(error = %e, "blob GC failed; will retry");
                         }
-                        if let Err(e) = engine.maintain_text() {
-                            tracing::error!(error = %e, "text index upkeep failed; will retry");
-                        }
+                        engine.maintain_text();
                         let mut slept = Duration::ZERO;
                         while slept < engine.cfg.maintenance_interval
                             && !stop.load(std::sync::atomic::Ordering::Acquire)

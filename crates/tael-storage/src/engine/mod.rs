@@ -180,8 +180,8 @@ pub struct Engine {
     /// When blob garbage collection last ran (ns).
     last_blob_gc: Mutex<i64>,
     text: TextIndex,
-    /// When the text index was last committed by maintenance.
-    last_text_commit: Mutex<std::time::Instant>,
+    /// When text index retention last ran.
+    last_text_retention: Mutex<std::time::Instant>,
 }
 
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
@@ -227,6 +227,8 @@ impl Engine {
             i64::try_from(cfg.payload_retention.as_nanos() / 2).unwrap_or(i64::MAX),
         );
         let (text, mut lost_days) = TextIndex::open(&cfg.data_dir.join("text"), blobs.clone())?;
+        let last_seq = records.last().map(|r| r.seq).unwrap_or(0);
+        text.clamp_committed(last_seq.max(manifest.flushed_seq));
         lost_days.extend(text_index::days_without_index(&manifest, &text));
         lost_days.sort_unstable();
         lost_days.dedup();
@@ -256,9 +258,12 @@ impl Engine {
             blobs,
             last_blob_gc: Mutex::new(tael_core::time::now_ns()),
             text,
-            last_text_commit: Mutex::new(std::time::Instant::now()),
+            last_text_retention: Mutex::new(std::time::Instant::now()),
         });
-        let flushed = engine.state.read().manifest.flushed_seq;
+        let (flushed, opened_parts) = {
+            let st = engine.state.read();
+            (st.manifest.flushed_seq, st.parts.clone())
+        };
         let mut replayed = 0usize;
         for rec in records {
             if rec.seq <= flushed {
@@ -276,7 +281,9 @@ impl Engine {
             }
         }
         tracing::info!(replayed, "storage engine open");
-        engine.spawn_text_rebuild(lost_days);
+        // The parts of before replay: rows flushed since were indexed as
+        // they were applied.
+        engine.spawn_text_rebuild(lost_days, opened_parts);
         Ok((engine, lock))
     }
 
@@ -309,14 +316,14 @@ impl Engine {
     /// (span payloads move while decoding), and lists what the text index
     /// will hold of its rows (with their row numbers).
     fn offload(&self, mut p: Prepared) -> Result<(Prepared, Vec<(usize, TextDoc)>), StorageError> {
-        let docs = match p.signal {
-            Signal::Logs => {
-                p.batch = crate::offload::logs(p.batch, self.offload_to())?;
-                crate::text::docs::log_docs(&p.batch)?
-            }
-            Signal::Spans => crate::text::docs::span_docs(&p.batch)?,
-            Signal::Metrics => Vec::new(),
-        };
+        if p.signal == Signal::Logs {
+            p.batch = crate::offload::logs(p.batch, self.offload_to())?;
+        }
+        let docs = crate::text::docs::docs_of(p.signal, &p.batch).unwrap_or_else(|e| {
+            // Derived data: the rows are stored whatever happens here.
+            tracing::error!(error = %e, "cannot read the texts of a batch; not indexing them");
+            Vec::new()
+        });
         Ok((p, docs))
     }
 
@@ -327,7 +334,7 @@ impl Engine {
             .decode(kind, payload)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let (p, docs) = self.offload(decoded.prepared)?;
-        Ok(self.apply(p, docs, seq)?.accepted)
+        Ok(self.apply(p, docs, seq, true)?.accepted)
     }
 
     /// Decodes an export of `kind` (protobuf) into columns.
@@ -346,13 +353,15 @@ impl Engine {
         }
     }
 
-    /// Applies a prepared batch (WAL sequence `seq`) to the memtable,
-    /// dropping re-delivered rows, and indexes the text of the rows kept.
+    /// Applies a prepared batch (WAL sequence `seq`; `replay`: from WAL
+    /// replay) to the memtable, dropping re-delivered rows, and queues the
+    /// text of the rows kept for indexing.
     fn apply(
         &self,
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
         seq: u64,
+        replay: bool,
     ) -> Result<IngestOutcome, StorageError> {
         let rows = p.rows();
         let keep = self.recent.lock().admit(&p.keys);
@@ -362,7 +371,7 @@ impl Engine {
             self.wake_flusher_if_full(st.active.bytes);
             accepted
         };
-        self.index_text(docs, keep.as_deref(), seq);
+        self.index_text(docs, keep.as_deref(), seq, replay);
         Ok(IngestOutcome {
             seq: 0,
             accepted,
@@ -403,7 +412,7 @@ impl Engine {
         self.admit()?;
         let (seq, out) = self
             .wal
-            .append(kind, payload, |seq| self.apply(p, docs, seq))?;
+            .append(kind, payload, |seq| self.apply(p, docs, seq, false))?;
         let mut out = out?;
         out.seq = seq;
         Ok(out)

@@ -1,13 +1,12 @@
-//! The engine's side of the full-text index (`crate::text`): feeding it
-//! the rows applied, its periodic commit and retention, and rebuilding the
-//! days whose index is lost from their stored parts.
+//! The engine's side of the full-text index (`crate::text`): queueing the
+//! rows applied, retention, and rebuilding the days whose index is lost
+//! from their stored parts.
 
 use super::*;
 use crate::text::{day_of, DAY_NS};
 
-/// How often maintenance commits the text index (searches and flushes
-/// commit too).
-const TEXT_COMMIT_INTERVAL: Duration = Duration::from_secs(2);
+/// How often text index retention runs.
+const TEXT_RETENTION_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The days that have span or log parts but no text index.
 pub(super) fn days_without_index(manifest: &Manifest, text: &TextIndex) -> Vec<i64> {
@@ -25,10 +24,14 @@ pub(super) fn days_without_index(manifest: &Manifest, text: &TextIndex) -> Vec<i
 }
 
 impl Engine {
-    /// Indexes the docs of the rows `keep` kept (all without a mask). The
-    /// index is derived data: a failure is logged, not returned, since the
-    /// rows are already stored.
-    pub(super) fn index_text(&self, docs: Vec<(usize, TextDoc)>, keep: Option<&[bool]>, seq: u64) {
+    /// Queues the docs of the rows `keep` kept (all without a mask).
+    pub(super) fn index_text(
+        &self,
+        docs: Vec<(usize, TextDoc)>,
+        keep: Option<&[bool]>,
+        seq: u64,
+        replay: bool,
+    ) {
         if docs.is_empty() {
             return;
         }
@@ -37,9 +40,7 @@ impl Engine {
             .filter(|(row, _)| keep.is_none_or(|k| k.get(*row).copied().unwrap_or(false)))
             .map(|(_, d)| d)
             .collect();
-        if let Err(e) = self.text.add(&docs, seq) {
-            tracing::error!(error = %e, seq, "cannot index text; it is found again after a rebuild of the day");
-        }
+        self.text.add(docs, seq, replay);
     }
 
     /// Makes sure every day of a flush has an index, so an empty one is
@@ -51,29 +52,28 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits the text index when due, closes idle writers, and drops the
-    /// days past both the span and the log retention.
-    pub(super) fn maintain_text(&self) -> Result<(), StorageError> {
+    /// Drops the text index days past both the span and the log retention
+    /// (when due).
+    pub(super) fn maintain_text(&self) {
         {
-            let mut last = self.last_text_commit.lock();
-            if last.elapsed() < TEXT_COMMIT_INTERVAL {
-                return Ok(());
+            let mut last = self.last_text_retention.lock();
+            if last.elapsed() < TEXT_RETENTION_INTERVAL {
+                return;
             }
             *last = std::time::Instant::now();
         }
-        self.text.maintain()?;
         let keep = self.cfg.span_retention.max(self.cfg.log_retention);
         let cutoff = tael_core::time::now_ns().saturating_sub(keep.as_nanos() as i64);
         let dropped = self.text.drop_before(cutoff);
         if dropped > 0 {
             tracing::info!(days = dropped, "retention dropped text index days");
         }
-        Ok(())
     }
 
-    /// Rebuilds the text index of `days` from their parts, on a background
-    /// thread (searches miss those days' stored rows until it is done).
-    pub(super) fn spawn_text_rebuild(self: &Arc<Self>, days: Vec<i64>) {
+    /// Rebuilds the text index of `days` from `parts` (the parts of before
+    /// WAL replay) on a background thread; searches miss those days'
+    /// stored rows until it is done.
+    pub(super) fn spawn_text_rebuild(self: &Arc<Self>, days: Vec<i64>, parts: Arc<Vec<PartRef>>) {
         if days.is_empty() {
             return;
         }
@@ -83,7 +83,7 @@ impl Engine {
             .spawn(move || {
                 for day in days {
                     let started = std::time::Instant::now();
-                    match engine.rebuild_text_day(day) {
+                    match engine.rebuild_text_day(day, &parts) {
                         Ok(rows) => tracing::info!(
                             day = %tael_core::time::format_rfc3339(day * DAY_NS),
                             rows,
@@ -99,24 +99,20 @@ impl Engine {
         }
     }
 
-    /// Indexes the stored rows of `day`, one row group at a time. The rows
-    /// indexed.
-    pub fn rebuild_text_day(&self, day: i64) -> Result<usize, StorageError> {
-        let parts = self.state.read().parts.clone();
+    /// Indexes the rows of `day` in `parts`, one row group at a time. The
+    /// rows indexed.
+    fn rebuild_text_day(&self, day: i64, parts: &[PartRef]) -> Result<usize, StorageError> {
         let mut rows = 0;
-        for p in parts.iter() {
+        for p in parts {
             if p.meta.signal == Signal::Metrics || day_of(p.meta.hour_ns) != day {
                 continue;
             }
             for rg in 0..p.num_row_groups() {
                 for batch in p.read_group(rg, None)? {
-                    let docs = match p.meta.signal {
-                        Signal::Spans => crate::text::docs::span_docs(&batch)?,
-                        _ => crate::text::docs::log_docs(&batch)?,
-                    };
+                    let docs = crate::text::docs::docs_of(p.meta.signal, &batch)?;
                     rows += docs.len();
-                    let docs: Vec<TextDoc> = docs.into_iter().map(|(_, d)| d).collect();
-                    self.text.add(&docs, 0)?;
+                    self.text
+                        .add(docs.into_iter().map(|(_, d)| d).collect(), 0, false);
                 }
             }
         }

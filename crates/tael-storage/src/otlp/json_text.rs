@@ -96,7 +96,7 @@ pub fn write_any(out: &mut Vec<u8>, bytes: &[u8], depth: usize) -> Result<(), Wi
                     kvs.push(v.bytes("KeyValueList.values")?);
                 }
             }
-            write_object(out, &kvs, depth + 2)?;
+            write_object(out, &kvs, depth + 2, None)?;
         }
         Some((7, v)) => {
             let b = v.bytes("AnyValue.bytes_value")?;
@@ -141,9 +141,21 @@ fn entry(bytes: &[u8]) -> Result<Entry<'_>, WireError> {
     Ok(e)
 }
 
+/// Moves values out while attributes are written: given a key and its
+/// encoded `AnyValue`, returns the JSON to write in its place, or `None` to
+/// write the value itself.
+pub type Divert<'a> =
+    &'a mut dyn FnMut(&str, &[u8]) -> Result<Option<serde_json::Value>, WireError>;
+
 /// Writes a JSON object from encoded `KeyValue`s (keys sorted, the last
-/// duplicate wins); `{}` when there are none.
-pub fn write_object(out: &mut Vec<u8>, kvs: &[&[u8]], depth: usize) -> Result<(), WireError> {
+/// duplicate wins); `{}` when there are none. `divert` may replace the
+/// values of this level (not of nested maps).
+pub fn write_object(
+    out: &mut Vec<u8>,
+    kvs: &[&[u8]],
+    depth: usize,
+    mut divert: Option<Divert<'_>>,
+) -> Result<(), WireError> {
     let mut entries = kvs
         .iter()
         .map(|b| entry(b))
@@ -166,7 +178,18 @@ pub fn write_object(out: &mut Vec<u8>, kvs: &[&[u8]], depth: usize) -> Result<()
         write_str(out, e.key);
         out.push(b':');
         match e.value {
-            Some(v) => write_any(out, v, depth + 1)?,
+            Some(v) => {
+                let instead = match divert.as_mut() {
+                    Some(d) => d(e.key, v)?,
+                    None => None,
+                };
+                match instead {
+                    Some(j) => {
+                        let _ = serde_json::to_writer(&mut *out, &j);
+                    }
+                    None => write_any(out, v, depth + 1)?,
+                }
+            }
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -178,12 +201,22 @@ pub fn write_object(out: &mut Vec<u8>, kvs: &[&[u8]], depth: usize) -> Result<()
 /// empty, else a JSON object. Entries past the cap are still checked, and
 /// their number is returned (to add to `dropped_attributes_count`).
 pub fn write_attrs(out: &mut Vec<u8>, kvs: &[&[u8]], max: usize) -> Result<u32, WireError> {
+    write_attrs_diverting(out, kvs, max, None)
+}
+
+/// [`write_attrs`], with `divert` replacing values of the entries kept.
+pub fn write_attrs_diverting(
+    out: &mut Vec<u8>,
+    kvs: &[&[u8]],
+    max: usize,
+    divert: Option<Divert<'_>>,
+) -> Result<u32, WireError> {
     let kept = kvs.len().min(max);
     if kept > 0 {
-        write_object(out, &kvs[..kept], 1)?;
+        write_object(out, &kvs[..kept], 1, divert)?;
     }
     if kept < kvs.len() {
-        write_object(&mut Vec::new(), &kvs[kept..], 1)?;
+        write_object(&mut Vec::new(), &kvs[kept..], 1, None)?;
     }
     Ok((kvs.len() - kept) as u32)
 }

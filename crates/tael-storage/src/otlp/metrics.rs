@@ -217,7 +217,7 @@ fn write_exemplars(out: &mut Vec<u8>, exemplars: &[&[u8]]) -> Result<(), WireErr
         }
         // Keys in byte order, as a serde_json object writes them.
         out.extend_from_slice(b"{\"filtered_attributes\":");
-        write_object(out, &attrs, 1)?;
+        write_object(out, &attrs, 1, None)?;
         out.extend_from_slice(b",\"span_id\":\"");
         out.extend_from_slice(hex::encode(span_id).as_bytes());
         out.extend_from_slice(b"\",\"timestamp\":");
@@ -358,7 +358,7 @@ impl Decoder {
                 5 | 7 | 9 | 10 | 11 => data = Some((tag, v.bytes("Metric.data")?)),
                 12 => {
                     // Not stored, but checked as prost would.
-                    write_object(&mut Vec::new(), &[v.bytes("Metric.metadata")?], 1)?;
+                    write_object(&mut Vec::new(), &[v.bytes("Metric.metadata")?], 1, None)?;
                 }
                 _ => {}
             }

@@ -4,7 +4,7 @@
 //! builders. The mapping is the one `tael_core::otlp::spans_from_request`
 //! specifies (a property test holds the two equal).
 
-use super::json_text::{write_attrs, write_str};
+use super::json_text::{write_attrs, write_attrs_diverting, write_str};
 use super::wire::{Reader, WireError};
 use super::{for_each_item, hex_id, Budget, Decoded, Rows, SharedCols};
 use crate::columnar;
@@ -16,6 +16,7 @@ use crate::offload::Offload;
 use arrow::array::Int64Builder;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
 use std::sync::Arc;
+use tael_core::llm::payloads::PayloadRef;
 use tael_core::llm::prices::PriceTable;
 use tael_core::llm::{extract, looks_like_llm, LlmCall};
 use tael_core::otlp::{check_id, check_opt_id, kind_name, ns, status_name, MapLimits};
@@ -284,12 +285,14 @@ struct Scratch {
 
 /// The LLM call of the span whose attribute and event JSON `scratch`
 /// holds (parsed only when [`looks_like_llm`] says it may be one). With a
-/// blob store, its payloads are moved there ([`crate::offload`]) and
+/// blob store, its payloads are moved there ([`crate::offload`]): those of
+/// the attributes were already (`diverted`), the rest are now and
 /// `scratch` is rewritten to hold the references.
 fn llm_call(
     scratch: &mut Scratch,
     prices: &PriceTable,
     offload: Option<Offload<'_>>,
+    diverted: Vec<PayloadRef>,
 ) -> Option<LlmCall> {
     let (attributes, events) = (text(&scratch.attributes), text(&scratch.events));
     if !looks_like_llm(attributes, events) {
@@ -299,6 +302,7 @@ fn llm_call(
     let parsed_events = columnar::spans::events_from_json(events).unwrap_or_default();
     let mut attrs = json_to_attrs(attributes);
     let mut call = extract(&attrs, &parsed_events, prices)?;
+    call.payloads = diverted;
     if let Some(o) = offload {
         let moved = o.span(&mut attrs, &mut scratch.events);
         if !moved.is_empty() {
@@ -306,7 +310,7 @@ fn llm_call(
                 scratch.attributes.clear();
                 let _ = serde_json::to_writer(&mut scratch.attributes, &attrs);
             }
-            call.payloads = moved;
+            call.payloads.extend(moved);
         }
     }
     Some(call)
@@ -339,10 +343,18 @@ pub fn decode_traces(
             scratch.attributes.clear();
             scratch.events.clear();
             scratch.links.clear();
-            let cap_dropped = write_attrs(
+            // Payload attributes go to the blob store as they are written
+            // (never escaped into JSON and parsed back).
+            let mut diverted = Vec::new();
+            let mut divert = |k: &str, v: &[u8]| match offload {
+                Some(o) => o.divert_attr(k, v, &mut diverted),
+                None => Ok(None),
+            };
+            let cap_dropped = write_attrs_diverting(
                 &mut scratch.attributes,
                 &s.attributes,
                 limits.max_attributes,
+                Some(&mut divert),
             )?;
             write_events(&mut scratch.events, &s.events, limits)?;
             let bad_link = write_links(&mut scratch.links, &s.links, limits)?;
@@ -378,7 +390,17 @@ pub fn decode_traces(
             b.kind.append_value(kind_name(s.kind));
             b.trace_state.append_value(s.trace_state);
             b.flags.append_value(s.flags);
-            let llm = llm_call(&mut scratch, &prices, offload);
+            let had_diverted = !diverted.is_empty();
+            let llm = llm_call(&mut scratch, &prices, offload, diverted);
+            if llm.is_none() && had_diverted {
+                // Not an LLM call after all: its attributes stay whole.
+                scratch.attributes.clear();
+                write_attrs(
+                    &mut scratch.attributes,
+                    &s.attributes,
+                    limits.max_attributes,
+                )?;
+            }
             b.attributes.append_value(text(&scratch.attributes));
             b.events.append_value(text(&scratch.events));
             b.links.append_value(text(&scratch.links));

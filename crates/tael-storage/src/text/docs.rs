@@ -133,6 +133,19 @@ pub fn log_text(l: &LogRecord) -> Option<Text> {
     }
 }
 
+/// The documents of a batch of `signal` (none for metrics), with their row
+/// numbers.
+pub fn docs_of(
+    signal: crate::Signal,
+    batch: &RecordBatch,
+) -> Result<Vec<(usize, TextDoc)>, StorageError> {
+    match signal {
+        crate::Signal::Spans => span_docs(batch),
+        crate::Signal::Logs => log_docs(batch),
+        crate::Signal::Metrics => Ok(Vec::new()),
+    }
+}
+
 /// The documents of a spans batch, with their row numbers (rows with
 /// nothing to search have none).
 pub fn span_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageError> {

@@ -14,15 +14,21 @@
 //! A search finds the keys of the matching texts, then the newest rows that
 //! carry one of them.
 //!
-//! Consistency: rows are indexed as they are applied (after their WAL
-//! append) and committed every few seconds, before a search (a search sees
-//! every acknowledged write) and before a flush lets the WAL go. A commit
-//! records the highest WAL sequence it holds (commit payload `{"seq":N}`),
-//! so WAL replay skips what a day already holds. Hits are only used once
-//! their rows are found in storage, so a hit whose row is gone (retention,
-//! a crash between commit and fsync) is dropped. A day whose index is
-//! missing, unreadable or was being rebuilt is rebuilt from the stored rows
-//! (see `crate::engine`); `<day>.rebuilding` marks one under way.
+//! Writing: the rows' documents are queued in WAL order as rows are applied
+//! (the only work under the WAL lock) and indexed by one indexer thread,
+//! which owns the writers. It commits every 2 s, and on request: before a
+//! search (a search sees every acknowledged write) and before a flush lets
+//! the WAL go (the queue is in order, so the commit holds every row up to
+//! the flush). A commit records the highest WAL sequence it holds (commit
+//! payload `{"seq":N}`); WAL replay skips what a day already holds.
+//!
+//! Failures never block ingest or flushes: a day whose writer fails is
+//! marked for rebuild (`<day>.rebuilding`, written durably) and loses its
+//! writer; at the next open, a day that is marked, unreadable or missing
+//! while parts of it exist is rebuilt from the stored rows (see
+//! `crate::engine`). Hits are only used once their rows are found in
+//! storage, so a hit whose row is gone (retention, a crash before the WAL
+//! fsync) is dropped.
 
 pub mod docs;
 mod search;
@@ -34,10 +40,13 @@ pub use search::{Highlighter, TextHit, TextHits, TextQuery, TextSnippet};
 
 use crate::blobs::BlobStore;
 use crate::error::StorageError;
+use crate::memtable::RecentKeys;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tantivy::collector::{DocSetCollector, TopDocs};
@@ -60,6 +69,13 @@ const WRITER_BYTES: usize = 48 << 20;
 const MAX_WRITERS: usize = 3;
 /// A writer with nothing to commit for this long is closed.
 const IDLE_WRITER: Duration = Duration::from_secs(60);
+/// How often the indexer commits on its own.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
+/// Text keys a writer remembers as indexed (beyond, a text may be indexed
+/// twice in a day, which only costs space).
+const SEEN_KEYS: usize = 1 << 20;
+/// Queued jobs before ingest waits for the indexer.
+const QUEUE: usize = 512;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 160;
 
@@ -104,9 +120,11 @@ fn schema() -> (Schema, Fields) {
         text: b.add_text_field("text", TEXT),
         kind: b.add_text_field("kind", STRING),
         key: b.add_u64_field("key", INDEXED | FAST),
-        time: b.add_i64_field("time", INDEXED | FAST),
+        // Row ids and times are read, never looked up: not indexed, so
+        // they add no term per row (a range on `time` reads the column).
+        time: b.add_i64_field("time", FAST),
         service: b.add_text_field("service", STRING),
-        trace_id: b.add_text_field("trace_id", STRING | STORED),
+        trace_id: b.add_text_field("trace_id", STORED),
         span_id: b.add_text_field("span_id", STORED),
     };
     (b.build(), f)
@@ -119,79 +137,50 @@ fn kind_code(k: DocKind) -> &'static str {
     }
 }
 
-struct DayWriter {
-    writer: IndexWriter,
-    /// Keys of the texts this day holds (committed or not).
-    seen: HashSet<u64>,
-    pending_seq: u64,
-    dirty: bool,
-    last_used: Instant,
-}
-
-struct DayState {
-    writer: Option<DayWriter>,
-    committed_seq: u64,
-}
-
+/// One day's index as searches see it.
 struct Day {
     index: Index,
     reader: IndexReader,
-    state: Mutex<DayState>,
+    /// The highest WAL sequence this day's last commit holds.
+    committed_seq: AtomicU64,
 }
 
-/// The full-text index (see the module docs).
-pub struct TextIndex {
+/// What the indexer thread is asked to do.
+enum Job {
+    /// Index rows of WAL sequence `seq` (0: read back from parts); with
+    /// `replay`, days that already hold `seq` skip them.
+    Add {
+        docs: Vec<TextDoc>,
+        seq: u64,
+        replay: bool,
+    },
+    /// Commit every day with uncommitted rows, then answer.
+    Commit(SyncSender<()>),
+    /// Commit a rebuilt day and clear its mark, then answer.
+    FinishRebuild(i64, SyncSender<Result<(), StorageError>>),
+    /// Delete the days that end at or before this time, then answer how many.
+    DropBefore(i64, SyncSender<usize>),
+}
+
+/// Shared by searches and the indexer thread.
+struct Shared {
     dir: PathBuf,
     schema: Schema,
     f: Fields,
-    /// An empty in-memory index of `text` alone, to parse queries.
-    parser_index: Index,
     days: RwLock<BTreeMap<i64, Arc<Day>>>,
     blobs: Arc<BlobStore>,
 }
 
-impl TextIndex {
-    /// Opens the index under `dir`. Returns the days to rebuild: those
-    /// that could not be opened (removed) or whose rebuild was cut short.
-    pub fn open(dir: &Path, blobs: Arc<BlobStore>) -> Result<(TextIndex, Vec<i64>), StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-        let (schema, f) = schema();
-        let mut pb = Schema::builder();
-        pb.add_text_field("text", TEXT);
-        let parser_index = Index::create_in_ram(pb.build());
-        let idx = TextIndex {
-            dir: dir.to_path_buf(),
-            schema,
-            f,
-            parser_index,
-            days: RwLock::new(BTreeMap::new()),
-            blobs,
-        };
-        let mut rebuild = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let Some(day) = parse_day_name(&name) else {
-                continue;
-            };
-            let path = entry.path();
-            let interrupted = idx.marker(day).exists();
-            match (interrupted, idx.open_day(&path)) {
-                (false, Ok(d)) => {
-                    idx.days.write().insert(day, Arc::new(d));
-                }
-                (_, res) => {
-                    if let Err(e) = res {
-                        tracing::warn!(day = %name, error = %e, "unreadable text index; rebuilding it");
-                    }
-                    let _ = std::fs::remove_dir_all(&path);
-                    rebuild.push(day);
-                }
-            }
-        }
-        Ok((idx, rebuild))
-    }
+/// The full-text index (see the module docs).
+pub struct TextIndex {
+    shared: Arc<Shared>,
+    /// An empty in-memory index of `text` alone, to parse queries.
+    parser_index: Index,
+    jobs: Mutex<Option<SyncSender<Job>>>,
+    indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
 
+impl Shared {
     fn path(&self, day: i64) -> PathBuf {
         self.dir.join(day_name(day))
     }
@@ -214,10 +203,10 @@ impl TextIndex {
             .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
             .and_then(|v| v["seq"].as_u64())
             .unwrap_or(0);
-        self.day_of_index(index, committed_seq)
+        Self::day_of_index(index, committed_seq)
     }
 
-    fn day_of_index(&self, index: Index, committed_seq: u64) -> Result<Day, StorageError> {
+    fn day_of_index(index: Index, committed_seq: u64) -> Result<Day, StorageError> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -226,10 +215,7 @@ impl TextIndex {
         Ok(Day {
             index,
             reader,
-            state: Mutex::new(DayState {
-                writer: None,
-                committed_seq,
-            }),
+            committed_seq: AtomicU64::new(committed_seq),
         })
     }
 
@@ -245,52 +231,26 @@ impl TextIndex {
         let path = self.path(day);
         std::fs::create_dir_all(&path).map_err(|e| StorageError::io(&path, e))?;
         let index = Index::create_in_dir(&path, self.schema.clone()).map_err(err)?;
-        let d = Arc::new(self.day_of_index(index, 0)?);
+        let d = Arc::new(Self::day_of_index(index, 0)?);
         days.insert(day, d.clone());
         Ok(d)
     }
 
-    /// The days that have an index.
-    pub fn days(&self) -> Vec<i64> {
-        self.days.read().keys().copied().collect()
+    fn all_days(&self) -> Vec<(i64, Arc<Day>)> {
+        self.days
+            .read()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 
-    /// Makes sure `day` has an index (empty when none of its rows has
-    /// text), so that it is not taken for a lost one.
-    pub fn ensure_day(&self, day: i64) -> Result<(), StorageError> {
-        self.day(day).map(|_| ())
-    }
-
-    fn open_writer<'a>(
-        &self,
-        d: &Day,
-        st: &'a mut DayState,
-    ) -> Result<&'a mut DayWriter, StorageError> {
-        if st.writer.is_none() {
-            let writer = d
-                .index
-                .writer_with_num_threads(1, WRITER_BYTES)
-                .map_err(err)?;
-            let seen = self.committed_keys(&d.reader.searcher())?;
-            st.writer = Some(DayWriter {
-                writer,
-                seen,
-                pending_seq: st.committed_seq,
-                dirty: false,
-                last_used: Instant::now(),
-            });
-        }
-        st.writer
-            .as_mut()
-            .ok_or_else(|| StorageError::TextIndex("no writer".into()))
-    }
-
-    fn committed_keys(&self, searcher: &Searcher) -> Result<HashSet<u64>, StorageError> {
-        self.keys_matching(searcher, None)
+    /// Marks `day` for a rebuild at the next open, durably.
+    fn mark_for_rebuild(&self, day: i64) -> Result<(), StorageError> {
+        crate::part::write_file_durably(&self.marker(day), b"")
     }
 
     /// The content of a text (`None` when its blob is gone).
-    pub fn content(&self, t: &Text) -> Option<String> {
+    fn content(&self, t: &Text) -> Option<String> {
         match &t.content {
             TextContent::Inline(s) => Some(s.clone()),
             TextContent::Blob(h) => match self.blobs.get(h) {
@@ -302,167 +262,173 @@ impl TextIndex {
             },
         }
     }
+}
 
-    /// Indexes rows applied with WAL sequence `seq` (0: rows read back from
-    /// parts by a rebuild). Days that already committed `seq` skip them
-    /// (WAL replay).
-    pub fn add(&self, docs: &[TextDoc], seq: u64) -> Result<(), StorageError> {
-        let mut by_day: BTreeMap<i64, Vec<&TextDoc>> = BTreeMap::new();
-        for d in docs {
-            by_day.entry(day_of(d.time_ns)).or_default().push(d);
-        }
-        let opened = by_day.len();
-        for (day, docs) in by_day {
-            let d = self.day(day)?;
-            let mut st = d.state.lock();
-            if seq != 0 && seq <= st.committed_seq {
+impl TextIndex {
+    /// Opens the index under `dir` and starts its indexer thread. Returns
+    /// the days to rebuild: those that could not be opened (removed) or
+    /// whose rebuild was cut short.
+    pub fn open(dir: &Path, blobs: Arc<BlobStore>) -> Result<(TextIndex, Vec<i64>), StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let (schema, f) = schema();
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            schema,
+            f,
+            days: RwLock::new(BTreeMap::new()),
+            blobs,
+        });
+        let mut rebuild = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(day) = parse_day_name(&name) else {
                 continue;
-            }
-            let w = self.open_writer(&d, &mut st)?;
-            for doc in docs {
-                let mut row = TantivyDocument::new();
-                row.add_text(self.f.kind, kind_code(doc.kind));
-                for t in &doc.texts {
-                    row.add_u64(self.f.key, t.key);
-                    if w.seen.contains(&t.key) {
-                        continue;
+            };
+            let path = entry.path();
+            let interrupted = shared.marker(day).exists();
+            match (interrupted, shared.open_day(&path)) {
+                (false, Ok(d)) => {
+                    shared.days.write().insert(day, Arc::new(d));
+                }
+                (_, res) => {
+                    if let Err(e) = res {
+                        tracing::warn!(day = %name, error = %e, "unreadable text index; rebuilding it");
                     }
-                    let Some(content) = self.content(t) else {
-                        continue;
-                    };
-                    let mut td = TantivyDocument::new();
-                    td.add_text(self.f.kind, "t");
-                    td.add_u64(self.f.key, t.key);
-                    td.add_text(self.f.text, &content);
-                    w.writer.add_document(td).map_err(err)?;
-                    w.seen.insert(t.key);
+                    let _ = std::fs::remove_dir_all(&path);
+                    rebuild.push(day);
                 }
-                row.add_i64(self.f.time, doc.time_ns);
-                row.add_text(self.f.service, &doc.service);
-                row.add_text(self.f.trace_id, &doc.trace_id);
-                row.add_text(self.f.span_id, &doc.span_id);
-                w.writer.add_document(row).map_err(err)?;
             }
-            w.pending_seq = w.pending_seq.max(seq);
-            w.dirty = true;
-            w.last_used = Instant::now();
         }
-        if opened > 0 {
-            self.limit_writers()?;
+        // Markers of days whose index directory is gone.
+        for entry in std::fs::read_dir(dir)
+            .map_err(|e| StorageError::io(dir, e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(day) = name.strip_suffix(".rebuilding").and_then(parse_day_name) {
+                if !rebuild.contains(&day) && !shared.days.read().contains_key(&day) {
+                    rebuild.push(day);
+                }
+            }
         }
-        Ok(())
-    }
-
-    fn commit_day(d: &Day, st: &mut DayState) -> Result<(), StorageError> {
-        let Some(w) = st.writer.as_mut() else {
-            return Ok(());
+        let mut pb = Schema::builder();
+        pb.add_text_field("text", TEXT);
+        let (tx, rx) = sync_channel(QUEUE);
+        let worker = Indexer {
+            shared: shared.clone(),
+            writers: HashMap::new(),
+            last_commit: Instant::now(),
         };
-        if !w.dirty {
-            return Ok(());
+        let handle = std::thread::Builder::new()
+            .name("tael-text-index".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|e| StorageError::io(dir, e))?;
+        Ok((
+            TextIndex {
+                shared,
+                parser_index: Index::create_in_ram(pb.build()),
+                jobs: Mutex::new(Some(tx)),
+                indexer: Mutex::new(Some(handle)),
+            },
+            rebuild,
+        ))
+    }
+
+    /// Caps each day's committed WAL sequence at `last_seq`, the last
+    /// record the WAL holds: a commit can name records whose fsync a power
+    /// loss undid, whose sequence numbers are then used again.
+    pub fn clamp_committed(&self, last_seq: u64) {
+        for (_, d) in self.shared.all_days() {
+            d.committed_seq.fetch_min(last_seq, Ordering::AcqRel);
         }
-        let mut pc = w.writer.prepare_commit().map_err(err)?;
-        pc.set_payload(&format!("{{\"seq\":{}}}", w.pending_seq));
-        pc.commit().map_err(err)?;
-        st.committed_seq = w.pending_seq;
-        w.dirty = false;
-        d.reader.reload().map_err(err)
     }
 
-    fn all_days(&self) -> Vec<(i64, Arc<Day>)> {
-        self.days
-            .read()
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect()
-    }
-
-    /// Commits every day with uncommitted rows.
-    pub fn commit(&self) -> Result<(), StorageError> {
-        for (_, d) in self.all_days() {
-            Self::commit_day(&d, &mut d.state.lock())?;
+    fn send(&self, job: Job) -> bool {
+        let tx = self.jobs.lock().clone();
+        match tx {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
         }
-        Ok(())
     }
 
-    /// Closes writers beyond [`MAX_WRITERS`] (least recently used first)
-    /// and those idle for [`IDLE_WRITER`], committing them first.
-    fn limit_writers(&self) -> Result<(), StorageError> {
-        let mut open: Vec<(Instant, Arc<Day>)> = self
-            .all_days()
-            .into_iter()
-            .filter_map(|(_, d)| {
-                let used = d.state.lock().writer.as_ref().map(|w| w.last_used)?;
-                Some((used, d))
-            })
-            .collect();
-        open.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
-        for (i, (used, d)) in open.into_iter().enumerate() {
-            if i >= MAX_WRITERS || used.elapsed() >= IDLE_WRITER {
-                let mut st = d.state.lock();
-                Self::commit_day(&d, &mut st)?;
-                if let Some(w) = st.writer.take() {
-                    w.writer.wait_merging_threads().map_err(err)?;
-                }
-            }
+    /// The days that have an index.
+    pub fn days(&self) -> Vec<i64> {
+        self.shared.days.read().keys().copied().collect()
+    }
+
+    /// Makes sure `day` has an index (empty when none of its rows has
+    /// text), so that it is not taken for a lost one.
+    pub fn ensure_day(&self, day: i64) -> Result<(), StorageError> {
+        self.shared.day(day).map(|_| ())
+    }
+
+    /// Queues rows applied with WAL sequence `seq` for indexing (`seq` 0:
+    /// rows read back from parts by a rebuild; `replay`: from WAL replay).
+    pub fn add(&self, docs: Vec<TextDoc>, seq: u64, replay: bool) {
+        if !docs.is_empty() && !self.send(Job::Add { docs, seq, replay }) {
+            tracing::error!(seq, "the text indexer is gone; rows not indexed");
         }
-        Ok(())
     }
 
-    /// Periodic upkeep: commits, and closes idle writers.
-    pub fn maintain(&self) -> Result<(), StorageError> {
-        self.commit()?;
-        self.limit_writers()
+    /// Indexes everything queued so far and commits it.
+    pub fn commit(&self) {
+        let (tx, rx) = sync_channel(1);
+        if self.send(Job::Commit(tx)) {
+            let _ = rx.recv();
+        }
     }
 
     /// Deletes the days that end at or before `cutoff_ns`. How many.
     pub fn drop_before(&self, cutoff_ns: i64) -> usize {
-        let doomed: Vec<(i64, Arc<Day>)> = {
-            let mut days = self.days.write();
-            let old: Vec<i64> = days
-                .keys()
-                .copied()
-                .filter(|d| (d + 1).saturating_mul(DAY_NS) <= cutoff_ns)
-                .collect();
-            old.into_iter()
-                .filter_map(|k| days.remove(&k).map(|d| (k, d)))
-                .collect()
-        };
-        for (day, d) in &doomed {
-            if let Some(w) = d.state.lock().writer.take() {
-                let _ = w.writer.wait_merging_threads();
-            }
-            let path = self.path(*day);
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                tracing::error!(dir = %path.display(), error = %e, "cannot delete an expired text index day");
-            }
+        let (tx, rx) = sync_channel(1);
+        match self.send(Job::DropBefore(cutoff_ns, tx)) {
+            true => rx.recv().unwrap_or(0),
+            false => 0,
         }
-        doomed.len()
     }
 
     /// Marks `day` as being rebuilt (its index is created empty).
     pub fn begin_rebuild(&self, day: i64) -> Result<(), StorageError> {
-        let m = self.marker(day);
-        std::fs::write(&m, b"").map_err(|e| StorageError::io(&m, e))?;
+        self.shared.mark_for_rebuild(day)?;
         self.ensure_day(day)
     }
 
-    /// Commits a rebuilt day and clears its mark.
+    /// Commits a rebuilt day (after the rows queued for it) and clears its
+    /// mark.
     pub fn finish_rebuild(&self, day: i64) -> Result<(), StorageError> {
-        let d = self.day(day)?;
-        Self::commit_day(&d, &mut d.state.lock())?;
-        let m = self.marker(day);
-        std::fs::remove_file(&m).map_err(|e| StorageError::io(&m, e))
+        let (tx, rx) = sync_channel(1);
+        if !self.send(Job::FinishRebuild(day, tx)) {
+            return Err(StorageError::TextIndex("the text indexer is gone".into()));
+        }
+        rx.recv()
+            .map_err(|_| StorageError::TextIndex("the text indexer is gone".into()))?
     }
 
-    /// Days, text documents and row documents, and bytes on disk.
+    /// The content of a text (`None` when its blob is gone).
+    pub fn content(&self, t: &Text) -> Option<String> {
+        self.shared.content(t)
+    }
+
+    /// Days, documents (text and row) and bytes on disk.
     pub fn stats(&self) -> TextIndexStats {
         let mut s = TextIndexStats::default();
-        for (day, d) in self.all_days() {
+        for (day, d) in self.shared.all_days() {
             s.days += 1;
             s.docs += d.reader.searcher().num_docs();
-            s.bytes += dir_bytes(&self.path(day));
+            s.bytes += dir_bytes(&self.shared.path(day));
         }
         s
+    }
+}
+
+impl Drop for TextIndex {
+    /// Stops the indexer after it has indexed and committed the queue.
+    fn drop(&mut self) {
+        self.jobs.lock().take();
+        if let Some(h) = self.indexer.lock().take() {
+            let _ = h.join();
+        }
     }
 }
 
@@ -484,4 +450,226 @@ pub struct TextIndexStats {
     pub days: u64,
     pub docs: u64,
     pub bytes: u64,
+}
+
+struct DayWriter {
+    writer: IndexWriter,
+    /// Keys of texts recently indexed in this day.
+    seen: RecentKeys,
+    pending_seq: u64,
+    dirty: bool,
+    last_used: Instant,
+}
+
+/// The indexer thread's state: the open writers.
+struct Indexer {
+    shared: Arc<Shared>,
+    writers: HashMap<i64, DayWriter>,
+    last_commit: Instant,
+}
+
+impl Indexer {
+    fn run(mut self, rx: Receiver<Job>) {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(Job::Add { docs, seq, replay }) => self.add(docs, seq, replay),
+                Ok(Job::Commit(done)) => {
+                    self.commit_all();
+                    let _ = done.send(());
+                }
+                Ok(Job::FinishRebuild(day, done)) => {
+                    let _ = done.send(self.finish_rebuild(day));
+                }
+                Ok(Job::DropBefore(cutoff, done)) => {
+                    let _ = done.send(self.drop_before(cutoff));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.last_commit.elapsed() >= COMMIT_INTERVAL {
+                self.commit_all();
+                self.close_idle();
+            }
+        }
+        self.commit_all();
+        for (_, w) in self.writers.drain() {
+            let _ = w.writer.wait_merging_threads();
+        }
+    }
+
+    /// Drops the writer of `day` (its uncommitted rows are lost) and marks
+    /// the day for a rebuild at the next open.
+    fn fail(&mut self, day: i64, e: &StorageError) {
+        tracing::error!(day = %day_name(day), error = %e, "text index write failed; the day is rebuilt at the next start");
+        self.writers.remove(&day);
+        if let Err(e) = self.shared.mark_for_rebuild(day) {
+            tracing::error!(error = %e, "cannot mark a text index day for rebuild");
+        }
+    }
+
+    fn add(&mut self, docs: Vec<TextDoc>, seq: u64, replay: bool) {
+        let mut by_day: BTreeMap<i64, Vec<TextDoc>> = BTreeMap::new();
+        for d in docs {
+            by_day.entry(day_of(d.time_ns)).or_default().push(d);
+        }
+        for (day, docs) in by_day {
+            if let Err(e) = self.add_day(day, docs, seq, replay) {
+                self.fail(day, &e);
+            }
+        }
+    }
+
+    fn writer(&mut self, day: i64, d: &Day) -> Result<&mut DayWriter, StorageError> {
+        if !self.writers.contains_key(&day) {
+            if self.writers.len() >= MAX_WRITERS {
+                // The least recently used goes.
+                if let Some(old) = self
+                    .writers
+                    .iter()
+                    .min_by_key(|(_, w)| w.last_used)
+                    .map(|(k, _)| *k)
+                {
+                    self.close(old);
+                }
+            }
+            let writer = d
+                .index
+                .writer_with_num_threads(1, WRITER_BYTES)
+                .map_err(err)?;
+            self.writers.insert(
+                day,
+                DayWriter {
+                    writer,
+                    seen: RecentKeys::new(SEEN_KEYS),
+                    pending_seq: d.committed_seq.load(Ordering::Acquire),
+                    dirty: false,
+                    last_used: Instant::now(),
+                },
+            );
+        }
+        self.writers
+            .get_mut(&day)
+            .ok_or_else(|| StorageError::TextIndex("no writer".into()))
+    }
+
+    fn add_day(
+        &mut self,
+        day: i64,
+        docs: Vec<TextDoc>,
+        seq: u64,
+        replay: bool,
+    ) -> Result<(), StorageError> {
+        let d = self.shared.day(day)?;
+        if replay && seq <= d.committed_seq.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (f, shared) = (self.shared.f, self.shared.clone());
+        let w = self.writer(day, &d)?;
+        for doc in docs {
+            let mut row = TantivyDocument::new();
+            row.add_text(f.kind, kind_code(doc.kind));
+            for t in &doc.texts {
+                row.add_u64(f.key, t.key);
+                if !w.seen.insert(t.key) {
+                    continue;
+                }
+                let Some(content) = shared.content(t) else {
+                    continue;
+                };
+                let mut td = TantivyDocument::new();
+                td.add_text(f.kind, "t");
+                td.add_u64(f.key, t.key);
+                td.add_text(f.text, &content);
+                w.writer.add_document(td).map_err(err)?;
+            }
+            row.add_i64(f.time, doc.time_ns);
+            row.add_text(f.service, &doc.service);
+            row.add_text(f.trace_id, &doc.trace_id);
+            row.add_text(f.span_id, &doc.span_id);
+            w.writer.add_document(row).map_err(err)?;
+        }
+        w.pending_seq = w.pending_seq.max(seq);
+        w.dirty = true;
+        w.last_used = Instant::now();
+        Ok(())
+    }
+
+    fn commit_day(&mut self, day: i64) -> Result<(), StorageError> {
+        let Some(w) = self.writers.get_mut(&day) else {
+            return Ok(());
+        };
+        if !w.dirty {
+            return Ok(());
+        }
+        let d = self.shared.day(day)?;
+        let mut pc = w.writer.prepare_commit().map_err(err)?;
+        pc.set_payload(&format!("{{\"seq\":{}}}", w.pending_seq));
+        pc.commit().map_err(err)?;
+        d.committed_seq.store(w.pending_seq, Ordering::Release);
+        w.dirty = false;
+        d.reader.reload().map_err(err)
+    }
+
+    fn commit_all(&mut self) {
+        let days: Vec<i64> = self.writers.keys().copied().collect();
+        for day in days {
+            if let Err(e) = self.commit_day(day) {
+                self.fail(day, &e);
+            }
+        }
+        self.last_commit = Instant::now();
+    }
+
+    /// Commits and closes the writer of `day`.
+    fn close(&mut self, day: i64) {
+        if let Err(e) = self.commit_day(day) {
+            self.fail(day, &e);
+        }
+        if let Some(w) = self.writers.remove(&day) {
+            if let Err(e) = w.writer.wait_merging_threads() {
+                tracing::warn!(error = %e, "text index merge failed");
+            }
+        }
+    }
+
+    fn close_idle(&mut self) {
+        let idle: Vec<i64> = self
+            .writers
+            .iter()
+            .filter(|(_, w)| !w.dirty && w.last_used.elapsed() >= IDLE_WRITER)
+            .map(|(k, _)| *k)
+            .collect();
+        for day in idle {
+            self.close(day);
+        }
+    }
+
+    fn finish_rebuild(&mut self, day: i64) -> Result<(), StorageError> {
+        self.commit_day(day)?;
+        let m = self.shared.marker(day);
+        std::fs::remove_file(&m).map_err(|e| StorageError::io(&m, e))
+    }
+
+    fn drop_before(&mut self, cutoff_ns: i64) -> usize {
+        let doomed: Vec<i64> = self
+            .shared
+            .days
+            .read()
+            .keys()
+            .copied()
+            .filter(|d| (d + 1).saturating_mul(DAY_NS) <= cutoff_ns)
+            .collect();
+        for day in &doomed {
+            if let Some(w) = self.writers.remove(day) {
+                let _ = w.writer.wait_merging_threads();
+            }
+            self.shared.days.write().remove(day);
+            let path = self.shared.path(*day);
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::error!(dir = %path.display(), error = %e, "cannot delete an expired text index day");
+            }
+            let _ = std::fs::remove_file(self.shared.marker(*day));
+        }
+        doomed.len()
+    }
 }

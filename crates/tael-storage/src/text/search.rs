@@ -3,6 +3,10 @@
 //! the matches in a row's texts.
 
 use super::*;
+use tantivy::collector::Count;
+
+/// Distinct matching texts a day may contribute to one search.
+const MAX_KEYS: usize = 1_000_000;
 
 /// A row a search found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,25 +53,29 @@ pub struct TextSnippet {
 impl TextIndex {
     fn kind_query(&self, code: &str) -> Box<dyn Query> {
         Box::new(TermQuery::new(
-            Term::from_field_text(self.f.kind, code),
+            Term::from_field_text(self.shared.f.kind, code),
             IndexRecordOption::Basic,
         ))
     }
 
-    /// The keys of the text documents `searcher` sees that match `query`
-    /// (all of them without one).
-    pub(super) fn keys_matching(
+    /// The keys of the text documents `searcher` sees that match `query`.
+    /// More than [`MAX_KEYS`] is an error (the query is too broad to turn
+    /// into a key set).
+    fn keys_matching(
         &self,
         searcher: &Searcher,
-        query: Option<&dyn Query>,
+        query: &dyn Query,
     ) -> Result<HashSet<u64>, StorageError> {
-        let mut clauses = vec![(Occur::Must, self.kind_query("t"))];
-        if let Some(q) = query {
-            clauses.push((Occur::Must, q.box_clone()));
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, self.kind_query("t")),
+            (Occur::Must, query.box_clone()),
+        ]);
+        if searcher.search(&q, &Count).map_err(err)? > MAX_KEYS {
+            return Err(StorageError::InvalidArgument(format!(
+                "the text query matches more than {MAX_KEYS} distinct texts in a day; add words or use a phrase"
+            )));
         }
-        let docs = searcher
-            .search(&BooleanQuery::new(clauses), &DocSetCollector)
-            .map_err(err)?;
+        let docs = searcher.search(&q, &DocSetCollector).map_err(err)?;
         let mut cols: HashMap<u32, Column<u64>> = HashMap::new();
         let mut keys = HashSet::with_capacity(docs.len());
         for addr in docs {
@@ -93,7 +101,7 @@ impl TextIndex {
         if text.trim().is_empty() {
             return Err(StorageError::InvalidArgument("empty text query".into()));
         }
-        let mut parser = QueryParser::for_index(&self.parser_index, vec![self.f.text]);
+        let mut parser = QueryParser::for_index(&self.parser_index, vec![self.shared.f.text]);
         parser.set_conjunction_by_default();
         // There is one field, so `:` can only be text (where the tokenizer
         // splits anyway), never the field syntax: "error: timeout" works.
@@ -106,7 +114,7 @@ impl TextIndex {
     /// so every acknowledged row is searched.
     pub fn search(&self, q: &TextQuery<'_>) -> Result<TextHits, StorageError> {
         let query = self.parse(q.text)?;
-        self.commit()?;
+        self.commit();
         let limit = q.limit.max(1);
         let first = q.since_ns.map(day_of).unwrap_or(i64::MIN);
         let last = q
@@ -118,6 +126,7 @@ impl TextIndex {
             complete: true,
         };
         let days: Vec<(i64, Arc<Day>)> = self
+            .shared
             .all_days()
             .into_iter()
             .rev()
@@ -129,7 +138,7 @@ impl TextIndex {
                 break;
             }
             let searcher = d.reader.searcher();
-            let keys = self.keys_matching(&searcher, Some(&*query))?;
+            let keys = self.keys_matching(&searcher, &*query)?;
             if keys.is_empty() {
                 continue;
             }
@@ -138,7 +147,8 @@ impl TextIndex {
                 (
                     Occur::Must,
                     Box::new(TermSetQuery::new(
-                        keys.iter().map(|k| Term::from_field_u64(self.f.key, *k)),
+                        keys.iter()
+                            .map(|k| Term::from_field_u64(self.shared.f.key, *k)),
                     )),
                 ),
             ];
@@ -146,7 +156,7 @@ impl TextIndex {
                 clauses.push((
                     Occur::Must,
                     Box::new(TermQuery::new(
-                        Term::from_field_text(self.f.service, s),
+                        Term::from_field_text(self.shared.f.service, s),
                         IndexRecordOption::Basic,
                     )),
                 ));
@@ -154,8 +164,10 @@ impl TextIndex {
             if q.since_ns.is_some() || q.until_ns.is_some() {
                 let bound = |t: Option<i64>, inclusive: bool| match t {
                     None => Bound::Unbounded,
-                    Some(t) if inclusive => Bound::Included(Term::from_field_i64(self.f.time, t)),
-                    Some(t) => Bound::Excluded(Term::from_field_i64(self.f.time, t)),
+                    Some(t) if inclusive => {
+                        Bound::Included(Term::from_field_i64(self.shared.f.time, t))
+                    }
+                    Some(t) => Bound::Excluded(Term::from_field_i64(self.shared.f.time, t)),
                 };
                 clauses.push((
                     Occur::Must,
@@ -193,8 +205,8 @@ impl TextIndex {
                 };
                 out.hits.push(TextHit {
                     time_ns,
-                    trace_id: text_of(self.f.trace_id),
-                    span_id: text_of(self.f.span_id),
+                    trace_id: text_of(self.shared.f.trace_id),
+                    span_id: text_of(self.shared.f.span_id),
                     keys: matched,
                 });
             }
@@ -227,10 +239,13 @@ impl Highlighter<'_> {
     /// query matches in it.
     pub fn snippet(&mut self, day: i64, text: &str) -> Option<TextSnippet> {
         let gen = self.generators.entry(day).or_insert_with(|| {
-            let d = self.index.days.read().get(&day).cloned()?;
-            let mut g =
-                SnippetGenerator::create(&d.reader.searcher(), &*self.query, self.index.f.text)
-                    .ok()?;
+            let d = self.index.shared.days.read().get(&day).cloned()?;
+            let mut g = SnippetGenerator::create(
+                &d.reader.searcher(),
+                &*self.query,
+                self.index.shared.f.text,
+            )
+            .ok()?;
             g.set_max_num_chars(SNIPPET_CHARS);
             Some(g)
         });
