@@ -125,11 +125,11 @@ fn wanted(top: &TopN<Loc>, s: &Search<'_>, t: i64) -> bool {
 }
 
 /// The newest `limit` matching rows, decoded with `decode`, newest first.
-pub(crate) fn newest<T>(
+pub(crate) fn newest<T: Send>(
     snap: &Snapshot,
     s: &Search<'_>,
     limit: usize,
-    decode: &dyn Fn(&RecordBatch, usize) -> Result<T, QueryError>,
+    decode: &Decode<'_, T>,
 ) -> Result<Vec<T>, QueryError> {
     let mut top: TopN<Loc> = TopN::new(limit);
     let chunks = snap.chunks_of(s.signal);
@@ -200,14 +200,17 @@ pub(crate) fn newest<T>(
     materialize(snap, s.signal, &parts, &top.into_sorted(), decode)
 }
 
+/// Decodes a row of a batch.
+pub(crate) type Decode<'a, T> = dyn Fn(&RecordBatch, usize) -> Result<T, QueryError> + Sync + 'a;
+
 /// Decodes rows at `locs`, in that order; part rows are read per row group,
-/// only their pages.
-pub(crate) fn materialize<T>(
+/// only their pages, row groups on every core.
+pub(crate) fn materialize<T: Send>(
     snap: &Snapshot,
     signal: Signal,
     parts: &[&PartRef],
     locs: &[Loc],
-    decode: &dyn Fn(&RecordBatch, usize) -> Result<T, QueryError>,
+    decode: &Decode<'_, T>,
 ) -> Result<Vec<T>, QueryError> {
     let mut wanted: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
     for l in locs {
@@ -215,20 +218,28 @@ pub(crate) fn materialize<T>(
             wanted.entry((*part, *rg)).or_default().push(*row);
         }
     }
-    let mut fetched: BTreeMap<(usize, usize, usize), T> = BTreeMap::new();
-    for ((part, rg), mut rows) in wanted {
-        rows.sort_unstable();
-        rows.dedup();
-        let batches = parts[part].read_rows(rg, &rows)?;
+    let groups: Vec<((usize, usize), Vec<usize>)> = wanted
+        .into_iter()
+        .map(|(k, mut rows)| {
+            rows.sort_unstable();
+            rows.dedup();
+            (k, rows)
+        })
+        .collect();
+    let folds = crate::parallel::fold_items(groups.len(), &Vec::new, &|got, gi| {
+        let ((part, rg), rows) = &groups[gi];
+        let batches = parts[*part].read_rows(*rg, rows)?;
         let mut it = rows.iter();
         for b in &batches {
             for i in 0..b.num_rows() {
                 if let Some(row) = it.next() {
-                    fetched.insert((part, rg, *row), decode(b, i)?);
+                    got.push(((*part, *rg, *row), decode(b, i)?));
                 }
             }
         }
-    }
+        Ok(())
+    })?;
+    let mut fetched: BTreeMap<(usize, usize, usize), T> = folds.into_iter().flatten().collect();
     let chunks = snap.chunks_of(signal);
     let mut out = Vec::with_capacity(locs.len());
     for l in locs {

@@ -38,20 +38,21 @@ pub(crate) struct RowSearch<'a, T> {
     pub query: TextQuery<'a>,
     /// The query's other filters, on a decoded row.
     pub passes: &'a dyn Fn(&T) -> bool,
-    pub decode: &'a dyn Fn(&arrow::array::RecordBatch, usize) -> Result<T, QueryError>,
+    pub decode: &'a crate::scan::Decode<'a, T>,
     /// Whether the row is the one `hit` names (its time, trace and span
     /// ids already match).
     pub is_hit: &'a dyn Fn(&T, &TextHit) -> bool,
 }
 
 /// The newest `limit` rows that match, newest first.
-pub(crate) fn search<T>(
+pub(crate) fn search<T: Send>(
     engine: &Engine,
     s: &RowSearch<'_, T>,
     limit: usize,
     time_of: &dyn Fn(&T) -> i64,
 ) -> Result<Vec<T>, QueryError> {
-    let mut want = (limit * 2).max(32);
+    // A few more than asked for: some may fail the other filters.
+    let mut want = limit + limit / 4 + 4;
     loop {
         let mut q = s.query.clone();
         q.limit = want;
@@ -62,27 +63,46 @@ pub(crate) fn search<T>(
             DocKind::Log => Signal::Logs,
         };
         let parts: Vec<&PartRef> = snap.parts_of(signal).collect();
-        let found = locate(&snap, signal, &parts, &hits.hits)?;
-        let mut locs: Vec<Loc> = found.iter().map(|(l, _)| *l).collect();
-        locs.sort_unstable();
-        locs.dedup();
-        let rows = materialize(&snap, signal, &parts, &locs, s.decode)?;
-        let mut rows: HashMap<Loc, T> = locs.into_iter().zip(rows).collect();
+        let mut found = locate(&snap, signal, &parts, &hits.hits)?;
+        found.sort_by_key(|(_, i)| std::cmp::Reverse(hits.hits[*i].time_ns));
+        // Rows are decoded newest first, only as many as may still make
+        // the result (reading one row of a row group decodes its pages).
+        let mut decoded: HashMap<Loc, T> = HashMap::new();
+        let mut read: HashSet<Loc> = HashSet::new();
         let mut out: Vec<T> = Vec::new();
         let mut taken_hits: HashSet<usize> = HashSet::new();
-        // One row per hit (a re-delivered copy is the same row) and one
-        // hit per row (records alike in time and ids are told apart by
-        // their texts).
-        for (loc, hit_ix) in &found {
-            if taken_hits.contains(hit_ix) {
+        for (at, &(loc, hit_ix)) in found.iter().enumerate() {
+            if out.len() >= limit {
+                break;
+            }
+            if !read.contains(&loc) {
+                let need = limit - out.len();
+                let mut batch: Vec<Loc> = Vec::with_capacity(need);
+                for (l, _) in &found[at..] {
+                    if batch.len() >= need {
+                        break;
+                    }
+                    if !read.contains(l) && !batch.contains(l) {
+                        batch.push(*l);
+                    }
+                }
+                batch.sort_unstable();
+                let rows = materialize(&snap, signal, &parts, &batch, s.decode)?;
+                read.extend(batch.iter().copied());
+                decoded.extend(batch.into_iter().zip(rows));
+            }
+            // One row per hit (a re-delivered copy is the same row) and
+            // one hit per row (records alike in time and ids are told
+            // apart by their texts).
+            if taken_hits.contains(&hit_ix) {
                 continue;
             }
-            let hit = &hits.hits[*hit_ix];
-            let ok = rows
-                .get(loc)
+            let hit = &hits.hits[hit_ix];
+            let ok = decoded
+                .get(&loc)
                 .is_some_and(|row| (s.is_hit)(row, hit) && (s.passes)(row));
-            if let Some(row) = ok.then(|| rows.remove(loc)).flatten() {
-                taken_hits.insert(*hit_ix);
+            if let Some(row) = ok.then(|| decoded.remove(&loc)).flatten() {
+                taken_hits.insert(hit_ix);
                 out.push(row);
             }
         }

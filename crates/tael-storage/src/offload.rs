@@ -103,6 +103,11 @@ impl Offload<'_> {
         value: &[u8],
         refs: &mut Vec<PayloadRef>,
     ) -> Result<Option<Value>, crate::otlp::WireError> {
+        // The encoded value is longer than its string: most attributes
+        // stop here, before the key is classified.
+        if value.len() < self.min_bytes {
+            return Ok(None);
+        }
         let Some(kind) = payload_kind(key) else {
             return Ok(None);
         };

@@ -313,8 +313,12 @@ fn retention_drops_old_index_days() {
             .filter(|e| e.as_ref().unwrap().path().is_dir())
             .count()
     };
+    // Indexed (a search waits for the indexer): two days, both found.
+    let (_, v) = s.get("/api/v1/traces?text=refund");
+    assert_eq!(span_names(&v), [sid(2), sid(1)], "{v}");
+    assert_eq!(days(), 2);
     assert!(
-        eventually(Duration::from_secs(20), || days() == 1),
+        eventually(Duration::from_secs(30), || days() == 1),
         "{}",
         days()
     );

@@ -3,10 +3,13 @@
 //! the matches in a row's texts.
 
 use super::*;
-use tantivy::collector::Count;
+use tantivy::query::EnableScoring;
+use tantivy::DocAddress;
 
 /// Distinct matching texts a day may contribute to one search.
 const MAX_KEYS: usize = 1_000_000;
+/// Up to this many keys, rows are found through their key terms.
+pub(super) const FEW_KEYS: usize = 256;
 
 /// A row a search found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,31 +73,110 @@ impl TextIndex {
             (Occur::Must, self.kind_query("t")),
             (Occur::Must, query.box_clone()),
         ]);
-        if searcher.search(&q, &Count).map_err(err)? > MAX_KEYS {
-            return Err(StorageError::InvalidArgument(format!(
-                "the text query matches more than {MAX_KEYS} distinct texts in a day; add words or use a phrase"
-            )));
-        }
-        let docs = searcher.search(&q, &DocSetCollector).map_err(err)?;
-        let mut cols: HashMap<u32, Column<u64>> = HashMap::new();
-        let mut keys = HashSet::with_capacity(docs.len());
-        for addr in docs {
-            let col = match cols.get(&addr.segment_ord) {
-                Some(c) => c,
-                None => {
-                    let c = searcher
-                        .segment_reader(addr.segment_ord)
-                        .fast_fields()
-                        .u64("key")
-                        .map_err(err)?;
-                    cols.entry(addr.segment_ord).or_insert(c)
-                }
-            };
-            if let Some(k) = col.first(addr.doc_id) {
-                keys.insert(k);
+        let weight = q
+            .weight(EnableScoring::disabled_from_searcher(searcher))
+            .map_err(err)?;
+        let mut keys = HashSet::new();
+        for seg in searcher.segment_readers() {
+            let col = seg.fast_fields().u64("key").map_err(err)?;
+            weight
+                .for_each_no_score(seg, &mut |docs| {
+                    keys.extend(docs.iter().filter_map(|d| col.first(*d)));
+                })
+                .map_err(err)?;
+            if keys.len() > MAX_KEYS {
+                return Err(StorageError::InvalidArgument(format!(
+                    "the text query matches more than {MAX_KEYS} distinct texts in a day; add words or use a phrase"
+                )));
             }
         }
         Ok(keys)
+    }
+
+    /// The newest `limit` row documents of `q`'s kind (and service and
+    /// time range) that carry one of `keys`: through the key terms when
+    /// there are few, else by reading the key column of every such row (a
+    /// set of many terms costs more to intersect with the term dictionary
+    /// than the column costs to read).
+    fn newest_rows(
+        &self,
+        searcher: &Searcher,
+        q: &TextQuery<'_>,
+        keys: &HashSet<u64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, DocAddress)>, StorageError> {
+        let f = self.shared.f;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, self.kind_query(kind_code(q.kind)))];
+        if let Some(s) = q.service {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.service, s),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if q.since_ns.is_some() || q.until_ns.is_some() {
+            let bound = |t: Option<i64>, inclusive: bool| match t {
+                None => Bound::Unbounded,
+                Some(t) if inclusive => Bound::Included(Term::from_field_i64(f.time, t)),
+                Some(t) => Bound::Excluded(Term::from_field_i64(f.time, t)),
+            };
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    bound(q.since_ns, true),
+                    bound(q.until_ns, false),
+                )),
+            ));
+        }
+        if keys.len() <= FEW_KEYS {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermSetQuery::new(
+                    keys.iter().map(|k| Term::from_field_u64(f.key, *k)),
+                )),
+            ));
+            return searcher
+                .search(
+                    &BooleanQuery::new(clauses),
+                    &TopDocs::with_limit(limit).order_by_fast_field::<i64>("time", Order::Desc),
+                )
+                .map_err(err);
+        }
+        let weight = BooleanQuery::new(clauses)
+            .weight(EnableScoring::disabled_from_searcher(searcher))
+            .map_err(err)?;
+        // A min-heap of the newest `limit`.
+        let mut top: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u32, u32)>> =
+            std::collections::BinaryHeap::with_capacity(limit + 1);
+        for (ord, seg) in searcher.segment_readers().iter().enumerate() {
+            let key_col = seg.fast_fields().u64("key").map_err(err)?;
+            let time_col = seg.fast_fields().i64("time").map_err(err)?;
+            weight
+                .for_each_no_score(seg, &mut |docs| {
+                    for &d in docs {
+                        let t = time_col.first(d).unwrap_or(i64::MIN);
+                        if top.len() >= limit && top.peek().is_some_and(|m| m.0 .0 >= t) {
+                            continue;
+                        }
+                        if key_col.values_for_doc(d).any(|k| keys.contains(&k)) {
+                            top.push(std::cmp::Reverse((t, ord as u32, d)));
+                            if top.len() > limit {
+                                top.pop();
+                            }
+                        }
+                    }
+                })
+                .map_err(err)?;
+        }
+        let mut out: Vec<(i64, DocAddress)> = top
+            .into_iter()
+            .map(|std::cmp::Reverse((t, ord, d))| (t, DocAddress::new(ord, d)))
+            .collect();
+        out.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        Ok(out)
     }
 
     fn parse(&self, text: &str) -> Result<Box<dyn Query>, StorageError> {
@@ -142,47 +224,7 @@ impl TextIndex {
             if keys.is_empty() {
                 continue;
             }
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-                (Occur::Must, self.kind_query(kind_code(q.kind))),
-                (
-                    Occur::Must,
-                    Box::new(TermSetQuery::new(
-                        keys.iter()
-                            .map(|k| Term::from_field_u64(self.shared.f.key, *k)),
-                    )),
-                ),
-            ];
-            if let Some(s) = q.service {
-                clauses.push((
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.shared.f.service, s),
-                        IndexRecordOption::Basic,
-                    )),
-                ));
-            }
-            if q.since_ns.is_some() || q.until_ns.is_some() {
-                let bound = |t: Option<i64>, inclusive: bool| match t {
-                    None => Bound::Unbounded,
-                    Some(t) if inclusive => {
-                        Bound::Included(Term::from_field_i64(self.shared.f.time, t))
-                    }
-                    Some(t) => Bound::Excluded(Term::from_field_i64(self.shared.f.time, t)),
-                };
-                clauses.push((
-                    Occur::Must,
-                    Box::new(RangeQuery::new(
-                        bound(q.since_ns, true),
-                        bound(q.until_ns, false),
-                    )),
-                ));
-            }
-            let top = searcher
-                .search(
-                    &BooleanQuery::new(clauses),
-                    &TopDocs::with_limit(limit).order_by_fast_field::<i64>("time", Order::Desc),
-                )
-                .map_err(err)?;
+            let top = self.newest_rows(&searcher, q, &keys, limit)?;
             if top.len() >= limit {
                 out.complete = false;
             }

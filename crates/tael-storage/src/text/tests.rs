@@ -1,3 +1,4 @@
+use super::search::FEW_KEYS;
 use super::*;
 
 fn store(dir: &Path) -> Arc<BlobStore> {
@@ -217,4 +218,41 @@ fn day_names_round_trip() {
     }
     assert_eq!(parse_day_name("2026-13-01"), None);
     assert_eq!(parse_day_name("notaday.rb"), None);
+}
+
+#[test]
+fn broad_queries_read_the_key_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = TextIndex::open(&dir.path().join("text"), store(dir.path())).unwrap();
+    // More distinct matching texts than go through key terms.
+    let n = FEW_KEYS as i64 + 50;
+    let docs: Vec<TextDoc> = (0..n)
+        .map(|i| {
+            let service = if i % 2 == 0 { "even" } else { "odd" };
+            let text = format!("common words and a number {i}");
+            doc(DocKind::Span, T0 + i, service, &format!("s{i}"), &[&text])
+        })
+        .collect();
+    // A row with a text that does not match.
+    let mut all = docs;
+    all.push(doc(DocKind::Span, T0 + n, "even", "other", &["unrelated"]));
+    idx.add(all, 1, false);
+    let mut q = query("common");
+    q.limit = 3;
+    let want: Vec<String> = (0..3).map(|k| format!("s{}", n - 1 - k)).collect();
+    assert_eq!(spans_of(&idx.search(&q).unwrap()), want);
+    q.service = Some("even");
+    let newest_even = (0..n).rev().find(|i| i % 2 == 0).unwrap();
+    assert_eq!(
+        spans_of(&idx.search(&q).unwrap())[0],
+        format!("s{newest_even}")
+    );
+    q.service = None;
+    q.until_ns = Some(T0 + 10);
+    assert_eq!(spans_of(&idx.search(&q).unwrap()), ["s9", "s8", "s7"]);
+    // One text: through its term.
+    assert_eq!(
+        spans_of(&idx.search(&query("\"number 7\"")).unwrap()),
+        ["s7"]
+    );
 }
