@@ -205,6 +205,30 @@ impl Budget {
     }
 }
 
+/// How many items (spans, log records, metrics) an export holds, from the
+/// message headers alone (nothing is decoded); `None` when it does not
+/// parse (the decoder then says why). Sizes the column builders.
+pub(crate) fn count_items(payload: &[u8]) -> Option<usize> {
+    let mut n = 0;
+    let mut req = Reader::new(payload);
+    while let Some((tag, v)) = req.next_field().ok()? {
+        if tag != 1 {
+            continue;
+        }
+        let mut r = Reader::new(v.bytes("request.resource_*").ok()?);
+        while let Some((tag, v)) = r.next_field().ok()? {
+            if tag != 2 {
+                continue;
+            }
+            let mut scope = Reader::new(v.bytes("scope_*").ok()?);
+            while let Some((tag, _)) = scope.next_field().ok()? {
+                n += usize::from(tag == 2);
+            }
+        }
+    }
+    Some(n)
+}
+
 /// Walks an export request of any signal, calling `item` with each item's
 /// encoded message. Field numbers are the same for all three signals: the
 /// request's resource groups are field 1; a group holds its `resource` (1)

@@ -328,7 +328,12 @@ pub fn decode_traces(
     limits: MapLimits,
     offload: Option<Offload<'_>>,
 ) -> Result<Decoded, WireError> {
-    let mut b = Builders::new(payload.len() / 160 + 1);
+    // Sized by the span count, at most the size-based guess (which
+    // over-allocates several times for payload-heavy requests: fresh
+    // zeroed pages, faulted in).
+    let guess = payload.len() / 160;
+    let rows = super::count_items(payload).map_or(guess, |n| n.min(guess));
+    let mut b = Builders::new(rows + 1);
     let mut rows = Rows::default();
     let mut scratch = Scratch::default();
     let mut budget = Budget::for_payload(payload.len());
