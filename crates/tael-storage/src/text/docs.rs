@@ -11,7 +11,7 @@
 
 use crate::columnar::json_to_attrs;
 use crate::columnar::spans::events_from_json;
-use crate::columnar::Cols;
+use crate::columnar::{Cols, TextCol};
 use crate::error::StorageError;
 use arrow::array::{Array, RecordBatch};
 use serde_json::Value;
@@ -146,17 +146,56 @@ pub fn docs_of(
     }
 }
 
+/// The columns a row document takes its time, service and ids from.
+struct RowIds<'a> {
+    kind: DocKind,
+    time: &'a arrow::array::Int64Array,
+    service: TextCol<'a>,
+    trace: TextCol<'a>,
+    span: TextCol<'a>,
+}
+
+impl<'a> RowIds<'a> {
+    fn new(batch: &'a RecordBatch, kind: DocKind) -> Result<Self, StorageError> {
+        let c = Cols::new(batch);
+        let time = match kind {
+            DocKind::Span => "start_ns",
+            DocKind::Log => "time_ns",
+        };
+        Ok(RowIds {
+            kind,
+            time: c.i64(time)?,
+            service: c.text("service")?,
+            trace: c.text("trace_id")?,
+            span: c.text("span_id")?,
+        })
+    }
+
+    fn doc(&self, i: usize, texts: Vec<Text>) -> (usize, TextDoc) {
+        (
+            i,
+            TextDoc {
+                kind: self.kind,
+                time_ns: self.time.value(i),
+                service: self.service.value(i).to_string(),
+                trace_id: self.trace.value(i).to_string(),
+                span_id: self.span.value(i).to_string(),
+                texts,
+            },
+        )
+    }
+}
+
 /// The documents of a spans batch, with their row numbers (rows with
 /// nothing to search have none).
 pub fn span_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     let c = Cols::new(batch);
-    let (trace, span, service) = (c.text("trace_id")?, c.text("span_id")?, c.text("service")?);
+    let ids = RowIds::new(batch, DocKind::Span)?;
     let (status, attrs, events) = (
         c.text("status_message")?,
         c.text("attributes")?,
         c.text("events")?,
     );
-    let start = c.i64("start_ns")?;
     let llm = batch
         .column_by_name("llm")
         .ok_or_else(|| StorageError::Corrupt("column llm missing".into()))?;
@@ -186,20 +225,9 @@ pub fn span_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageEr
         if !status_message.is_empty() {
             texts.push(Text::inline(status_message));
         }
-        if texts.is_empty() {
-            continue;
+        if !texts.is_empty() {
+            out.push(ids.doc(i, texts));
         }
-        out.push((
-            i,
-            TextDoc {
-                kind: DocKind::Span,
-                time_ns: start.value(i),
-                service: service.value(i).to_string(),
-                trace_id: trace.value(i).to_string(),
-                span_id: span.value(i).to_string(),
-                texts,
-            },
-        ));
     }
     Ok(out)
 }
@@ -208,9 +236,8 @@ pub fn span_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageEr
 /// row numbers.
 pub fn log_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     let c = Cols::new(batch);
-    let (trace, span, service) = (c.text("trace_id")?, c.text("span_id")?, c.text("service")?);
+    let ids = RowIds::new(batch, DocKind::Log)?;
     let (body, body_json) = (c.text("body")?, c.text("body_json")?);
-    let time = c.i64("time_ns")?;
     let json_col = batch
         .column_by_name("body_json")
         .ok_or_else(|| StorageError::Corrupt("column body_json missing".into()))?;
@@ -227,18 +254,9 @@ pub fn log_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageErr
             let b = body.value(i);
             (!b.is_empty()).then(|| Text::inline(b))
         };
-        let Some(text) = text else { continue };
-        out.push((
-            i,
-            TextDoc {
-                kind: DocKind::Log,
-                time_ns: time.value(i),
-                service: service.value(i).to_string(),
-                trace_id: trace.value(i).to_string(),
-                span_id: span.value(i).to_string(),
-                texts: vec![text],
-            },
-        ));
+        if let Some(text) = text {
+            out.push(ids.doc(i, vec![text]));
+        }
     }
     Ok(out)
 }
