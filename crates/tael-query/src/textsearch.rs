@@ -76,13 +76,16 @@ pub(crate) fn search<T: Send>(
                 break;
             }
             if !read.contains(&loc) {
-                let need = limit - out.len();
+                // At least a few dozen at a time: rows that fail the other
+                // filters should not cost a read each.
+                let need = (limit - out.len()).max(64);
                 let mut batch: Vec<Loc> = Vec::with_capacity(need);
+                let mut in_batch: HashSet<Loc> = HashSet::with_capacity(need);
                 for (l, _) in &found[at..] {
                     if batch.len() >= need {
                         break;
                     }
-                    if !read.contains(l) && !batch.contains(l) {
+                    if !read.contains(l) && in_batch.insert(*l) {
                         batch.push(*l);
                     }
                 }

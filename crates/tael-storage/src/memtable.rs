@@ -147,6 +147,11 @@ impl RecentKeys {
         }
     }
 
+    /// Whether `k` was seen recently.
+    pub fn contains(&self, k: u64) -> bool {
+        self.set.contains(&k)
+    }
+
     /// Whether `k` was not seen recently (and remembers it).
     pub fn insert(&mut self, k: u64) -> bool {
         if self.capacity == 0 {

@@ -77,7 +77,7 @@ impl Engine {
         // the WAL that could re-create them goes.
         self.blobs.sync()?;
         // So is the text index of the rows up to `upto`.
-        self.ensure_text_days(&new_parts)?;
+        self.ensure_text_days(&new_parts);
         self.text.commit();
         self.commit(new_parts, new_rollups, &[], Some(upto))?;
         self.wal.drop_through(upto)?;

@@ -44,12 +44,15 @@ impl Engine {
     }
 
     /// Makes sure every day of a flush has an index, so an empty one is
-    /// not taken for a lost one at the next open.
-    pub(super) fn ensure_text_days(&self, metas: &[PartMeta]) -> Result<(), StorageError> {
+    /// not taken for a lost one at the next open. A failure is logged: at
+    /// worst the day is rebuilt at the next open, and a flush never waits
+    /// on the index.
+    pub(super) fn ensure_text_days(&self, metas: &[PartMeta]) {
         for m in metas.iter().filter(|m| m.signal != Signal::Metrics) {
-            self.text.ensure_day(day_of(m.hour_ns))?;
+            if let Err(e) = self.text.ensure_day(day_of(m.hour_ns)) {
+                tracing::error!(error = %e, "cannot create a text index day; it is rebuilt at the next start");
+            }
         }
-        Ok(())
     }
 
     /// Drops the text index days past both the span and the log retention

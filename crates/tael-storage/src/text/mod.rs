@@ -317,6 +317,7 @@ impl TextIndex {
         let worker = Indexer {
             shared: shared.clone(),
             writers: HashMap::new(),
+            failed: HashSet::new(),
             last_commit: Instant::now(),
         };
         let handle = std::thread::Builder::new()
@@ -365,8 +366,15 @@ impl TextIndex {
     /// Queues rows applied with WAL sequence `seq` for indexing (`seq` 0:
     /// rows read back from parts by a rebuild; `replay`: from WAL replay).
     pub fn add(&self, docs: Vec<TextDoc>, seq: u64, replay: bool) {
-        if !docs.is_empty() && !self.send(Job::Add { docs, seq, replay }) {
-            tracing::error!(seq, "the text indexer is gone; rows not indexed");
+        if docs.is_empty() {
+            return;
+        }
+        let days: HashSet<i64> = docs.iter().map(|d| day_of(d.time_ns)).collect();
+        if !self.send(Job::Add { docs, seq, replay }) {
+            tracing::error!(seq, "the text indexer is gone; rows not indexed, their days are rebuilt at the next start");
+            for day in days {
+                let _ = self.shared.mark_for_rebuild(day);
+            }
         }
     }
 
@@ -464,6 +472,8 @@ struct DayWriter {
 struct Indexer {
     shared: Arc<Shared>,
     writers: HashMap<i64, DayWriter>,
+    /// Days marked for rebuild since the open (their writes went wrong).
+    failed: HashSet<i64>,
     last_commit: Instant,
 }
 
@@ -501,6 +511,9 @@ impl Indexer {
     fn fail(&mut self, day: i64, e: &StorageError) {
         tracing::error!(day = %day_name(day), error = %e, "text index write failed; the day is rebuilt at the next start");
         self.writers.remove(&day);
+        if !self.failed.insert(day) {
+            return;
+        }
         if let Err(e) = self.shared.mark_for_rebuild(day) {
             tracing::error!(error = %e, "cannot mark a text index day for rebuild");
         }
@@ -569,9 +582,11 @@ impl Indexer {
             row.add_text(f.kind, kind_code(doc.kind));
             for t in &doc.texts {
                 row.add_u64(f.key, t.key);
-                if !w.seen.insert(t.key) {
+                if w.seen.contains(t.key) {
                     continue;
                 }
+                // A blob that cannot be read now is tried again with the
+                // next row that carries it.
                 let Some(content) = shared.content(t) else {
                     continue;
                 };
@@ -580,6 +595,7 @@ impl Indexer {
                 td.add_u64(f.key, t.key);
                 td.add_text(f.text, &content);
                 w.writer.add_document(td).map_err(err)?;
+                w.seen.insert(t.key);
             }
             row.add_i64(f.time, doc.time_ns);
             row.add_text(f.service, &doc.service);
@@ -645,6 +661,13 @@ impl Indexer {
 
     fn finish_rebuild(&mut self, day: i64) -> Result<(), StorageError> {
         self.commit_day(day)?;
+        if self.failed.contains(&day) {
+            // Rows were lost on the way: the mark stays for the next open.
+            return Err(StorageError::TextIndex(format!(
+                "the rebuild of {} failed",
+                day_name(day)
+            )));
+        }
         let m = self.shared.marker(day);
         std::fs::remove_file(&m).map_err(|e| StorageError::io(&m, e))
     }
@@ -662,12 +685,15 @@ impl Indexer {
             if let Some(w) = self.writers.remove(day) {
                 let _ = w.writer.wait_merging_threads();
             }
-            self.shared.days.write().remove(day);
+            // Under the lock: a flush may be creating the day meanwhile.
+            let mut days = self.shared.days.write();
+            days.remove(day);
             let path = self.shared.path(*day);
             if let Err(e) = std::fs::remove_dir_all(&path) {
                 tracing::error!(dir = %path.display(), error = %e, "cannot delete an expired text index day");
             }
             let _ = std::fs::remove_file(self.shared.marker(*day));
+            drop(days);
         }
         doomed.len()
     }

@@ -81,7 +81,10 @@ impl TextIndex {
             let col = seg.fast_fields().u64("key").map_err(err)?;
             weight
                 .for_each_no_score(seg, &mut |docs| {
-                    keys.extend(docs.iter().filter_map(|d| col.first(*d)));
+                    // Past the cap, stop growing (the error follows).
+                    if keys.len() <= MAX_KEYS {
+                        keys.extend(docs.iter().filter_map(|d| col.first(*d)));
+                    }
                 })
                 .map_err(err)?;
             if keys.len() > MAX_KEYS {
