@@ -76,9 +76,13 @@ pub(crate) fn search<T: Send>(
                 break;
             }
             if !read.contains(&loc) {
-                // At least a few dozen at a time: rows that fail the other
-                // filters should not cost a read each.
-                let need = (limit - out.len()).max(64);
+                // As many as are missing; after a batch whose rows failed
+                // the other filters, at least a few dozen, so that such
+                // rows do not cost a read each.
+                let need = match read.is_empty() {
+                    true => limit - out.len(),
+                    false => (limit - out.len()).max(64),
+                };
                 let mut batch: Vec<Loc> = Vec::with_capacity(need);
                 let mut in_batch: HashSet<Loc> = HashSet::with_capacity(need);
                 for (l, _) in &found[at..] {
