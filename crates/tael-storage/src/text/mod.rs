@@ -43,23 +43,13 @@ use crate::error::StorageError;
 use crate::memtable::RecentKeys;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tantivy::collector::TopDocs;
-use tantivy::query::{
-    BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery, TermSetQuery,
-};
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, Value as _, FAST, INDEXED, STORED, STRING, TEXT,
-};
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
-};
+use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
 /// Indexing memory of one day's writer.
@@ -75,8 +65,6 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
 const SEEN_KEYS: usize = 1 << 20;
 /// Queued jobs before ingest waits for the indexer.
 const QUEUE: usize = 512;
-/// Longest snippet, in characters.
-const SNIPPET_CHARS: usize = 160;
 
 /// The UTC day of a time (ns).
 pub fn day_of(t: i64) -> i64 {
@@ -344,11 +332,12 @@ impl TextIndex {
         }
     }
 
-    fn send(&self, job: Job) -> bool {
+    /// Queues `job`; gives it back when the indexer is gone.
+    fn send(&self, job: Job) -> Result<(), Job> {
         let tx = self.jobs.lock().clone();
         match tx {
-            Some(tx) => tx.send(job).is_ok(),
-            None => false,
+            Some(tx) => tx.send(job).map_err(|e| e.0),
+            None => Err(job),
         }
     }
 
@@ -369,9 +358,9 @@ impl TextIndex {
         if docs.is_empty() {
             return;
         }
-        let days: HashSet<i64> = docs.iter().map(|d| day_of(d.time_ns)).collect();
-        if !self.send(Job::Add { docs, seq, replay }) {
+        if let Err(Job::Add { docs, .. }) = self.send(Job::Add { docs, seq, replay }) {
             tracing::error!(seq, "the text indexer is gone; rows not indexed, their days are rebuilt at the next start");
+            let days: HashSet<i64> = docs.iter().map(|d| day_of(d.time_ns)).collect();
             for day in days {
                 let _ = self.shared.mark_for_rebuild(day);
             }
@@ -381,7 +370,7 @@ impl TextIndex {
     /// Indexes everything queued so far and commits it.
     pub fn commit(&self) {
         let (tx, rx) = sync_channel(1);
-        if self.send(Job::Commit(tx)) {
+        if self.send(Job::Commit(tx)).is_ok() {
             let _ = rx.recv();
         }
     }
@@ -389,7 +378,7 @@ impl TextIndex {
     /// Deletes the days that end at or before `cutoff_ns`. How many.
     pub fn drop_before(&self, cutoff_ns: i64) -> usize {
         let (tx, rx) = sync_channel(1);
-        match self.send(Job::DropBefore(cutoff_ns, tx)) {
+        match self.send(Job::DropBefore(cutoff_ns, tx)).is_ok() {
             true => rx.recv().unwrap_or(0),
             false => 0,
         }
@@ -405,7 +394,7 @@ impl TextIndex {
     /// mark.
     pub fn finish_rebuild(&self, day: i64) -> Result<(), StorageError> {
         let (tx, rx) = sync_channel(1);
-        if !self.send(Job::FinishRebuild(day, tx)) {
+        if self.send(Job::FinishRebuild(day, tx)).is_err() {
             return Err(StorageError::TextIndex("the text indexer is gone".into()));
         }
         rx.recv()

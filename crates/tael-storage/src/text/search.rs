@@ -3,8 +3,17 @@
 //! the matches in a row's texts.
 
 use super::*;
-use tantivy::query::EnableScoring;
-use tantivy::DocAddress;
+use std::ops::Bound;
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, EnableScoring, Occur, Query, QueryParser, RangeQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{IndexRecordOption, Value as _};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Order, Searcher, Term};
+
+/// Longest snippet, in characters.
+const SNIPPET_CHARS: usize = 160;
 
 /// Distinct matching texts a day may contribute to one search.
 const MAX_KEYS: usize = 1_000_000;
