@@ -293,9 +293,7 @@ fn analytics_cli_and_correlate() {
     );
     let env = [("TAEL_SERVER", s.rest.as_str())];
 
-    let (code, out, err) = cli(&["correlate", &tid], &env);
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = cli_json(&["correlate", &tid], &env);
     assert_eq!(v["span_count"], 3);
     assert_eq!(v["services"], json!(["checkout", "frontend", "payments"]));
     assert_eq!(v["logs"].as_array().unwrap().len(), 1, "{v}");
@@ -312,13 +310,11 @@ fn analytics_cli_and_correlate() {
     assert_eq!(code, 2);
 
     // PromQL through the CLI: the normalised name and the UTF-8 quoted OTel name.
-    let (code, out, err) = cli(&["query", "metrics", "--query", "e2e_gauge_ratio"], &env);
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = cli_json(&["query", "metrics", "--query", "e2e_gauge_ratio"], &env);
     assert_eq!(v["count"], 2, "{v}");
     assert_eq!(v["series"][0]["value"], 0.25);
     assert_eq!(v["series"][0]["labels"]["route"], "/pay");
-    let (code, out, err) = cli(
+    let v = cli_json(
         &[
             "query",
             "metrics",
@@ -327,13 +323,11 @@ fn analytics_cli_and_correlate() {
         ],
         &env,
     );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["series"],
         json!([{"metric": "", "labels": {"service": "payments"}, "value": 0.25, "timestamp": v["series"][0]["timestamp"]}])
     );
-    let (code, out, err) = cli(
+    let v = cli_json(
         &[
             "query",
             "metrics",
@@ -346,8 +340,6 @@ fn analytics_cli_and_correlate() {
         ],
         &env,
     );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
     assert!(
         !v["series"][0]["values"].as_array().unwrap().is_empty(),
         "{v}"

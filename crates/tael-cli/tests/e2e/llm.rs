@@ -243,14 +243,12 @@ fn check(s: &Server) {
     assert!(e["error"].as_str().unwrap().contains("model"), "{e}");
 
     // The CLI.
-    let (code, out, err) = cli(
+    let v = cli_json(
         &[
             "llm", "usage", "--server", &s.rest, "--last", "1h", "--by", "service",
         ],
         &[],
     );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["groups"][0]["key"], "agent-app");
     let (code, out, _) = cli(
         &["llm", "usage", "--server", &s.rest, "--format", "table"],
@@ -343,12 +341,10 @@ fn real_openai_instrumentations_are_recognised_and_priced() {
     ] {
         let r = python_client(&s, flavour);
         let tid = r["trace_id"].as_str().unwrap();
-        let (code, out, err) = cli(
+        let trace = cli_json(
             &["get", "trace", tid, "--with-payloads", "--server", &s.rest],
             &[],
         );
-        assert_eq!(code, 0, "{err}");
-        let trace: Value = serde_json::from_str(&out).unwrap();
         let llm = llm_of(&trace, name);
         assert_eq!(llm["convention"], convention, "{llm}");
         assert_eq!(llm["provider"], "openai");
@@ -514,7 +510,7 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             400
         );
         // --with-payloads puts everything back.
-        let (code, out, err) = cli(
+        let t = cli_json(
             &[
                 "get",
                 "trace",
@@ -525,8 +521,6 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             ],
             &[],
         );
-        assert_eq!(code, 0, "{err}");
-        let t: Value = serde_json::from_str(&out).unwrap();
         for span in t["spans"].as_array().unwrap() {
             assert_eq!(
                 span["attribute_values"]["gen_ai.input.messages"],
@@ -548,7 +542,7 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             "/api/v1/logs?trace_id={hex_tid}&with_payloads=true"
         ));
         assert_eq!(l["logs"][0]["body_value"], body.as_str());
-        let (code, out, err) = cli(
+        let l = cli_json(
             &[
                 "query",
                 "logs",
@@ -560,11 +554,9 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             ],
             &[],
         );
-        assert_eq!(code, 0, "{err}");
-        let l: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(l["logs"][0]["body"], body.as_str());
         // Text search still finds what moved to the blob store.
-        let (code, out, err) = cli(
+        let found = cli_json(
             &[
                 "query",
                 "traces",
@@ -575,8 +567,6 @@ fn payloads_go_to_the_blob_store_once_and_come_back() {
             ],
             &[],
         );
-        assert_eq!(code, 0, "{err}");
-        let found: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(found["spans"].as_array().map(Vec::len), Some(2), "{found}");
         let (_, l) = s.get("/api/v1/logs?body_contains=refund_service.py%20line%2042");
         assert_eq!(l["count"], 1, "{l}");

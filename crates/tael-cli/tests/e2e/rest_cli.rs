@@ -90,9 +90,7 @@ fn cli_prints_json_tables_and_exit_codes() {
     let env = [("TAEL_SERVER", s.rest.as_str())];
     let tid = hex::encode(trace_id(110, 1));
 
-    let (code, out, err) = cli(&["services"], &env);
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = cli_json(&["services"], &env);
     assert_eq!(v["services"][0]["name"], "cli-svc");
 
     let (code, out, _) = cli(&["--server", &s.rest, "get", "trace", &tid], &[]);

@@ -224,6 +224,15 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// Runs the `tael` CLI, which must exit 0, and parses what it printed as
+/// JSON.
+#[track_caller]
+pub fn cli_json(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let (code, out, err) = cli(args, env);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Polls until `f` returns true or the timeout passes.
 pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -157,7 +157,7 @@ fn sid(n: u32) -> String {
 
 fn check(s: &Server) {
     // Newest first, each with where it matched and a snippet.
-    let (code, out, err) = cli(
+    let v = cli_json(
         &[
             "query",
             "traces",
@@ -168,8 +168,6 @@ fn check(s: &Server) {
         ],
         &[],
     );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(span_names(&v), [sid(2), sid(1)], "{v}");
     for sp in v["spans"].as_array().unwrap() {
         assert_eq!(sp["match"]["field"], "gen_ai.input.messages", "{sp}");
@@ -208,12 +206,10 @@ fn check(s: &Server) {
     let (_, v) = s.get("/api/v1/traces?text=refund&limit=1");
     assert_eq!(span_names(&v), [sid(2)]);
     // Logs: bodies inline and in the blob store.
-    let (code, out, err) = cli(
+    let v = cli_json(
         &["query", "logs", "--text", "refund", "--server", &s.rest],
         &[],
     );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["count"], 2, "{v}");
     assert_eq!(
         v["logs"][0]["match"]["snippet"],
