@@ -3,6 +3,7 @@
 //! optional LLM spans carrying 1–8 KiB prompts and completions, logs linked
 //! to traces, and gauges, sums and histograms.
 
+use super::encoded::EncodedTraces;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -506,40 +507,27 @@ impl Generator {
         id
     }
 
-    /// Makes a generated request new again (cheaply, for reuse): fresh
-    /// trace ids, span ids XOR-ed with a random mask (parents too, so the
-    /// tree is kept), timestamps moved forward by `shift_ns`.
-    pub fn refresh_traces(&mut self, r: &mut ExportTraceServiceRequest, shift_ns: u64) {
+    /// Makes a generated request new again (cheaply, for reuse, patching
+    /// its encoding in place): fresh trace ids, span ids XOR-ed with a
+    /// random mask (parents too, so the tree is kept), timestamps moved
+    /// forward by `shift_ns`.
+    pub fn refresh_traces(&mut self, r: &mut EncodedTraces, shift_ns: u64) {
         let mut mask = [0u8; 8];
         self.rng.fill_bytes(&mut mask);
         mask[0] &= 0x7f;
-        let mut new_ids: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+        let mut new_ids: std::collections::HashMap<[u8; 16], [u8; 16]> =
             std::collections::HashMap::new();
-        for rs in &mut r.resource_spans {
-            for ss in &mut rs.scope_spans {
-                for sp in &mut ss.spans {
-                    let old = std::mem::take(&mut sp.trace_id);
-                    sp.trace_id = match new_ids.get(&old) {
-                        Some(id) => id.clone(),
-                        None => {
-                            let id = self.next_trace_id();
-                            new_ids.insert(old, id.clone());
-                            id
-                        }
-                    };
-                    for (b, m) in sp.span_id.iter_mut().zip(mask) {
-                        *b ^= m;
-                    }
-                    for (b, m) in sp.parent_span_id.iter_mut().zip(mask) {
-                        *b ^= m;
-                    }
-                    sp.start_time_unix_nano += shift_ns;
-                    sp.end_time_unix_nano += shift_ns;
-                    for e in &mut sp.events {
-                        e.time_unix_nano += shift_ns;
-                    }
-                }
+        for i in 0..r.spans.len() {
+            if let Some(old) = r.trace_id(i) {
+                let id = *new_ids.entry(old).or_insert_with(|| {
+                    let mut id = [0u8; 16];
+                    id.copy_from_slice(&self.next_trace_id());
+                    id
+                });
+                r.set_trace_id(i, &id);
             }
+            r.mask_span_ids(i, &mask);
+            r.shift_times(i, shift_ns);
         }
     }
 

@@ -3,12 +3,14 @@
 //! concurrency and rate knobs, and reports items/s, latency percentiles and
 //! errors as JSON.
 
+mod encoded;
 pub mod gen;
 mod query;
 mod series;
 
 use crate::client::CliError;
 use clap::{Args, Subcommand, ValueEnum};
+use encoded::EncodedTraces;
 use gen::Generator;
 use prost::Message;
 use serde_json::json;
@@ -129,18 +131,24 @@ pub fn run(cmd: &BenchCmd) -> Result<(), CliError> {
 
 #[derive(Clone)]
 enum Payload {
-    Traces(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
+    /// Kept encoded: refreshed by patching (see [`encoded`]).
+    Traces(EncodedTraces),
     Logs(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest),
     Metrics(opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest),
 }
 
 impl Payload {
-    fn make(g: &mut Generator, signal: SignalArg, batch: usize) -> (Payload, usize) {
-        match signal {
+    fn make(
+        g: &mut Generator,
+        signal: SignalArg,
+        batch: usize,
+    ) -> Result<(Payload, usize), CliError> {
+        Ok(match signal {
             SignalArg::Traces => {
                 let r = g.traces(batch);
                 let n = gen::count_spans(&r);
-                (Payload::Traces(r), n)
+                let enc = EncodedTraces::new(&r).map_err(CliError::other)?;
+                (Payload::Traces(enc), n)
             }
             SignalArg::Logs => (Payload::Logs(g.logs(batch)), batch),
             SignalArg::Metrics => {
@@ -153,12 +161,12 @@ impl Payload {
                     .sum();
                 (Payload::Metrics(r), n)
             }
-        }
+        })
     }
 
     fn protobuf(&self) -> Vec<u8> {
         match self {
-            Payload::Traces(r) => r.encode_to_vec(),
+            Payload::Traces(r) => r.bytes.clone(),
             Payload::Logs(r) => r.encode_to_vec(),
             Payload::Metrics(r) => r.encode_to_vec(),
         }
@@ -174,14 +182,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The OTLP/JSON encoding of a request.
-fn to_otlp_json(p: &Payload) -> Vec<u8> {
+fn to_otlp_json(p: &Payload) -> Result<Vec<u8>, String> {
     use tael_core::otlp::json_encode;
     let v = match p {
-        Payload::Traces(r) => json_encode::traces(r),
+        Payload::Traces(r) => json_encode::traces(&r.decode()?),
         Payload::Logs(r) => json_encode::logs(r),
         Payload::Metrics(r) => json_encode::metrics(r),
     };
-    serde_json::to_vec(&v).unwrap_or_default()
+    serde_json::to_vec(&v).map_err(|e| e.to_string())
 }
 
 async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
@@ -247,8 +255,14 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
                 sent_by_me += 1;
                 let now = std::time::Instant::now();
                 if pool.len() <= slot {
-                    let (p, n) = Payload::make(&mut g, a.signal, a.batch);
-                    pool.push((p, n, now));
+                    match Payload::make(&mut g, a.signal, a.batch) {
+                        Ok((p, n)) => pool.push((p, n, now)),
+                        Err(e) => {
+                            first_error.set(e.message);
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
                 } else {
                     let (p, _, made) = &mut pool[slot];
                     let shift = now.duration_since(*made).as_nanos() as u64;
@@ -395,7 +409,7 @@ async fn send_http(
         Payload::Metrics(_) => "/v1/metrics",
     };
     let (mut body, ct) = if json {
-        (to_otlp_json(payload), "application/json")
+        (to_otlp_json(payload)?, "application/json")
     } else {
         (payload.protobuf(), "application/x-protobuf")
     };

@@ -314,12 +314,21 @@ impl Engine {
 
     /// Moves the large log bodies of a decoded batch to the blob store
     /// (span payloads move while decoding), and lists what the text index
-    /// will hold of its rows (with their row numbers).
-    fn offload(&self, mut p: Prepared) -> Result<(Prepared, Vec<(usize, TextDoc)>), StorageError> {
+    /// will hold of its rows (with their row numbers; `texts`: what the
+    /// decoder read of them, if it did).
+    fn offload(
+        &self,
+        mut p: Prepared,
+        texts: Option<Vec<(usize, Vec<crate::text::docs::Text>)>>,
+    ) -> Result<(Prepared, Vec<(usize, TextDoc)>), StorageError> {
         if p.signal == Signal::Logs {
             p.batch = crate::offload::logs(p.batch, self.offload_to())?;
         }
-        let docs = crate::text::docs::docs_of(p.signal, &p.batch).unwrap_or_else(|e| {
+        let docs = match texts {
+            Some(t) => crate::text::docs::docs_with_texts(&p.batch, p.signal, t),
+            None => crate::text::docs::docs_of(p.signal, &p.batch),
+        };
+        let docs = docs.unwrap_or_else(|e| {
             // Derived data: the rows are stored whatever happens here.
             tracing::error!(error = %e, "cannot read the texts of a batch; not indexing them");
             Vec::new()
@@ -333,7 +342,7 @@ impl Engine {
         let decoded = self
             .decode(kind, payload)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        let (p, docs) = self.offload(decoded.prepared)?;
+        let (p, docs) = self.offload(decoded.prepared, decoded.texts)?;
         Ok(self.apply(p, docs, seq, true)?.accepted)
     }
 
@@ -449,7 +458,7 @@ impl Engine {
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
         })?;
         let mut out = if decoded.prepared.rows() > 0 {
-            let (prepared, docs) = self.offload(decoded.prepared)?;
+            let (prepared, docs) = self.offload(decoded.prepared, decoded.texts)?;
             self.ingest(kind, payload, prepared, docs)?
         } else {
             IngestOutcome::default()

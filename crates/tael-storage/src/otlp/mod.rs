@@ -34,6 +34,9 @@ pub struct Decoded {
     pub rejected: u64,
     /// The first few reasons, for `partial_success.error_message`.
     pub error_message: String,
+    /// Each row's searchable texts (row number, texts; rows with none left
+    /// out) when the decoder read them on the way (spans), else `None`.
+    pub texts: Option<Vec<(usize, Vec<crate::text::docs::Text>)>>,
 }
 
 /// What a decoder keeps besides its columns: each stored row's identity
@@ -76,6 +79,7 @@ impl Rows {
             },
             rejected: self.rejected,
             error_message: self.error_message,
+            texts: None,
         })
     }
 }

@@ -13,12 +13,14 @@ use crate::columnar::llm::LlmBuilders;
 use crate::manifest::Signal;
 use crate::memtable::span_key;
 use crate::offload::Offload;
+use crate::text::docs::{span_row_texts, Text};
 use arrow::array::Int64Builder;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt32Builder};
 use std::sync::Arc;
 use tael_core::llm::payloads::PayloadRef;
 use tael_core::llm::prices::PriceTable;
 use tael_core::llm::{extract, looks_like_llm, LlmCall};
+use tael_core::model::Attrs;
 use tael_core::otlp::{check_id, check_opt_id, kind_name, ns, status_name, MapLimits};
 
 /// Column builders in schema order.
@@ -293,7 +295,8 @@ fn llm_call(
     prices: &PriceTable,
     offload: Option<Offload<'_>>,
     diverted: Vec<PayloadRef>,
-) -> Option<LlmCall> {
+    status_message: &str,
+) -> Option<(LlmCall, Vec<Text>)> {
     let (attributes, events) = (text(&scratch.attributes), text(&scratch.events));
     if !looks_like_llm(attributes, events) {
         return None;
@@ -303,6 +306,7 @@ fn llm_call(
     let mut attrs = json_to_attrs(attributes);
     let mut call = extract(&attrs, &parsed_events, prices)?;
     call.payloads = diverted;
+    let mut events_moved = false;
     if let Some(o) = offload {
         let moved = o.span(&mut attrs, &mut scratch.events);
         if !moved.is_empty() {
@@ -310,10 +314,16 @@ fn llm_call(
                 scratch.attributes.clear();
                 let _ = serde_json::to_writer(&mut scratch.attributes, &attrs);
             }
+            events_moved = moved.iter().any(|p| p.event.is_some());
             call.payloads.extend(moved);
         }
     }
-    Some(call)
+    // `attrs` now is what the attribute JSON holds; the parsed events are
+    // stale when payloads moved out of them.
+    let events = (!events_moved).then_some(parsed_events.as_slice());
+    let texts = span_row_texts(true, &attrs, text(&scratch.events), events, status_message)
+        .unwrap_or_default();
+    Some((call, texts))
 }
 
 fn text(b: &[u8]) -> &str {
@@ -338,6 +348,9 @@ pub fn decode_traces(
     let mut scratch = Scratch::default();
     let mut budget = Budget::for_payload(payload.len());
     let prices = tael_core::llm::prices::current();
+    // Each stored row's searchable texts, read while its JSON is in hand.
+    let mut texts = Vec::new();
+    let mut row = 0usize;
     for_each_item(
         payload,
         "spans",
@@ -396,16 +409,33 @@ pub fn decode_traces(
             b.trace_state.append_value(s.trace_state);
             b.flags.append_value(s.flags);
             let had_diverted = !diverted.is_empty();
-            let llm = llm_call(&mut scratch, &prices, offload, diverted);
-            if llm.is_none() && had_diverted {
-                // Not an LLM call after all: its attributes stay whole.
-                scratch.attributes.clear();
-                write_attrs(
-                    &mut scratch.attributes,
-                    &s.attributes,
-                    limits.max_attributes,
-                )?;
+            let (llm, row_texts) =
+                match llm_call(&mut scratch, &prices, offload, diverted, s.status_message) {
+                    Some((call, t)) => (Some(call), t),
+                    None => {
+                        if had_diverted {
+                            // Not an LLM call after all: its attributes stay whole.
+                            scratch.attributes.clear();
+                            write_attrs(
+                                &mut scratch.attributes,
+                                &s.attributes,
+                                limits.max_attributes,
+                            )?;
+                        }
+                        let t = span_row_texts(
+                            false,
+                            &Attrs::default(),
+                            text(&scratch.events),
+                            None,
+                            s.status_message,
+                        );
+                        (None, t.unwrap_or_default())
+                    }
+                };
+            if !row_texts.is_empty() {
+                texts.push((row, row_texts));
             }
+            row += 1;
             b.attributes.append_value(text(&scratch.attributes));
             b.events.append_value(text(&scratch.events));
             b.links.append_value(text(&scratch.links));
@@ -418,5 +448,7 @@ pub fn decode_traces(
             Ok(())
         },
     )?;
-    rows.finish(Signal::Spans, b.finish())
+    let mut decoded = rows.finish(Signal::Spans, b.finish())?;
+    decoded.texts = Some(texts);
+    Ok(decoded)
 }

@@ -186,50 +186,91 @@ impl<'a> RowIds<'a> {
     }
 }
 
+/// The searchable texts of one span row (what [`span_docs`] reads from a
+/// stored row; the trace decoder calls it with what it has in hand):
+/// `attrs`, the parsed attributes (read only for LLM calls), the events
+/// JSON as stored, `events` when already parsed from that same JSON, and
+/// the status message.
+pub fn span_row_texts(
+    is_llm: bool,
+    attrs: &Attrs,
+    events_json: &str,
+    events: Option<&[SpanEvent]>,
+    status_message: &str,
+) -> Result<Vec<Text>, StorageError> {
+    let has_exception = events_json.contains("\"exception.message\"");
+    let parsed;
+    let events = match events {
+        Some(e) => e,
+        None if is_llm || has_exception => {
+            parsed = events_from_json(events_json)?;
+            &parsed
+        }
+        None => &[],
+    };
+    let mut texts: Vec<Text> = if is_llm || has_exception {
+        span_values(is_llm, attrs, events)
+            .into_iter()
+            .filter_map(|(_, v)| Text::of_value(v))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !status_message.is_empty() {
+        texts.push(Text::inline(status_message));
+    }
+    Ok(texts)
+}
+
 /// The documents of a spans batch, with their row numbers (rows with
 /// nothing to search have none).
 pub fn span_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     let c = Cols::new(batch);
-    let ids = RowIds::new(batch, DocKind::Span)?;
-    let (status, attrs, events) = (
+    let (status, attrs, events, llm) = (
         c.text("status_message")?,
         c.text("attributes")?,
         c.text("events")?,
+        c.text("llm")?,
     );
-    let llm = batch
-        .column_by_name("llm")
-        .ok_or_else(|| StorageError::Corrupt("column llm missing".into()))?;
-    let mut out = Vec::new();
+    let mut texts = Vec::new();
     for i in 0..batch.num_rows() {
-        let is_llm = llm.is_valid(i);
-        let ev = events.value(i);
-        let has_exception = ev.contains("\"exception.message\"");
-        let status_message = status.value(i);
-        if !is_llm && !has_exception && status_message.is_empty() {
-            continue;
-        }
+        // The call's JSON, "" on spans that are no LLM call.
+        let is_llm = !llm.value(i).is_empty();
         let parsed_attrs = if is_llm {
             json_to_attrs(attrs.value(i))
         } else {
             Attrs::default()
         };
-        let parsed_events = if is_llm || has_exception {
-            events_from_json(ev)?
-        } else {
-            Vec::new()
-        };
-        let mut texts: Vec<Text> = span_values(is_llm, &parsed_attrs, &parsed_events)
-            .into_iter()
-            .filter_map(|(_, v)| Text::of_value(v))
-            .collect();
-        if !status_message.is_empty() {
-            texts.push(Text::inline(status_message));
-        }
-        if !texts.is_empty() {
-            out.push(ids.doc(i, texts));
+        let t = span_row_texts(
+            is_llm,
+            &parsed_attrs,
+            events.value(i),
+            None,
+            status.value(i),
+        )?;
+        if !t.is_empty() {
+            texts.push((i, t));
         }
     }
-    Ok(out)
+    docs_with_texts(batch, crate::Signal::Spans, texts)
+}
+
+/// The documents of a batch of `signal` whose rows' texts are known
+/// (`texts`: row number and its texts, rows with none left out).
+pub fn docs_with_texts(
+    batch: &RecordBatch,
+    signal: crate::Signal,
+    texts: Vec<(usize, Vec<Text>)>,
+) -> Result<Vec<(usize, TextDoc)>, StorageError> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kind = match signal {
+        crate::Signal::Logs => DocKind::Log,
+        _ => DocKind::Span,
+    };
+    let ids = RowIds::new(batch, kind)?;
+    Ok(texts.into_iter().map(|(i, t)| ids.doc(i, t)).collect())
 }
 
 /// The documents of a logs batch (every record with a body), with their
