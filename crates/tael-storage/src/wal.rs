@@ -72,15 +72,50 @@ pub struct Record {
 
 /// Encodes one record into `out` (the framing above).
 pub fn encode_record(seq: u64, kind: u8, payload: &[u8], out: &mut Vec<u8>) {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(payload);
+    out.extend_from_slice(&record_header(seq, kind, payload.len(), &crc));
+    out.extend_from_slice(payload);
+}
+
+/// The header of a record (the framing above) whose payload of `len`
+/// bytes has CRC state `payload_crc` (so the payload's CRC can be taken
+/// before its sequence number is known).
+fn record_header(seq: u64, kind: u8, len: usize, payload_crc: &crc32fast::Hasher) -> [u8; HEADER] {
     let mut h = crc32fast::Hasher::new();
     h.update(&seq.to_le_bytes());
     h.update(&[kind]);
-    h.update(payload);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.push(kind);
-    out.extend_from_slice(payload);
+    h.combine(payload_crc);
+    let mut out = [0u8; HEADER];
+    out[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[4..8].copy_from_slice(&h.finalize().to_le_bytes());
+    out[8..16].copy_from_slice(&seq.to_le_bytes());
+    out[16] = kind;
+    out
+}
+
+/// Writes `header` then `payload` (one `writev` unless the kernel takes
+/// part of it).
+fn write_all_vectored(
+    mut file: &std::fs::File,
+    header: &[u8],
+    payload: &[u8],
+) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    let total = header.len() + payload.len();
+    let mut done = 0;
+    while done < total {
+        let n = if done < header.len() {
+            file.write_vectored(&[IoSlice::new(&header[done..]), IoSlice::new(payload)])?
+        } else {
+            file.write(&payload[done - header.len()..])?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 /// Decodes records from a buffer; returns them and the length of the valid
@@ -151,7 +186,6 @@ struct WriteState {
     /// Closed segments: (first_seq, last_seq, path).
     closed: Vec<(u64, u64, PathBuf)>,
     next_seq: u64,
-    scratch: Vec<u8>,
     failed: Option<String>,
 }
 
@@ -231,7 +265,6 @@ impl Wal {
                 current,
                 closed,
                 next_seq,
-                scratch: Vec::new(),
                 failed: None,
             }),
             sync: Mutex::new(SyncState {
@@ -270,6 +303,11 @@ impl Wal {
         if payload.len() > MAX_RECORD {
             return Err(StorageError::TooLarge(payload.len()));
         }
+        // The payload's CRC is taken outside the lock (and combined with
+        // the header's under it); header and payload are written as they
+        // are, without copying the payload into one buffer.
+        let mut payload_crc = crc32fast::Hasher::new();
+        payload_crc.update(payload);
         let (seq, out) = {
             let mut w = self.write.lock();
             if let Some(why) = &w.failed {
@@ -279,13 +317,8 @@ impl Wal {
                 self.rotate(&mut w)?;
             }
             let seq = w.next_seq;
-            let mut scratch = std::mem::take(&mut w.scratch);
-            scratch.clear();
-            encode_record(seq, kind as u8, payload, &mut scratch);
-            let res = (&*w.current.file).write_all(&scratch);
-            if scratch.capacity() <= 1 << 20 {
-                w.scratch = scratch;
-            }
+            let header = record_header(seq, kind as u8, payload.len(), &payload_crc);
+            let res = write_all_vectored(&w.current.file, &header, payload);
             if let Err(e) = res {
                 // A partial write leaves a torn tail; refuse further writes
                 // so that nothing is acknowledged after it.

@@ -12,16 +12,25 @@ use serde_json::Value;
 /// A cheap test on a span's attribute and event JSON text (as stored): can
 /// it be an LLM or agent call? `false` means [`extract`] would find none.
 pub fn looks_like_llm(attributes_json: &str, events_json: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "\"gen_ai.",
-        "\"llm.",
-        "\"openinference.",
-        "\"traceloop.",
-        "\"ai.model.",
-        "\"ai.operationId\"",
-        "\"ai.usage.",
+    // Markers without their opening quote: one pass over the quotes of the
+    // attribute JSON (most spans have a few short attributes).
+    const MARKERS: &[&[u8]] = &[
+        b"gen_ai.",
+        b"llm.",
+        b"openinference.",
+        b"traceloop.",
+        b"ai.model.",
+        b"ai.operationId\"",
+        b"ai.usage.",
     ];
-    MARKERS.iter().any(|m| attributes_json.contains(m)) || events_json.contains("\"n\":\"gen_ai.")
+    let a = attributes_json.as_bytes();
+    let quoted_marker = a.iter().enumerate().any(|(i, &c)| {
+        c == b'"' && {
+            let rest = &a[i + 1..];
+            MARKERS.iter().any(|m| rest.starts_with(m))
+        }
+    });
+    quoted_marker || events_json.contains("\"n\":\"gen_ai.")
 }
 
 /// Which convention recognises the span, if any.

@@ -66,7 +66,10 @@ impl LlmBuilders {
     pub fn new(rows: usize) -> Self {
         let s = || StringBuilder::with_capacity(rows, 0);
         LlmBuilders {
-            json: s(),
+            // A call's JSON takes ~0.5–1.5 KB: room for a few calls per
+            // hundred spans before the buffer grows (doubling touches
+            // fresh memory each time).
+            json: StringBuilder::with_capacity(rows, rows * 32),
             provider: s(),
             model: s(),
             operation: s(),

@@ -322,23 +322,27 @@ fn gather(
     }
 }
 
-/// Order-preserving `u64` sort keys of one column over all `batches`:
-/// integers shifted to unsigned order, text replaced by the rank of its
-/// value among the distinct values (cheap to compare, unlike strings).
-fn sort_keys(batches: &[&RecordBatch], name: &str) -> Result<Vec<u64>, StorageError> {
+/// Order-preserving `u64` sort keys of one column over all `batches`, as
+/// one or more key columns compared in order: integers shifted to unsigned
+/// order; ids (text that is empty or 32 lower-case hex digits, as trace
+/// ids are) as a "present" flag and their two 64-bit halves; other text
+/// replaced by the rank of its value among the distinct values (cheap to
+/// compare, unlike strings). Nulls sort first, as in arrow's default order.
+fn sort_keys(batches: &[&RecordBatch], name: &str) -> Result<Vec<Vec<u64>>, StorageError> {
     use arrow::array::AsArray;
     use arrow::datatypes::{DataType, Int64Type};
-    let mut out = Vec::new();
     let missing = || StorageError::Corrupt(format!("column {name} missing"));
     let first = batches.first().and_then(|b| b.column_by_name(name));
     match first.map(|c| c.data_type().clone()) {
-        None if batches.is_empty() => {}
+        None if batches.is_empty() => Ok(Vec::new()),
         Some(DataType::Int64) => {
+            let mut out = Vec::new();
             for b in batches {
                 let col = b.column_by_name(name).ok_or_else(missing)?;
                 let ints = col.as_primitive_opt::<Int64Type>().ok_or_else(missing)?;
                 out.extend(ints.values().iter().map(|v| (*v as u64) ^ (1 << 63)));
             }
+            Ok(vec![out])
         }
         Some(DataType::Utf8) => {
             let mut cols = Vec::with_capacity(batches.len());
@@ -346,26 +350,74 @@ fn sort_keys(batches: &[&RecordBatch], name: &str) -> Result<Vec<u64>, StorageEr
                 let col = b.column_by_name(name).ok_or_else(missing)?;
                 cols.push(col.as_string_opt::<i32>().ok_or_else(missing)?);
             }
-            let mut distinct: Vec<&str> = cols.iter().flat_map(|c| c.iter().flatten()).collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let rank: std::collections::HashMap<&str, u64> = distinct
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (*v, i as u64 + 1))
-                .collect();
-            for c in &cols {
-                // Nulls first (rank 0), as arrow's default sort order has them.
-                out.extend(
-                    c.iter()
-                        .map(|v| v.and_then(|v| rank.get(v).copied()).unwrap_or(0)),
-                );
+            Ok(hex_id_keys(&cols).unwrap_or_else(|| vec![rank_keys(&cols)]))
+        }
+        _ => Err(missing()),
+    }
+}
+
+/// Keys of text that is all ids (see [`sort_keys`]): flag (0 null, 1
+/// empty, 2 an id), high and low halves; `None` if a value is no id.
+fn hex_id_keys(cols: &[&arrow::array::StringArray]) -> Option<Vec<Vec<u64>>> {
+    let rows: usize = cols.iter().map(|c| arrow::array::Array::len(*c)).sum();
+    let mut keys = vec![
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    ];
+    let half = |h: &[u8]| -> Option<u64> {
+        let mut v = 0u64;
+        for &c in h {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | u64::from(d);
+        }
+        Some(v)
+    };
+    for c in cols {
+        for v in c.iter() {
+            let k = match v.map(str::as_bytes) {
+                None => [0, 0, 0],
+                Some([]) => [1, 0, 0],
+                Some(b) if b.len() == 32 => [2, half(&b[..16])?, half(&b[16..])?],
+                Some(_) => return None,
+            };
+            for (col, k) in keys.iter_mut().zip(k) {
+                col.push(k);
             }
         }
-        _ => return Err(missing()),
     }
-    Ok(out)
+    Some(keys)
 }
+
+/// Each value's rank among the distinct values (nulls 0).
+fn rank_keys(cols: &[&arrow::array::StringArray]) -> Vec<u64> {
+    let mut distinct: Vec<&str> = {
+        let set: std::collections::HashSet<&str> =
+            cols.iter().flat_map(|c| c.iter().flatten()).collect();
+        set.into_iter().collect()
+    };
+    distinct.sort_unstable();
+    let rank: std::collections::HashMap<&str, u64> = distinct
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (*v, i as u64 + 1))
+        .collect();
+    let mut out = Vec::new();
+    for c in cols {
+        out.extend(
+            c.iter()
+                .map(|v| v.and_then(|v| rank.get(v).copied()).unwrap_or(0)),
+        );
+    }
+    out
+}
+
+/// Words of a row's sort key: an id column takes three, a time one.
+const SORT_KEY_WORDS: usize = 4;
 
 /// The rows of `batches` in part order, as (batch, row) pairs, grouped by
 /// the hour partition of their time.
@@ -373,19 +425,26 @@ fn sorted_rows_by_hour(
     signal: Signal,
     batches: &[&RecordBatch],
 ) -> Result<BTreeMap<i64, Vec<(usize, usize)>>, StorageError> {
-    let keys = sort_key_names(signal)
-        .iter()
-        .map(|name| sort_keys(batches, name))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut keys = Vec::new();
+    for name in sort_key_names(signal) {
+        keys.extend(sort_keys(batches, name)?);
+    }
+    if keys.len() > SORT_KEY_WORDS {
+        return Err(StorageError::Corrupt(format!(
+            "{signal:?} sort key takes {} words",
+            keys.len()
+        )));
+    }
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let key = |i: usize| -> [u64; 3] {
-        let mut k = [0u64; 3];
+    let key = |i: usize| -> [u64; SORT_KEY_WORDS] {
+        let mut k = [0u64; SORT_KEY_WORDS];
         for (slot, col) in k.iter_mut().zip(&keys) {
             *slot = col[i];
         }
         k
     };
-    let mut order: Vec<([u64; 3], u32)> = (0..rows).map(|i| (key(i), i as u32)).collect();
+    let mut order: Vec<([u64; SORT_KEY_WORDS], u32)> =
+        (0..rows).map(|i| (key(i), i as u32)).collect();
     order.sort_unstable();
     let mut locate = Vec::new();
     for (bi, b) in batches.iter().enumerate() {
@@ -442,5 +501,54 @@ mod tests {
         assert_eq!(groups.len(), 2);
         assert_eq!(&flat[..6], &want_first_hour[..]);
         assert_eq!(flat[6], (1, 2));
+    }
+
+    fn logs_batch(ids: &[Option<&str>], times: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trace_id", DataType::Utf8, true),
+            Field::new("time_ns", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                Arc::new(Int64Array::from(times.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// Ids sort by their two halves, nulls and "" first; text that is no id
+    /// sorts by rank; both as a plain (string, time) sort would.
+    #[test]
+    fn id_and_rank_sorts_match_a_lexicographic_sort() {
+        let ids = [
+            Some("ff00000000000000000000000000000a"),
+            None,
+            Some("0f00000000000000ffffffffffffffff"),
+            Some(""),
+            Some("0f000000000000010000000000000000"),
+            Some("ff00000000000000000000000000000a"),
+            Some("0000000000000000000000000000000b"),
+        ];
+        let times = [5, 9, 1, 4, 2, 3, 8];
+        for odd in [None, Some("not-an-id")] {
+            let mut ids = ids.to_vec();
+            if let Some(v) = odd {
+                ids[1] = Some(v);
+            }
+            let (a, b) = (
+                logs_batch(&ids[..4], &times[..4]),
+                logs_batch(&ids[4..], &times[4..]),
+            );
+            let groups = sorted_rows_by_hour(Signal::Logs, &[&a, &b]).unwrap();
+            let got: Vec<(usize, usize)> = groups.values().flatten().copied().collect();
+            let mut want: Vec<(Option<&str>, i64, (usize, usize))> = (0..ids.len())
+                .map(|i| (ids[i], times[i], if i < 4 { (0, i) } else { (1, i - 4) }))
+                .collect();
+            want.sort();
+            let want: Vec<(usize, usize)> = want.into_iter().map(|w| w.2).collect();
+            assert_eq!(got, want, "{odd:?}");
+        }
     }
 }

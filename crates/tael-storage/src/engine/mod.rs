@@ -418,7 +418,6 @@ impl Engine {
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
     ) -> Result<IngestOutcome, StorageError> {
-        self.admit()?;
         let (seq, out) = self
             .wal
             .append(kind, payload, |seq| self.apply(p, docs, seq, false))?;
@@ -453,6 +452,8 @@ impl Engine {
         kind: RecordKind,
         payload: &[u8],
     ) -> Result<IngestOutcome, StorageError> {
+        // Refused before any work: a retried export is decoded once.
+        self.admit()?;
         let decoded = self.decode(kind, payload).map_err(|e| match e.too_large {
             true => StorageError::DecodesTooLarge(e.message),
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
