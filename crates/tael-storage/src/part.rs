@@ -208,6 +208,31 @@ pub struct PartWriter {
     tmp: PathBuf,
     sink: Option<Sink>,
     rows: u64,
+    /// File bytes written when writeback was last started.
+    writeback_at: usize,
+}
+
+/// Part bytes written between two starts of writeback.
+const WRITEBACK_BYTES: usize = 4 << 20;
+
+/// Starts writeback of `file`'s dirty pages without waiting for it (Linux
+/// `sync_file_range`; elsewhere nothing), as RocksDB's `bytes_per_sync`
+/// does: the final fsync then has little left to write, and a part's
+/// burst of tens of MiB no longer holds up the WAL fsyncs queued behind
+/// it on the disk (a 100–600 ms stall of every ingest request otherwise).
+fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `file` is an open descriptor for the call's duration, and
+        // the call only schedules I/O of its pages. A failure is harmless:
+        // the fsync in `finish` writes whatever is left.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 impl PartWriter {
@@ -228,17 +253,35 @@ impl PartWriter {
             tmp,
             sink: Some(Sink::Arrow(writer)),
             rows: 0,
+            writeback_at: 0,
         })
+    }
+
+    /// Starts writeback when enough has been written since the last start.
+    fn maybe_start_writeback(&mut self) {
+        let (written, file) = match &self.sink {
+            Some(Sink::Arrow(w)) => (w.bytes_written(), w.inner()),
+            Some(Sink::Raw(w)) => (w.bytes_written(), w.inner()),
+            None => return,
+        };
+        if written >= self.writeback_at + WRITEBACK_BYTES {
+            start_writeback(file);
+            self.writeback_at = written;
+        }
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
         self.rows += batch.num_rows() as u64;
         match &mut self.sink {
-            Some(Sink::Arrow(w)) => Ok(w.write(batch)?),
-            _ => Err(StorageError::Corrupt(
-                "batches cannot follow copied row groups in a part".into(),
-            )),
+            Some(Sink::Arrow(w)) => w.write(batch)?,
+            _ => {
+                return Err(StorageError::Corrupt(
+                    "batches cannot follow copied row groups in a part".into(),
+                ))
+            }
         }
+        self.maybe_start_writeback();
+        Ok(())
     }
 
     /// Appends row group `rg` of `src` without decoding it: its encoded
@@ -254,6 +297,7 @@ impl PartWriter {
         let copied = src.copy_row_group_to(rg, &mut raw);
         self.sink = Some(Sink::Raw(raw));
         self.rows += copied?;
+        self.maybe_start_writeback();
         Ok(())
     }
 

@@ -24,11 +24,9 @@ pub fn looks_like_llm(attributes_json: &str, events_json: &str) -> bool {
         b"ai.usage.",
     ];
     let a = attributes_json.as_bytes();
-    let quoted_marker = a.iter().enumerate().any(|(i, &c)| {
-        c == b'"' && {
-            let rest = &a[i + 1..];
-            MARKERS.iter().any(|m| rest.starts_with(m))
-        }
+    let quoted_marker = memchr::memchr_iter(b'"', a).any(|i| {
+        let rest = &a[i + 1..];
+        MARKERS.iter().any(|m| rest.starts_with(m))
     });
     quoted_marker || events_json.contains("\"n\":\"gen_ai.")
 }

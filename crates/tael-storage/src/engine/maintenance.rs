@@ -44,12 +44,19 @@ impl Engine {
                 continue;
             }
             let batches: Vec<&RecordBatch> = chunks.iter().map(|c| &c.batch).collect();
-            for (hour, order) in sorted_rows_by_hour(signal, &batches)? {
+            let by_hour = sorted_rows_by_hour(signal, &batches)?;
+            // A part holding every span of the memtable has the memtable's
+            // rollup (kept as rows were added); others are counted here.
+            let whole = by_hour.len() == 1;
+            for (hour, order) in by_hour {
                 let id = self.alloc_part_id();
                 let rel = part_rel_path(signal, hour, id);
                 let mut w =
                     PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
-                let mut rollup = Rollup::default();
+                let mut rollup = match whole {
+                    true => frozen.rollup.clone(),
+                    false => Rollup::default(),
+                };
                 let (mut min, mut max) = (i64::MAX, i64::MIN);
                 // One row group at a time: memory holds one row group of the
                 // new part, not a sorted copy of the whole memtable.
@@ -58,7 +65,7 @@ impl Engine {
                         let t = time_column(signal, &batch)?;
                         min = min.min(arrow::compute::min(t).unwrap_or(min));
                         max = max.max(arrow::compute::max(t).unwrap_or(max));
-                        if signal == Signal::Spans {
+                        if signal == Signal::Spans && !whole {
                             rollup.add_spans(&batch)?;
                         }
                         w.write(&batch)?;
