@@ -169,6 +169,9 @@ pub struct Engine {
     flush_lock: Mutex<()>,
     /// Serialises compaction and retention (which run beside flushes).
     compact_lock: Mutex<()>,
+    /// Serializes manifest commits, so the manifest is stored and the
+    /// rollups merged outside the state lock (ingest waits for neither).
+    commit_lock: Mutex<()>,
     /// The next part id to hand out (parts are written before the manifest
     /// that names them, by flushes and compactions at the same time).
     next_part_id: std::sync::atomic::AtomicU64,
@@ -251,6 +254,7 @@ impl Engine {
             state: RwLock::new(state),
             flush_lock: Mutex::new(()),
             compact_lock: Mutex::new(()),
+            commit_lock: Mutex::new(()),
             next_part_id: std::sync::atomic::AtomicU64::new(next_part_id),
             flush_wanted: Mutex::new(false),
             flush_signal: Condvar::new(),
@@ -532,8 +536,13 @@ impl Engine {
             .iter()
             .map(|m| PartHandle::open(&self.cfg.data_dir, m.clone()).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        let mut st = self.state.write();
-        let mut manifest = st.manifest.clone();
+        // Only commits change the manifest, parts and rollups; they take
+        // turns here, and the state lock is held just for the swap.
+        let _c = self.commit_lock.lock();
+        let (mut manifest, old_parts, mut rollups) = {
+            let st = self.state.read();
+            (st.manifest.clone(), st.parts.clone(), st.rollups.clone())
+        };
         manifest.parts.retain(|p| !retired.contains(&p.id));
         manifest.parts.extend(added);
         manifest.next_part_id = manifest
@@ -543,25 +552,30 @@ impl Engine {
             manifest.flushed_seq = seq;
         }
         manifest.store(&self.cfg.data_dir)?;
-        st.manifest = manifest;
-        let mut parts: Vec<PartRef> = Vec::with_capacity(st.parts.len() + handles.len());
-        let old = st.parts.clone();
-        for p in old.iter() {
+        let mut parts: Vec<PartRef> = Vec::with_capacity(old_parts.len() + handles.len());
+        for p in old_parts.iter() {
             if retired.contains(&p.meta.id) {
-                p.retire();
-                st.rollups.remove(&p.meta.id);
+                rollups.remove(&p.meta.id);
             } else {
                 parts.push(p.clone());
             }
         }
         parts.extend(handles);
-        st.parts = Arc::new(parts);
         for (id, r) in added_rollups {
-            st.rollups.insert(id, Arc::new(r));
+            rollups.insert(id, Arc::new(r));
         }
-        st.parts_rollup = Arc::new(merge_rollups(&st.rollups));
+        let parts_rollup = Arc::new(merge_rollups(&rollups));
+        let mut st = self.state.write();
+        st.manifest = manifest;
+        st.parts = Arc::new(parts);
+        st.rollups = rollups;
+        st.parts_rollup = parts_rollup;
         if flushed.is_some() {
             st.frozen = None;
+        }
+        drop(st);
+        for p in old_parts.iter().filter(|p| retired.contains(&p.meta.id)) {
+            p.retire();
         }
         Ok(())
     }
