@@ -331,8 +331,8 @@ fn gather(
 
 /// Order-preserving `u64` sort keys of one column over all `batches`, as
 /// one or more key columns compared in order: integers shifted to unsigned
-/// order; ids (text that is empty or 32 lower-case hex digits, as trace
-/// ids are) as a "present" flag and their two 64-bit halves; other text
+/// order; trace ids (when all are empty or 32 lower-case hex digits) as a
+/// "present" flag and their two 64-bit halves; other text
 /// replaced by the rank of its value among the distinct values (cheap to
 /// compare, unlike strings). Nulls sort first, as in arrow's default order.
 fn sort_keys(batches: &[&RecordBatch], name: &str) -> Result<Vec<Vec<u64>>, StorageError> {
@@ -357,7 +357,11 @@ fn sort_keys(batches: &[&RecordBatch], name: &str) -> Result<Vec<Vec<u64>>, Stor
                 let col = b.column_by_name(name).ok_or_else(missing)?;
                 cols.push(col.as_string_opt::<i32>().ok_or_else(missing)?);
             }
-            Ok(hex_id_keys(&cols).unwrap_or_else(|| vec![rank_keys(&cols)]))
+            let ids = match name {
+                "trace_id" => hex_id_keys(&cols),
+                _ => None,
+            };
+            Ok(ids.unwrap_or_else(|| vec![rank_keys(&cols)]))
         }
         _ => Err(missing()),
     }
@@ -557,5 +561,16 @@ mod tests {
             let want: Vec<(usize, usize)> = want.into_iter().map(|w| w.2).collect();
             assert_eq!(got, want, "{odd:?}");
         }
+    }
+
+    /// Only trace ids take the three-word form: metrics whose names and
+    /// services all look like ids still fit the key.
+    #[test]
+    fn id_like_metric_text_is_ranked() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let a = batch(&[id, id], &[id, ""], &[2, 1]);
+        let groups = sorted_rows_by_hour(Signal::Metrics, &[&a]).unwrap();
+        let flat: Vec<(usize, usize)> = groups.values().flatten().copied().collect();
+        assert_eq!(flat, vec![(0, 1), (0, 0)]);
     }
 }
