@@ -4,7 +4,8 @@
 //! full re-encode: the load tool then takes little of the CPU the server
 //! it measures needs.
 //!
-//! Offsets are found by walking the encoding once:
+//! Offsets are found by walking the encoding once (with
+//! `tael_storage::otlp::wire::Reader`, the server's decoder):
 //! `ExportTraceServiceRequest.resource_spans` (1) → `ResourceSpans.scope_spans`
 //! (2) → `ScopeSpans.spans` (2) → `Span` fields `trace_id` (1),
 //! `span_id` (2), `parent_span_id` (4), `start_time_unix_nano` (7),
@@ -12,6 +13,7 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use tael_storage::otlp::wire::{Reader, Value};
 
 /// Where one span's refreshed fields are in the encoding.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,112 +32,50 @@ pub struct EncodedTraces {
     pub spans: Vec<SpanOffsets>,
 }
 
-/// A protobuf field: number and where its value is.
-enum Field {
-    /// Length-delimited: the value's start and end.
-    Len(u32, usize, usize),
-    /// Fixed64: the value's start.
-    Fixed64(u32, usize),
-    Other,
-}
-
-struct Walker<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    end: usize,
-}
-
-impl<'a> Walker<'a> {
-    fn new(buf: &'a [u8], start: usize, end: usize) -> Self {
-        Walker {
-            buf,
-            pos: start,
-            end,
-        }
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .filter(|_| self.pos < self.end)
-                .ok_or("truncated varint")?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err("varint too long".into())
-    }
-
-    fn next(&mut self) -> Result<Option<Field>, String> {
-        if self.pos >= self.end {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        let (num, wire) = ((key >> 3) as u32, key & 7);
-        let skip = |w: &mut Self, n: usize| -> Result<usize, String> {
-            let at = w.pos;
-            w.pos = at
-                .checked_add(n)
-                .filter(|p| *p <= w.end)
-                .ok_or("truncated")?;
-            Ok(at)
+/// The fields of the message at `buf[start..end]` (read with the server's
+/// own wire reader): tag, value, and the offset in `buf` where the bytes
+/// of a length-delimited or fixed-size value start.
+fn fields(
+    buf: &[u8],
+    (start, end): (usize, usize),
+) -> Result<Vec<(u32, Value<'_>, usize)>, String> {
+    let mut r = Reader::new(&buf[start..end]);
+    let mut out = Vec::new();
+    while let Some((tag, v)) = r.next_field().map_err(|e| e.to_string())? {
+        let width = match v {
+            Value::Bytes(b) => b.len(),
+            Value::Fixed64(_) => 8,
+            Value::Fixed32(_) => 4,
+            Value::Varint(_) => 0,
         };
-        Ok(Some(match wire {
-            0 => {
-                self.varint()?;
-                Field::Other
-            }
-            1 => Field::Fixed64(num, skip(self, 8)?),
-            2 => {
-                let len = self.varint()? as usize;
-                let at = skip(self, len)?;
-                Field::Len(num, at, at + len)
-            }
-            5 => {
-                skip(self, 4)?;
-                Field::Other
-            }
-            w => return Err(format!("unsupported wire type {w}")),
-        }))
+        out.push((tag, v, start + r.pos() - width));
     }
-
-    /// The length-delimited fields numbered `num`, as (start, end).
-    fn messages(
-        buf: &[u8],
-        (start, end): (usize, usize),
-        num: u32,
-    ) -> Result<Vec<(usize, usize)>, String> {
-        let mut w = Walker::new(buf, start, end);
-        let mut out = Vec::new();
-        while let Some(f) = w.next()? {
-            if let Field::Len(n, s, e) = f {
-                if n == num {
-                    out.push((s, e));
-                }
-            }
-        }
-        Ok(out)
-    }
+    Ok(out)
 }
 
-fn span_offsets(buf: &[u8], (start, end): (usize, usize)) -> Result<SpanOffsets, String> {
+/// The length-delimited fields numbered `num` of the message at `span`, as
+/// (start, end) in `buf`.
+fn messages(buf: &[u8], span: (usize, usize), num: u32) -> Result<Vec<(usize, usize)>, String> {
+    Ok(fields(buf, span)?
+        .into_iter()
+        .filter_map(|(tag, v, at)| match v {
+            Value::Bytes(b) if tag == num => Some((at, at + b.len())),
+            _ => None,
+        })
+        .collect())
+}
+
+fn span_offsets(buf: &[u8], span: (usize, usize)) -> Result<SpanOffsets, String> {
     let mut o = SpanOffsets::default();
-    let mut w = Walker::new(buf, start, end);
-    while let Some(f) = w.next()? {
-        match f {
-            Field::Len(1, s, e) if e - s == 16 => o.trace_id = Some(s),
-            Field::Len(2, s, e) if e - s == 8 => o.span_id = Some(s),
-            Field::Len(4, s, e) if e - s == 8 => o.parent_span_id = Some(s),
-            Field::Fixed64(7 | 8, s) => o.times.push(s),
-            Field::Len(11, s, e) => {
-                let mut ev = Walker::new(buf, s, e);
-                while let Some(f) = ev.next()? {
-                    if let Field::Fixed64(1, at) = f {
+    for (tag, v, at) in fields(buf, span)? {
+        match (tag, v) {
+            (1, Value::Bytes(b)) if b.len() == 16 => o.trace_id = Some(at),
+            (2, Value::Bytes(b)) if b.len() == 8 => o.span_id = Some(at),
+            (4, Value::Bytes(b)) if b.len() == 8 => o.parent_span_id = Some(at),
+            (7 | 8, Value::Fixed64(_)) => o.times.push(at),
+            (11, Value::Bytes(b)) => {
+                for (tag, v, at) in fields(buf, (at, at + b.len()))? {
+                    if let (1, Value::Fixed64(_)) = (tag, v) {
                         o.times.push(at);
                     }
                 }
@@ -150,9 +90,9 @@ impl EncodedTraces {
     pub fn new(req: &ExportTraceServiceRequest) -> Result<Self, String> {
         let bytes = req.encode_to_vec();
         let mut spans = Vec::new();
-        for rs in Walker::messages(&bytes, (0, bytes.len()), 1)? {
-            for ss in Walker::messages(&bytes, rs, 2)? {
-                for sp in Walker::messages(&bytes, ss, 2)? {
+        for rs in messages(&bytes, (0, bytes.len()), 1)? {
+            for ss in messages(&bytes, rs, 2)? {
+                for sp in messages(&bytes, ss, 2)? {
                     spans.push(span_offsets(&bytes, sp)?);
                 }
             }
@@ -203,6 +143,15 @@ impl EncodedTraces {
 mod tests {
     use super::*;
     use crate::bench::gen::Generator;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+
+    fn spans_of(r: &ExportTraceServiceRequest) -> Vec<&Span> {
+        r.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect()
+    }
 
     #[test]
     fn patches_land_on_the_fields_they_name() {
@@ -210,12 +159,7 @@ mod tests {
         let req = g.traces(200);
         let mut enc = EncodedTraces::new(&req).unwrap();
         assert_eq!(enc.decode().unwrap(), req);
-        let spans: Vec<_> = req
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-            .collect();
+        let spans = spans_of(&req);
         assert_eq!(enc.spans.len(), spans.len());
         let mask = [1, 2, 3, 4, 5, 6, 7, 8];
         for i in 0..enc.spans.len() {
@@ -224,12 +168,7 @@ mod tests {
             enc.shift_times(i, 1000);
         }
         let got = enc.decode().unwrap();
-        let got: Vec<_> = got
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-            .collect();
+        let got = spans_of(&got);
         let xor = |id: &[u8]| id.iter().zip(mask).map(|(b, m)| b ^ m).collect::<Vec<_>>();
         for (a, b) in spans.iter().zip(got) {
             assert_eq!(b.trace_id, vec![9; 16]);

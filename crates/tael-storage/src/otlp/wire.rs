@@ -199,6 +199,11 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Bytes read so far: the end of the last field returned.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     /// Decodes a packed repeated varint field (its length-delimited bytes).
     pub fn packed_varints(bytes: &[u8], out: &mut Vec<u64>) -> Result<(), WireError> {
         let mut r = Reader::new(bytes);
