@@ -48,6 +48,42 @@ const HEADER: usize = 4 + 4 + 4 + 4 + 8 + 32;
 /// Largest blob accepted (a payload beyond it stays inline).
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
 
+/// Raw bytes of recently written blobs kept in memory (see [`recent`]).
+const RECENT_BYTES: usize = 32 << 20;
+
+mod recent;
+
+thread_local! {
+    /// Each thread's compression context, kept across puts (a context
+    /// made per call costs more than compressing a few KiB).
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `raw`, zstd-compressed (level 3), with this thread's context.
+fn compress(raw: &[u8]) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(3).ok();
+        }
+        c.as_mut()?.compress(raw).ok()
+    })
+}
+
+/// Decompresses a blob of `raw_len` bytes with this thread's context.
+fn decompress(stored: &[u8], raw_len: usize) -> Option<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = zstd::bulk::Decompressor::new().ok();
+        }
+        d.as_mut()?.decompress(stored, raw_len).ok()
+    })
+}
+
 /// A blob's content hash.
 pub type Hash = [u8; 32];
 
@@ -129,6 +165,7 @@ pub struct BlobStore {
     refresh_ns: AtomicI64,
     /// When the writer's pack was started.
     writer_started_ns: AtomicI64,
+    recent: Mutex<recent::RecentBlobs>,
 }
 
 fn pack_path(dir: &Path, id: u32) -> PathBuf {
@@ -144,9 +181,7 @@ fn io(e: std::io::Error) -> StorageError {
 
 /// Encodes one record.
 fn record(hash: &Hash, raw: &[u8], written_ns: i64) -> Vec<u8> {
-    let compressed = zstd::bulk::compress(raw, 3)
-        .ok()
-        .filter(|c| c.len() < raw.len());
+    let compressed = compress(raw).filter(|c| c.len() < raw.len());
     let (codec, stored) = match &compressed {
         Some(c) => (1u8, c.as_slice()),
         None => (0u8, raw),
@@ -316,6 +351,7 @@ impl BlobStore {
             gc: Mutex::new(()),
             refresh_ns: AtomicI64::new(i64::MAX),
             writer_started_ns: AtomicI64::new(tael_core::time::now_ns()),
+            recent: Mutex::new(recent::RecentBlobs::new(RECENT_BYTES)),
         })
     }
 
@@ -423,6 +459,8 @@ impl BlobStore {
                 last_put_ns: now,
             },
         );
+        drop(current);
+        self.recent.lock().insert(hash, content);
         Ok(hash)
     }
 
@@ -443,6 +481,9 @@ impl BlobStore {
             let Some(loc) = self.index.read().get(hash).copied() else {
                 return Ok(None);
             };
+            if let Some(raw) = self.recent.lock().get(hash) {
+                return Ok(Some(raw.to_vec()));
+            }
             let Some(pack) = self.packs.read().get(&loc.pack).cloned() else {
                 continue;
             };
@@ -458,7 +499,7 @@ impl BlobStore {
             let body = &buf[HEADER..HEADER + loc.stored as usize];
             let raw = match h.codec {
                 0 => body.to_vec(),
-                1 => zstd::bulk::decompress(body, loc.raw as usize).map_err(|_| corrupt())?,
+                1 => decompress(body, loc.raw as usize).ok_or_else(corrupt)?,
                 _ => return Err(corrupt()),
             };
             if hash_of(&raw) != *hash {

@@ -14,6 +14,7 @@ pub mod offload;
 pub mod otlp;
 pub mod part;
 pub mod rollup;
+pub mod slow_delete;
 pub mod text;
 pub mod wal;
 

@@ -377,11 +377,10 @@ impl std::fmt::Debug for PartHandle {
 impl Drop for PartHandle {
     fn drop(&mut self) {
         if self.retired.load(Ordering::Acquire) {
-            let _ = std::fs::remove_file(&self.path);
+            // No longer in the manifest: an orphan if a crash comes first.
             let _ = std::fs::remove_file(rollup_path(&self.path));
-            if let Some(dir) = self.path.parent() {
-                let _ = std::fs::remove_dir(dir); // only succeeds when empty
-            }
+            // The directory goes with the part's file, when left empty.
+            crate::slow_delete::delete(self.path.clone());
         }
     }
 }

@@ -17,8 +17,10 @@
 //! payload is (see [`RecordKind`]). A record whose header or payload is
 //! incomplete, or whose CRC does not match, ends the segment: on open, a torn
 //! tail of the newest segment is truncated away (it was never acknowledged,
-//! since acknowledgement follows the fsync). Segments are deleted once every
-//! record in them is covered by durable Parquet parts (see `Engine::flush`).
+//! since acknowledgement follows the fsync). Segments are dropped once every
+//! record in them is covered by durable Parquet parts (see `Engine::flush`):
+//! renamed to `wal-<first_seq:020>.log.deleted`, then deleted gradually
+//! (`crate::slow_delete`); such files are never read.
 //!
 //! # Group commit
 //!
@@ -155,6 +157,13 @@ fn parse_segment_name(name: &str) -> Option<u64> {
         .ok()
 }
 
+/// Where a dropped segment waits for its (gradual) deletion.
+fn deleted_name(segment: &Path) -> PathBuf {
+    let mut name = segment.as_os_str().to_owned();
+    name.push(".deleted");
+    PathBuf::from(name)
+}
+
 /// Lists segments as (first_seq, path), oldest first.
 fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     let mut segs = Vec::new();
@@ -208,6 +217,13 @@ impl Wal {
     /// (oldest first) for replay. A torn tail of the newest segment is cut off.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<(Wal, Vec<Record>), StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        // Segments dropped before a crash, not yet deleted.
+        for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+            let path = entry.map_err(|e| StorageError::io(dir, e))?.path();
+            if path.to_string_lossy().ends_with(".log.deleted") {
+                crate::slow_delete::delete(path);
+            }
+        }
         let segs = list_segments(dir)?;
         let mut records = Vec::new();
         let mut closed = Vec::new();
@@ -404,11 +420,19 @@ impl Wal {
             w.closed = keep;
             gone.into_iter().map(|(_, _, p)| p).collect()
         };
+        // Renamed out of the segment namespace now, deleted gradually
+        // later (see `crate::slow_delete`).
+        let mut renamed = Vec::with_capacity(doomed.len());
         for p in &doomed {
-            std::fs::remove_file(p).map_err(|e| StorageError::io(p, e))?;
+            let to = deleted_name(p);
+            std::fs::rename(p, &to).map_err(|e| StorageError::io(p, e))?;
+            renamed.push(to);
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir)?;
+        }
+        for p in renamed {
+            crate::slow_delete::delete(p);
         }
         Ok(doomed.len())
     }

@@ -241,7 +241,10 @@ impl Shared {
         match &t.content {
             TextContent::Inline(s) => Some(s.clone()),
             TextContent::Blob(h) => match self.blobs.get(h) {
-                Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                Ok(b) => b.map(|b| {
+                    String::from_utf8(b)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                }),
                 Err(e) => {
                     tracing::error!(error = %e, "unreadable payload blob; not indexing it");
                     None
