@@ -4,13 +4,16 @@
 //! `<data_dir>/<signal>/<YYYYMMDDHH>/part-<id>.parquet`; spans parts have a
 //! `part-<id>.rollup.json` sidecar (see `rollup.rs`).
 //!
-//! Sort orders: spans by (trace_id, start_ns), so the spans of a trace that
-//! arrived together sit in one row group (reading a trace whole is the
-//! commonest agent query; service filters read the small dictionary-encoded
-//! `service`/`status` columns instead of pruning row groups by them); logs
-//! by (trace_id, time_ns) for the same reason (a trace's logs in one row
-//! group; logs without a trace come first, in time order); metrics by
-//! (name, service, time_ns). Row groups
+//! Sort orders: spans by (trace_id, start_ns) within each row group, whose
+//! rows are a row group's worth of arrival order, so the spans of a trace
+//! that arrived together sit in one row group and next to each other
+//! (reading a trace whole is the commonest agent query: the `trace_id`
+//! bloom filter finds its row groups; service filters read the small
+//! dictionary-encoded `service`/`status` columns instead of pruning row
+//! groups by them), and row groups keep to narrow time ranges; logs the
+//! same by (trace_id, time_ns) (logs without a trace come first in each
+//! row group, in time order); metrics by (name, service, time_ns) over the
+//! whole part, so a metric's points share few row groups. Row groups
 //! hold 8192 rows, data pages 1024 (see `PAGE_ROWS`). Zstd level 1, except
 //! the columns in `UNCOMPRESSED`.
 

@@ -431,7 +431,10 @@ fn rank_keys(cols: &[&arrow::array::StringArray]) -> Vec<u64> {
 const SORT_KEY_WORDS: usize = 4;
 
 /// The rows of `batches` in part order, as (batch, row) pairs, grouped by
-/// the hour partition of their time.
+/// the hour partition of their time. Metrics are sorted whole; spans and
+/// logs in windows of [`ROW_GROUP_ROWS`] rows of arrival order, each sorted
+/// by its key, so that each window is one row group and gathering it reads
+/// a few recent batches instead of the whole memtable at random.
 fn sorted_rows_by_hour(
     signal: Signal,
     batches: &[&RecordBatch],
@@ -454,21 +457,40 @@ fn sorted_rows_by_hour(
         }
         k
     };
-    let mut order: Vec<([u64; SORT_KEY_WORDS], u32)> =
-        (0..rows).map(|i| (key(i), i as u32)).collect();
-    order.sort_unstable();
-    let mut locate = Vec::new();
+    let mut locate = Vec::with_capacity(rows);
     for (bi, b) in batches.iter().enumerate() {
         locate.extend((0..b.num_rows()).map(|r| (bi, r)));
     }
-    let mut times = Vec::with_capacity(locate.len());
+    let mut times = Vec::with_capacity(rows);
     for b in batches {
         times.extend_from_slice(time_column(signal, b)?.values());
     }
     let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
-    for (_, g) in order {
-        let g = g as usize;
-        groups.entry(hour_of(times[g])).or_default().push(locate[g]);
+    if signal == Signal::Metrics {
+        // One sort over everything: a metric's points share row groups.
+        let mut order: Vec<([u64; SORT_KEY_WORDS], u32)> =
+            (0..rows).map(|i| (key(i), i as u32)).collect();
+        order.sort_unstable();
+        for (_, g) in order {
+            let g = g as usize;
+            groups.entry(hour_of(times[g])).or_default().push(locate[g]);
+        }
+        return Ok(groups);
+    }
+    // Spans and logs: each row group's worth of rows in arrival order,
+    // sorted within (see `crate::part`'s sort orders).
+    let mut by_hour: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for (i, t) in times.iter().enumerate() {
+        by_hour.entry(hour_of(*t)).or_default().push(i as u32);
+    }
+    for (hour, arrived) in by_hour {
+        let out = groups.entry(hour).or_default();
+        for window in arrived.chunks(ROW_GROUP_ROWS) {
+            let mut order: Vec<([u64; SORT_KEY_WORDS], u32)> =
+                window.iter().map(|&i| (key(i as usize), i)).collect();
+            order.sort_unstable();
+            out.extend(order.into_iter().map(|(_, g)| locate[g as usize]));
+        }
     }
     Ok(groups)
 }
@@ -561,6 +583,32 @@ mod tests {
             let want: Vec<(usize, usize)> = want.into_iter().map(|w| w.2).collect();
             assert_eq!(got, want, "{odd:?}");
         }
+    }
+
+    /// Logs (and spans) are sorted within row-group windows of arrival
+    /// order; rows of another hour go to their own partition.
+    #[test]
+    fn logs_sort_within_arrival_windows() {
+        let n = 2 * ROW_GROUP_ROWS + 5;
+        let hour = 3_600_000_000_000i64;
+        // Descending ids: each window comes out reversed.
+        let ids: Vec<String> = (0..n).map(|i| format!("{:032x}", n - i)).collect();
+        let mut times: Vec<i64> = vec![hour + 1; n];
+        times[7] = 2 * hour; // a late row of the next hour
+        let id_refs: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        let (a, b) = (
+            logs_batch(&id_refs[..100], &times[..100]),
+            logs_batch(&id_refs[100..], &times[100..]),
+        );
+        let groups = sorted_rows_by_hour(Signal::Logs, &[&a, &b]).unwrap();
+        let at = |i: usize| if i < 100 { (0, i) } else { (1, i - 100) };
+        assert_eq!(groups[&(2 * hour)], vec![at(7)]);
+        let arrived: Vec<usize> = (0..n).filter(|&i| i != 7).collect();
+        let mut want = Vec::new();
+        for w in arrived.chunks(ROW_GROUP_ROWS) {
+            want.extend(w.iter().rev().map(|&i| at(i)));
+        }
+        assert_eq!(groups[&hour], want);
     }
 
     /// Only trace ids take the three-word form: metrics whose names and
