@@ -74,8 +74,13 @@ impl Offload<'_> {
     ) -> bool {
         let mut moved = false;
         for (key, value) in attrs.iter_mut() {
-            let Some(kind) = kind_of(key) else { continue };
+            // Size first: most values are short, and classifying keys is not
+            // free.
             let Value::String(text) = value else { continue };
+            if text.len() < self.min_bytes {
+                continue;
+            }
+            let Some(kind) = kind_of(key) else { continue };
             let Some(hash) = self.store(text) else {
                 continue;
             };
