@@ -215,9 +215,26 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
     let errors = Arc::new(AtomicU64::new(0));
     let retries = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(parking_lot_free::Slot::default());
+    // Each worker's pool of requests is generated before the clock starts
+    // (the load tool measures the server; on a shared machine, generating
+    // inside the timed window took CPU from the server and held up the
+    // runtime that drives the connections). Sending refreshes them.
+    let per_worker = a.requests.div_ceil(a.concurrency as u64).min(POOL as u64) as usize;
+    let mut prepared = Vec::with_capacity(a.concurrency);
+    for w in 0..a.concurrency {
+        let mut g = Generator::new(a.seed, w as u64, a.llm_ratio);
+        g.link_traces = a.link_traces;
+        g.link_workers = a.concurrency as u64;
+        let mut pool: Vec<(Payload, usize, std::time::Instant)> = Vec::with_capacity(POOL);
+        for _ in 0..per_worker {
+            let (p, n) = Payload::make(&mut g, a.signal, a.batch)?;
+            pool.push((p, n, std::time::Instant::now()));
+        }
+        prepared.push((g, pool));
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for w in 0..a.concurrency {
+    for (mut g, mut pool) in prepared {
         let a = a.clone();
         let endpoint = endpoint.clone();
         let (next, items, bytes, errors, first_error) = (
@@ -230,12 +247,8 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
         let retries = retries.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut g = Generator::new(a.seed, w as u64, a.llm_ratio);
-            g.link_traces = a.link_traces;
-            g.link_workers = a.concurrency as u64;
             let http = reqwest::Client::new();
             let mut grpc_channel = None;
-            let mut pool: Vec<(Payload, usize, std::time::Instant)> = Vec::new();
             let mut sent_by_me = 0usize;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
