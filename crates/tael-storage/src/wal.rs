@@ -18,9 +18,23 @@
 //! incomplete, or whose CRC does not match, ends the segment: on open, a torn
 //! tail of the newest segment is truncated away (it was never acknowledged,
 //! since acknowledgement follows the fsync). Segments are dropped once every
-//! record in them is covered by durable Parquet parts (see `Engine::flush`):
-//! renamed to `wal-<first_seq:020>.log.deleted`, then deleted gradually
-//! (`crate::slow_delete`); such files are never read.
+//! record in them is covered by durable Parquet parts (see `Engine::flush`).
+//!
+//! # Recycling
+//!
+//! A dropped segment is renamed `free-<n>.wal` and reused, overwritten in
+//! place, as a later segment (up to [`RECYCLED`] files; more are deleted
+//! gradually, see `crate::slow_delete`). Deleting them instead freed ~64
+//! MiB of blocks per flush, and on a disk mounted with `discard` the
+//! discards stalled the WAL's `fdatasync`s for up to a second. Overwriting
+//! allocated blocks also spares each `fdatasync` an inode write. So a
+//! segment may hold stale bytes of an earlier use after its last record.
+//! Reading stops at the first record that is torn, fails its CRC, or does
+//! not carry the next sequence number (the first record of a segment
+//! carries the number in its name; stale records always carry older
+//! numbers). A closed segment followed by the segment that starts at its
+//! last sequence number plus one is complete, whatever follows its
+//! records.
 //!
 //! # Group commit
 //!
@@ -38,6 +52,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const HEADER: usize = 17;
+/// Dropped segments kept for reuse.
+pub const RECYCLED: usize = 4;
 /// Largest payload accepted (a decompressed request is capped well below).
 pub const MAX_RECORD: usize = 256 << 20;
 
@@ -157,11 +173,39 @@ fn parse_segment_name(name: &str) -> Option<u64> {
         .ok()
 }
 
-/// Where a dropped segment waits for its (gradual) deletion.
-fn deleted_name(segment: &Path) -> PathBuf {
-    let mut name = segment.as_os_str().to_owned();
-    name.push(".deleted");
-    PathBuf::from(name)
+fn free_name(n: u64) -> String {
+    format!("free-{n:020}.wal")
+}
+
+/// Dropped segments waiting for reuse, as (number, path), lowest first.
+fn list_free(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut free = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name();
+        let n = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("free-")?.strip_suffix(".wal")?.parse().ok());
+        if let Some(n) = n {
+            free.push((n, entry.path()));
+        }
+    }
+    free.sort();
+    Ok(free)
+}
+
+/// The records of one segment that start at `first_seq` and follow each
+/// other by sequence number, and the length of the bytes they take.
+fn continuous_records(buf: &[u8], first_seq: u64) -> (Vec<Record>, usize) {
+    let (mut recs, _) = decode_records(buf);
+    let keep = recs
+        .iter()
+        .enumerate()
+        .take_while(|(i, r)| r.seq == first_seq + *i as u64)
+        .count();
+    recs.truncate(keep);
+    let len = recs.iter().map(|r| HEADER + r.payload.len()).sum();
+    (recs, len)
 }
 
 /// Lists segments as (first_seq, path), oldest first.
@@ -207,6 +251,8 @@ struct SyncState {
 pub struct Wal {
     dir: PathBuf,
     segment_bytes: u64,
+    /// Dropped segments to reuse (see "Recycling"), and the next free number.
+    free: Mutex<(Vec<PathBuf>, u64)>,
     write: Mutex<WriteState>,
     sync: Mutex<SyncState>,
     synced: Condvar,
@@ -217,13 +263,16 @@ impl Wal {
     /// (oldest first) for replay. A torn tail of the newest segment is cut off.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<(Wal, Vec<Record>), StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-        // Segments dropped before a crash, not yet deleted.
+        // Dropped segments of versions that deleted rather than reused them.
         for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
             let path = entry.map_err(|e| StorageError::io(dir, e))?.path();
             if path.to_string_lossy().ends_with(".log.deleted") {
                 crate::slow_delete::delete(path);
             }
         }
+        let free = list_free(dir)?;
+        let next_free = free.last().map(|(n, _)| n + 1).unwrap_or(0);
+        let free: Vec<PathBuf> = free.into_iter().map(|(_, p)| p).collect();
         let segs = list_segments(dir)?;
         let mut records = Vec::new();
         let mut closed = Vec::new();
@@ -234,8 +283,15 @@ impl Wal {
             File::open(path)
                 .and_then(|mut f| f.read_to_end(&mut buf))
                 .map_err(|e| StorageError::io(path, e))?;
-            let (recs, valid) = decode_records(&buf);
-            if valid < buf.len() {
+            let (recs, valid) = continuous_records(&buf, *first);
+            let last = recs
+                .last()
+                .map(|r| r.seq)
+                .unwrap_or(first.saturating_sub(1));
+            // Stale bytes of an earlier use after a closed segment's
+            // records are expected (see "Recycling").
+            let complete = segs.get(i + 1).is_some_and(|(next, _)| *next == last + 1);
+            if valid < buf.len() && !complete {
                 if i + 1 == n {
                     tracing::warn!(segment = %path.display(), valid, total = buf.len(), "truncating torn WAL tail");
                     let f = OpenOptions::new()
@@ -249,10 +305,6 @@ impl Wal {
                     tracing::error!(segment = %path.display(), valid, total = buf.len(), "corrupt record inside a closed WAL segment; records after it are skipped");
                 }
             }
-            let last = recs
-                .last()
-                .map(|r| r.seq)
-                .unwrap_or(first.saturating_sub(1));
             next_seq = next_seq.max(last + 1).max(*first);
             if i + 1 < n {
                 closed.push((*first, last, path.clone()));
@@ -272,11 +324,12 @@ impl Wal {
                     bytes,
                 }
             }
-            None => Self::create_segment(dir, next_seq)?,
+            None => Self::create_segment(dir, next_seq, None)?,
         };
         let wal = Wal {
             dir: dir.to_path_buf(),
             segment_bytes,
+            free: Mutex::new((free, next_free)),
             write: Mutex::new(WriteState {
                 current,
                 closed,
@@ -292,13 +345,20 @@ impl Wal {
         Ok((wal, records))
     }
 
-    fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, StorageError> {
+    /// Starts the segment of `first_seq`: in `recycled` (a dropped
+    /// segment, overwritten from its start) when given, else a new file.
+    fn create_segment(
+        dir: &Path,
+        first_seq: u64,
+        recycled: Option<PathBuf>,
+    ) -> Result<Segment, StorageError> {
         let path = dir.join(segment_name(first_seq));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| StorageError::io(&path, e))?;
+        let file = match recycled {
+            Some(from) => std::fs::rename(&from, &path)
+                .and_then(|_| OpenOptions::new().write(true).open(&path)),
+            None => OpenOptions::new().create(true).append(true).open(&path),
+        }
+        .map_err(|e| StorageError::io(&path, e))?;
         sync_dir(dir)?;
         Ok(Segment {
             first_seq,
@@ -355,7 +415,9 @@ impl Wal {
             .sync_data()
             .map_err(|e| StorageError::io(&self.dir, e))?;
         let last = w.next_seq - 1;
-        let old = std::mem::replace(&mut w.current, Self::create_segment(&self.dir, w.next_seq)?);
+        let recycled = self.free.lock().0.pop();
+        let next = Self::create_segment(&self.dir, w.next_seq, recycled)?;
+        let old = std::mem::replace(&mut w.current, next);
         w.closed.push((
             old.first_seq,
             last,
@@ -420,18 +482,24 @@ impl Wal {
             w.closed = keep;
             gone.into_iter().map(|(_, _, p)| p).collect()
         };
-        // Renamed out of the segment namespace now, deleted gradually
-        // later (see `crate::slow_delete`).
-        let mut renamed = Vec::with_capacity(doomed.len());
-        for p in &doomed {
-            let to = deleted_name(p);
-            std::fs::rename(p, &to).map_err(|e| StorageError::io(p, e))?;
-            renamed.push(to);
+        // Kept for reuse (see "Recycling"), beyond that deleted gradually.
+        let mut extra = Vec::new();
+        {
+            let mut free = self.free.lock();
+            for p in &doomed {
+                let to = self.dir.join(free_name(free.1));
+                free.1 += 1;
+                std::fs::rename(p, &to).map_err(|e| StorageError::io(p, e))?;
+                match free.0.len() < RECYCLED {
+                    true => free.0.push(to),
+                    false => extra.push(to),
+                }
+            }
         }
         if !doomed.is_empty() {
             sync_dir(&self.dir)?;
         }
-        for p in renamed {
+        for p in extra {
             crate::slow_delete::delete(p);
         }
         Ok(doomed.len())
@@ -521,6 +589,51 @@ mod tests {
         drop(wal);
         let (_wal, recs) = Wal::open(dir.path(), 64).unwrap();
         assert!(recs.is_empty());
+    }
+
+    /// Dropped segments are reused; their stale records (intact, CRCs
+    /// and all) are never read back, whether the segment that reuses one
+    /// is closed or the newest.
+    #[test]
+    fn recycled_segments_replay_only_their_own_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), 1000).unwrap();
+        // Records of 620 bytes: two segments of two, dropped, become free.
+        for i in 0..4u8 {
+            wal.append(RecordKind::Logs, &[i; 603], |_| ()).unwrap();
+        }
+        let upto = wal.seal().unwrap();
+        assert_eq!(wal.drop_through(upto).unwrap(), 2);
+        assert_eq!(list_free(dir.path()).unwrap().len(), 2);
+        let mut want = vec![wal.append(RecordKind::Logs, b"a", |_| ()).unwrap().0];
+        // Ten 62-byte records fill exactly the first old record's bytes of
+        // a reused file, so an intact old record follows them: in a closed
+        // segment, then in the newest.
+        for round in 0..2 {
+            wal.seal().unwrap();
+            for i in 0..10u8 {
+                want.push(wal.append(RecordKind::Logs, &[i; 45], |_| ()).unwrap().0);
+            }
+            let (_, path) = list_segments(dir.path()).unwrap().pop().unwrap();
+            let (all, _) = decode_records(&std::fs::read(&path).unwrap());
+            assert_eq!(all.len(), 11, "round {round}: a stale record follows");
+        }
+        assert!(
+            list_free(dir.path()).unwrap().is_empty(),
+            "free files reused"
+        );
+        drop(wal);
+        let (wal, recs) = Wal::open(dir.path(), 1000).unwrap();
+        let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, want);
+        // Appending after the reopen continues the sequence, and a second
+        // reopen reads the same records plus the new one.
+        let (seq, _) = wal.append(RecordKind::Logs, b"next", |_| ()).unwrap();
+        assert_eq!(seq, want.last().unwrap() + 1);
+        drop(wal);
+        let (_wal, recs) = Wal::open(dir.path(), 1000).unwrap();
+        assert_eq!(recs.len(), want.len() + 1);
+        assert_eq!(recs.last().unwrap().payload, b"next".to_vec());
     }
 
     #[test]
