@@ -1,5 +1,5 @@
-//! Deleting large files (WAL segments, retired parts, collected blob packs)
-//! without stalling the disk. On a filesystem mounted with `discard`,
+//! Deleting large files (retired parts, WAL segments beyond those kept for
+//! reuse) without stalling the disk. On a filesystem mounted with `discard`,
 //! unlinking a 64 MiB file discards all its blocks at once: ~50 ms in
 //! which the device serves little else, so the WAL's `fdatasync`s (and
 //! every ingest waiting on them) stall behind it. Here one background
@@ -8,7 +8,7 @@
 //! does).
 //!
 //! Callers first make the file unreachable (a retired part is no longer in
-//! the manifest; a WAL segment is renamed out of the segment namespace),
+//! the manifest; a dropped WAL segment is a `free-<n>.wal` file),
 //! so a file left half-deleted by a crash is an orphan that the next start
 //! removes.
 

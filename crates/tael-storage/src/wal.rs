@@ -177,21 +177,16 @@ fn free_name(n: u64) -> String {
     format!("free-{n:020}.wal")
 }
 
+fn parse_free_name(name: &str) -> Option<u64> {
+    name.strip_prefix("free-")?
+        .strip_suffix(".wal")?
+        .parse()
+        .ok()
+}
+
 /// Dropped segments waiting for reuse, as (number, path), lowest first.
 fn list_free(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    let mut free = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
-        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
-        let name = entry.file_name();
-        let n = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("free-")?.strip_suffix(".wal")?.parse().ok());
-        if let Some(n) = n {
-            free.push((n, entry.path()));
-        }
-    }
-    free.sort();
-    Ok(free)
+    list_numbered(dir, parse_free_name)
 }
 
 /// The records of one segment that start at `first_seq` and follow each
@@ -210,15 +205,24 @@ fn continuous_records(buf: &[u8], first_seq: u64) -> (Vec<Record>, usize) {
 
 /// Lists segments as (first_seq, path), oldest first.
 fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    let mut segs = Vec::new();
+    list_numbered(dir, parse_segment_name)
+}
+
+/// The files of `dir` whose names `parse` gives a number, as (number,
+/// path), lowest first.
+fn list_numbered(
+    dir: &Path,
+    parse: fn(&str) -> Option<u64>,
+) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
         let entry = entry.map_err(|e| StorageError::io(dir, e))?;
-        if let Some(seq) = entry.file_name().to_str().and_then(parse_segment_name) {
-            segs.push((seq, entry.path()));
+        if let Some(n) = entry.file_name().to_str().and_then(parse) {
+            found.push((n, entry.path()));
         }
     }
-    segs.sort();
-    Ok(segs)
+    found.sort();
+    Ok(found)
 }
 
 /// Fsyncs a directory so that created, renamed or deleted entries persist.
@@ -263,17 +267,21 @@ impl Wal {
     /// (oldest first) for replay. A torn tail of the newest segment is cut off.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<(Wal, Vec<Record>), StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-        // Dropped segments of versions that deleted rather than reused them.
-        for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
-            let path = entry.map_err(|e| StorageError::io(dir, e))?.path();
-            if path.to_string_lossy().ends_with(".log.deleted") {
-                crate::slow_delete::delete(path);
-            }
-        }
+        let segs = list_segments(dir)?;
         let free = list_free(dir)?;
         let next_free = free.last().map(|(n, _)| n + 1).unwrap_or(0);
-        let free: Vec<PathBuf> = free.into_iter().map(|(_, p)| p).collect();
-        let segs = list_segments(dir)?;
+        let free: Vec<PathBuf> = match segs.is_empty() {
+            false => free.into_iter().map(|(_, p)| p).collect(),
+            // Without a segment the sequence starts over, and a reused
+            // file's stale records could carry the numbers that follow:
+            // its free files go instead.
+            true => {
+                for (_, p) in free {
+                    crate::slow_delete::delete(p);
+                }
+                Vec::new()
+            }
+        };
         let mut records = Vec::new();
         let mut closed = Vec::new();
         let mut next_seq = 1;
@@ -634,6 +642,30 @@ mod tests {
         let (_wal, recs) = Wal::open(dir.path(), 1000).unwrap();
         assert_eq!(recs.len(), want.len() + 1);
         assert_eq!(recs.last().unwrap().payload, b"next".to_vec());
+    }
+
+    /// With no segment left the sequence starts over: free files are not
+    /// reused (their stale records could carry the numbers that follow).
+    #[test]
+    fn free_files_are_not_reused_without_a_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), 100).unwrap();
+        for i in 0..3u8 {
+            wal.append(RecordKind::Logs, &[i; 90], |_| ()).unwrap();
+        }
+        let upto = wal.seal().unwrap();
+        wal.drop_through(upto).unwrap();
+        drop(wal);
+        assert!(!list_free(dir.path()).unwrap().is_empty());
+        let (wal, _) = Wal::open(dir.path(), 100).unwrap();
+        assert_eq!(wal.free.lock().0.len(), 3, "segments left: reused");
+        drop(wal);
+        for (_, p) in list_segments(dir.path()).unwrap() {
+            std::fs::remove_file(p).unwrap();
+        }
+        let (wal, recs) = Wal::open(dir.path(), 100).unwrap();
+        assert!(recs.is_empty());
+        assert!(wal.free.lock().0.is_empty(), "no segment: not reused");
     }
 
     #[test]
