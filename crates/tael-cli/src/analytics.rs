@@ -4,9 +4,16 @@
 
 use crate::client::{CliError, Client};
 use crate::output::{list, num, s, short, table};
-use crate::{check_last, print, push, Format};
+use crate::{duration_arg, print, Format};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::Value;
+use tael_query::anomalies::AnomalyRequest;
+use tael_query::api::SchemaRequest;
+use tael_query::correlate::CorrelateRequest;
+use tael_query::diff::DiffRequest;
+use tael_query::sql::SqlQuery;
+use tael_query::summary::SummaryRequest;
+use tael_query::topology::TopologyRequest;
 
 /// Window flags shared by the analytics commands.
 #[derive(Args, Debug, Clone)]
@@ -20,12 +27,11 @@ pub struct WindowArgs {
 }
 
 impl WindowArgs {
-    fn params(&self) -> Result<Vec<(String, String)>, CliError> {
-        check_last(&self.last)?;
-        let mut q = Vec::new();
-        push(&mut q, "last", &self.last);
-        push(&mut q, "service", &self.service);
-        Ok(q)
+    pub fn summary(&self) -> Result<SummaryRequest, CliError> {
+        Ok(SummaryRequest {
+            last: duration_arg("--last", &self.last)?,
+            service: self.service.clone(),
+        })
     }
 }
 
@@ -82,7 +88,7 @@ pub enum AnalyticsCmd {
 pub fn run(format: Format, client: &Client, cmd: &AnalyticsCmd) -> Result<(), CliError> {
     match cmd {
         AnalyticsCmd::Summarize(w) => {
-            let v = client.get("/api/v1/summary", &w.params()?)?;
+            let v = client.call(&w.summary()?)?;
             print(format, &v, summary_table);
         }
         AnalyticsCmd::Anomalies {
@@ -90,34 +96,41 @@ pub fn run(format: Format, client: &Client, cmd: &AnalyticsCmd) -> Result<(), Cl
             baseline,
             min_samples,
         } => {
-            let mut q = window.params()?;
-            push(&mut q, "baseline", baseline);
-            push(&mut q, "min_samples", &min_samples.map(|n| n.to_string()));
-            let v = client.get("/api/v1/anomalies", &q)?;
-            print(format, &v, anomalies_table);
+            let w = window.summary()?;
+            let q = AnomalyRequest {
+                last: w.last,
+                service: w.service,
+                baseline: duration_arg("--baseline", baseline)?,
+                min_samples: *min_samples,
+            };
+            print(format, &client.call(&q)?, anomalies_table);
         }
         AnalyticsCmd::Diff { window, baseline } => {
-            let mut q = window.params()?;
-            push(&mut q, "baseline", baseline);
-            let v = client.get("/api/v1/diff", &q)?;
-            print(format, &v, diff_table);
+            let w = window.summary()?;
+            let q = DiffRequest {
+                last: w.last,
+                service: w.service,
+                baseline: baseline.clone(),
+            };
+            print(format, &client.call(&q)?, diff_table);
         }
         AnalyticsCmd::Topology { last } => {
-            check_last(last)?;
-            let mut q = Vec::new();
-            push(&mut q, "last", last);
-            let v = client.get("/api/v1/topology", &q)?;
-            print(format, &v, topology_text);
+            let q = TopologyRequest {
+                last: duration_arg("--last", last)?,
+            };
+            print(format, &client.call(&q)?, topology_text);
         }
         AnalyticsCmd::Llm { what } => crate::llm::run(format, client, what)?,
         AnalyticsCmd::Correlate { trace_id, trace } => {
-            let id = trace
-                .as_ref()
-                .or(trace_id.as_ref())
-                .cloned()
-                .unwrap_or_default();
-            let v = client.get("/api/v1/correlate", &[("trace".into(), id)])?;
-            print(format, &v, correlate_text);
+            // The server checks the id.
+            let q = CorrelateRequest {
+                trace_id: trace
+                    .as_ref()
+                    .or(trace_id.as_ref())
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            print(format, &client.call(&q)?, correlate_text);
         }
     }
     Ok(())
@@ -132,7 +145,7 @@ pub fn sql(
     max_rows: Option<usize>,
 ) -> Result<(), CliError> {
     if schema {
-        let v = client.get("/api/v1/sql/schema", &[])?;
+        let v = client.call(&SchemaRequest)?;
         print(format, &v, schema_text);
         return Ok(());
     }
@@ -141,11 +154,10 @@ pub fn sql(
             "give a SQL query, or --schema for the tables",
         ));
     };
-    let mut body = json!({ "q": q });
-    if let Some(n) = max_rows {
-        body["max_rows"] = json!(n);
-    }
-    let v = client.post_json("/api/v1/sql", &body)?;
+    let v = client.call(&SqlQuery {
+        q: q.clone(),
+        max_rows,
+    })?;
     print(format, &v, sql_table);
     Ok(())
 }

@@ -1,9 +1,11 @@
-//! The CLI's HTTP client for the REST API, and the exit codes it maps
-//! failures to.
+//! The CLI's client of the REST API (the typed client of `tael-client`),
+//! and the exit codes it maps failures to.
 
 use serde_json::Value;
 use std::fmt;
-use std::time::Duration;
+use tael_client::{BlockingClient, ClientError};
+use tael_query::api::Endpoint;
+use tael_query::params::Params;
 
 /// Exit codes of the `tael` command.
 pub mod exit {
@@ -52,76 +54,60 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// A blocking client of one tael server.
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        let code = match &e {
+            ClientError::InvalidUrl(_) => exit::USAGE,
+            ClientError::Unreachable { .. } => exit::UNREACHABLE,
+            ClientError::Server { status, .. } => match status {
+                404 => exit::NOT_FOUND,
+                400 | 405 | 413 | 415 | 422 => exit::USAGE,
+                429 | 500..=599 => exit::SERVER_ERROR,
+                _ => exit::OTHER,
+            },
+            ClientError::Decode { .. } | ClientError::Setup(_) => exit::OTHER,
+        };
+        CliError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<tael_core::CoreError> for CliError {
+    /// A flag value the CLI could not read.
+    fn from(e: tael_core::CoreError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+impl From<tael_query::QueryError> for CliError {
+    /// A request the CLI could not build from its flags.
+    fn from(e: tael_query::QueryError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+/// A blocking client of one tael server, printing-ready: answers as JSON.
 pub struct Client {
-    base: String,
-    http: reqwest::blocking::Client,
+    inner: BlockingClient,
 }
 
 impl Client {
     pub fn new(base: &str) -> Result<Client, CliError> {
-        let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CliError::usage(format!(
-                "invalid server URL {base:?}: expected http://host:port"
-            )));
-        }
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| CliError::other(format!("cannot build HTTP client: {e}")))?;
-        Ok(Client { base, http })
-    }
-
-    fn finish(&self, res: reqwest::Result<reqwest::blocking::Response>) -> Result<Value, CliError> {
-        let resp = res.map_err(|e| CliError {
-            code: exit::UNREACHABLE,
-            message: format!("cannot reach the tael server at {}: {e}", self.base),
-        })?;
-        let status = resp.status();
-        let text = resp.text().unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-        if status.is_success() {
-            return Ok(body);
-        }
-        let message = body
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                if text.is_empty() {
-                    status.to_string()
-                } else {
-                    text
-                }
-            });
-        let code = match status.as_u16() {
-            404 => exit::NOT_FOUND,
-            400 | 405 | 413 | 415 | 422 => exit::USAGE,
-            429 | 500..=599 => exit::SERVER_ERROR,
-            _ => exit::OTHER,
-        };
-        Err(CliError {
-            code,
-            message: format!("server answered {}: {message}", status.as_u16()),
+        Ok(Client {
+            inner: BlockingClient::new(base)?,
         })
     }
 
-    pub fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, CliError> {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .query(query)
-            .send();
-        self.finish(res)
+    /// Sends a typed request; the answer as JSON.
+    pub fn call<E: Endpoint>(&self, req: &E) -> Result<Value, CliError> {
+        Ok(self.inner.call_json(req)?)
     }
 
-    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, CliError> {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send();
-        self.finish(res)
+    /// `GET` of a route without a request type here (`/healthz`, the
+    /// Prometheus API); the answer as JSON.
+    pub fn get(&self, path: &str, params: &Params) -> Result<Value, CliError> {
+        Ok(self.inner.get_json(path, params)?)
     }
 }

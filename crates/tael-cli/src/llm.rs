@@ -3,9 +3,10 @@
 
 use crate::client::{CliError, Client};
 use crate::output::{list, num, s, table};
-use crate::{check_last, print, push, Format};
+use crate::{duration_arg, print, Format};
 use clap::Subcommand;
 use serde_json::Value;
+use tael_query::llm_usage::{LlmGrouping, UsageRequest};
 
 #[derive(Subcommand, Debug)]
 pub enum LlmCmd {
@@ -18,21 +19,21 @@ pub enum LlmCmd {
         /// model, service, conversation, provider, operation, agent or tool.
         #[arg(long, default_value = "model")]
         by: String,
-        /// Groups listed at most, costliest first [server default: 100].
-        #[arg(long)]
-        limit: Option<u64>,
+        /// Groups listed at most, costliest first.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
 }
 
 pub fn run(format: Format, client: &Client, cmd: &LlmCmd) -> Result<(), CliError> {
     match cmd {
         LlmCmd::Usage { last, by, limit } => {
-            check_last(last)?;
-            let mut q = vec![("by".to_string(), by.clone())];
-            push(&mut q, "last", last);
-            push(&mut q, "limit", &limit.map(|n| n.to_string()));
-            let v = client.get("/api/v1/llm/usage", &q)?;
-            print(format, &v, usage_table);
+            let q = UsageRequest {
+                last: duration_arg("--last", last)?,
+                by: LlmGrouping::parse(by)?,
+                limit: *limit,
+            };
+            print(format, &client.call(&q)?, usage_table);
         }
     }
     Ok(())

@@ -37,13 +37,22 @@ mod bench;
 mod client;
 mod llm;
 mod output;
+mod serve;
 mod watch;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use client::{exit, CliError, Client};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+
 use tael_core::duration::{parse_duration_ms_bare_ms, parse_duration_ns};
+use tael_query::api::{
+    MetricsQueryRequest, NewComment, RecentCommentsRequest, ServicesRequest,
+    TraceCommentsRequest,
+};
+use tael_query::logs::LogQuery;
+use tael_query::metrics::MetricQuery;
+use tael_query::params::{DurationParam, Params, Since};
+use tael_query::traces::{TraceLookup, TraceQuery};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,7 +68,7 @@ struct Cli {
 }
 
 #[derive(Args, Debug)]
-struct Global {
+pub(crate) struct Global {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "json")]
     format: Format,
@@ -68,10 +77,10 @@ struct Global {
     server: Option<String>,
     /// Shorthand for --server http://127.0.0.1:N (with `serve`: the REST port).
     #[arg(long, global = true)]
-    port_rest: Option<u16>,
+    pub port_rest: Option<u16>,
     /// With `serve`: shorthand for --otlp-grpc-addr 127.0.0.1:N.
     #[arg(long, global = true)]
-    port_otel: Option<u16>,
+    pub port_otel: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -83,7 +92,7 @@ pub(crate) enum Format {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (embedded storage, no other setup).
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// Query traces, logs or metrics.
     Query {
         #[command(subcommand)]
@@ -116,31 +125,6 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCmd,
     },
-}
-
-#[derive(Args, Debug)]
-struct ServeArgs {
-    /// OTLP gRPC listen address [env: TAEL_OTLP_GRPC_ADDR] [default: 127.0.0.1:4317]
-    #[arg(long)]
-    otlp_grpc_addr: Option<String>,
-    /// OTLP/HTTP listen address, or `off` [env: TAEL_OTLP_HTTP_ADDR] [default: 127.0.0.1:4318]
-    #[arg(long)]
-    otlp_http_addr: Option<String>,
-    /// REST API listen address [env: TAEL_REST_API_ADDR] [default: 127.0.0.1:7701]
-    #[arg(long)]
-    rest_api_addr: Option<String>,
-    /// Data directory [env: TAEL_DATA_DIR] [default: ~/.tael/data]
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// WAL directory [env: TAEL_WAL_DIR] [default: ~/.tael/wal, or <data-dir>/wal]
-    #[arg(long)]
-    wal_dir: Option<PathBuf>,
-    /// Storage engine; only `tael-backend` (the embedded engine) exists.
-    #[arg(long)]
-    storage: Option<String>,
-    /// Do not print the banner.
-    #[arg(long)]
-    quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -275,17 +259,19 @@ enum ServerCmd {
     Status,
 }
 
-pub(crate) fn push(q: &mut Vec<(String, String)>, k: &str, v: &Option<String>) {
-    if let Some(v) = v {
-        q.push((k.to_string(), v.clone()));
-    }
+/// A duration flag as the REST API takes it (`--last`, `--baseline`).
+pub(crate) fn duration_arg(
+    flag: &str,
+    v: &Option<String>,
+) -> Result<Option<DurationParam>, CliError> {
+    v.as_deref()
+        .map(|s| DurationParam::parse(s).map_err(|e| CliError::usage(format!("{flag}: {e}"))))
+        .transpose()
 }
 
-pub(crate) fn check_last(last: &Option<String>) -> Result<(), CliError> {
-    if let Some(l) = last {
-        parse_duration_ns(l).map_err(|e| CliError::usage(format!("--last: {e}")))?;
-    }
-    Ok(())
+/// `--last` of a search: where it starts.
+fn since_arg(last: &Option<String>) -> Result<Option<Since>, CliError> {
+    Ok(duration_arg("--last", last)?.map(Since::Last))
 }
 
 /// A time flag: RFC 3339, Unix seconds, or a duration ago (`1h`) → Unix seconds.
@@ -305,12 +291,10 @@ fn time_param(flag: &str, v: &str, now_ns: i64) -> Result<String, CliError> {
         })
 }
 
-fn ms_param(flag: &str, v: &Option<String>) -> Result<Option<String>, CliError> {
+fn ms_arg(flag: &str, v: &Option<String>) -> Result<Option<f64>, CliError> {
     v.as_ref()
         .map(|s| {
-            parse_duration_ms_bare_ms(s)
-                .map(|ms| ms.to_string())
-                .map_err(|e| CliError::usage(format!("{flag}: {e}")))
+            parse_duration_ms_bare_ms(s).map_err(|e| CliError::usage(format!("{flag}: {e}")))
         })
         .transpose()
 }
@@ -330,69 +314,17 @@ pub(crate) fn print(format: Format, v: &Value, table: fn(&Value) -> String) {
     }
 }
 
-fn serve(g: &Global, a: &ServeArgs) -> Result<(), CliError> {
-    use tael_server::config::{parse_addr, parse_optional_addr};
-    let mut cfg =
-        tael_server::ServerConfig::from_env().map_err(|e| CliError::usage(e.to_string()))?;
-    if let Some(s) = &a.storage {
-        if s != "tael-backend" {
-            return Err(CliError::usage(format!(
-                "--storage {s:?} is not available: tael stores data in its embedded engine (tael-backend)"
-            )));
-        }
-    }
-    if let Some(p) = g.port_rest {
-        cfg.rest_api_addr = ([127, 0, 0, 1], p).into();
-    }
-    if let Some(p) = g.port_otel {
-        cfg.otlp_grpc_addr = ([127, 0, 0, 1], p).into();
-    }
-    let u = |e: tael_server::ConfigError| CliError::usage(e.to_string());
-    if let Some(v) = &a.otlp_grpc_addr {
-        cfg.otlp_grpc_addr = parse_addr("--otlp-grpc-addr", v).map_err(u)?;
-    }
-    if let Some(v) = &a.otlp_http_addr {
-        cfg.otlp_http_addr = parse_optional_addr("--otlp-http-addr", v).map_err(u)?;
-    }
-    if let Some(v) = &a.rest_api_addr {
-        cfg.rest_api_addr = parse_addr("--rest-api-addr", v).map_err(u)?;
-    }
-    if let Some(d) = &a.data_dir {
-        cfg.data_dir = d.clone();
-        if a.wal_dir.is_none() && std::env::var_os("TAEL_WAL_DIR").is_none() {
-            cfg.wal_dir = d.join("wal");
-        }
-    }
-    if let Some(d) = &a.wal_dir {
-        cfg.wal_dir = d.clone();
-    }
-    cfg.banner = !a.quiet;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::other(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(tael_server::run(cfg))
-        .map_err(|e| CliError::other(e.to_string()))
-}
-
 fn run(cli: Cli) -> Result<(), CliError> {
     let g = &cli.global;
     match &cli.command {
-        Command::Serve(a) => serve(g, a),
+        Command::Serve(a) => serve::run(g, a),
         Command::Bench { what } => bench::run(what),
         Command::Server {
             what: ServerCmd::Status,
         } => {
             let url = server_url(g);
             let client = Client::new(&url)?;
-            let v = match client.get("/healthz", &[]) {
+            let v = match client.get("/healthz", &Params::new()) {
                 Ok(resp) => json!({ "status": "healthy", "server": url, "response": resp }),
                 Err(e) if e.code == exit::UNREACHABLE => {
                     print(
@@ -423,16 +355,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
                             with_payloads,
                         },
                 } => {
-                    let q: Vec<(String, String)> = match with_payloads {
-                        true => vec![("with_payloads".into(), "true".into())],
-                        false => Vec::new(),
-                    };
-                    let v = client.get(&format!("/api/v1/traces/{}", urlencode(trace_id)), &q)?;
+                    let v = client.call(&TraceLookup::new(trace_id, *with_payloads)?)?;
                     print(g.format, &v, output::trace_tree);
                     Ok(())
                 }
                 Command::Services => {
-                    let v = client.get("/api/v1/services", &[])?;
+                    let v = client.call(&ServicesRequest)?;
                     print(g.format, &v, output::services_table);
                     Ok(())
                 }
@@ -445,20 +373,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliError> {
-    let mut q: Vec<(String, String)> = Vec::new();
     match what {
         QueryCmd::Traces {
             service,
@@ -471,35 +386,29 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             attributes,
             text,
         } => {
-            check_last(last)?;
-            push(&mut q, "service", service);
-            push(&mut q, "operation", operation);
-            push(
-                &mut q,
-                "min_duration_ms",
-                &ms_param("--min-duration", min_duration)?,
-            );
-            push(
-                &mut q,
-                "max_duration_ms",
-                &ms_param("--max-duration", max_duration)?,
-            );
-            push(&mut q, "status", status);
-            push(&mut q, "last", last);
-            push(&mut q, "text", text);
-            q.push(("limit".into(), limit.to_string()));
-            for a in attributes {
-                match a.split_once('=') {
-                    Some((k, _)) if !k.is_empty() => q.push(("attribute".into(), a.clone())),
-                    _ => {
-                        return Err(CliError::usage(format!(
-                            "--attribute {a:?}: expected key=value"
-                        )))
-                    }
-                }
-            }
-            let v = client.get("/api/v1/traces", &q)?;
-            print(format, &v, output::spans_table);
+            let since = since_arg(last)?;
+            let attributes = attributes
+                .iter()
+                .map(|a| match a.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                    _ => Err(CliError::usage(format!(
+                        "--attribute {a:?}: expected key=value"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Values the server checks (status) are sent as given.
+            let q = TraceQuery {
+                service: service.clone(),
+                operation: operation.clone(),
+                min_duration_ms: ms_arg("--min-duration", min_duration)?,
+                max_duration_ms: ms_arg("--max-duration", max_duration)?,
+                status: status.clone(),
+                since,
+                attributes,
+                text: text.clone(),
+                limit: *limit,
+            };
+            print(format, &client.call(&q)?, output::spans_table);
         }
         QueryCmd::Logs {
             service,
@@ -511,19 +420,17 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             limit,
             with_payloads,
         } => {
-            check_last(last)?;
-            if *with_payloads {
-                q.push(("with_payloads".into(), "true".into()));
-            }
-            push(&mut q, "service", service);
-            push(&mut q, "severity", severity);
-            push(&mut q, "body_contains", body_contains);
-            push(&mut q, "text", text);
-            push(&mut q, "trace_id", trace_id);
-            push(&mut q, "last", last);
-            q.push(("limit".into(), limit.to_string()));
-            let v = client.get("/api/v1/logs", &q)?;
-            print(format, &v, output::logs_table);
+            let q = LogQuery {
+                service: service.clone(),
+                severity: severity.clone(),
+                body_contains: body_contains.clone(),
+                trace_id: trace_id.clone(),
+                text: text.clone(),
+                since: since_arg(last)?,
+                limit: *limit,
+                with_payloads: *with_payloads,
+            };
+            print(format, &client.call(&q)?, output::logs_table);
         }
         QueryCmd::Metrics {
             query: Some(promql),
@@ -532,23 +439,25 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             step,
             ..
         } => {
-            q.push(("query".into(), promql.clone()));
+            let mut q = MetricsQueryRequest {
+                query: promql.clone(),
+                ..Default::default()
+            };
             let now = tael_core::time::now_ns();
             let when = |flag: &str, v: &Option<String>| -> Result<Option<String>, CliError> {
                 v.as_ref().map(|s| time_param(flag, s, now)).transpose()
             };
             match (when("--start", start)?, when("--end", end)?) {
                 (Some(s), e) => {
-                    q.push(("start".into(), s));
-                    push(&mut q, "end", &e);
-                    push(&mut q, "step", step);
+                    q.start = Some(s);
+                    q.end = e;
+                    q.step = step.clone();
                 }
-                (None, Some(e)) if step.is_none() => q.push(("time".into(), e)),
+                (None, Some(e)) if step.is_none() => q.time = Some(e),
                 (None, _) if step.is_some() => return Err(CliError::usage("--step needs --start")),
                 (None, _) => {}
             }
-            let v = client.get("/api/v1/metrics/query", &q)?;
-            print(format, &v, output::promql_table);
+            print(format, &client.call(&q)?, output::promql_table);
         }
         QueryCmd::Metrics {
             service,
@@ -558,14 +467,15 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             limit,
             ..
         } => {
-            check_last(last)?;
-            push(&mut q, "service", service);
-            push(&mut q, "name", name);
-            push(&mut q, "metric_type", metric_type);
-            push(&mut q, "last", last);
-            q.push(("limit".into(), limit.to_string()));
-            let v = client.get("/api/v1/metrics", &q)?;
-            print(format, &v, output::metrics_table);
+            let q = MetricQuery {
+                service: service.clone(),
+                name: name.clone(),
+                metric_type: metric_type.clone(),
+                since: since_arg(last)?,
+                limit: *limit,
+                ..Default::default()
+            };
+            print(format, &client.call(&q)?, output::metrics_table);
         }
         QueryCmd::Sql {
             query,
@@ -584,14 +494,14 @@ fn comment(format: Format, client: &Client, what: &CommentCmd) -> Result<(), Cli
             author,
             span_id,
         } => {
-            let mut b = json!({ "body": body, "author": author });
-            if let Some(s) = span_id {
-                b["span_id"] = json!(s);
-            }
-            let v = client.post_json(
-                &format!("/api/v1/traces/{}/comments", urlencode(trace_id)),
-                &b,
-            )?;
+            // The server checks the ids.
+            let c = NewComment {
+                trace_id: trace_id.clone(),
+                body: body.clone(),
+                author: Some(author.clone()),
+                span_id: span_id.clone(),
+            };
+            let v = client.call(&c)?;
             print(format, &v, |v| {
                 output::comments_table(&json!({ "comments": [v["comment"].clone()] }))
             });
@@ -602,12 +512,10 @@ fn comment(format: Format, client: &Client, what: &CommentCmd) -> Result<(), Cli
             limit,
         } => {
             let v = match (trace_id, all) {
-                (Some(t), false) => {
-                    client.get(&format!("/api/v1/traces/{}/comments", urlencode(t)), &[])?
-                }
-                (None, true) => {
-                    client.get("/api/v1/comments", &[("limit".into(), limit.to_string())])?
-                }
+                (Some(t), false) => client.call(&TraceCommentsRequest {
+                    trace_id: t.clone(),
+                })?,
+                (None, true) => client.call(&RecentCommentsRequest { limit: *limit })?,
                 _ => {
                     return Err(CliError::usage(
                         "give a trace id, or --all for the newest comments across traces",

@@ -12,7 +12,8 @@
 //! `!=`.
 
 use crate::client::{exit, CliError, Client};
-use crate::{check_last, push, Format};
+use crate::{duration_arg, Format};
+use tael_query::summary::SummaryRequest;
 use clap::Args;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
@@ -202,7 +203,10 @@ fn dur(flag: &str, v: &str) -> Result<Duration, CliError> {
 }
 
 pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliError> {
-    check_last(&Some(a.last.clone()))?;
+    let q = SummaryRequest {
+        last: duration_arg("--last", &Some(a.last.clone()))?,
+        service: a.service.clone(),
+    };
     let interval = dur("--interval", &a.interval)?;
     let timeout = a
         .timeout
@@ -214,13 +218,11 @@ pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliErro
         .iter()
         .map(|c| parse_condition(c).map_err(|e| CliError::usage(format!("--exit-on {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut q = vec![("last".to_string(), a.last.clone())];
-    push(&mut q, "service", &a.service);
     let started = Instant::now();
     let mut prev: Option<Value> = None;
     let mut ticks = 0u64;
     loop {
-        let summary = client.get("/api/v1/summary", &q)?;
+        let summary = client.call(&q)?;
         let mut line = tick(&summary, prev.as_ref());
         ticks += 1;
         let mut matched = Vec::new();

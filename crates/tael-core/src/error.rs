@@ -61,6 +61,55 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorCode::Overloaded | ErrorCode::Unavailable)
     }
+
+    /// Every code, for lookups by name.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::NotFound,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Overloaded,
+        ErrorCode::Unavailable,
+        ErrorCode::Unprocessable,
+        ErrorCode::Timeout,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable name in error bodies (`"code": "invalid_argument"`):
+    /// clients match on it, so names never change.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unprocessable => "unprocessable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The code of a name from [`ErrorCode::as_str`].
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The code an HTTP status stands for (for answers without a `code`).
+    pub fn from_http_status(status: u16) -> ErrorCode {
+        match status {
+            400 | 405 => ErrorCode::InvalidArgument,
+            404 => ErrorCode::NotFound,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::Unprocessable,
+            429 => ErrorCode::Overloaded,
+            503 => ErrorCode::Unavailable,
+            504 => ErrorCode::Timeout,
+            _ => ErrorCode::Internal,
+        }
+    }
 }
 
 /// Errors raised by the core crate (parsing and mapping input).
@@ -75,5 +124,21 @@ impl CoreError {
         match self {
             CoreError::InvalidArgument(_) => ErrorCode::InvalidArgument,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_statuses_map_back() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_name(c.as_str()), Some(c));
+            if c != ErrorCode::Timeout {
+                assert_eq!(ErrorCode::from_http_status(c.http_status()), c, "{c:?}");
+            }
+        }
+        assert_eq!(ErrorCode::from_name("nope"), None);
     }
 }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod llm;
 pub mod model;
 pub mod otlp;
+pub mod signal;
 pub mod time;
 
 pub use error::{CoreError, ErrorCode};
+pub use signal::Signal;

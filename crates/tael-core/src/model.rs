@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+mod deserialize;
+
 /// Typed attribute map (see [`crate::attr`]).
 pub type Attrs = Map<String, Value>;
 

@@ -18,11 +18,12 @@
 //! Results are sorted critical, warning, info, then by how far past its
 //! threshold each one is.
 
+use crate::params::{DurationParam, Params};
 use crate::spanstats::{paired, GroupStats, SpanStats, StatsQuery};
-use crate::window::TimeWindow;
+use crate::store::Store;
+use crate::window::{last_param, last_window, TimeWindow};
 use crate::QueryError;
-use serde::Serialize;
-use tael_storage::Engine;
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_MIN_SAMPLES: u64 = 20;
 const ERROR_RATE_MIN_RISE: f64 = 0.05;
@@ -31,7 +32,7 @@ const LATENCY_MIN_RATIO: f64 = 1.5;
 const LATENCY_MIN_RISE_MS: f64 = 25.0;
 const THROUGHPUT_MAX_RATIO: f64 = 0.2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Critical,
@@ -39,12 +40,13 @@ pub enum Severity {
     Info,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     pub service: String,
     /// `None` for a service-level anomaly.
     pub operation: Option<String>,
-    pub kind: &'static str,
+    /// `error_rate`, `latency_p95` or `throughput_drop`.
+    pub kind: String,
     pub severity: Severity,
     pub current: f64,
     pub baseline: f64,
@@ -57,7 +59,7 @@ pub struct Anomaly {
     score: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyReport {
     pub current_seconds: f64,
     pub baseline_seconds: f64,
@@ -79,6 +81,53 @@ pub struct AnomalyQuery {
     pub min_samples: u64,
 }
 
+/// `GET /api/v1/anomalies`: the current window (`last`, default one hour,
+/// ending now), the baseline length before it (`baseline`, default six
+/// times the window), a service, and the spans a group needs to be judged
+/// (`min_samples`, default [`DEFAULT_MIN_SAMPLES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnomalyRequest {
+    pub last: Option<DurationParam>,
+    pub service: Option<String>,
+    pub baseline: Option<DurationParam>,
+    pub min_samples: Option<u64>,
+}
+
+impl AnomalyRequest {
+    pub fn from_params(p: &Params) -> Result<AnomalyRequest, QueryError> {
+        Ok(AnomalyRequest {
+            last: last_param(p)?,
+            baseline: p.positive_duration("baseline")?,
+            service: p.string("service"),
+            min_samples: p.positive("min_samples")?.map(|n| n as u64),
+        })
+    }
+
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_opt("last", self.last.as_ref());
+        p.push_opt("service", self.service.as_ref());
+        p.push_opt("baseline", self.baseline.as_ref());
+        p.push_opt("min_samples", self.min_samples);
+        p
+    }
+
+    /// The windows when evaluated at `now_ns`.
+    pub fn resolve(&self, now_ns: i64) -> AnomalyQuery {
+        let current = last_window(self.last.as_ref(), now_ns);
+        let baseline_len = match &self.baseline {
+            Some(b) => b.ns(),
+            None => current.len_ns().saturating_mul(6),
+        };
+        AnomalyQuery {
+            current,
+            baseline: TimeWindow::ending_at(current.from_ns, baseline_len),
+            service: self.service.clone(),
+            min_samples: self.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES),
+        }
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -96,11 +145,11 @@ fn check_group(
         Some(op) => format!("{service} {op}"),
         None => service.to_string(),
     };
-    let mut push = |kind, severity, current: f64, baseline: f64, ratio, score, description| {
+    let mut push = |kind: &str, severity, current: f64, baseline: f64, ratio, score, description| {
         out.push(Anomaly {
             service: service.to_string(),
             operation: operation.map(str::to_string),
-            kind,
+            kind: kind.to_string(),
             severity,
             current,
             baseline,
@@ -187,22 +236,29 @@ fn check_group(
     }
 }
 
-/// Runs the anomaly check.
-pub fn find_anomalies(engine: &Engine, q: &AnomalyQuery) -> Result<AnomalyReport, QueryError> {
+/// Runs the anomaly check over the store's span statistics.
+pub async fn find_anomalies(store: &dyn Store, q: &AnomalyQuery) -> Result<AnomalyReport, QueryError> {
     if q.baseline.to_ns > q.current.from_ns {
         return Err(QueryError::InvalidArgument(
             "the baseline window must end before the current window starts".into(),
         ));
     }
-    let snap = engine.snapshot();
     let sq = StatsQuery {
         service: q.service.clone(),
         count_traces: false,
     };
-    let cur = SpanStats::collect(&snap, q.current, &sq)?;
-    let base = SpanStats::collect(&snap, q.baseline, &sq)?;
+    let (cur, base) = futures::try_join!(
+        store.span_stats(q.current, sq.clone()),
+        store.span_stats(q.baseline, sq),
+    )?;
+    Ok(AnomalyReport::build(q, &cur, &base))
+}
+
+impl AnomalyReport {
+    /// The report of the two windows' (merged) statistics.
+    pub fn build(q: &AnomalyQuery, cur: &SpanStats, base: &SpanStats) -> AnomalyReport {
     let mut anomalies = Vec::new();
-    for ((s, op), (c, b)) in &paired(&cur, &base) {
+    for ((s, op), (c, b)) in &paired(cur, base) {
         check_group(q, s, op.as_deref(), c, b, &mut anomalies);
     }
     anomalies.sort_by(|a, b| {
@@ -211,7 +267,7 @@ pub fn find_anomalies(engine: &Engine, q: &AnomalyQuery) -> Result<AnomalyReport
             .then_with(|| b.score.total_cmp(&a.score))
             .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
     });
-    Ok(AnomalyReport {
+    AnomalyReport {
         current_seconds: q.current.seconds(),
         baseline_seconds: q.baseline.seconds(),
         current_from: tael_core::time::format_rfc3339(q.current.from_ns),
@@ -221,5 +277,6 @@ pub fn find_anomalies(engine: &Engine, q: &AnomalyQuery) -> Result<AnomalyReport
         service_filter: q.service.clone(),
         min_samples: q.min_samples,
         anomalies,
-    })
+    }
+    }
 }

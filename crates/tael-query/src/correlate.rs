@@ -6,20 +6,21 @@
 //! [`METRIC_MARGIN_NS`], one minute: metric exporters report every 10–60 s,
 //! so a point describing the trace's time is usually written after it).
 
-use crate::logs::{search_logs, LogQuery};
-use crate::metrics::{search_metrics, MetricQuery};
-use crate::traces::get_trace;
+use crate::logs::LogQuery;
+use crate::metrics::MetricQuery;
+use crate::params::{Params, Since};
+use crate::store::Store;
+use crate::traces::{checked_trace_id, TraceLookup};
 use crate::QueryError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tael_core::model::{LogRecord, MetricPoint, Span, TraceComment};
-use tael_storage::Engine;
 
 pub const METRIC_MARGIN_NS: i64 = 60_000_000_000;
 /// Most logs and metric points returned.
 pub const MAX_ITEMS: usize = 500;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CorrelateReport {
     pub trace_id: String,
     pub span_count: usize,
@@ -34,39 +35,68 @@ pub struct CorrelateReport {
     pub comments: Vec<TraceComment>,
 }
 
+/// `GET /api/v1/correlate?trace=<id>` (`trace_id` also accepted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelateRequest {
+    /// 32 lower-case hex characters.
+    pub trace_id: String,
+}
+
+impl CorrelateRequest {
+    pub fn from_params(p: &Params) -> Result<CorrelateRequest, QueryError> {
+        let id = p
+            .get("trace")
+            .or_else(|| p.get("trace_id"))
+            .ok_or_else(|| QueryError::InvalidArgument("trace (a trace id) is required".into()))?;
+        Ok(CorrelateRequest {
+            trace_id: checked_trace_id(id, "trace id")?,
+        })
+    }
+
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push("trace", &self.trace_id);
+        p
+    }
+}
+
 /// Correlates one trace; `None` when the trace is unknown.
-pub fn correlate(engine: &Engine, trace_id: &str) -> Result<Option<CorrelateReport>, QueryError> {
-    let spans = get_trace(engine, trace_id)?;
+pub async fn correlate(
+    store: &dyn Store,
+    req: &CorrelateRequest,
+) -> Result<Option<CorrelateReport>, QueryError> {
+    let trace_id = req.trace_id.clone();
+    let spans = store
+        .get_trace(TraceLookup::new(&trace_id, false)?)
+        .await?;
     let (Some(start), Some(end)) = (
         spans.iter().map(|s| s.start_ns).min(),
         spans.iter().map(|s| s.end_ns.max(s.start_ns)).max(),
     ) else {
         return Ok(None);
     };
-    let trace_id = trace_id.to_ascii_lowercase();
     let services: Vec<String> = spans
         .iter()
         .map(|s| s.service.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let logs = search_logs(
-        engine,
-        &LogQuery {
-            trace_id: Some(trace_id.clone()),
-            limit: MAX_ITEMS,
-            ..Default::default()
-        },
-    )?;
-    let mut metrics = search_metrics(
-        engine,
-        &MetricQuery {
-            services: services.clone(),
-            since_ns: Some(start.saturating_sub(METRIC_MARGIN_NS)),
-            until_ns: Some(end.saturating_add(METRIC_MARGIN_NS).saturating_add(1)),
-            limit: MAX_ITEMS,
-            ..Default::default()
-        },
+    let logs = LogQuery {
+        trace_id: Some(trace_id.clone()),
+        limit: MAX_ITEMS,
+        ..Default::default()
+    };
+    let metrics = MetricQuery {
+        services: services.clone(),
+        since: Some(Since::At(start.saturating_sub(METRIC_MARGIN_NS))),
+        until_ns: Some(end.saturating_add(METRIC_MARGIN_NS).saturating_add(1)),
+        limit: MAX_ITEMS,
+        ..Default::default()
+    };
+    let (logs, mut metrics, comments) = futures::try_join!(
+        store.search_logs(logs),
+        store.search_metrics(metrics),
+        store.trace_comments(trace_id.clone()),
     )?;
     metrics.reverse();
     Ok(Some(CorrelateReport {
@@ -75,11 +105,11 @@ pub fn correlate(engine: &Engine, trace_id: &str) -> Result<Option<CorrelateRepo
         end_time: tael_core::time::format_rfc3339(end),
         duration_ms: (end - start) as f64 / 1e6,
         error_count: spans.iter().filter(|s| s.status == "error").count(),
-        comments: engine.comments().for_trace(&trace_id),
+        comments,
         trace_id,
         services,
         spans,
-        logs,
+        logs: logs.into_iter().map(|h| h.item).collect(),
         metrics,
     }))
 }

@@ -13,12 +13,13 @@
 //! Groups present in only one window are marked `new` or `gone` and sort
 //! after the changed ones with a positive score.
 
+use crate::params::{DurationParam, Params};
 use crate::spanstats::{paired, GroupStats, SpanStats, StatsQuery};
-use crate::window::TimeWindow;
+use crate::store::Store;
+use crate::window::{last_param, last_window, TimeWindow, DEFAULT_LAST};
 use crate::QueryError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tael_core::duration::parse_duration_ns;
-use tael_storage::Engine;
 
 /// Parses a baseline spec (see the module docs) relative to `current`.
 pub fn parse_baseline(
@@ -52,7 +53,7 @@ pub fn parse_baseline(
 }
 
 /// One side of a comparison.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Side {
     pub spans: u64,
     pub rate_per_s: f64,
@@ -75,13 +76,13 @@ impl Side {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffRow {
     pub service: String,
     /// `None`: the whole service.
     pub operation: Option<String>,
     /// `changed`, `new` or `gone`.
-    pub status: &'static str,
+    pub status: String,
     pub now: Side,
     pub baseline: Side,
     pub error_rate_delta: f64,
@@ -90,7 +91,7 @@ pub struct DiffRow {
     pub worse_by: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffReport {
     pub now_from: String,
     pub now_to: String,
@@ -126,7 +127,7 @@ fn row(
     DiffRow {
         service: service.to_string(),
         operation: operation.map(str::to_string),
-        status,
+        status: status.to_string(),
         error_rate_delta,
         p95_ratio,
         rate_ratio,
@@ -136,26 +137,78 @@ fn row(
     }
 }
 
-/// Compares `now` with `baseline`.
-pub fn diff(
-    engine: &Engine,
-    now: TimeWindow,
-    baseline: TimeWindow,
-    service: Option<String>,
-) -> Result<DiffReport, QueryError> {
-    let snap = engine.snapshot();
+/// `GET /api/v1/diff`: the current window (`last`, default one hour,
+/// ending now), a baseline spec (see the module docs; default: the window
+/// of the same length just before) and a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffRequest {
+    pub last: Option<DurationParam>,
+    pub baseline: Option<String>,
+    pub service: Option<String>,
+}
+
+impl DiffRequest {
+    pub fn from_params(p: &Params) -> Result<DiffRequest, QueryError> {
+        let req = DiffRequest {
+            last: last_param(p)?,
+            baseline: p.string("baseline"),
+            service: p.string("service"),
+        };
+        req.resolve(tael_core::time::now_ns())?;
+        Ok(req)
+    }
+
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_opt("last", self.last.as_ref());
+        p.push_opt("service", self.service.as_ref());
+        p.push_opt("baseline", self.baseline.as_ref());
+        p
+    }
+
+    /// The current and baseline windows when evaluated at `now_ns`.
+    pub fn resolve(&self, now_ns: i64) -> Result<(TimeWindow, TimeWindow), QueryError> {
+        let now = last_window(self.last.as_ref(), now_ns);
+        let last_text = self.last.as_ref().map(|d| d.to_string());
+        let spec = self
+            .baseline
+            .as_deref()
+            .or(last_text.as_deref())
+            .unwrap_or(DEFAULT_LAST);
+        Ok((now, parse_baseline(spec, now, now_ns)?))
+    }
+}
+
+/// Compares the request's current window with its baseline over the
+/// store's span statistics.
+pub async fn diff(store: &dyn Store, req: &DiffRequest) -> Result<DiffReport, QueryError> {
+    let (now, baseline) = req.resolve(tael_core::time::now_ns())?;
     let sq = StatsQuery {
-        service: service.clone(),
+        service: req.service.clone(),
         count_traces: false,
     };
-    let cur = SpanStats::collect(&snap, now, &sq)?;
-    let base = SpanStats::collect(&snap, baseline, &sq)?;
-    let groups = paired(&cur, &base);
+    let (cur, base) = futures::try_join!(
+        store.span_stats(now, sq.clone()),
+        store.span_stats(baseline, sq),
+    )?;
+    Ok(DiffReport::build(now, baseline, req.service.clone(), &cur, &base))
+}
+
+impl DiffReport {
+    /// The report of two windows' (merged) statistics.
+    pub fn build(
+        now: TimeWindow,
+        baseline: TimeWindow,
+        service: Option<String>,
+        cur: &SpanStats,
+        base: &SpanStats,
+    ) -> DiffReport {
+    let groups = paired(cur, base);
     let mut rows: Vec<DiffRow> = groups
         .iter()
         .map(|((s, op), (c, b))| row(s, op.as_deref(), c, b, now, baseline))
         .collect();
-    let rank = |r: &DiffRow| match r.status {
+    let rank = |r: &DiffRow| match r.status.as_str() {
         "changed" if r.worse_by > 0.0 => 0,
         "new" => 1,
         "gone" => 2,
@@ -168,14 +221,15 @@ pub fn diff(
             .then_with(|| b.now.spans.cmp(&a.now.spans))
             .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
     });
-    Ok(DiffReport {
+    DiffReport {
         now_from: tael_core::time::format_rfc3339(now.from_ns),
         now_to: tael_core::time::format_rfc3339(now.to_ns),
         baseline_from: tael_core::time::format_rfc3339(baseline.from_ns),
         baseline_to: tael_core::time::format_rfc3339(baseline.to_ns),
         service_filter: service,
         rows,
-    })
+    }
+    }
 }
 
 #[cfg(test)]

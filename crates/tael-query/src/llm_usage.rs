@@ -7,14 +7,16 @@
 //! parallel aggregate scan over the spans' `llm_*` columns. Latency and TTFT percentiles use
 //! the span-statistics [`Sketch`] (exact up to 1024 values, 0.5% beyond).
 
+use crate::params::{DurationParam, Params};
 use crate::sketch::Sketch;
-use crate::window::{scan_window_parallel, Interner, TimeWindow, WindowScan};
+use crate::store::Store;
+use crate::window::{last_param, last_window, scan_window_parallel, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tael_storage::columnar::Cols;
-use tael_storage::{Engine, Signal};
+use tael_storage::{Signal, Snapshot};
 
 /// The operations that are model calls.
 pub const MODEL_OPERATIONS: &[&str] = &[
@@ -37,20 +39,66 @@ pub const GROUPINGS: &[(&str, &str)] = &[
     ("tool", "llm_tool_name"),
 ];
 
-/// The spans column of a `by` name, or an error listing the valid ones.
-pub fn group_column(by: &str) -> Result<&'static str, QueryError> {
-    GROUPINGS
-        .iter()
-        .find(|(name, _)| *name == by)
-        .map(|(_, col)| *col)
-        .ok_or_else(|| {
-            let names: Vec<&str> = GROUPINGS.iter().map(|g| g.0).collect();
-            QueryError::InvalidArgument(format!("by={by:?}: expected one of {}", names.join(", ")))
+/// What usage is grouped by: one of [`GROUPINGS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlmGrouping {
+    name: &'static str,
+    column: &'static str,
+}
+
+impl LlmGrouping {
+    /// The grouping of a `by` name, or an error listing the valid ones.
+    pub fn parse(by: &str) -> Result<LlmGrouping, QueryError> {
+        GROUPINGS
+            .iter()
+            .find(|(name, _)| *name == by)
+            .map(|(name, column)| LlmGrouping { name, column })
+            .ok_or_else(|| {
+                let names: Vec<&str> = GROUPINGS.iter().map(|g| g.0).collect();
+                QueryError::InvalidArgument(format!(
+                    "by={by:?}: expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// `GET /api/v1/llm/usage`: the window (`last`, default one hour, ending
+/// now), the grouping (`by`, default `model`) and how many groups to list
+/// (`limit`, default 100).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRequest {
+    pub last: Option<DurationParam>,
+    pub by: LlmGrouping,
+    pub limit: usize,
+}
+
+impl UsageRequest {
+    pub fn from_params(p: &Params) -> Result<UsageRequest, QueryError> {
+        let last = last_param(p)?;
+        let by = LlmGrouping::parse(p.get("by").unwrap_or("model"))?;
+        Ok(UsageRequest {
+            last,
+            by,
+            limit: p.positive("limit")?.unwrap_or(100),
         })
+    }
+
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_opt("last", self.last.as_ref());
+        p.push("by", self.by.name());
+        p.push("limit", self.limit);
+        p
+    }
 }
 
 #[derive(Debug, Default, Clone)]
-struct Acc {
+pub(crate) struct Acc {
     calls: u64,
     errors: u64,
     tokens: [u64; 5],
@@ -75,7 +123,7 @@ impl Acc {
 }
 
 /// One group's usage.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageRow {
     /// The group's value ("" when the spans do not report it).
     pub key: String,
@@ -94,9 +142,9 @@ pub struct UsageRow {
     pub p50_ms: f64,
     pub p95_ms: f64,
     /// Time to first token, over the calls that report it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_p95_ms: Option<f64>,
 }
 
@@ -126,7 +174,7 @@ fn row(key: String, a: &Acc) -> UsageRow {
 }
 
 /// The usage report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageReport {
     pub from: String,
     pub to: String,
@@ -187,15 +235,35 @@ impl Fold {
     }
 }
 
-/// LLM usage in `window`, grouped by `by` (see [`GROUPINGS`]); the `limit`
-/// costliest groups (the total covers them all).
-pub fn usage(
-    engine: &Engine,
+/// Usage per group key of a window (mergeable).
+#[derive(Debug, Clone, Default)]
+pub struct LlmStats {
+    groups: HashMap<String, Acc>,
+}
+
+impl LlmStats {
+    /// Adds another store's usage of the same window and grouping.
+    pub fn merge(&mut self, o: LlmStats) {
+        for (k, a) in o.groups {
+            self.groups.entry(k).or_default().merge(&a);
+        }
+    }
+}
+
+/// The usage a request asks for, from the store's statistics.
+pub async fn usage(store: &dyn Store, req: &UsageRequest) -> Result<UsageReport, QueryError> {
+    let window = last_window(req.last.as_ref(), tael_core::time::now_ns());
+    let stats = store.llm_stats(window, req.by).await?;
+    Ok(UsageReport::build(window, req.by, req.limit, &stats))
+}
+
+/// LLM usage per group of `window`.
+pub(crate) fn llm_stats(
+    snap: &Snapshot,
     window: TimeWindow,
-    by: &str,
-    limit: usize,
-) -> Result<UsageReport, QueryError> {
-    let key_col = group_column(by)?;
+    by: LlmGrouping,
+) -> Result<LlmStats, QueryError> {
+    let key_col = by.column;
     let mut columns = vec![
         "llm_operation",
         "status",
@@ -213,19 +281,26 @@ pub fn usage(
         columns: &columns,
         equals: Vec::new(),
     };
-    let snap = engine.snapshot();
-    let folds = scan_window_parallel(&snap, &scan, &Fold::default, &|f: &mut Fold, b, m| {
+    let folds = scan_window_parallel(snap, &scan, &Fold::default, &|f: &mut Fold, b, m| {
         f.add(b, m, key_col)
     })?;
-    let mut merged: HashMap<String, Acc> = HashMap::new();
+    let mut out = LlmStats::default();
     for f in &folds {
         for (id, a) in &f.groups {
-            merged
+            out.groups
                 .entry(f.names.name(*id).to_string())
                 .or_default()
                 .merge(a);
         }
     }
+    Ok(out)
+}
+
+impl UsageReport {
+    /// The report of `window`: the `limit` costliest groups (the total
+    /// covers them all).
+    pub fn build(window: TimeWindow, by: LlmGrouping, limit: usize, stats: &LlmStats) -> UsageReport {
+    let merged = &stats.groups;
     let mut total = Acc::default();
     for a in merged.values() {
         total.merge(a);
@@ -239,12 +314,13 @@ pub fn usage(
     });
     let group_count = groups.len();
     groups.truncate(limit);
-    Ok(UsageReport {
+    UsageReport {
         group_count,
         from: tael_core::time::format_rfc3339(window.from_ns),
         to: tael_core::time::format_rfc3339(window.to_ns),
-        by: by.to_string(),
+        by: by.name().to_string(),
         total: row(String::new(), &total),
         groups,
-    })
+    }
+    }
 }

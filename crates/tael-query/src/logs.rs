@@ -1,5 +1,7 @@
-//! Logs search: newest first, with a bloom-filter path for `trace_id`.
+//! Logs search: newest first, with a bloom-filter path for `trace_id`; the
+//! query, its query-string codec and its evaluation.
 
+use crate::params::{Params, Since};
 use crate::payloads::ref_text;
 use crate::scan::{filter_columns, newest, RowMask, Search};
 use crate::QueryError;
@@ -9,11 +11,11 @@ use tael_storage::blobs::BlobStore;
 use tael_storage::columnar::logs;
 use tael_storage::columnar::Cols;
 use tael_storage::part::RowGroupFilter;
-use tael_storage::text::{DocKind, TextQuery};
+use tael_storage::text::TextQuery;
 use tael_storage::{Engine, Signal};
 
 /// Filters of `GET /api/v1/logs`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogQuery {
     pub service: Option<String>,
     pub severity: Option<String>,
@@ -22,11 +24,46 @@ pub struct LogQuery {
     pub trace_id: Option<String>,
     /// A full-text query (tantivy syntax) over the body.
     pub text: Option<String>,
-    pub since_ns: Option<i64>,
+    pub since: Option<Since>,
     pub limit: usize,
+    /// Put back bodies that ingest moved to the blob store.
+    pub with_payloads: bool,
 }
 
 impl LogQuery {
+    /// Reads the query from `GET /api/v1/logs` parameters (validated).
+    pub fn from_params(p: &Params) -> Result<LogQuery, QueryError> {
+        let q = LogQuery {
+            service: p.string("service"),
+            severity: p.string("severity"),
+            body_contains: p.string("body_contains"),
+            trace_id: p.string("trace_id"),
+            text: p.string("text"),
+            since: p.since()?,
+            limit: p.limit(100)?,
+            with_payloads: false,
+        }
+        .validate()?;
+        Ok(LogQuery {
+            with_payloads: p.flag("with_payloads")?,
+            ..q
+        })
+    }
+
+    /// The parameters [`LogQuery::from_params`] reads back.
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_flag("with_payloads", self.with_payloads);
+        p.push_opt("service", self.service.as_ref());
+        p.push_opt("severity", self.severity.as_ref());
+        p.push_opt("body_contains", self.body_contains.as_ref());
+        p.push_opt("text", self.text.as_ref());
+        p.push_opt("trace_id", self.trace_id.as_ref());
+        p.push_since(self.since.as_ref());
+        p.push("limit", self.limit);
+        p
+    }
+
     pub fn validate(mut self) -> Result<Self, QueryError> {
         if let Some(s) = &self.severity {
             let norm = parse_severity(s).ok_or_else(|| {
@@ -37,12 +74,7 @@ impl LogQuery {
             self.severity = Some(norm.to_string());
         }
         if let Some(t) = &self.trace_id {
-            if !crate::traces::valid_trace_id(t) {
-                return Err(QueryError::InvalidArgument(format!(
-                    "invalid trace_id {t:?}: expected 32 hex characters"
-                )));
-            }
-            self.trace_id = Some(t.to_ascii_lowercase());
+            self.trace_id = Some(crate::traces::checked_trace_id(t, "trace_id")?);
         }
         self.text = self
             .text
@@ -79,14 +111,14 @@ impl LogQuery {
     }
 
     /// Every filter but the text, on a decoded record (text searches).
-    fn passes(&self, l: &LogRecord, blobs: &BlobStore) -> bool {
+    fn passes(&self, l: &LogRecord, since_ns: Option<i64>, blobs: &BlobStore) -> bool {
         self.service.as_ref().is_none_or(|x| *x == l.service)
             && self.severity.as_ref().is_none_or(|x| *x == l.severity)
             && self
                 .trace_id
                 .as_ref()
                 .is_none_or(|x| l.trace_id.as_ref() == Some(x))
-            && self.since_ns.is_none_or(|t| l.time_ns >= t)
+            && since_ns.is_none_or(|t| l.time_ns >= t)
             && self.body_contains.as_deref().is_none_or(|needle| {
                 let body = ref_text(blobs, &l.body).unwrap_or_else(|| l.body_text());
                 body.contains(needle)
@@ -108,16 +140,17 @@ impl LogQuery {
 /// Log records matching the query, newest first, at most `limit`.
 /// With `text`, through the full-text index.
 pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, QueryError> {
+    let since_ns = q.since.as_ref().map(|s| s.at(tael_core::time::now_ns()));
     if let Some(text) = &q.text {
         let tq = TextQuery {
             text,
-            kind: DocKind::Log,
+            kind: Signal::Logs,
             service: q.service.as_deref(),
-            since_ns: q.since_ns,
+            since_ns,
             until_ns: None,
             limit: q.limit,
         };
-        let passes = |l: &LogRecord| q.passes(l, engine.blobs());
+        let passes = |l: &LogRecord| q.passes(l, since_ns, engine.blobs());
         return crate::textsearch::log_records(engine, tq, &passes, q.limit);
     }
     let snap = engine.snapshot();
@@ -130,11 +163,11 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
     }
     let search = Search {
         signal: Signal::Logs,
-        since_ns: q.since_ns,
+        since_ns,
         until_ns: None,
         columns: Some(q.columns()),
         row_groups: RowGroupFilter {
-            min_time: q.since_ns.map(|t| ("time_ns", t)),
+            min_time: since_ns.map(|t| ("time_ns", t)),
             equals,
             bloom: q.trace_id.as_deref().map(|t| ("trace_id", t)),
             ..Default::default()

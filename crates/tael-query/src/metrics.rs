@@ -1,5 +1,7 @@
-//! Metric points search: newest first.
+//! Metric points search: newest first; the query, its query-string codec
+//! and its evaluation.
 
+use crate::params::{Params, Since};
 use crate::scan::{filter_columns, newest, RowMask, Search};
 use crate::QueryError;
 use arrow::array::RecordBatch;
@@ -9,20 +11,57 @@ use tael_storage::part::RowGroupFilter;
 use tael_storage::{Engine, Signal};
 
 /// Filters of `GET /api/v1/metrics`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricQuery {
     pub service: Option<String>,
     pub name: Option<String>,
     pub metric_type: Option<String>,
-    pub since_ns: Option<i64>,
-    /// Points before this time (ns) only.
+    pub since: Option<Since>,
+    /// Points before this time (ns) only (`until`, RFC 3339).
     pub until_ns: Option<i64>,
-    /// Points of any of these services (empty: no restriction).
+    /// Points of any of these services (empty: no restriction; the
+    /// repeatable `services`).
     pub services: Vec<String>,
     pub limit: usize,
 }
 
 impl MetricQuery {
+    /// Reads the query from `GET /api/v1/metrics` parameters (validated).
+    pub fn from_params(p: &Params) -> Result<MetricQuery, QueryError> {
+        MetricQuery {
+            service: p.string("service"),
+            name: p.string("name"),
+            metric_type: p.string("metric_type"),
+            since: p.since()?,
+            until_ns: p.time("until")?,
+            services: p
+                .all("services")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            limit: p.limit(500)?,
+        }
+        .validate()
+    }
+
+    /// The parameters [`MetricQuery::from_params`] reads back.
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_opt("service", self.service.as_ref());
+        p.push_opt("name", self.name.as_ref());
+        p.push_opt("metric_type", self.metric_type.as_ref());
+        p.push_since(self.since.as_ref());
+        p.push_opt(
+            "until",
+            self.until_ns.map(tael_core::time::format_rfc3339),
+        );
+        for s in &self.services {
+            p.push("services", s);
+        }
+        p.push("limit", self.limit);
+        p
+    }
+
     pub fn validate(mut self) -> Result<Self, QueryError> {
         if let Some(t) = &self.metric_type {
             let norm = t.trim().to_ascii_lowercase();
@@ -69,6 +108,7 @@ impl MetricQuery {
 
 /// Metric points matching the query, newest first, at most `limit`.
 pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoint>, QueryError> {
+    let since_ns = q.since.as_ref().map(|s| s.at(tael_core::time::now_ns()));
     let snap = engine.snapshot();
     let mut equals = Vec::new();
     if let Some(s) = &q.name {
@@ -76,11 +116,11 @@ pub fn search_metrics(engine: &Engine, q: &MetricQuery) -> Result<Vec<MetricPoin
     }
     let search = Search {
         signal: Signal::Metrics,
-        since_ns: q.since_ns,
+        since_ns,
         until_ns: q.until_ns,
         columns: Some(q.columns()),
         row_groups: RowGroupFilter {
-            min_time: q.since_ns.map(|t| ("time_ns", t)),
+            min_time: since_ns.map(|t| ("time_ns", t)),
             max_time: q.until_ns.map(|t| ("time_ns", t - 1)),
             equals,
             bloom: None,

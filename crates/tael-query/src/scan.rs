@@ -1,14 +1,15 @@
-//! The one scan loop behind every search: candidate rows from memtable
+//! The scan loop behind every newest-first search (traces, logs, metrics):
+//! candidate rows from memtable
 //! chunks and from Parquet row groups (pruned by time, statistics and bloom
 //! filters, reading only the columns the filters need), ranked newest first,
 //! then only the winners are decoded whole (reading just their pages).
 
 use crate::topn::TopN;
 use crate::QueryError;
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
+use arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use tael_storage::columnar::Cols;
+use tael_storage::engine::time_values;
 use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
 
@@ -37,18 +38,6 @@ pub(crate) struct Search<'a> {
     pub row_groups: RowGroupFilter<'a>,
     /// Tests the rows of a batch (memtable chunk or row group).
     pub matcher: Matcher<'a>,
-}
-
-fn times(batch: &RecordBatch, signal: Signal) -> Result<&arrow::array::Int64Array, QueryError> {
-    let name = tael_storage::engine::time_column_name(signal);
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        .ok_or_else(|| {
-            QueryError::Storage(tael_storage::StorageError::Corrupt(format!(
-                "column {name} missing"
-            )))
-        })
 }
 
 /// The columns of the filters that are set, from (is set, column) pairs.
@@ -137,7 +126,7 @@ pub(crate) fn newest<T: Send>(
         if s.since_ns.is_some_and(|t| chunk.max_time_ns < t) || top.full_above(chunk.max_time_ns) {
             continue;
         }
-        let t = times(&chunk.batch, s.signal)?;
+        let t = time_values(s.signal, &chunk.batch)?;
         let mask = (s.matcher)(&chunk.batch, &|i| wanted(&top, s, t.value(i)))?;
         for (i, hit) in mask.into_iter().enumerate() {
             if hit && wanted(&top, s, t.value(i)) {
@@ -153,14 +142,14 @@ pub(crate) fn newest<T: Send>(
     order.sort_by_key(|i| std::cmp::Reverse(parts[*i].meta.max_time_ns));
     let mut cols = s.columns.clone();
     if let Some(c) = &mut cols {
-        c.push(tael_storage::engine::time_column_name(s.signal));
+        c.push(s.signal.time_column());
     }
     for pi in order {
         let part = parts[pi];
         if top.full_above(part.meta.max_time_ns) {
             break;
         }
-        let time_col = tael_storage::engine::time_column_name(s.signal);
+        let time_col = s.signal.time_column();
         let mut rgs: Vec<(usize, i64)> = part
             .row_groups(&s.row_groups)?
             .into_iter()
@@ -179,7 +168,7 @@ pub(crate) fn newest<T: Send>(
                 None => part.read_group(rg, None)?,
             };
             for batch in batches {
-                let t = times(&batch, s.signal)?;
+                let t = time_values(s.signal, &batch)?;
                 let mask = (s.matcher)(&batch, &|i| wanted(&top, s, t.value(i)))?;
                 for (i, hit) in mask.into_iter().enumerate() {
                     if hit && wanted(&top, s, t.value(i)) {

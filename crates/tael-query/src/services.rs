@@ -1,12 +1,19 @@
 //! Services with span count, trace count, average duration and error rate
-//! over all stored data, from rollups (never a scan).
+//! over all stored data, from the store's rollup (never a scan; rollups of
+//! several stores merge).
 
+use crate::store::Store;
+use crate::QueryError;
 use tael_core::model::ServiceInfo;
-use tael_storage::Engine;
+use tael_storage::rollup::Rollup;
+
+/// The services of a store.
+pub async fn services(store: &dyn Store) -> Result<Vec<ServiceInfo>, QueryError> {
+    Ok(list_services(&store.service_rollup().await?))
+}
 
 /// Services sorted by span count (descending), then name.
-pub fn list_services(engine: &Engine) -> Vec<ServiceInfo> {
-    let rollup = engine.services_rollup();
+pub fn list_services(rollup: &Rollup) -> Vec<ServiceInfo> {
     let mut out: Vec<ServiceInfo> = rollup
         .services
         .iter()

@@ -104,17 +104,31 @@ impl SpanStats {
         for p in parts {
             out.absorb(p);
         }
-        out.stats.sort_by(|a, b| {
-            let name = |k: (u32, u32)| (out.names.name(k.0), out.names.name(k.1));
+        out.sort();
+        Ok(out)
+    }
+
+    /// Merges the statistics of the same window from another store (or
+    /// another part of the data): counts add, sketches and trace sets
+    /// merge, so the result equals one fold over both.
+    pub fn merge(&mut self, o: SpanStats) {
+        self.absorb(o);
+        self.sort();
+    }
+
+    /// Orders the groups by (service, operation) name.
+    fn sort(&mut self) {
+        let names = &self.names;
+        self.stats.sort_by(|a, b| {
+            let name = |k: (u32, u32)| (names.name(k.0), names.name(k.1));
             name(a.0).cmp(&name(b.0))
         });
-        out.index = out
+        self.index = self
             .stats
             .iter()
             .enumerate()
             .map(|(i, (k, _))| (*k, i))
             .collect();
-        Ok(out)
     }
 
     /// Adds the in-window rows of one batch.
@@ -165,7 +179,7 @@ impl SpanStats {
         Ok(())
     }
 
-    /// Merges another fold of the same window into this one.
+    /// Adds another fold of the same window (groups left unsorted).
     fn absorb(&mut self, o: SpanStats) {
         for ((s, op), g) in o.stats {
             let key = (

@@ -16,14 +16,14 @@ use tael_storage::columnar::spans::SpanCols;
 use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::text::docs::{log_text, span_texts};
-use tael_storage::text::{day_of, DocKind, Text, TextHit, TextQuery, TextSnippet};
+use tael_storage::text::{day_of, Text, TextHit, TextQuery, TextSnippet};
 use tael_storage::{Engine, Signal, Snapshot};
 
 /// The most index hits asked for in one round.
 const MAX_HITS: usize = 100_000;
 
 /// Why a row matched: where the text is and a highlighted extract.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TextMatch {
     /// The attribute (`event/attribute` for event attributes,
     /// `status_message`, or `body`) whose text matched.
@@ -58,10 +58,7 @@ pub(crate) fn search<T: Send>(
         q.limit = want;
         let hits = engine.text_index().search(&q)?;
         let snap = engine.snapshot();
-        let signal = match q.kind {
-            DocKind::Span => Signal::Spans,
-            DocKind::Log => Signal::Logs,
-        };
+        let signal = q.kind;
         let parts: Vec<&PartRef> = snap.parts_of(signal).collect();
         let mut found = locate(&snap, signal, &parts, &hits.hits)?;
         found.sort_by_key(|(_, i)| std::cmp::Reverse(hits.hits[*i].time_ns));
@@ -129,7 +126,7 @@ fn locate(
     parts: &[&PartRef],
     hits: &[TextHit],
 ) -> Result<Vec<(Loc, usize)>, QueryError> {
-    let time_col = tael_storage::engine::time_column_name(signal);
+    let time_col = signal.time_column();
     let mut by_time: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, h) in hits.iter().enumerate() {
         by_time.entry(h.time_ns).or_default().push(i);

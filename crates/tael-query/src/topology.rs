@@ -4,18 +4,23 @@
 //! `a`; its error rate and latency are those of the child (callee) spans.
 //! Parents are looked up among the spans of the same window, so a child
 //! whose parent started before the window is counted as unresolved.
+//!
+//! A store answers with its [`ServiceGraph`] (node and edge statistics);
+//! graphs of stores that each hold whole traces merge exactly.
 
+use crate::params::{DurationParam, Params};
 use crate::spanstats::GroupStats;
-use crate::window::{scan_window, Interner, TimeWindow, WindowScan};
+use crate::store::Store;
+use crate::window::{last_param, last_window, scan_window, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
 use arrow::array::Array;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use tael_storage::columnar::Cols;
 use tael_storage::rollup::trace_hash;
-use tael_storage::{Engine, Signal};
+use tael_storage::{Signal, Snapshot};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub service: String,
     pub spans: u64,
@@ -24,7 +29,7 @@ pub struct Node {
     pub root_spans: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Edge {
     pub from: String,
     pub to: String,
@@ -36,7 +41,7 @@ pub struct Edge {
     pub p99_ms: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Topology {
     pub from: String,
     pub to: String,
@@ -57,9 +62,61 @@ struct Child {
     duration_ns: i64,
 }
 
-/// The service graph of `window`.
-pub fn topology(engine: &Engine, window: TimeWindow) -> Result<Topology, QueryError> {
-    let snap = engine.snapshot();
+/// The node and edge statistics of a window's service graph.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceGraph {
+    /// Per service: its spans (count, errors) and how many are roots.
+    pub nodes: BTreeMap<String, (GroupStats, u64)>,
+    /// Per (caller, callee) service pair: the callee spans.
+    pub edges: BTreeMap<(String, String), GroupStats>,
+    /// Child spans whose parent is not in the window.
+    pub unresolved_parents: u64,
+}
+
+impl ServiceGraph {
+    /// Adds the graph of another store's traces.
+    pub fn merge(&mut self, o: ServiceGraph) {
+        for (k, (g, roots)) in o.nodes {
+            let n = self.nodes.entry(k).or_default();
+            n.0.merge(&g);
+            n.1 += roots;
+        }
+        for (k, g) in o.edges {
+            self.edges.entry(k).or_default().merge(&g);
+        }
+        self.unresolved_parents += o.unresolved_parents;
+    }
+}
+
+/// `GET /api/v1/topology`: the window (`last`, default one hour, ending now).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopologyRequest {
+    pub last: Option<DurationParam>,
+}
+
+impl TopologyRequest {
+    pub fn from_params(p: &Params) -> Result<TopologyRequest, QueryError> {
+        Ok(TopologyRequest {
+            last: last_param(p)?,
+        })
+    }
+
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_opt("last", self.last.as_ref());
+        p
+    }
+}
+
+/// The service graph a request asks for.
+pub async fn topology(store: &dyn Store, req: &TopologyRequest) -> Result<Topology, QueryError> {
+    let window = last_window(req.last.as_ref(), tael_core::time::now_ns());
+    let graph = store.service_graph(window).await?;
+    Ok(Topology::build(window, &graph))
+}
+
+/// The node and edge statistics of the spans of `window`.
+pub(crate) fn service_graph(snap: &Snapshot, window: TimeWindow) -> Result<ServiceGraph, QueryError> {
     let mut names = Interner::default();
     let mut owner: HashMap<(u64, u64), u32> = HashMap::new();
     let mut children: Vec<Child> = Vec::new();
@@ -77,7 +134,7 @@ pub fn topology(engine: &Engine, window: TimeWindow) -> Result<Topology, QueryEr
         ],
         equals: Vec::new(),
     };
-    scan_window(&snap, &scan, &mut |batch, mask| {
+    scan_window(snap, &scan, &mut |batch, mask| {
         let c = Cols::new(batch);
         let (traces, spans, parents) = (
             c.str("trace_id")?,
@@ -125,11 +182,26 @@ pub fn topology(engine: &Engine, window: TimeWindow) -> Result<Topology, QueryEr
             Some(_) => {}
         }
     }
-    let mut edges: Vec<Edge> = edges
-        .into_iter()
+    let name = |id: &u32| names.name(*id).to_string();
+    Ok(ServiceGraph {
+        nodes: nodes.iter().map(|(s, n)| (name(s), n.clone())).collect(),
+        edges: edges
+            .into_iter()
+            .map(|((f, t), g)| ((name(&f), name(&t)), g))
+            .collect(),
+        unresolved_parents: unresolved,
+    })
+}
+
+impl Topology {
+    /// The graph of `window` from its (merged) statistics.
+    pub fn build(window: TimeWindow, graph: &ServiceGraph) -> Topology {
+    let mut edges: Vec<Edge> = graph
+        .edges
+        .iter()
         .map(|((f, t), g)| Edge {
-            from: names.name(f).to_string(),
-            to: names.name(t).to_string(),
+            from: f.clone(),
+            to: t.clone(),
             calls: g.count,
             errors: g.errors,
             error_rate: g.error_rate(),
@@ -143,21 +215,22 @@ pub fn topology(engine: &Engine, window: TimeWindow) -> Result<Topology, QueryEr
             .cmp(&a.calls)
             .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
     });
-    let mut nodes: Vec<Node> = nodes
-        .into_iter()
+    let nodes: Vec<Node> = graph
+        .nodes
+        .iter()
         .map(|(s, (g, roots))| Node {
-            service: names.name(s).to_string(),
+            service: s.clone(),
             spans: g.count,
             error_rate: g.error_rate(),
-            root_spans: roots,
+            root_spans: *roots,
         })
         .collect();
-    nodes.sort_by(|a, b| a.service.cmp(&b.service));
-    Ok(Topology {
+    Topology {
         from: tael_core::time::format_rfc3339(window.from_ns),
         to: tael_core::time::format_rfc3339(window.to_ns),
         nodes,
         edges,
-        unresolved_parents: unresolved,
-    })
+        unresolved_parents: graph.unresolved_parents,
+    }
+    }
 }

@@ -1,5 +1,8 @@
-//! Traces search (spans matching filters, newest first) and trace by id.
+//! Traces search (spans matching filters, newest first) and trace by id:
+//! the queries, their query-string codec, and their evaluation over an
+//! engine snapshot.
 
+use crate::params::{Params, Since};
 use crate::scan::{filter_columns, materialize, newest, Loc, RowMask, Search};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
@@ -9,11 +12,11 @@ use tael_core::model::Span;
 use tael_storage::columnar::spans::SpanCols;
 use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
-use tael_storage::text::{DocKind, TextQuery};
+use tael_storage::text::TextQuery;
 use tael_storage::{Engine, Signal};
 
 /// Filters of `GET /api/v1/traces`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceQuery {
     pub service: Option<String>,
     /// Case-sensitive substring of the operation name.
@@ -22,8 +25,8 @@ pub struct TraceQuery {
     pub max_duration_ms: Option<f64>,
     /// `ok`, `error` or `unset` (any case).
     pub status: Option<String>,
-    /// Only spans that started at or after this time (ns).
-    pub since_ns: Option<i64>,
+    /// Only spans that started at or after this time.
+    pub since: Option<Since>,
     /// Each pair must equal the span attribute's flat value.
     pub attributes: Vec<(String, String)>,
     /// A full-text query (tantivy syntax) over the span's searchable texts
@@ -34,6 +37,52 @@ pub struct TraceQuery {
 }
 
 impl TraceQuery {
+    /// Reads the query from `GET /api/v1/traces` parameters (validated).
+    pub fn from_params(p: &Params) -> Result<TraceQuery, QueryError> {
+        let mut attributes = Vec::new();
+        for v in p.all("attribute") {
+            match v.split_once('=') {
+                Some((key, val)) if !key.is_empty() => {
+                    attributes.push((key.to_string(), val.to_string()))
+                }
+                _ => {
+                    return Err(QueryError::InvalidArgument(format!(
+                        "invalid attribute filter {v:?}: expected key=value"
+                    )))
+                }
+            }
+        }
+        TraceQuery {
+            service: p.string("service"),
+            operation: p.string("operation"),
+            min_duration_ms: p.duration_ms("min_duration_ms")?,
+            max_duration_ms: p.duration_ms("max_duration_ms")?,
+            status: p.string("status"),
+            since: p.since()?,
+            attributes,
+            text: p.string("text"),
+            limit: p.limit(100)?,
+        }
+        .validate()
+    }
+
+    /// The parameters [`TraceQuery::from_params`] reads back.
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_opt("service", self.service.as_ref());
+        p.push_opt("operation", self.operation.as_ref());
+        p.push_opt("min_duration_ms", self.min_duration_ms);
+        p.push_opt("max_duration_ms", self.max_duration_ms);
+        p.push_opt("status", self.status.as_ref());
+        p.push_since(self.since.as_ref());
+        p.push_opt("text", self.text.as_ref());
+        p.push("limit", self.limit);
+        for (k, v) in &self.attributes {
+            p.push("attribute", format!("{k}={v}"));
+        }
+        p
+    }
+
     /// Normalises and validates the filters.
     pub fn validate(mut self) -> Result<Self, QueryError> {
         if let Some(s) = &self.status {
@@ -77,7 +126,7 @@ impl TraceQuery {
     }
 
     /// Every filter but the text, on a decoded span (text searches).
-    fn passes(&self, s: &Span) -> bool {
+    fn passes(&self, s: &Span, since_ns: Option<i64>) -> bool {
         let dur = s.duration_ms();
         self.service.as_ref().is_none_or(|x| *x == s.service)
             && self.status.as_ref().is_none_or(|x| *x == s.status)
@@ -87,7 +136,7 @@ impl TraceQuery {
                 .is_none_or(|op| s.operation.contains(op.as_str()))
             && self.min_duration_ms.is_none_or(|m| dur >= m)
             && self.max_duration_ms.is_none_or(|m| dur <= m)
-            && self.since_ns.is_none_or(|t| s.start_ns >= t)
+            && since_ns.is_none_or(|t| s.start_ns >= t)
             && self.attributes_match(s)
     }
 
@@ -138,16 +187,17 @@ impl TraceQuery {
 /// Spans matching the query, newest first by start time, at most `limit`.
 /// With `text`, through the full-text index.
 pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryError> {
+    let since_ns = q.since.as_ref().map(|s| s.at(tael_core::time::now_ns()));
     if let Some(text) = &q.text {
         let tq = TextQuery {
             text,
-            kind: DocKind::Span,
+            kind: Signal::Spans,
             service: q.service.as_deref(),
-            since_ns: q.since_ns,
+            since_ns,
             until_ns: None,
             limit: q.limit,
         };
-        return crate::textsearch::spans(engine, tq, &|s| q.passes(s), q.limit);
+        return crate::textsearch::spans(engine, tq, &|s| q.passes(s, since_ns), q.limit);
     }
     let snap = engine.snapshot();
     let mut equals = Vec::new();
@@ -159,11 +209,11 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
     }
     let search = Search {
         signal: Signal::Spans,
-        since_ns: q.since_ns,
+        since_ns,
         until_ns: None,
         columns: q.columns(),
         row_groups: RowGroupFilter {
-            min_time: q.since_ns.map(|t| ("start_ns", t)),
+            min_time: since_ns.map(|t| ("start_ns", t)),
             equals,
             bloom: None,
             ..Default::default()
@@ -180,15 +230,62 @@ pub fn valid_trace_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A trace id checked and in lower case (`what` names it in the error).
+pub fn checked_trace_id(id: &str, what: &str) -> Result<String, QueryError> {
+    if valid_trace_id(id) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(QueryError::InvalidArgument(format!(
+            "invalid {what} {id:?}: expected 32 hex characters"
+        )))
+    }
+}
+
+/// A span id checked and in lower case (`what` names it in the error).
+pub fn checked_span_id(id: &str, what: &str) -> Result<String, QueryError> {
+    if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(QueryError::InvalidArgument(format!(
+            "invalid {what} {id:?}: expected 16 hex characters"
+        )))
+    }
+}
+
+/// `GET /api/v1/traces/{id}`: one trace whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLookup {
+    /// 32 lower-case hex characters.
+    pub trace_id: String,
+    /// Put back the payloads that ingest moved to the blob store.
+    pub with_payloads: bool,
+}
+
+impl TraceLookup {
+    pub fn new(trace_id: &str, with_payloads: bool) -> Result<TraceLookup, QueryError> {
+        Ok(TraceLookup {
+            trace_id: checked_trace_id(trace_id, "trace id")?,
+            with_payloads,
+        })
+    }
+
+    /// Reads the options of the route (the id comes from the path).
+    pub fn from_params(trace_id: &str, p: &Params) -> Result<TraceLookup, QueryError> {
+        let with_payloads = p.flag("with_payloads")?;
+        TraceLookup::new(trace_id, with_payloads)
+    }
+
+    pub fn to_params(&self) -> Params {
+        let mut p = Params::new();
+        p.push_flag("with_payloads", self.with_payloads);
+        p
+    }
+}
+
 /// All spans of a trace in start order (empty when unknown). Re-delivered
 /// copies of a span are returned once.
 pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryError> {
-    if !valid_trace_id(trace_id) {
-        return Err(QueryError::InvalidArgument(format!(
-            "invalid trace id {trace_id:?}: expected 32 hex characters"
-        )));
-    }
-    let trace_id = trace_id.to_ascii_lowercase();
+    let trace_id = checked_trace_id(trace_id, "trace id")?;
     let snap = engine.snapshot();
     let mut locs = Vec::new();
     for (ci, chunk) in snap.spans.iter().enumerate() {

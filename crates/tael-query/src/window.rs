@@ -4,6 +4,7 @@
 //! Summaries, anomalies, diffs and the topology are folds over this scan.
 
 use crate::parallel::fold_items;
+use crate::params::{DurationParam, Params};
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::{Signal, Snapshot};
 
 /// A half-open time range `[from_ns, to_ns)` in ns since the epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TimeWindow {
     pub from_ns: i64,
     pub to_ns: i64,
@@ -46,6 +47,26 @@ impl TimeWindow {
     }
 }
 
+/// Length of the analytics routes' window when `last` is not given.
+pub const DEFAULT_LAST: &str = "1h";
+
+/// The analytics routes' window: `last` (a positive duration, default one
+/// hour) ending at `now_ns`.
+pub fn last_window(last: Option<&DurationParam>, now_ns: i64) -> TimeWindow {
+    let ns = match last {
+        Some(d) => d.ns(),
+        None => DEFAULT_LAST_NS,
+    };
+    TimeWindow::ending_at(now_ns, ns)
+}
+
+const DEFAULT_LAST_NS: i64 = 3_600_000_000_000;
+
+/// Reads `last` as the analytics routes take it (positive).
+pub fn last_param(p: &Params) -> Result<Option<DurationParam>, QueryError> {
+    p.positive_duration("last")
+}
+
 /// What an aggregate scan reads.
 pub(crate) struct WindowScan<'a> {
     pub signal: Signal,
@@ -67,7 +88,7 @@ enum Work<'a> {
 
 /// The chunks and row groups that may hold rows of the window.
 fn work<'a>(snap: &'a Snapshot, s: &WindowScan<'_>) -> Result<Vec<Work<'a>>, QueryError> {
-    let time_col = tael_storage::engine::time_column_name(s.signal);
+    let time_col = s.signal.time_column();
     let mut out: Vec<Work<'a>> = snap
         .chunks_of(s.signal)
         .iter()
@@ -94,7 +115,7 @@ fn work<'a>(snap: &'a Snapshot, s: &WindowScan<'_>) -> Result<Vec<Work<'a>>, Que
 /// Reads one unit of work and calls `visit` with each batch that has rows
 /// in the window, with its row mask.
 fn read(w: &Work<'_>, s: &WindowScan<'_>, visit: &mut Visit<'_>) -> Result<(), QueryError> {
-    let time_col = tael_storage::engine::time_column_name(s.signal);
+    let time_col = s.signal.time_column();
     let mut one = |batch: &RecordBatch| -> Result<(), QueryError> {
         let t = Cols::new(batch).i64(time_col)?;
         let mask: Vec<bool> = t.values().iter().map(|v| s.window.contains(*v)).collect();

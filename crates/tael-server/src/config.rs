@@ -1,75 +1,101 @@
-//! Server configuration: one struct with defaults, filled from flags > env
-//! (`TAEL_*`) > defaults. Bad values are startup errors, never silent
-//! fallbacks.
+//! Server configuration: one struct ([`ServerConfig`]) that nests the
+//! engine's and the local store's settings, with every default written
+//! once (`EngineConfig::new`, `LocalStoreConfig::default`, and here for the
+//! listeners), and one table of settings ([`SETTINGS`]) that reads it from
+//! a TOML file, `TAEL_*` environment variables and command-line flags, in
+//! that order (a flag beats the environment, which beats the file).
+//!
+//! Every setting has a file key (`memtable_bytes = "64MiB"`), an
+//! environment variable (`TAEL_MEMTABLE_BYTES`) and a flag
+//! (`--memtable-bytes`). Values are always strings in the same forms
+//! (durations `30s`, sizes `64MiB`, addresses `host:port`); a file may also
+//! give numbers and booleans. A bad value is never replaced by a default:
+//! loading reports every bad value of every source at once, then the
+//! rules that tie settings together ([`ServerConfig::validate`]).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tael_core::duration::parse_duration_ns;
+use tael_core::llm::prices::PriceTable;
+use tael_query::LocalStoreConfig;
+use tael_storage::EngineConfig;
 use thiserror::Error;
 
+/// Every problem found while loading (one line each).
 #[derive(Debug, Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(pub String);
+#[error("invalid configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl ConfigError {
+    pub fn one(message: impl Into<String>) -> ConfigError {
+        ConfigError(vec![message.into()])
+    }
+}
+
+/// What a node does. One binary serves every role; which one is a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRole {
+    /// Stores data in its own engine and answers from it (a single node,
+    /// or one shard of several).
+    Shard,
+}
+
+impl NodeRole {
+    pub fn parse(v: &str) -> Result<NodeRole, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "shard" => Ok(NodeRole::Shard),
+            other => Err(format!(
+                "unknown role {other:?}: expected shard (the only role this version has)"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeRole::Shard => "shard",
+        }
+    }
+}
+
+/// Where the node listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// REST API (and OTLP/HTTP, remote-write, the Prometheus API).
+    pub rest_api_addr: SocketAddr,
+    /// OTLP gRPC.
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP/HTTP on a port of its own; `None` serves it only on the REST
+    /// listener.
+    pub otlp_http_addr: Option<SocketAddr>,
+}
+
+/// Bounds of what ingest accepts.
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// Largest request body on the wire.
+    pub max_request_bytes: usize,
+    /// Largest request body after decompression (also the gRPC message
+    /// limit).
+    pub max_decompressed_bytes: usize,
+    /// Export requests stored at once; more are answered 429 / UNAVAILABLE
+    /// so that clients retry.
+    pub max_inflight_requests: usize,
+}
 
 /// Everything `tael serve` can be told.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// OTLP gRPC listener (`TAEL_OTLP_GRPC_ADDR`, default 127.0.0.1:4317).
-    pub otlp_grpc_addr: SocketAddr,
-    /// OTLP/HTTP listener (`TAEL_OTLP_HTTP_ADDR`, default 127.0.0.1:4318);
-    /// `None` (value `off`) serves OTLP/HTTP only on the REST listener.
-    pub otlp_http_addr: Option<SocketAddr>,
-    /// REST API listener (`TAEL_REST_API_ADDR`, default 127.0.0.1:7701).
-    pub rest_api_addr: SocketAddr,
-    /// `TAEL_DATA_DIR`, default `~/.tael/data`.
-    pub data_dir: PathBuf,
-    /// `TAEL_WAL_DIR`, default `<data_dir>/../wal` (`~/.tael/wal`).
-    pub wal_dir: PathBuf,
-    /// Largest request body on the wire (`TAEL_MAX_REQUEST_BYTES`, 16 MiB).
-    pub max_request_bytes: usize,
-    /// Largest request body after decompression (`TAEL_MAX_DECOMPRESSED_BYTES`, 64 MiB).
-    pub max_decompressed_bytes: usize,
-    /// Memtable bytes that trigger a flush (`TAEL_MEMTABLE_BYTES`, 64 MiB).
-    pub memtable_bytes: usize,
-    /// Oldest unflushed data age that triggers a flush (`TAEL_FLUSH_INTERVAL`, 30s).
-    pub flush_interval: Duration,
-    /// Retention per signal (`TAEL_TRACE_RETENTION`, `TAEL_LOG_RETENTION`,
-    /// `TAEL_METRIC_RETENTION`; default 30d; `TAEL_TRACE_RETENTION_DAYS` as in tael 0.5).
-    pub span_retention: Duration,
-    pub log_retention: Duration,
-    pub metric_retention: Duration,
-    /// Total disk cap for parts (`TAEL_MAX_DISK_BYTES`, unset = none).
-    pub max_disk_bytes: Option<u64>,
-    /// Attributes kept per item (`TAEL_MAX_ATTRIBUTES`, 1024).
-    pub max_attributes: usize,
-    /// Export requests stored at once (`TAEL_MAX_INFLIGHT_REQUESTS`, 256);
-    /// more are answered 429 / UNAVAILABLE so that clients retry.
-    pub max_inflight_requests: usize,
-    /// SQL query time limit (`TAEL_SQL_TIMEOUT`, 30s).
-    pub sql_timeout: Duration,
-    /// Memory a SQL query may hold (`TAEL_SQL_MEMORY_LIMIT`, 512 MiB).
-    pub sql_memory_bytes: usize,
-    /// Rows a SQL query returns at most (`TAEL_SQL_MAX_ROWS`, 10000); more
-    /// are reported as `truncated`.
-    pub sql_max_rows: usize,
-    /// Bytes of decoded PromQL series kept from Parquet parts
-    /// (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB; 0 = no cache).
-    pub promql_cache_bytes: usize,
-    /// The LLM price table: the built-in one, with the entries of the JSON
-    /// file `TAEL_PRICES_FILE` applied (see `tael_core::llm::prices`).
-    pub prices: tael_core::llm::prices::PriceTable,
-    /// LLM payloads and string log bodies of at least this many bytes go to
-    /// the blob store (`TAEL_BLOB_MIN_BYTES`, 1KiB; at least 64 bytes).
-    pub blob_min_bytes: usize,
-    /// How long payloads are kept (`TAEL_PAYLOAD_RETENTION`, 30d; may be
-    /// shorter than the span retention).
-    pub payload_retention: Duration,
-    /// Unreferenced blobs younger than this are kept (`TAEL_BLOB_GRACE`, 1h).
-    pub blob_grace: Duration,
-    /// How often blob garbage collection runs (`TAEL_BLOB_GC_INTERVAL`, 10m).
-    pub blob_gc_interval: Duration,
-    /// Print the startup banner and install a log subscriber.
+    pub role: NodeRole,
+    pub listen: Listen,
+    pub ingest: IngestLimits,
+    /// The storage engine (data and WAL dirs, memtable, retention, blobs,
+    /// attribute limits, prices).
+    pub engine: EngineConfig,
+    /// The local store (SQL limits, PromQL cache).
+    pub store: LocalStoreConfig,
+    /// Print the startup banner.
     pub banner: bool,
 }
 
@@ -83,32 +109,20 @@ fn home_dir() -> PathBuf {
 impl Default for ServerConfig {
     fn default() -> Self {
         let base = home_dir().join(".tael");
-        let day = Duration::from_secs(86_400);
         ServerConfig {
-            otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
-            otlp_http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
-            rest_api_addr: SocketAddr::from(([127, 0, 0, 1], 7701)),
-            data_dir: base.join("data"),
-            wal_dir: base.join("wal"),
-            max_request_bytes: 16 << 20,
-            max_decompressed_bytes: 64 << 20,
-            memtable_bytes: 64 << 20,
-            flush_interval: Duration::from_secs(30),
-            span_retention: day * 30,
-            log_retention: day * 30,
-            metric_retention: day * 30,
-            max_disk_bytes: None,
-            max_attributes: 1024,
-            max_inflight_requests: 256,
-            sql_timeout: Duration::from_secs(30),
-            sql_memory_bytes: 512 << 20,
-            sql_max_rows: 10_000,
-            promql_cache_bytes: 256 << 20,
-            prices: tael_core::llm::prices::PriceTable::builtin(),
-            blob_min_bytes: 1024,
-            payload_retention: day * 30,
-            blob_grace: Duration::from_secs(3600),
-            blob_gc_interval: Duration::from_secs(600),
+            role: NodeRole::Shard,
+            listen: Listen {
+                rest_api_addr: SocketAddr::from(([127, 0, 0, 1], 7701)),
+                otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
+                otlp_http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
+            },
+            ingest: IngestLimits {
+                max_request_bytes: 16 << 20,
+                max_decompressed_bytes: 64 << 20,
+                max_inflight_requests: 256,
+            },
+            engine: EngineConfig::new(base.join("data"), base.join("wal")),
+            store: LocalStoreConfig::default(),
             banner: true,
         }
     }
@@ -116,15 +130,27 @@ impl Default for ServerConfig {
 
 /// Parses a socket address; `host:port` with a name such as `localhost` is
 /// resolved.
-pub fn parse_addr(name: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+pub fn parse_addr(v: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
-    v.parse::<SocketAddr>()
+    v.trim()
+        .parse::<SocketAddr>()
         .ok()
-        .or_else(|| v.to_socket_addrs().ok().and_then(|mut a| a.next()))
-        .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a host:port address")))
+        .or_else(|| v.trim().to_socket_addrs().ok().and_then(|mut a| a.next()))
+        .ok_or_else(|| "not a host:port address".to_string())
 }
 
-fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
+/// An address, or `off`/`none`/`disabled` for no listener.
+pub fn parse_optional_addr(v: &str) -> Result<Option<SocketAddr>, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "off" | "none" | "disabled" | "false" => Ok(None),
+        _ => parse_addr(v).map(Some),
+    }
+}
+
+/// A size: a whole number of bytes, or with a unit (`KiB`, `MiB`, `GiB`,
+/// `TiB`; `k`, `m`, `g`, `t`, `kb` … mean the same powers of two).
+pub fn parse_bytes(v: &str) -> Result<u64, String> {
+    let bad = || "expected bytes such as 512MiB or 10GiB".to_string();
     let s = v.trim();
     let (num, mult) = match s.find(|c: char| !c.is_ascii_digit()) {
         None => (s, 1u64),
@@ -135,11 +161,7 @@ fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
                 "m" | "mb" | "mib" => 1 << 20,
                 "g" | "gb" | "gib" => 1 << 30,
                 "t" | "tb" | "tib" => 1 << 40,
-                _ => {
-                    return Err(ConfigError(format!(
-                        "{name}={v:?}: expected bytes such as 512MiB or 10GiB"
-                    )))
-                }
+                _ => return Err(bad()),
             };
             (&s[..i], mult)
         }
@@ -147,176 +169,289 @@ fn parse_bytes(name: &str, v: &str) -> Result<u64, ConfigError> {
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "{name}={v:?}: expected bytes such as 512MiB or 10GiB"
-            ))
-        })
+        .ok_or_else(bad)
 }
 
-fn parse_dur(name: &str, v: &str) -> Result<Duration, ConfigError> {
+fn parse_size(v: &str) -> Result<usize, String> {
+    parse_bytes(v).and_then(|b| usize::try_from(b).map_err(|_| "too large".to_string()))
+}
+
+fn parse_dur(v: &str) -> Result<Duration, String> {
     parse_duration_ns(v)
         .map(|ns| Duration::from_nanos(ns as u64))
-        .map_err(|e| ConfigError(format!("{name}: {e}")))
+        .map_err(|e| e.to_string())
+}
+
+fn parse_positive(v: &str) -> Result<usize, String> {
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "not a positive number".to_string())
+}
+
+fn parse_prices(path: &str) -> Result<Arc<PriceTable>, String> {
+    let text = std::fs::read_to_string(path.trim()).map_err(|e| e.to_string())?;
+    PriceTable::builtin()
+        .with_file(&text)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// One setting: its names in each source and how its value is applied.
+pub struct Setting {
+    /// The key in a config file; the flag is `--` and the key with `-`.
+    pub key: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// What it means and its default (the `--help` text).
+    pub doc: &'static str,
+    apply: fn(&mut ServerConfig, &str) -> Result<(), String>,
+}
+
+impl Setting {
+    /// The command-line flag (without the leading `--`).
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+}
+
+macro_rules! setting {
+    ($key:literal, $env:literal, $doc:literal, |$c:ident, $v:ident| $body:expr) => {
+        Setting {
+            key: $key,
+            env: $env,
+            doc: $doc,
+            apply: |$c: &mut ServerConfig, $v: &str| -> Result<(), String> {
+                $body;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Every setting, in the order a source's values are applied (so an
+/// alias comes before the setting it stands for).
+pub const SETTINGS: &[Setting] = &[
+    setting!("role", "TAEL_NODE_ROLE", "What this node does: shard (stores and answers) [default: shard]",
+        |c, v| c.role = NodeRole::parse(v)?),
+    setting!("rest_api_addr", "TAEL_REST_API_ADDR", "REST API listen address [default: 127.0.0.1:7701]",
+        |c, v| c.listen.rest_api_addr = parse_addr(v)?),
+    setting!("otlp_grpc_addr", "TAEL_OTLP_GRPC_ADDR", "OTLP gRPC listen address [default: 127.0.0.1:4317]",
+        |c, v| c.listen.otlp_grpc_addr = parse_addr(v)?),
+    setting!("otlp_http_addr", "TAEL_OTLP_HTTP_ADDR", "OTLP/HTTP listen address, or `off` (then only on the REST port) [default: 127.0.0.1:4318]",
+        |c, v| c.listen.otlp_http_addr = parse_optional_addr(v)?),
+    setting!("data_dir", "TAEL_DATA_DIR", "Data directory: parts, manifest, blobs, text index, comments [default: ~/.tael/data]",
+        |c, v| c.engine.data_dir = PathBuf::from(v.trim())),
+    setting!("wal_dir", "TAEL_WAL_DIR", "WAL directory [default: ~/.tael/wal, or <data-dir>/wal when only the data dir is given]",
+        |c, v| c.engine.wal_dir = PathBuf::from(v.trim())),
+    setting!("max_request_bytes", "TAEL_MAX_REQUEST_BYTES", "Largest request on the wire; 413 / RESOURCE_EXHAUSTED beyond [default: 16MiB]",
+        |c, v| c.ingest.max_request_bytes = parse_size(v)?),
+    setting!("max_decompressed_bytes", "TAEL_MAX_DECOMPRESSED_BYTES", "Largest request after gzip, also the gRPC message limit [default: 64MiB]",
+        |c, v| c.ingest.max_decompressed_bytes = parse_size(v)?),
+    setting!("max_inflight_requests", "TAEL_MAX_INFLIGHT_REQUESTS", "Export requests stored at once; more get 429 / UNAVAILABLE with Retry-After [default: 256]",
+        |c, v| c.ingest.max_inflight_requests = parse_positive(v)?),
+    setting!("memtable_bytes", "TAEL_MEMTABLE_BYTES", "Unflushed data that triggers a flush to Parquet [default: 64MiB]",
+        |c, v| c.engine.memtable_bytes = parse_size(v)?),
+    setting!("flush_interval", "TAEL_FLUSH_INTERVAL", "Oldest unflushed data that triggers a flush [default: 30s]",
+        |c, v| c.engine.flush_interval = parse_dur(v)?),
+    setting!("trace_retention_days", "TAEL_TRACE_RETENTION_DAYS", "Span retention in whole days (tael 0.5's spelling of trace_retention)",
+        |c, v| {
+            let days: u64 = v.trim().parse().map_err(|_| "not a whole number of days".to_string())?;
+            c.engine.span_retention = Duration::from_secs(days.saturating_mul(86_400));
+        }),
+    setting!("trace_retention", "TAEL_TRACE_RETENTION", "Age after which span hour partitions are dropped [default: 30d]",
+        |c, v| c.engine.span_retention = parse_dur(v)?),
+    setting!("log_retention", "TAEL_LOG_RETENTION", "Age after which log hour partitions are dropped [default: 30d]",
+        |c, v| c.engine.log_retention = parse_dur(v)?),
+    setting!("metric_retention", "TAEL_METRIC_RETENTION", "Age after which metric hour partitions are dropped [default: 30d]",
+        |c, v| c.engine.metric_retention = parse_dur(v)?),
+    setting!("max_disk_bytes", "TAEL_MAX_DISK_BYTES", "Cap on Parquet bytes; the oldest hour partitions go first [default: none]",
+        |c, v| c.engine.max_disk_bytes = Some(parse_bytes(v)?)),
+    setting!("max_attributes", "TAEL_MAX_ATTRIBUTES", "Attributes kept per item; the rest are counted as dropped [default: 1024]",
+        |c, v| c.engine.map_limits.max_attributes = v.trim().parse().map_err(|_| "not a number".to_string())?),
+    setting!("sql_timeout", "TAEL_SQL_TIMEOUT", "Time limit of one SQL query [default: 30s]",
+        |c, v| c.store.sql.timeout = parse_dur(v)?),
+    setting!("sql_memory_limit", "TAEL_SQL_MEMORY_LIMIT", "Memory one SQL query may hold for sorts, joins and aggregates [default: 512MiB]",
+        |c, v| c.store.sql.memory_bytes = parse_size(v)?),
+    setting!("sql_max_rows", "TAEL_SQL_MAX_ROWS", "Rows a SQL query returns at most; more are reported as truncated [default: 10000]",
+        |c, v| c.store.sql.max_rows = parse_positive(v)?),
+    setting!("promql_cache_bytes", "TAEL_PROMQL_CACHE_BYTES", "Decoded PromQL series kept from Parquet parts, 0 for none [default: 256MiB]",
+        |c, v| c.store.promql_cache_bytes = parse_size(v)?),
+    setting!("prices_file", "TAEL_PRICES_FILE", "JSON file of LLM prices that override or extend the built-in table [default: none]",
+        |c, v| c.engine.prices = parse_prices(v)?),
+    setting!("blob_min_bytes", "TAEL_BLOB_MIN_BYTES", "LLM payloads and string log bodies this large go to the blob store [default: 1KiB]",
+        |c, v| c.engine.blob_min_bytes = parse_size(v)?),
+    setting!("payload_retention", "TAEL_PAYLOAD_RETENTION", "How long payload blobs are kept [default: 30d]",
+        |c, v| c.engine.payload_retention = parse_dur(v)?),
+    setting!("blob_grace", "TAEL_BLOB_GRACE", "Unreferenced blobs younger than this are never collected [default: 1h]",
+        |c, v| c.engine.blob_grace = parse_dur(v)?),
+    setting!("blob_gc_interval", "TAEL_BLOB_GC_INTERVAL", "How often blob garbage collection runs [default: 10m]",
+        |c, v| c.engine.blob_gc_interval = parse_dur(v)?),
+];
+
+/// The setting of a file key or flag name.
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    let key = key.replace('-', "_");
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// The environment variable naming a config file.
+pub const CONFIG_FILE_ENV: &str = "TAEL_CONFIG";
+
+/// Where configuration comes from, weakest first.
+pub struct Sources<'a> {
+    /// A TOML file's path and text (flat `key = value` pairs).
+    pub file: Option<(&'a Path, &'a str)>,
+    /// Looks up an environment variable.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Flags given: (setting key or flag name, value).
+    pub flags: Vec<(String, String)>,
+}
+
+/// The string form of a TOML value, for a setting's parser.
+fn toml_text(v: &toml_edit::Item) -> Option<String> {
+    let v = v.as_value()?;
+    if let Some(s) = v.as_str() {
+        return Some(s.to_string());
+    }
+    if let Some(i) = v.as_integer() {
+        return Some(i.to_string());
+    }
+    if let Some(f) = v.as_float() {
+        return Some(f.to_string());
+    }
+    v.as_bool().map(|b| b.to_string())
 }
 
 impl ServerConfig {
     /// Defaults overridden by `TAEL_*` environment variables.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(|k| std::env::var(k).ok())
+        Self::load(Sources {
+            file: None,
+            env: &|k| std::env::var(k).ok(),
+            flags: Vec::new(),
+        })
     }
 
     /// Defaults overridden by the given variable lookup (testable).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::load(Sources {
+            file: None,
+            env: &get,
+            flags: Vec::new(),
+        })
+    }
+
+    /// Defaults, then the file, then the environment, then the flags;
+    /// every bad value of every source is reported.
+    pub fn load(src: Sources<'_>) -> Result<Self, ConfigError> {
         let mut c = ServerConfig::default();
-        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        if let Some(v) = var("TAEL_OTLP_GRPC_ADDR") {
-            c.otlp_grpc_addr = parse_addr("TAEL_OTLP_GRPC_ADDR", &v)?;
+        let mut errors = Vec::new();
+        // (source: 0 file, 1 env, 2 flags; the setting; the value; how an
+        // error names it)
+        let mut given: Vec<(u8, &'static Setting, String, String)> = Vec::new();
+        if let Some((path, text)) = src.file {
+            match text.parse::<toml_edit::DocumentMut>() {
+                Err(e) => errors.push(format!("{}: not TOML: {e}", path.display())),
+                Ok(doc) => {
+                    for (key, item) in doc.iter() {
+                        let at = format!("{} key {key}", path.display());
+                        match (setting(key), toml_text(item)) {
+                            (None, _) => errors.push(format!("{at}: no such setting")),
+                            (Some(_), None) => {
+                                errors.push(format!("{at}: expected a string, number or boolean"))
+                            }
+                            (Some(s), Some(v)) => given.push((0, s, v, at)),
+                        }
+                    }
+                }
+            }
         }
-        if let Some(v) = var("TAEL_OTLP_HTTP_ADDR") {
-            c.otlp_http_addr = parse_optional_addr("TAEL_OTLP_HTTP_ADDR", &v)?;
+        for s in SETTINGS {
+            if let Some(v) = (src.env)(s.env).filter(|v| !v.trim().is_empty()) {
+                given.push((1, s, v, s.env.to_string()));
+            }
         }
-        if let Some(v) = var("TAEL_REST_API_ADDR") {
-            c.rest_api_addr = parse_addr("TAEL_REST_API_ADDR", &v)?;
+        for (name, v) in &src.flags {
+            match setting(name.trim_start_matches('-')) {
+                Some(s) => given.push((2, s, v.clone(), format!("--{}", s.flag()))),
+                None => errors.push(format!("--{name}: no such setting")),
+            }
         }
-        if let Some(v) = var("TAEL_DATA_DIR") {
-            c.data_dir = PathBuf::from(v);
-            c.wal_dir = c.data_dir.join("wal");
+        // Weaker sources first; within one, settings in table order.
+        let rank = |s: &Setting| SETTINGS.iter().position(|x| std::ptr::eq(x, s));
+        given.sort_by_key(|g| (g.0, rank(g.1)));
+        for (_, s, v, at) in &given {
+            if let Err(e) = (s.apply)(&mut c, v) {
+                errors.push(format!("{at}={v:?}: {e}"));
+            }
         }
-        if let Some(v) = var("TAEL_WAL_DIR") {
-            c.wal_dir = PathBuf::from(v);
+        // The WAL follows the data dir unless it is given itself.
+        let set = |key: &str| given.iter().any(|g| g.1.key == key);
+        if set("data_dir") && !set("wal_dir") {
+            c.engine.wal_dir = c.engine.data_dir.join("wal");
         }
-        if let Some(v) = var("TAEL_MAX_REQUEST_BYTES") {
-            c.max_request_bytes = parse_bytes("TAEL_MAX_REQUEST_BYTES", &v)? as usize;
+        errors.extend(c.problems());
+        if errors.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError(errors))
         }
-        if let Some(v) = var("TAEL_MAX_DECOMPRESSED_BYTES") {
-            c.max_decompressed_bytes = parse_bytes("TAEL_MAX_DECOMPRESSED_BYTES", &v)? as usize;
-        }
-        if let Some(v) = var("TAEL_MEMTABLE_BYTES") {
-            c.memtable_bytes = parse_bytes("TAEL_MEMTABLE_BYTES", &v)? as usize;
-        }
-        if let Some(v) = var("TAEL_FLUSH_INTERVAL") {
-            c.flush_interval = parse_dur("TAEL_FLUSH_INTERVAL", &v)?;
-        }
-        if let Some(v) = var("TAEL_TRACE_RETENTION_DAYS") {
-            let days: u64 = v.trim().parse().map_err(|_| {
-                ConfigError(format!(
-                    "TAEL_TRACE_RETENTION_DAYS={v:?} is not a whole number of days"
-                ))
-            })?;
-            c.span_retention = Duration::from_secs(days * 86_400);
-        }
-        if let Some(v) = var("TAEL_TRACE_RETENTION") {
-            c.span_retention = parse_dur("TAEL_TRACE_RETENTION", &v)?;
-        }
-        if let Some(v) = var("TAEL_LOG_RETENTION") {
-            c.log_retention = parse_dur("TAEL_LOG_RETENTION", &v)?;
-        }
-        if let Some(v) = var("TAEL_METRIC_RETENTION") {
-            c.metric_retention = parse_dur("TAEL_METRIC_RETENTION", &v)?;
-        }
-        if let Some(v) = var("TAEL_MAX_DISK_BYTES") {
-            c.max_disk_bytes = Some(parse_bytes("TAEL_MAX_DISK_BYTES", &v)?);
-        }
-        if let Some(v) = var("TAEL_MAX_ATTRIBUTES") {
-            c.max_attributes = v
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError(format!("TAEL_MAX_ATTRIBUTES={v:?} is not a number")))?;
-        }
-        if let Some(v) = var("TAEL_MAX_INFLIGHT_REQUESTS") {
-            c.max_inflight_requests =
-                v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ConfigError(format!(
-                        "TAEL_MAX_INFLIGHT_REQUESTS={v:?} is not a positive number"
-                    ))
-                })?;
-        }
-        if let Some(v) = var("TAEL_SQL_TIMEOUT") {
-            c.sql_timeout = parse_dur("TAEL_SQL_TIMEOUT", &v)?;
-        }
-        if let Some(v) = var("TAEL_SQL_MEMORY_LIMIT") {
-            c.sql_memory_bytes = parse_bytes("TAEL_SQL_MEMORY_LIMIT", &v)? as usize;
-        }
-        if let Some(v) = var("TAEL_SQL_MAX_ROWS") {
-            c.sql_max_rows = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ConfigError(format!("TAEL_SQL_MAX_ROWS={v:?} is not a positive number"))
-            })?;
-        }
-        if let Some(path) = var("TAEL_PRICES_FILE").filter(|p| !p.trim().is_empty()) {
-            let text = std::fs::read_to_string(path.trim())
-                .map_err(|e| ConfigError(format!("TAEL_PRICES_FILE={path:?}: {e}")))?;
-            c.prices = tael_core::llm::prices::PriceTable::builtin()
-                .with_file(&text)
-                .map_err(|e| ConfigError(format!("TAEL_PRICES_FILE={path:?}: {e}")))?;
-        }
-        if let Some(v) = var("TAEL_BLOB_MIN_BYTES") {
-            c.blob_min_bytes = parse_bytes("TAEL_BLOB_MIN_BYTES", &v)? as usize;
-        }
-        if let Some(v) = var("TAEL_PAYLOAD_RETENTION") {
-            c.payload_retention = parse_dur("TAEL_PAYLOAD_RETENTION", &v)?;
-        }
-        if let Some(v) = var("TAEL_BLOB_GRACE") {
-            c.blob_grace = parse_dur("TAEL_BLOB_GRACE", &v)?;
-        }
-        if let Some(v) = var("TAEL_BLOB_GC_INTERVAL") {
-            c.blob_gc_interval = parse_dur("TAEL_BLOB_GC_INTERVAL", &v)?;
-        }
-        if let Some(v) = var("TAEL_PROMQL_CACHE_BYTES") {
-            c.promql_cache_bytes = parse_bytes("TAEL_PROMQL_CACHE_BYTES", &v)? as usize;
-        }
-        c.validate()?;
-        Ok(c)
     }
 
-    /// Checks cross-field rules.
+    /// Checks the rules that tie settings together.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_request_bytes < 1024 {
-            return Err(ConfigError(
-                "max request bytes must be at least 1KiB".into(),
-            ));
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
         }
-        if self.max_decompressed_bytes < self.max_request_bytes {
-            return Err(ConfigError(
-                "max decompressed bytes must be at least the max request bytes".into(),
-            ));
-        }
-        if self.memtable_bytes < 1 << 20 {
-            return Err(ConfigError("memtable bytes must be at least 1MiB".into()));
-        }
-        if self.sql_timeout.is_zero() {
-            return Err(ConfigError("the SQL timeout must be positive".into()));
-        }
-        if self.sql_memory_bytes < 1 << 20 {
-            return Err(ConfigError(
-                "the SQL memory limit must be at least 1MiB".into(),
-            ));
-        }
-        if self.blob_min_bytes < 64 {
-            return Err(ConfigError(
-                "TAEL_BLOB_MIN_BYTES must be at least 64 bytes".into(),
-            ));
-        }
-        if self.blob_gc_interval.is_zero() {
-            return Err(ConfigError("TAEL_BLOB_GC_INTERVAL must be positive".into()));
-        }
-        if self.payload_retention.is_zero() {
-            return Err(ConfigError(
-                "TAEL_PAYLOAD_RETENTION must be positive".into(),
-            ));
-        }
-        if self.max_attributes == 0 {
-            return Err(ConfigError("max attributes must be at least 1".into()));
-        }
-        Ok(())
     }
-}
 
-/// An address, or `off`/`none`/`disabled` for no listener.
-pub fn parse_optional_addr(name: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "off" | "none" | "disabled" | "false" => Ok(None),
-        _ => parse_addr(name, v).map(Some),
+    fn problems(&self) -> Vec<String> {
+        let (e, s, i) = (&self.engine, &self.store, &self.ingest);
+        let mut out = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                out.push(msg.to_string());
+            }
+        };
+        check(
+            i.max_request_bytes >= 1024,
+            "TAEL_MAX_REQUEST_BYTES must be at least 1KiB",
+        );
+        check(
+            i.max_decompressed_bytes >= i.max_request_bytes,
+            "TAEL_MAX_DECOMPRESSED_BYTES must be at least TAEL_MAX_REQUEST_BYTES",
+        );
+        check(
+            e.memtable_bytes >= 1 << 20,
+            "TAEL_MEMTABLE_BYTES must be at least 1MiB",
+        );
+        check(!s.sql.timeout.is_zero(), "TAEL_SQL_TIMEOUT must be positive");
+        check(
+            s.sql.memory_bytes >= 1 << 20,
+            "TAEL_SQL_MEMORY_LIMIT must be at least 1MiB",
+        );
+        check(
+            e.blob_min_bytes >= 64,
+            "TAEL_BLOB_MIN_BYTES must be at least 64 bytes",
+        );
+        check(
+            !e.blob_gc_interval.is_zero(),
+            "TAEL_BLOB_GC_INTERVAL must be positive",
+        );
+        check(
+            !e.payload_retention.is_zero(),
+            "TAEL_PAYLOAD_RETENTION must be positive",
+        );
+        check(
+            e.map_limits.max_attributes > 0,
+            "TAEL_MAX_ATTRIBUTES must be at least 1",
+        );
+        out
     }
 }
 
@@ -341,17 +476,81 @@ mod tests {
             ("TAEL_MAX_DISK_BYTES", "2GiB"),
         ])
         .unwrap();
-        assert_eq!(c.rest_api_addr.port(), 9000);
-        assert!(c.otlp_http_addr.is_none());
-        assert_eq!(c.max_disk_bytes, Some(2 << 30));
+        assert_eq!(c.listen.rest_api_addr.port(), 9000);
+        assert!(c.listen.otlp_http_addr.is_none());
+        assert_eq!(c.engine.max_disk_bytes, Some(2 << 30));
         assert!(cfg(&[("TAEL_REST_API_ADDR", "nope")]).is_err());
         assert!(cfg(&[("TAEL_TRACE_RETENTION", "forever")]).is_err());
         assert!(cfg(&[("TAEL_MAX_DISK_BYTES", "12 parsecs")]).is_err());
         assert_eq!(
             cfg(&[("TAEL_TRACE_RETENTION_DAYS", "2")])
                 .unwrap()
+                .engine
                 .span_retention,
             Duration::from_secs(172_800)
         );
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let err = cfg(&[
+            ("TAEL_REST_API_ADDR", "nope"),
+            ("TAEL_SQL_TIMEOUT", "soon"),
+            ("TAEL_MEMTABLE_BYTES", "1KiB"),
+            ("TAEL_NODE_ROLE", "query"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for want in [
+            "TAEL_REST_API_ADDR=\"nope\"",
+            "TAEL_SQL_TIMEOUT=\"soon\"",
+            "TAEL_MEMTABLE_BYTES must be at least 1MiB",
+            "TAEL_NODE_ROLE=\"query\": unknown role",
+        ] {
+            assert!(text.contains(want), "{want} missing from {text}");
+        }
+        assert_eq!(err.0.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn flags_beat_env_which_beats_the_file() {
+        let file = "memtable_bytes = \"8MiB\"\nsql_max_rows = 5\nflush_interval = \"5s\"\ndata_dir = \"/tmp/x\"\n";
+        let env = |k: &str| match k {
+            "TAEL_MEMTABLE_BYTES" => Some("16MiB".to_string()),
+            "TAEL_SQL_MAX_ROWS" => Some("7".to_string()),
+            _ => None,
+        };
+        let c = ServerConfig::load(Sources {
+            file: Some((Path::new("tael.toml"), file)),
+            env: &env,
+            flags: vec![("memtable-bytes".into(), "32MiB".into())],
+        })
+        .unwrap();
+        assert_eq!(c.engine.memtable_bytes, 32 << 20);
+        assert_eq!(c.store.sql.max_rows, 7);
+        assert_eq!(c.engine.flush_interval, Duration::from_secs(5));
+        assert_eq!(c.engine.wal_dir, PathBuf::from("/tmp/x/wal"));
+        let err = ServerConfig::load(Sources {
+            file: Some((Path::new("tael.toml"), "memtable = 1\nsql_timeout = [1]\n")),
+            env: &|_| None,
+            flags: vec![("no-such-flag".into(), "1".into())],
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tael.toml key memtable: no such setting"), "{err}");
+        assert!(err.contains("tael.toml key sql_timeout: expected a string"), "{err}");
+        assert!(err.contains("--no-such-flag: no such setting"), "{err}");
+    }
+
+    #[test]
+    fn every_setting_has_distinct_names() {
+        let mut keys = std::collections::HashSet::new();
+        let mut envs = std::collections::HashSet::new();
+        for s in SETTINGS {
+            assert!(keys.insert(s.key), "{}", s.key);
+            assert!(envs.insert(s.env), "{}", s.env);
+            assert!(s.env.starts_with("TAEL_"));
+            assert_eq!(setting(&s.flag()).map(|x| x.key), Some(s.key));
+        }
     }
 }

@@ -1,6 +1,10 @@
 //! API errors: an [`ErrorCode`] and a message, rendered as
-//! `{"error": "..."}` with the mapped HTTP status (plus `Retry-After` for
-//! retryable codes), or as a gRPC status.
+//! `{"error": "...", "code": "invalid_argument"}` with the mapped HTTP
+//! status (plus `Retry-After` for retryable codes), or as a gRPC status.
+//!
+//! Internal errors are masked here, in one place: the full message is
+//! logged and the caller sees only "internal error". Every other message
+//! says what the caller got wrong or why to retry.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +15,13 @@ use tael_storage::StorageError;
 /// Seconds clients are asked to wait before retrying.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
+/// What callers see of an internal error.
+pub const INTERNAL_MESSAGE: &str = "internal error";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
+    /// The full message (masked in answers when `code` is `Internal`).
     pub message: String,
 }
 
@@ -37,10 +45,25 @@ impl ApiError {
         StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// The message a caller may see (logging internal errors once, here).
+    pub fn public_message(&self) -> &str {
+        match self.code {
+            ErrorCode::Internal => {
+                tracing::error!(error = %self.message, "internal error");
+                INTERNAL_MESSAGE
+            }
+            ErrorCode::Unavailable | ErrorCode::Overloaded => {
+                tracing::debug!(error = %self.message, "asking the client to retry");
+                &self.message
+            }
+            _ => &self.message,
+        }
+    }
+
     pub fn to_grpc(&self) -> tonic::Status {
         tonic::Status::new(
             tonic::Code::from_i32(self.code.grpc_code()),
-            self.message.clone(),
+            self.public_message(),
         )
     }
 }
@@ -59,37 +82,19 @@ impl From<CoreError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        let code = e.code();
-        match code {
-            ErrorCode::Internal => tracing::error!(error = %e, "storage error"),
-            ErrorCode::Unavailable => tracing::debug!(error = %e, "asking the client to retry"),
-            _ => {}
-        }
-        let message = match code {
-            ErrorCode::Internal => "internal storage error".to_string(),
-            _ => e.to_string(),
-        };
-        ApiError::new(code, message)
+        ApiError::new(e.code(), e.to_string())
     }
 }
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
-        match e {
-            QueryError::Storage(s) => s.into(),
-            QueryError::Internal(m) => {
-                tracing::error!(error = %m, "query failed");
-                ApiError::new(ErrorCode::Internal, "internal query error")
-            }
-            other => ApiError::new(other.code(), other.to_string()),
-        }
+        ApiError::new(e.code(), e.to_string())
     }
 }
 
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
-        tracing::error!(error = %e, "worker task failed");
-        ApiError::new(ErrorCode::Internal, "internal error")
+        ApiError::new(ErrorCode::Internal, format!("worker task failed: {e}"))
     }
 }
 
@@ -104,7 +109,9 @@ pub fn with_retry_after(code: ErrorCode, mut resp: Response) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = axum::Json(serde_json::json!({ "error": self.message }));
+        let body = axum::Json(
+            serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }),
+        );
         with_retry_after(self.code, (self.status(), body).into_response())
     }
 }

@@ -6,7 +6,8 @@
 //! codec) and decode it themselves, so the exact protobuf the client sent is
 //! what the WAL stores: nothing is re-encoded on the ack path.
 
-use crate::ingest::{export, Encoding, ExportOutcome, SignalKind};
+use crate::ingest::{export, Encoding};
+use tael_query::store::ExportOutcome;
 use crate::AppState;
 use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http;
+use tael_core::Signal;
 use tonic::{Request, Response, Status};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -68,9 +70,7 @@ impl Decoder for RawDecoder {
 
 /// Which collector service a [`RawExport`] serves.
 pub trait OtlpSignal: Send + Sync + 'static {
-    const NAME: &'static str;
-    const PATH: &'static str;
-    const KIND: SignalKind;
+    const SIGNAL: Signal;
 }
 
 pub struct Traces;
@@ -78,21 +78,22 @@ pub struct Logs;
 pub struct Metrics;
 
 impl OtlpSignal for Traces {
-    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
-    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-    const KIND: SignalKind = SignalKind::Traces;
+    const SIGNAL: Signal = Signal::Spans;
 }
 
 impl OtlpSignal for Logs {
-    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
-    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-    const KIND: SignalKind = SignalKind::Logs;
+    const SIGNAL: Signal = Signal::Logs;
 }
 
 impl OtlpSignal for Metrics {
-    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
-    const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-    const KIND: SignalKind = SignalKind::Metrics;
+    const SIGNAL: Signal = Signal::Metrics;
+}
+
+/// Whether `path` is `/<service>/Export`.
+fn is_export_path(path: &str, service: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_prefix(service))
+        .is_some_and(|rest| rest == "/Export")
 }
 
 /// Partial success in all three export responses: field 1 =
@@ -124,7 +125,7 @@ pub fn export_response(out: &ExportOutcome) -> Vec<u8> {
 
 struct ExportHandler {
     state: AppState,
-    kind: SignalKind,
+    kind: Signal,
 }
 
 impl tonic::server::UnaryService<Bytes> for ExportHandler {
@@ -160,7 +161,7 @@ impl<S> Clone for RawExport<S> {
 }
 
 impl<S: OtlpSignal> tonic::server::NamedService for RawExport<S> {
-    const NAME: &'static str = S::NAME;
+    const NAME: &'static str = S::SIGNAL.otlp_service();
 }
 
 impl<S: OtlpSignal> tower::Service<http::Request<tonic::body::Body>> for RawExport<S> {
@@ -175,7 +176,7 @@ impl<S: OtlpSignal> tower::Service<http::Request<tonic::body::Body>> for RawExpo
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move {
-            if req.uri().path() != S::PATH {
+            if !is_export_path(req.uri().path(), S::SIGNAL.otlp_service()) {
                 return Ok(
                     Status::unimplemented(format!("no method {}", req.uri().path())).into_http(),
                 );
@@ -183,7 +184,7 @@ impl<S: OtlpSignal> tower::Service<http::Request<tonic::body::Body>> for RawExpo
             let max = state.max_decompressed_bytes;
             let handler = ExportHandler {
                 state,
-                kind: S::KIND,
+                kind: S::SIGNAL,
             };
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)

@@ -1,7 +1,9 @@
-//! The ingest path shared by OTLP gRPC and OTLP/HTTP: decompress within
-//! limits, decode (protobuf or OTLP/JSON), map (lossless, item-level
-//! rejection), then store durably on a blocking thread and report partial
-//! success.
+//! The ingest path shared by OTLP gRPC, OTLP/HTTP and remote-write:
+//! decompress within limits, bring OTLP/JSON to protobuf, admit within
+//! the in-flight bound, and hand the export to the node's [`Ingest`]
+//! (which stores it durably and reports partial success).
+//!
+//! [`Ingest`]: tael_query::Ingest
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -9,34 +11,8 @@ use bytes::Bytes;
 use prost::Message;
 use std::io::Read;
 use tael_core::otlp;
-use tael_core::ErrorCode;
-
-/// Which signal a request carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalKind {
-    Traces,
-    Logs,
-    Metrics,
-}
-
-impl SignalKind {
-    /// The OTLP `partial_success` field name for rejected items.
-    pub fn rejected_field(self) -> &'static str {
-        match self {
-            SignalKind::Traces => "rejectedSpans",
-            SignalKind::Logs => "rejectedLogRecords",
-            SignalKind::Metrics => "rejectedDataPoints",
-        }
-    }
-}
-
-/// The result of one export: how many items were rejected and why.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportOutcome {
-    pub accepted: usize,
-    pub rejected: u64,
-    pub error_message: String,
-}
+use tael_core::{ErrorCode, Signal};
+use tael_query::store::ExportOutcome;
 
 /// Inflates a gzip body, refusing to produce more than `limit` bytes.
 pub fn gunzip_limited(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -62,16 +38,26 @@ pub enum Encoding {
     Json,
 }
 
+/// The protobuf of an OTLP/JSON export.
+fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, ApiError> {
+    Ok(match signal {
+        Signal::Spans => otlp::json::decode_traces(body)?.encode_to_vec(),
+        Signal::Logs => otlp::json::decode_logs(body)?.encode_to_vec(),
+        Signal::Metrics => otlp::json::decode_metrics(body)?.encode_to_vec(),
+    }
+    .into())
+}
+
 /// Stores one export request (already decompressed) durably and reports
 /// partial success. At most `max_inflight_requests` are stored at once;
 /// beyond that the answer is 429 / UNAVAILABLE so that clients retry.
 pub async fn export(
     state: &AppState,
-    kind: SignalKind,
+    signal: Signal,
     enc: Encoding,
     body: Bytes,
 ) -> Result<ExportOutcome, ApiError> {
-    let permit = state
+    let _permit = state
         .ingest_permits
         .clone()
         .try_acquire_owned()
@@ -81,33 +67,12 @@ pub async fn export(
                 "too many export requests in flight; retry shortly",
             )
         })?;
-    let engine = state.engine.clone();
-    tokio::task::spawn_blocking(move || -> Result<ExportOutcome, ApiError> {
-        let _permit = permit;
-        // Decoded straight from protobuf into columns by the engine;
-        // OTLP/JSON is re-encoded as protobuf first (the WAL keeps protobuf).
-        let protobuf: Bytes = match (enc, kind) {
-            (Encoding::Protobuf, _) => body,
-            (Encoding::Json, SignalKind::Traces) => {
-                otlp::json::decode_traces(&body)?.encode_to_vec().into()
-            }
-            (Encoding::Json, SignalKind::Logs) => {
-                otlp::json::decode_logs(&body)?.encode_to_vec().into()
-            }
-            (Encoding::Json, SignalKind::Metrics) => {
-                otlp::json::decode_metrics(&body)?.encode_to_vec().into()
-            }
-        };
-        let out = match kind {
-            SignalKind::Traces => engine.ingest_traces(&protobuf)?,
-            SignalKind::Logs => engine.ingest_logs(&protobuf)?,
-            SignalKind::Metrics => engine.ingest_metrics(&protobuf)?,
-        };
-        Ok(ExportOutcome {
-            accepted: out.accepted + out.duplicates,
-            rejected: out.rejected,
-            error_message: out.error_message,
-        })
-    })
-    .await?
+    // The WAL keeps protobuf: OTLP/JSON is re-encoded first.
+    let protobuf = match enc {
+        Encoding::Protobuf => body,
+        Encoding::Json => {
+            tokio::task::spawn_blocking(move || json_to_protobuf(signal, &body)).await??
+        }
+    };
+    Ok(state.ingest.export(signal, protobuf).await?)
 }

@@ -1,8 +1,11 @@
-//! tael-server: the server as a library. It opens the storage engine,
-//! starts the maintenance thread, and serves OTLP gRPC, OTLP/HTTP and the
-//! REST API. [`run`] is what `tael serve` calls (banner, logs, signals);
-//! [`run_embedded`] is the quiet variant for programs that embed tael;
-//! [`start`] returns a handle with the bound addresses (port 0 works).
+//! tael-server: the server as a library. A [`Node`] is what a role needs
+//! behind the front ends (for a shard: its engine, its maintenance threads,
+//! and the [`LocalStore`] that is both its `Store` and its `Ingest`);
+//! [`serve`] puts the front ends on listeners (OTLP gRPC, OTLP/HTTP, the
+//! REST API with the Prometheus API and remote-write). [`start`] does both
+//! from a [`ServerConfig`] and returns the bound addresses (port 0 works);
+//! [`run`] is what `tael serve` calls (banner, signals); [`run_embedded`]
+//! is the quiet variant for programs that embed tael.
 
 pub mod analytics;
 pub mod config;
@@ -13,28 +16,45 @@ pub mod otlp_http;
 pub mod prometheus;
 pub mod remote_write;
 pub mod rest;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub use config::{ConfigError, ServerConfig};
+pub use config::{ConfigError, NodeRole, ServerConfig};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tael_core::otlp::MapLimits;
-use tael_storage::{Engine, EngineConfig, StorageError};
+use tael_query::{Ingest, LocalStore, Store};
+use tael_storage::{Engine, StorageError};
 use thiserror::Error;
 use tokio::sync::watch;
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Arc<Engine>,
+    /// What the node reads from.
+    pub store: Arc<dyn Store>,
+    /// Where the node writes.
+    pub ingest: Arc<dyn Ingest>,
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub ready: Arc<AtomicBool>,
     /// Bounds the export requests being stored at once (429 beyond).
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
-    /// Limits of every SQL query.
-    pub sql_limits: tael_query::sql::SqlLimits,
+}
+
+impl AppState {
+    /// The state of a node's front ends.
+    pub fn new(node: &Node, limits: &config::IngestLimits) -> AppState {
+        AppState {
+            store: node.store.clone(),
+            ingest: node.ingest.clone(),
+            max_request_bytes: limits.max_request_bytes,
+            max_decompressed_bytes: limits.max_decompressed_bytes,
+            ready: Arc::new(AtomicBool::new(false)),
+            ingest_permits: Arc::new(tokio::sync::Semaphore::new(limits.max_inflight_requests)),
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -52,26 +72,6 @@ pub enum ServerError {
     Serve(String),
 }
 
-/// A running server.
-pub struct RunningServer {
-    pub rest_addr: SocketAddr,
-    pub otlp_grpc_addr: SocketAddr,
-    pub otlp_http_addr: Option<SocketAddr>,
-    pub engine: Arc<Engine>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
-    maintenance_stop: Arc<AtomicBool>,
-    maintenance: Vec<std::thread::JoinHandle<()>>,
-    _lock: std::fs::File,
-}
-
-async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
-}
-
-/// Opens storage and starts every listener; returns once they are bound.
 /// Raises the soft limit on open files to the hard limit: the blob store
 /// keeps every pack open, beside the client connections and Parquet parts.
 fn raise_open_files_limit() {
@@ -97,106 +97,172 @@ fn raise_open_files_limit() {
     }
 }
 
-pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    config.validate()?;
-    raise_open_files_limit();
-    let mut ec = EngineConfig::new(config.data_dir.clone(), config.wal_dir.clone());
-    ec.memtable_bytes = config.memtable_bytes;
-    ec.flush_interval = config.flush_interval;
-    ec.span_retention = config.span_retention;
-    ec.log_retention = config.log_retention;
-    ec.metric_retention = config.metric_retention;
-    ec.max_disk_bytes = config.max_disk_bytes;
-    ec.blob_min_bytes = config.blob_min_bytes;
-    ec.payload_retention = config.payload_retention;
-    ec.blob_grace = config.blob_grace;
-    ec.blob_gc_interval = config.blob_gc_interval;
-    ec.map_limits = MapLimits {
-        max_attributes: config.max_attributes,
-    };
-    tael_query::promql::set_series_cache_bytes(config.promql_cache_bytes);
-    tael_core::llm::prices::install(config.prices.clone());
-    let (engine, lock) = tokio::task::spawn_blocking(move || Engine::open(ec))
+/// What a node holds behind its front ends.
+pub struct Node {
+    pub role: NodeRole,
+    pub store: Arc<dyn Store>,
+    pub ingest: Arc<dyn Ingest>,
+    /// The node's own engine (a shard has one).
+    pub engine: Option<Arc<Engine>>,
+    maintenance_stop: Arc<AtomicBool>,
+    maintenance: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Builds the node of `config.role`: for a shard, opens the engine
+    /// (replaying its WAL) and starts its maintenance threads.
+    pub async fn build(config: &ServerConfig) -> Result<Node, ServerError> {
+        config.validate()?;
+        raise_open_files_limit();
+        match config.role {
+            NodeRole::Shard => {
+                let ec = config.engine.clone();
+                let engine = tokio::task::spawn_blocking(move || Engine::open(ec))
+                    .await
+                    .map_err(|e| ServerError::Serve(e.to_string()))??;
+                let local = LocalStore::new(engine.clone(), config.store.clone());
+                let maintenance_stop = Arc::new(AtomicBool::new(false));
+                let maintenance = engine.spawn_maintenance(maintenance_stop.clone());
+                Ok(Node {
+                    role: config.role,
+                    store: Arc::new(local.clone()),
+                    ingest: Arc::new(local),
+                    engine: Some(engine),
+                    maintenance_stop,
+                    maintenance,
+                })
+            }
+        }
+    }
+
+    /// Stops maintenance and flushes the memtable, so the next start has
+    /// nothing to replay.
+    async fn stop(mut self) -> Result<(), ServerError> {
+        self.maintenance_stop.store(true, Ordering::Release);
+        for m in self.maintenance.drain(..) {
+            let _ = tokio::task::spawn_blocking(move || m.join()).await;
+        }
+        if let Some(engine) = self.engine.take() {
+            tokio::task::spawn_blocking(move || engine.flush())
+                .await
+                .map_err(|e| ServerError::Serve(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// The listeners of the front ends, bound.
+pub struct Listeners {
+    pub rest: tokio::net::TcpListener,
+    pub otlp_grpc: tokio::net::TcpListener,
+    pub otlp_http: Option<tokio::net::TcpListener>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| ServerError::Serve(e.to_string()))??;
-    let state = AppState {
-        engine: engine.clone(),
-        max_request_bytes: config.max_request_bytes,
-        max_decompressed_bytes: config.max_decompressed_bytes,
-        ready: Arc::new(AtomicBool::new(false)),
-        ingest_permits: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests)),
-        sql_limits: tael_query::sql::SqlLimits {
-            timeout: config.sql_timeout,
-            memory_bytes: config.sql_memory_bytes,
-            max_rows: config.sql_max_rows,
-        },
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+impl Listeners {
+    /// Binds the addresses of `listen`.
+    pub async fn bind(listen: &config::Listen) -> Result<Listeners, ServerError> {
+        Ok(Listeners {
+            rest: bind(listen.rest_api_addr).await?,
+            otlp_grpc: bind(listen.otlp_grpc_addr).await?,
+            otlp_http: match listen.otlp_http_addr {
+                Some(a) => Some(bind(a).await?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub rest_addr: SocketAddr,
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// The node's engine, when it has one.
+    pub engine: Option<Arc<Engine>>,
+    /// What the front ends read from.
+    pub store: Arc<dyn Store>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+    node: Node,
+}
+
+/// Serves `node` on `listeners` until [`RunningServer::shutdown`].
+pub async fn serve(
+    node: Node,
+    listeners: Listeners,
+    limits: &config::IngestLimits,
+) -> Result<RunningServer, ServerError> {
+    let state = AppState::new(&node, limits);
+    let local_addr = |l: &tokio::net::TcpListener| {
+        l.local_addr()
+            .map_err(|e| ServerError::Serve(e.to_string()))
     };
-    let rest_listener = bind(config.rest_api_addr).await?;
-    let grpc_listener = bind(config.otlp_grpc_addr).await?;
-    let http_listener = match config.otlp_http_addr {
-        Some(a) => Some(bind(a).await?),
+    let rest_addr = local_addr(&listeners.rest)?;
+    let otlp_grpc_addr = local_addr(&listeners.otlp_grpc)?;
+    let otlp_http_addr = match &listeners.otlp_http {
+        Some(l) => Some(local_addr(l)?),
         None => None,
     };
-    let rest_addr = rest_listener
-        .local_addr()
-        .map_err(|e| ServerError::Serve(e.to_string()))?;
-    let otlp_grpc_addr = grpc_listener
-        .local_addr()
-        .map_err(|e| ServerError::Serve(e.to_string()))?;
-    let otlp_http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
-
     let (tx, rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = Vec::new();
-    let rest_app = rest::routes()
-        .merge(otlp_http::routes())
-        .with_state(state.clone());
-    tasks.push(tokio::spawn({
+    let http = |app: axum::Router, listener: tokio::net::TcpListener| {
         let shutdown = stopped(rx.clone());
-        async move {
-            axum::serve(rest_listener, rest_app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    }));
-    if let Some(listener) = http_listener {
-        let app = otlp_http::routes()
-            .route("/healthz", axum::routing::get(|| async { "ok" }))
-            .with_state(state.clone());
-        let shutdown = stopped(rx.clone());
-        tasks.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
                 .map_err(|e| e.to_string())
-        }));
+        })
+    };
+    tasks.push(http(
+        rest::routes()
+            .merge(otlp_http::routes())
+            .with_state(state.clone()),
+        listeners.rest,
+    ));
+    if let Some(listener) = listeners.otlp_http {
+        let app = otlp_http::routes()
+            .route("/healthz", axum::routing::get(rest::healthz))
+            .with_state(state.clone());
+        tasks.push(http(app, listener));
     }
     tasks.push(tokio::spawn({
         let state = state.clone();
         let shutdown = stopped(rx.clone());
         async move {
-            grpc::serve(state, grpc_listener, shutdown)
+            grpc::serve(state, listeners.otlp_grpc, shutdown)
                 .await
                 .map_err(|e| e.to_string())
         }
     }));
-    let maintenance_stop = Arc::new(AtomicBool::new(false));
-    let maintenance = engine.spawn_maintenance(maintenance_stop.clone());
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {
         rest_addr,
         otlp_grpc_addr,
         otlp_http_addr,
-        engine,
+        engine: node.engine.clone(),
+        store: node.store.clone(),
         shutdown: tx,
         tasks,
-        maintenance_stop,
-        maintenance,
-        _lock: lock,
+        node,
     })
+}
+
+/// Builds the node of `config`, binds its listeners and serves it;
+/// returns once they are bound.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let node = Node::build(&config).await?;
+    let listeners = Listeners::bind(&config.listen).await?;
+    serve(node, listeners, &config.ingest).await
 }
 
 impl RunningServer {
@@ -212,14 +278,8 @@ impl RunningServer {
                 Err(e) => first_err = first_err.or(Some(e.to_string())),
             }
         }
-        self.maintenance_stop.store(true, Ordering::Release);
-        for m in self.maintenance.drain(..) {
-            let _ = tokio::task::spawn_blocking(move || m.join()).await;
-        }
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.flush())
-            .await
-            .map_err(|e| ServerError::Serve(e.to_string()))??;
+        drop(self.engine.take());
+        self.node.stop().await?;
         match first_err {
             Some(e) => Err(ServerError::Serve(e)),
             None => Ok(()),
@@ -252,8 +312,9 @@ async fn shutdown_signal() {
 /// the bound addresses, for scripts) when `config.banner` is set.
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let banner = config.banner;
-    let data_dir = config.data_dir.clone();
-    let wal_dir = config.wal_dir.clone();
+    let data_dir = config.engine.data_dir.clone();
+    let wal_dir = config.engine.wal_dir.clone();
+    let role = config.role;
     let server = start(config).await?;
     if banner {
         let http = server
@@ -264,6 +325,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
             "{}",
             serde_json::json!({
                 "event": "listening",
+                "role": role.name(),
                 "rest": server.rest_addr.to_string(),
                 "otlp_grpc": server.otlp_grpc_addr.to_string(),
                 "otlp_http": http,

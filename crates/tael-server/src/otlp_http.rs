@@ -5,7 +5,8 @@
 //! the OTLP/HTTP spec asks (and `Retry-After` on the retryable ones).
 
 use crate::error::{with_retry_after, ApiError};
-use crate::ingest::{self, gunzip_limited, Encoding, ExportOutcome, SignalKind};
+use crate::ingest::{self, gunzip_limited, Encoding};
+use tael_query::store::ExportOutcome;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
-use tael_core::ErrorCode;
+use tael_core::{ErrorCode, Signal};
 
 /// `google.rpc.Status` (the OTLP/HTTP error body).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -76,7 +77,7 @@ fn error_response(enc: Encoding, err: ApiError) -> Response {
     with_retry_after(err.code, resp)
 }
 
-fn success_response(enc: Encoding, kind: SignalKind, out: &ExportOutcome) -> Response {
+fn success_response(enc: Encoding, kind: Signal, out: &ExportOutcome) -> Response {
     match enc {
         Encoding::Json => {
             let body = if out.rejected > 0 {
@@ -104,7 +105,7 @@ fn success_response(enc: Encoding, kind: SignalKind, out: &ExportOutcome) -> Res
     }
 }
 
-async fn handle(state: AppState, kind: SignalKind, headers: HeaderMap, body: Body) -> Response {
+async fn handle(state: AppState, kind: Signal, headers: HeaderMap, body: Body) -> Response {
     let enc = match encoding_of(&headers) {
         Ok(e) => e,
         Err(e) => return error_response(Encoding::Json, e),
@@ -117,7 +118,7 @@ async fn handle(state: AppState, kind: SignalKind, headers: HeaderMap, body: Bod
 
 async fn export(
     state: &AppState,
-    kind: SignalKind,
+    kind: Signal,
     enc: Encoding,
     headers: &HeaderMap,
     body: Body,
@@ -160,15 +161,15 @@ async fn export(
 }
 
 pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    handle(state, SignalKind::Traces, headers, body).await
+    handle(state, Signal::Spans, headers, body).await
 }
 
 pub async fn logs(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    handle(state, SignalKind::Logs, headers, body).await
+    handle(state, Signal::Logs, headers, body).await
 }
 
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    handle(state, SignalKind::Metrics, headers, body).await
+    handle(state, Signal::Metrics, headers, body).await
 }
 
 /// The OTLP/HTTP routes (mounted on the OTLP/HTTP and the REST listeners).

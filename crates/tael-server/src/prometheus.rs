@@ -7,7 +7,6 @@
 //! Times are RFC 3339 or Unix seconds; steps a duration or seconds.
 
 use crate::error::ApiError;
-use crate::rest::blocking;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
@@ -17,6 +16,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tael_core::duration::parse_duration_ns;
 use tael_core::ErrorCode;
+use tael_query::api::{Endpoint, MetricsQueryRequest, MetricsQueryResponse};
 use tael_query::promql::value::{format_value, Labels, QueryResult, SeriesRange};
 
 /// Default window of series/labels lookups without `start`.
@@ -46,7 +46,7 @@ impl IntoResponse for PromError {
             ErrorCode::Unavailable | ErrorCode::Overloaded => "unavailable",
             _ => "internal",
         };
-        let body = json!({ "status": "error", "errorType": kind, "error": self.0.message });
+        let body = json!({ "status": "error", "errorType": kind, "error": self.0.public_message() });
         (self.0.status(), Json(body)).into_response()
     }
 }
@@ -205,9 +205,7 @@ async fn query(
     let q = f.required("query")?.to_string();
     let t = f.time("time", now_ms())?;
     let timeout = f.timeout()?;
-    let engine = st.engine.clone();
-    let r =
-        blocking(move || Ok(tael_query::promql::instant_query(&engine, &q, t, timeout)?)).await?;
+    let r = tael_query::promql::instant_query(st.store.as_ref(), &q, t, timeout).await?;
     success(result_json(&r))
 }
 
@@ -224,13 +222,8 @@ async fn query_range(
     let (start, end) = (f.time("start", 0)?, f.time("end", 0)?);
     let step = parse_step(f.required("step")?)?;
     let timeout = f.timeout()?;
-    let engine = st.engine.clone();
-    let r = blocking(move || {
-        Ok(tael_query::promql::range_query(
-            &engine, &q, start, end, step, timeout,
-        )?)
-    })
-    .await?;
+    let r =
+        tael_query::promql::range_query(st.store.as_ref(), &q, start, end, step, timeout).await?;
     success(result_json(&r))
 }
 
@@ -252,9 +245,7 @@ async fn series(
         return Err(bad("no match[] parameter provided"));
     }
     let (start, end) = lookup_window(&f)?;
-    let engine = st.engine.clone();
-    let r =
-        blocking(move || Ok(tael_query::promql::series(&engine, &matches, start, end)?)).await?;
+    let r = tael_query::promql::series(st.store.as_ref(), &matches, start, end).await?;
     success(Value::Array(r.iter().map(labels_json).collect()))
 }
 
@@ -267,13 +258,7 @@ async fn labels(
     let f = Form::new(raw, &headers, &body)?;
     let matches = f.all("match[]");
     let (start, end) = lookup_window(&f)?;
-    let engine = st.engine.clone();
-    let r = blocking(move || {
-        Ok(tael_query::promql::label_names(
-            &engine, &matches, start, end,
-        )?)
-    })
-    .await?;
+    let r = tael_query::promql::label_names(st.store.as_ref(), &matches, start, end).await?;
     success(json!(r))
 }
 
@@ -285,21 +270,15 @@ async fn label_values(
     let f = Form::new(raw, &HeaderMap::new(), &[])?;
     let matches = f.all("match[]");
     let (start, end) = lookup_window(&f)?;
-    let engine = st.engine.clone();
-    let r = blocking(move || {
-        Ok(tael_query::promql::label_values(
-            &engine, &name, &matches, start, end,
-        )?)
-    })
-    .await?;
+    let r =
+        tael_query::promql::label_values(st.store.as_ref(), &name, &matches, start, end).await?;
     success(json!(r))
 }
 
 async fn metadata(State(st): State<AppState>, RawQuery(raw): RawQuery) -> PromResult {
     let f = Form::new(raw, &HeaderMap::new(), &[])?;
     let only = f.get("metric").map(str::to_string);
-    let engine = st.engine.clone();
-    let r = blocking(move || Ok(tael_query::promql::metadata(&engine)?)).await?;
+    let r = tael_query::promql::metadata(st.store.as_ref()).await?;
     let mut out = Map::new();
     for (name, (kind, unit)) in r {
         if only.as_ref().is_some_and(|o| *o != name) {
@@ -324,17 +303,13 @@ async fn buildinfo() -> PromResult {
 
 /// tael 0.5's `/api/v1/metrics/query`: `query` at now (or `time`), or over
 /// `start`/`end`/`step`; `{"query","series","count"}`.
-async fn tael_query(
+async fn metrics_query(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let f = Form::new(raw, &HeaderMap::new(), &[]).map_err(|e| e.0)?;
-    let q = f
-        .get("query")
-        .ok_or_else(|| ApiError::bad_request("query is required"))?
-        .to_string();
-    let engine = st.engine.clone();
-    let range = f.get("start").is_some() || f.get("step").is_some();
+) -> Result<Json<MetricsQueryResponse>, ApiError> {
+    let req = MetricsQueryRequest::from_params(&crate::rest::params(raw)?)?;
+    let f = Form(req.params().0);
+    let range = req.start.is_some() || req.step.is_some();
     let (start, end, step) = if range {
         let end = f.time("end", now_ms()).map_err(|e| e.0)?;
         let start = f
@@ -349,17 +324,12 @@ async fn tael_query(
         let t = f.time("time", now_ms()).map_err(|e| e.0)?;
         (t, t, 0)
     };
-    let query_text = q.clone();
     let timeout = tael_query::promql::DEFAULT_TIMEOUT;
-    let r = blocking(move || {
-        Ok(match range {
-            true => {
-                tael_query::promql::range_query(&engine, &query_text, start, end, step, timeout)?
-            }
-            false => tael_query::promql::instant_query(&engine, &query_text, start, timeout)?,
-        })
-    })
-    .await?;
+    let store = st.store.as_ref();
+    let r = match range {
+        true => tael_query::promql::range_query(store, &req.query, start, end, step, timeout).await?,
+        false => tael_query::promql::instant_query(store, &req.query, start, timeout).await?,
+    };
     let one = |l: &Labels| -> (Value, Value) {
         let name = l.name().to_string();
         (json!(name), labels_json(&l.drop_name()))
@@ -385,9 +355,11 @@ async fn tael_query(
             })
             .collect(),
     };
-    Ok(Json(
-        json!({ "query": q, "count": series.len(), "series": series }),
-    ))
+    Ok(Json(MetricsQueryResponse {
+        query: req.query,
+        count: series.len(),
+        series,
+    }))
 }
 
 /// The Prometheus-compatible routes (merged into the REST router).
@@ -400,5 +372,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/status/buildinfo", get(buildinfo))
-        .route("/api/v1/metrics/query", get(tael_query))
+        .route(MetricsQueryRequest::ROUTE, get(metrics_query))
 }

@@ -16,7 +16,7 @@
 //! unsupported content type or encoding, so 2.0 senders fall back to 1.0.
 
 use crate::error::ApiError;
-use crate::ingest::{export, Encoding, SignalKind};
+use crate::ingest::{export, Encoding};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, Instrumentatio
 use opentelemetry_proto::tonic::metrics::v1 as pm;
 use prost::Message;
 use std::collections::BTreeMap;
-use tael_core::ErrorCode;
+use tael_core::{ErrorCode, Signal};
 
 /// Scope name of the points remote-write stores.
 pub const SCOPE: &str = "prometheus.remote_write";
@@ -534,7 +534,7 @@ pub async fn write(
     let c = convert(series);
     let outcome = export(
         &st,
-        SignalKind::Metrics,
+        Signal::Metrics,
         Encoding::Protobuf,
         c.request.encode_to_vec().into(),
     )

@@ -6,25 +6,39 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StorageError {
+    /// A file could not be read or written.
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
+    /// The Parquet reader or writer failed.
     #[error("parquet error: {0}")]
     Parquet(String),
+    /// An Arrow operation on stored columns failed.
+    #[error("arrow error: {0}")]
+    Arrow(String),
+    /// Stored bytes do not decode as what they should be.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A WAL record over the largest size accepted.
     #[error("record too large: {0} bytes")]
-    TooLarge(usize),
+    RecordTooLarge(usize),
+    /// An export that would decode into more than its decode budget.
     #[error("{0}")]
-    DecodesTooLarge(String),
+    ExportTooLarge(String),
+    /// Storage cannot take writes now (retryable).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The caller sent something malformed.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The full-text index failed.
     #[error("text index error: {0}")]
     TextIndex(String),
+    /// A bug, e.g. a storage task that panicked.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl StorageError {
@@ -38,13 +52,15 @@ impl StorageError {
     pub fn code(&self) -> ErrorCode {
         match self {
             StorageError::Io { .. } | StorageError::Unavailable(_) => ErrorCode::Unavailable,
-            StorageError::TooLarge(_) | StorageError::DecodesTooLarge(_) => {
+            StorageError::RecordTooLarge(_) | StorageError::ExportTooLarge(_) => {
                 ErrorCode::PayloadTooLarge
             }
             StorageError::InvalidArgument(_) => ErrorCode::InvalidArgument,
-            StorageError::Parquet(_) | StorageError::Corrupt(_) | StorageError::TextIndex(_) => {
-                ErrorCode::Internal
-            }
+            StorageError::Parquet(_)
+            | StorageError::Arrow(_)
+            | StorageError::Corrupt(_)
+            | StorageError::TextIndex(_)
+            | StorageError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -57,6 +73,6 @@ impl From<parquet::errors::ParquetError> for StorageError {
 
 impl From<arrow::error::ArrowError> for StorageError {
     fn from(e: arrow::error::ArrowError) -> Self {
-        StorageError::Parquet(e.to_string())
+        StorageError::Arrow(e.to_string())
     }
 }

@@ -16,26 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 
-/// A signal: what kind of items a part holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Signal {
-    Spans,
-    Logs,
-    Metrics,
-}
-
-impl Signal {
-    pub const ALL: [Signal; 3] = [Signal::Spans, Signal::Logs, Signal::Metrics];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Spans => "spans",
-            Signal::Logs => "logs",
-            Signal::Metrics => "metrics",
-        }
-    }
-}
+pub use tael_core::Signal;
 
 /// One Parquet part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! `seq` increases by one per record across segments. `kind` says what the
-//! payload is (see [`RecordKind`]). A record whose header or payload is
+//! payload is (the engine writes `tael_core::Signal::wal_byte`: 1 a trace export,
+//! 2 logs, 3 metrics, each an OTLP `Export*ServiceRequest` in protobuf). A record whose header or payload is
 //! incomplete, or whose CRC does not match, ends the segment: on open, a torn
 //! tail of the newest segment is truncated away (it was never acknowledged,
 //! since acknowledgement follows the fsync). Segments are dropped once every
@@ -56,29 +57,6 @@ const HEADER: usize = 17;
 pub const RECYCLED: usize = 4;
 /// Largest payload accepted (a decompressed request is capped well below).
 pub const MAX_RECORD: usize = 256 << 20;
-
-/// What a WAL record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RecordKind {
-    /// An OTLP `ExportTraceServiceRequest`, protobuf-encoded.
-    Traces = 1,
-    /// An OTLP `ExportLogsServiceRequest`, protobuf-encoded.
-    Logs = 2,
-    /// An OTLP `ExportMetricsServiceRequest`, protobuf-encoded.
-    Metrics = 3,
-}
-
-impl RecordKind {
-    pub fn from_u8(b: u8) -> Option<Self> {
-        match b {
-            1 => Some(RecordKind::Traces),
-            2 => Some(RecordKind::Logs),
-            3 => Some(RecordKind::Metrics),
-            _ => None,
-        }
-    }
-}
 
 /// One record read back from the WAL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,12 +358,12 @@ impl Wal {
     /// waits until the record is fsynced. Returns the record's sequence number.
     pub fn append<T>(
         &self,
-        kind: RecordKind,
+        kind: u8,
         payload: &[u8],
         apply: impl FnOnce(u64) -> T,
     ) -> Result<(u64, T), StorageError> {
         if payload.len() > MAX_RECORD {
-            return Err(StorageError::TooLarge(payload.len()));
+            return Err(StorageError::RecordTooLarge(payload.len()));
         }
         // The payload's CRC is taken outside the lock (and combined with
         // the header's under it); header and payload are written as they
@@ -401,7 +379,7 @@ impl Wal {
                 self.rotate(&mut w)?;
             }
             let seq = w.next_seq;
-            let header = record_header(seq, kind as u8, payload.len(), &payload_crc);
+            let header = record_header(seq, kind, payload.len(), &payload_crc);
             let res = write_all_vectored(&w.current.file, &header, payload);
             if let Err(e) = res {
                 // A partial write leaves a torn tail; refuse further writes
@@ -531,6 +509,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A record kind (the WAL does not interpret it).
+    const LOGS: u8 = 2;
+
     proptest! {
         #[test]
         fn framing_round_trips(recs in proptest::collection::vec((any::<u8>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..20)) {
@@ -578,7 +559,7 @@ mod tests {
         let (wal, recs) = Wal::open(dir.path(), 64).unwrap();
         assert!(recs.is_empty());
         for i in 0..10u8 {
-            let (seq, applied) = wal.append(RecordKind::Logs, &[i; 40], |s| s * 2).unwrap();
+            let (seq, applied) = wal.append(LOGS, &[i; 40], |s| s * 2).unwrap();
             assert_eq!(applied, seq * 2);
         }
         drop(wal);
@@ -589,7 +570,7 @@ mod tests {
         let (wal, recs) = Wal::open(dir.path(), 64).unwrap();
         assert_eq!(recs.len(), 10);
         assert_eq!(recs[9].payload, vec![9u8; 40]);
-        let (seq, _) = wal.append(RecordKind::Logs, b"x", |_| ()).unwrap();
+        let (seq, _) = wal.append(LOGS, b"x", |_| ()).unwrap();
         assert_eq!(seq, 11);
         let upto = wal.seal().unwrap();
         assert_eq!(upto, 11);
@@ -608,19 +589,19 @@ mod tests {
         let (wal, _) = Wal::open(dir.path(), 1000).unwrap();
         // Records of 620 bytes: two segments of two, dropped, become free.
         for i in 0..4u8 {
-            wal.append(RecordKind::Logs, &[i; 603], |_| ()).unwrap();
+            wal.append(LOGS, &[i; 603], |_| ()).unwrap();
         }
         let upto = wal.seal().unwrap();
         assert_eq!(wal.drop_through(upto).unwrap(), 2);
         assert_eq!(list_free(dir.path()).unwrap().len(), 2);
-        let mut want = vec![wal.append(RecordKind::Logs, b"a", |_| ()).unwrap().0];
+        let mut want = vec![wal.append(LOGS, b"a", |_| ()).unwrap().0];
         // Ten 62-byte records fill exactly the first old record's bytes of
         // a reused file, so an intact old record follows them: in a closed
         // segment, then in the newest.
         for round in 0..2 {
             wal.seal().unwrap();
             for i in 0..10u8 {
-                want.push(wal.append(RecordKind::Logs, &[i; 45], |_| ()).unwrap().0);
+                want.push(wal.append(LOGS, &[i; 45], |_| ()).unwrap().0);
             }
             let (_, path) = list_segments(dir.path()).unwrap().pop().unwrap();
             let (all, _) = decode_records(&std::fs::read(&path).unwrap());
@@ -636,7 +617,7 @@ mod tests {
         assert_eq!(seqs, want);
         // Appending after the reopen continues the sequence, and a second
         // reopen reads the same records plus the new one.
-        let (seq, _) = wal.append(RecordKind::Logs, b"next", |_| ()).unwrap();
+        let (seq, _) = wal.append(LOGS, b"next", |_| ()).unwrap();
         assert_eq!(seq, want.last().unwrap() + 1);
         drop(wal);
         let (_wal, recs) = Wal::open(dir.path(), 1000).unwrap();
@@ -651,7 +632,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), 100).unwrap();
         for i in 0..3u8 {
-            wal.append(RecordKind::Logs, &[i; 90], |_| ()).unwrap();
+            wal.append(LOGS, &[i; 90], |_| ()).unwrap();
         }
         let upto = wal.seal().unwrap();
         wal.drop_through(upto).unwrap();
@@ -680,7 +661,7 @@ mod tests {
                 let order = order.clone();
                 std::thread::spawn(move || {
                     for i in 0..50u32 {
-                        wal.append(RecordKind::Traces, &(t * 1000 + i).to_le_bytes(), |seq| {
+                        wal.append(1, &(t * 1000 + i).to_le_bytes(), |seq| {
                             order.lock().push(seq)
                         })
                         .unwrap();

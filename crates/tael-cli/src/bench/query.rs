@@ -8,18 +8,22 @@
 use crate::client::{CliError, Client};
 use serde_json::{json, Value};
 use std::time::Instant;
+use tael_query::anomalies::AnomalyRequest;
+use tael_query::api::{Endpoint, ServicesRequest};
+use tael_query::diff::DiffRequest;
+use tael_query::logs::LogQuery;
+use tael_query::params::DurationParam;
+use tael_query::sql::SqlQuery;
+use tael_query::summary::SummaryRequest;
+use tael_query::topology::TopologyRequest;
+use tael_query::traces::{TraceLookup, TraceQuery};
 
-fn time_it(
-    client: &Client,
-    path: &str,
-    query: &[(String, String)],
-    runs: usize,
-) -> Result<Value, CliError> {
+fn time_it<E: Endpoint>(client: &Client, req: &E, runs: usize) -> Result<Value, CliError> {
     let mut ms = Vec::with_capacity(runs);
     let mut last = Value::Null;
     for _ in 0..runs {
         let t0 = Instant::now();
-        last = client.get(path, query)?;
+        last = client.call(req)?;
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(|a, b| a.total_cmp(b));
@@ -36,6 +40,7 @@ fn time_it(
     .iter()
     .find_map(|k| last.get(*k).and_then(Value::as_array).map(Vec::len))
     .unwrap_or(0);
+    let (path, query) = (req.path(), req.params().0);
     Ok(
         json!({ "path": path, "query": query, "runs": runs, "median_ms": pick(0.5), "p90_ms": pick(0.9), "items": items }),
     )
@@ -44,7 +49,7 @@ fn time_it(
 pub fn run(server: &str, runs: usize) -> Result<Value, CliError> {
     let client = Client::new(server)?;
     let runs = runs.max(1);
-    let services = client.get("/api/v1/services", &[])?;
+    let services = client.call(&ServicesRequest)?;
     let service = services["services"][0]["name"]
         .as_str()
         .unwrap_or("frontend")
@@ -53,12 +58,19 @@ pub fn run(server: &str, runs: usize) -> Result<Value, CliError> {
         .as_array()
         .map(|a| a.iter().filter_map(|s| s["span_count"].as_i64()).sum())
         .unwrap_or(0);
-    let recent = client.get("/api/v1/traces", &[("limit".into(), "1".into())])?;
+    let newest = |limit| TraceQuery {
+        limit,
+        ..Default::default()
+    };
+    let recent = client.call(&newest(1))?;
     let trace_id = recent["spans"][0]["trace_id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let logs = client.get("/api/v1/logs", &[("limit".into(), "200".into())])?;
+    let logs = client.call(&LogQuery {
+        limit: 200,
+        ..Default::default()
+    })?;
     let log_trace = logs["logs"]
         .as_array()
         .and_then(|a| {
@@ -67,49 +79,55 @@ pub fn run(server: &str, runs: usize) -> Result<Value, CliError> {
         })
         .unwrap_or_default();
     let mut results = vec![
-        time_it(&client, &format!("/api/v1/traces/{trace_id}"), &[], runs)?,
-        time_it(&client, "/api/v1/services", &[], runs)?,
+        time_it(&client, &TraceLookup::new(&trace_id, false)?, runs)?,
+        time_it(&client, &ServicesRequest, runs)?,
         time_it(
             &client,
-            "/api/v1/traces",
-            &[
-                ("service".into(), service.clone()),
-                ("status".into(), "error".into()),
-                ("limit".into(), "20".into()),
-            ],
+            &TraceQuery {
+                service: Some(service.clone()),
+                status: Some("error".into()),
+                ..newest(20)
+            },
             runs,
         )?,
     ];
     if !log_trace.is_empty() {
-        results.push(time_it(
-            &client,
-            "/api/v1/logs",
-            &[("trace_id".into(), log_trace)],
-            runs,
-        )?);
+        let q = LogQuery {
+            trace_id: Some(log_trace),
+            limit: 100,
+            ..Default::default()
+        };
+        results.push(time_it(&client, &q, runs)?);
     }
     // Full text: a phrase most generated prompts hold, and a word none does.
     for text in ["\"refund policy\"", "zebra"] {
-        results.push(time_it(
-            &client,
-            "/api/v1/traces",
-            &[("text".into(), text.into()), ("limit".into(), "20".into())],
-            runs,
-        )?);
+        let q = TraceQuery {
+            text: Some(text.into()),
+            ..newest(20)
+        };
+        results.push(time_it(&client, &q, runs)?);
     }
-    let last_hour = [("last".to_string(), "1h".to_string())];
-    results.push(time_it(&client, "/api/v1/summary", &last_hour, runs)?);
-    results.push(time_it(&client, "/api/v1/anomalies", &last_hour, runs)?);
-    results.push(time_it(&client, "/api/v1/diff", &last_hour, runs)?);
-    results.push(time_it(&client, "/api/v1/topology", &last_hour, runs)?);
-    results.push(time_it(
-        &client,
-        "/api/v1/sql",
-        &[(
-            "q".into(),
-            "SELECT service, count(*) AS n FROM spans GROUP BY service".into(),
-        )],
-        runs,
-    )?);
+    let last_hour = Some(DurationParam::parse("1h")?);
+    let summary = SummaryRequest {
+        last: last_hour.clone(),
+        service: None,
+    };
+    results.push(time_it(&client, &summary, runs)?);
+    let anomalies = AnomalyRequest {
+        last: last_hour.clone(),
+        ..Default::default()
+    };
+    results.push(time_it(&client, &anomalies, runs)?);
+    let diff = DiffRequest {
+        last: last_hour.clone(),
+        ..Default::default()
+    };
+    results.push(time_it(&client, &diff, runs)?);
+    results.push(time_it(&client, &TopologyRequest { last: last_hour }, runs)?);
+    let sql = SqlQuery {
+        q: "SELECT service, count(*) AS n FROM spans GROUP BY service".into(),
+        max_rows: None,
+    };
+    results.push(time_it(&client, &sql, runs)?);
     Ok(json!({ "server": server, "stored_spans": total_spans, "results": results }))
 }

@@ -7,6 +7,7 @@
 
 use super::gen::{i, kv, s};
 use crate::client::{CliError, Client};
+use tael_query::params::Params;
 use clap::Args;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -148,12 +149,7 @@ async fn send(
     Err(CliError::other("the server kept asking to retry"))
 }
 
-fn time_query(
-    client: &Client,
-    path: &str,
-    q: &[(String, String)],
-    runs: usize,
-) -> Result<Value, CliError> {
+fn time_query(client: &Client, path: &str, q: &Params, runs: usize) -> Result<Value, CliError> {
     let mut ms = Vec::with_capacity(runs);
     let mut last = Value::Null;
     for _ in 0..runs.max(1) {
@@ -168,7 +164,7 @@ fn time_query(
     let pick = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
     let series = last["data"]["result"].as_array().map(Vec::len).unwrap_or(0);
     Ok(json!({
-        "path": path, "query": q, "first_ms": first, "median_ms": pick(0.5),
+        "path": path, "query": q.0, "first_ms": first, "median_ms": pick(0.5),
         "p90_ms": pick(0.9), "result_series": series
     }))
 }
@@ -202,18 +198,18 @@ pub fn run(a: &SeriesArgs) -> Result<Value, CliError> {
         a.at.unwrap_or_else(|| tael_core::time::now_ns() as f64 / 1e9);
     report["at"] = json!(now);
     let instant = |q: &str| {
-        vec![
-            ("query".to_string(), q.to_string()),
-            ("time".to_string(), format!("{now:.3}")),
-        ]
+        let mut p = Params::new();
+        p.push("query", q);
+        p.push("time", format!("{now:.3}"));
+        p
     };
     let range = |q: &str| {
-        vec![
-            ("query".to_string(), q.to_string()),
-            ("start".to_string(), format!("{:.3}", now - 3600.0)),
-            ("end".to_string(), format!("{now:.3}")),
-            ("step".to_string(), "15".to_string()),
-        ]
+        let mut p = Params::new();
+        p.push("query", q);
+        p.push("start", format!("{:.3}", now - 3600.0));
+        p.push("end", format!("{now:.3}"));
+        p.push("step", "15");
+        p
     };
     report["results"] = json!([
         time_query(

@@ -1,4 +1,6 @@
-//! Starting the real `tael` binary on ephemeral ports, and clients for it.
+//! Starting the real `tael` binary on ephemeral ports, and clients for it
+//! (the typed REST client of `tael-client`, raw where a test checks the
+//! exact answer).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -8,6 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tael_client::BlockingClient;
+use tael_query::api::Method;
+use tael_query::params::Params;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tael");
 
@@ -33,6 +38,12 @@ pub struct Server {
     pub rest: String,
     pub grpc: String,
     pub http: String,
+    /// The REST API's typed client.
+    pub client: BlockingClient,
+    /// Raw posts to the REST and OTLP/HTTP listeners, a connection each
+    /// (bad-input tests send bodies the server refuses unread).
+    raw_rest: BlockingClient,
+    raw_otlp_http: BlockingClient,
 }
 
 impl Server {
@@ -67,11 +78,16 @@ impl Server {
                             sink.clear();
                         }
                     });
+                    let rest = format!("http://{}", v["rest"].as_str().unwrap());
+                    let http = format!("http://{}", v["otlp_http"].as_str().unwrap());
                     return Server {
                         child,
-                        rest: format!("http://{}", v["rest"].as_str().unwrap()),
+                        client: BlockingClient::new(&rest).unwrap(),
+                        raw_rest: BlockingClient::unpooled(&rest).unwrap(),
+                        raw_otlp_http: BlockingClient::unpooled(&http).unwrap(),
+                        rest,
                         grpc: format!("http://{}", v["otlp_grpc"].as_str().unwrap()),
-                        http: format!("http://{}", v["otlp_http"].as_str().unwrap()),
+                        http,
                     };
                 }
             }
@@ -79,16 +95,18 @@ impl Server {
         }
     }
 
+    /// `GET` of a REST path (with its query string): the status and the
+    /// body as JSON (a JSON string when it is not JSON).
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let resp = reqwest::blocking::get(format!("{}{path}", self.rest)).expect("GET");
-        let status = resp.status().as_u16();
-        let text = resp.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let r = self
+            .client
+            .send(Method::Get, path, &Params::new(), None)
+            .expect("GET");
+        (r.status, r.json())
     }
 
+    /// `POST` of raw bytes to the REST (`self.rest`) or OTLP/HTTP
+    /// (`self.http`) listener.
     pub fn post(
         &self,
         base: &str,
@@ -96,26 +114,24 @@ impl Server {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client.post(format!("{base}{path}")).body(body);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().expect("POST");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        (status, headers, resp.bytes().unwrap().to_vec())
+        let client = match base {
+            b if b == self.http => &self.raw_otlp_http,
+            b if b == self.rest => &self.raw_rest,
+            other => panic!("no listener at {other}"),
+        };
+        let r = client.post_bytes(path, headers, body).expect("POST");
+        (r.status, r.headers, r.body.to_vec())
     }
 
     pub fn healthy(&self) -> bool {
-        reqwest::blocking::get(format!("{}/healthz", self.rest))
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
+        self.client
+            .send(Method::Get, "/healthz", &Params::new(), None)
+            .is_ok_and(|r| r.status == 200)
     }
 
     /// Stops the server gracefully (SIGTERM) and waits for it.
     pub fn stop(mut self) {
-        unsafe_kill(self.child.id(), "TERM");
+        send_signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -142,7 +158,7 @@ impl Drop for Server {
 }
 
 /// Sends a signal with the `kill` command (no libc dependency).
-pub fn unsafe_kill(pid: u32, sig: &str) {
+pub fn send_signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([format!("-{sig}"), pid.to_string()])
         .status();

@@ -26,7 +26,7 @@
 
 use super::LlmCall;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, OnceLock, RwLock};
+
 
 /// The built-in table's version: the date its prices were taken from the
 /// providers' public list prices (standard tier; Meta Llama models at a
@@ -401,25 +401,6 @@ fn normalise(model: &str) -> String {
         }
     }
     m
-}
-
-fn current_cell() -> &'static RwLock<Arc<PriceTable>> {
-    static T: OnceLock<RwLock<Arc<PriceTable>>> = OnceLock::new();
-    T.get_or_init(|| RwLock::new(Arc::new(PriceTable::builtin())))
-}
-
-/// The table ingest prices calls with (the built-in one until [`install`]).
-pub fn current() -> Arc<PriceTable> {
-    current_cell()
-        .read()
-        .map(|t| t.clone())
-        .unwrap_or_else(|e| e.into_inner().clone())
-}
-
-/// Makes `table` the one ingest prices calls with.
-pub fn install(table: PriceTable) {
-    let mut cell = current_cell().write().unwrap_or_else(|e| e.into_inner());
-    *cell = Arc::new(table);
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@
 //! log bodies, histogram buckets, exponential histograms, summary quantiles,
 //! temporality and monotonicity all survive. Invalid items are rejected one
 //! by one (counted for OTLP `partial_success`); the rest of a batch is kept.
+//!
+//! [`reference`] is the mapping written plainly over the decoded protobuf
+//! types: the specification the ingest decoders of `tael-storage` (which
+//! read the wire bytes straight into columns) are property-tested against.
+//! Ingest never runs it; a mapping fix goes into both. OTLP/JSON is [`json`]
+//! (decoding) and [`json_encode`].
 
 pub mod json;
 pub mod json_encode;
@@ -14,9 +20,14 @@ mod proptests;
 pub mod testing;
 mod traces;
 
-pub use logs::logs_from_request;
-pub use metrics::metrics_from_request;
-pub use traces::{kind_name, spans_from_request, status_name};
+pub use traces::{kind_name, status_name};
+
+/// The reference OTLP → model mapping (see the module docs).
+pub mod reference {
+    pub use super::logs::logs_from_request;
+    pub use super::metrics::metrics_from_request;
+    pub use super::traces::spans_from_request;
+}
 
 use crate::attr::kvs_to_json_map;
 use crate::model::{Attrs, Scope};

@@ -1,10 +1,13 @@
 //! Property tests of the OTLP mapping: OTLP/JSON encode → decode is the
-//! identity on requests, and mapping keeps every valid item with its values.
+//! identity on requests, mapping keeps every valid item with its values, and
+//! the REST JSON of mapped items reads back into the same items.
 
 use super::json::{decode_logs, decode_traces};
 use super::json_encode;
 use super::testing::{log_request, trace_request};
-use super::{logs_from_request, spans_from_request, MapLimits};
+use super::reference::{logs_from_request, spans_from_request};
+use super::MapLimits;
+use crate::llm::prices::PriceTable;
 use crate::attr::any_to_json;
 use proptest::prelude::*;
 
@@ -24,7 +27,7 @@ proptest! {
     #[test]
     fn mapping_keeps_every_valid_span_and_its_values(req in trace_request()) {
         let spans = &req.resource_spans[0].scope_spans[0].spans;
-        let mapped = spans_from_request(&req, MapLimits::default());
+        let mapped = spans_from_request(&req, MapLimits::default(), &PriceTable::builtin());
         prop_assert_eq!(mapped.items.len(), spans.len());
         prop_assert_eq!(mapped.rejected, 0);
         for (m, s) in mapped.items.iter().zip(spans) {
@@ -52,7 +55,7 @@ proptest! {
             }
         }
         let n = req.resource_spans[0].scope_spans[0].spans.len();
-        let mapped = spans_from_request(&req, MapLimits::default());
+        let mapped = spans_from_request(&req, MapLimits::default(), &PriceTable::builtin());
         prop_assert_eq!(mapped.rejected, expected_bad);
         prop_assert_eq!(mapped.items.len() as u64, n as u64 - expected_bad);
     }
@@ -65,6 +68,18 @@ proptest! {
         for (m, r) in mapped.items.iter().zip(recs) {
             prop_assert_eq!(&m.body, &any_to_json(r.body.as_ref()));
             prop_assert_eq!(m.severity_number, r.severity_number);
+        }
+    }
+
+    #[test]
+    fn rest_json_reads_back(traces in trace_request(), logs in log_request()) {
+        for s in spans_from_request(&traces, MapLimits::default(), &PriceTable::builtin()).items {
+            let text = serde_json::to_string(&s).unwrap();
+            prop_assert_eq!(serde_json::from_str::<crate::model::Span>(&text).unwrap(), s);
+        }
+        for l in logs_from_request(&logs, MapLimits::default()).items {
+            let text = serde_json::to_string(&l).unwrap();
+            prop_assert_eq!(serde_json::from_str::<crate::model::LogRecord>(&text).unwrap(), l);
         }
     }
 }

@@ -26,9 +26,13 @@ pub fn status_name(code: i32) -> &'static str {
 }
 
 /// Maps every span of the request; invalid spans are rejected one by one.
-pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) -> Mapped<Span> {
+/// LLM calls are priced with `prices`.
+pub fn spans_from_request(
+    req: &ExportTraceServiceRequest,
+    limits: MapLimits,
+    prices: &crate::llm::prices::PriceTable,
+) -> Mapped<Span> {
     let mut out = Mapped::default();
-    let prices = crate::llm::prices::current();
     for rs in &req.resource_spans {
         let (resource, service) = resource_parts(rs.resource.as_ref(), limits);
         for ss in &rs.scope_spans {
@@ -87,7 +91,7 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: MapLimits) ->
                     continue;
                 }
                 let status = s.status.as_ref();
-                let llm = crate::llm::extract(&attributes, &events, &prices);
+                let llm = crate::llm::extract(&attributes, &events, prices);
                 out.items.push(Span {
                     trace_id,
                     span_id,

@@ -4,7 +4,8 @@
 //! new ids), so an entry stays valid for as long as its part is in a
 //! snapshot; entries of parts that left the snapshot are dropped, and the
 //! least recently used ones go when the cache is over its byte budget
-//! (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB by default; 0 turns it off).
+//! (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB by default; 0 turns it off). Each
+//! store owns its cache (part ids are only unique within one engine).
 //!
 //! A selector then costs, per part, a label match per cached series and a
 //! binary search per matching series, instead of decoding and grouping
@@ -19,8 +20,7 @@ use crate::QueryError;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tael_storage::part::PartRef;
 
 /// One series of a stored metric in one part.
@@ -58,18 +58,20 @@ struct Cache {
     tick: u64,
 }
 
-fn cache() -> &'static Mutex<Cache> {
-    static C: OnceLock<Mutex<Cache>> = OnceLock::new();
-    C.get_or_init(Default::default)
+/// One store's part series cache.
+pub struct SeriesCache {
+    cache: Mutex<Cache>,
+    /// Bytes of series kept at most (0: none).
+    budget: usize,
 }
 
-static BUDGET: AtomicUsize = AtomicUsize::new(256 << 20);
-
-/// Sets the cache's byte budget (0 turns the cache off).
-pub fn set_budget(bytes: usize) {
-    BUDGET.store(bytes, Ordering::Relaxed);
-    let mut c = cache().lock();
-    evict(&mut c, bytes);
+impl SeriesCache {
+    pub fn new(budget: usize) -> SeriesCache {
+        SeriesCache {
+            cache: Mutex::new(Cache::default()),
+            budget,
+        }
+    }
 }
 
 fn evict(c: &mut Cache, budget: usize) {
@@ -103,18 +105,20 @@ fn size_of(series: &[CachedSeries]) -> usize {
         .sum()
 }
 
+impl SeriesCache {
 /// The series of each requested (part, metric), from the cache or built
 /// with `build` (in parallel, one part per thread) and then cached.
 /// Entries of parts not in `live_parts` are dropped first.
 pub fn get_many(
+    &self,
     wanted: &[(PartRef, StoredMetric)],
     live_parts: &HashSet<u64>,
     build: &BuildSeries<'_>,
 ) -> Result<Vec<PartSeries>, QueryError> {
-    let budget = BUDGET.load(Ordering::Relaxed);
+    let budget = self.budget;
     let mut out: Vec<Option<PartSeries>> = vec![None; wanted.len()];
     {
-        let mut c = cache().lock();
+        let mut c = self.cache.lock();
         let c = &mut *c;
         let dead: Vec<_> = c
             .entries
@@ -145,7 +149,7 @@ pub fn get_many(
             Ok(())
         },
     )?;
-    let mut c = cache().lock();
+    let mut c = self.cache.lock();
     for (i, series) in built.into_iter().flatten() {
         let bytes = size_of(&series);
         let series: PartSeries = Arc::new(series);
@@ -169,6 +173,7 @@ pub fn get_many(
     }
     evict(&mut c, budget);
     Ok(out.into_iter().map(|s| s.unwrap_or_default()).collect())
+}
 }
 
 #[cfg(test)]

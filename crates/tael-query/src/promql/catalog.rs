@@ -2,15 +2,16 @@
 //! temporality) each memtable chunk and each Parquet part holds. Chunks and
 //! parts never change, so their entries are computed once and cached (a
 //! chunk by its allocation, held weakly so the address cannot be reused
-//! while cached; a part by id). Selector resolution reads the catalog, and
-//! the loader skips chunks and parts that do not hold a wanted metric.
+//! while cached; a part by id) in the store's [`CatalogCache`]. Selector
+//! resolution reads the catalog, and the loader skips chunks and parts
+//! that do not hold a wanted metric.
 
 use super::names::StoredMetric;
 use crate::QueryError;
 use arrow::array::{Array, RecordBatch};
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use tael_storage::columnar::Cols;
 use tael_storage::memtable::{Chunk, MemChunk};
 use tael_storage::{Signal, Snapshot};
@@ -23,10 +24,9 @@ struct Cache {
     parts: HashMap<u64, Metrics>,
 }
 
-fn cache() -> &'static Mutex<Cache> {
-    static C: OnceLock<Mutex<Cache>> = OnceLock::new();
-    C.get_or_init(Default::default)
-}
+/// One store's catalog entries of the chunks and parts it last saw.
+#[derive(Default)]
+pub struct CatalogCache(Mutex<Cache>);
 
 const COLUMNS: [&str; 5] = ["name", "unit", "metric_type", "is_monotonic", "temporality"];
 
@@ -85,14 +85,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn of(snap: &Snapshot) -> Result<Catalog, QueryError> {
+    pub fn of(snap: &Snapshot, cache: &CatalogCache) -> Result<Catalog, QueryError> {
         let chunks_in = snap.chunks_of(Signal::Metrics);
         let parts_in: Vec<_> = snap.parts_of(Signal::Metrics).collect();
         let mut chunks = Vec::with_capacity(chunks_in.len());
         let mut parts = Vec::with_capacity(parts_in.len());
         let mut fresh = Cache::default();
         {
-            let c = cache().lock();
+            let c = cache.0.lock();
             for ch in chunks_in {
                 let key = Arc::as_ptr(ch) as usize;
                 if let Some((w, m)) = c.chunks.get(&key) {
@@ -130,7 +130,7 @@ impl Catalog {
             };
             parts.push(m);
         }
-        *cache().lock() = fresh;
+        *cache.0.lock() = fresh;
         Ok(Catalog { chunks, parts })
     }
 

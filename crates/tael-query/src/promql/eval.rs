@@ -13,12 +13,18 @@
 //! - aggregations group `by` / `without` labels.
 //!
 //! Every selector's series are loaded once for the whole query (the union
-//! of the times all steps need), then each step is evaluated in memory.
+//! of the times all steps need), then each step is evaluated in memory:
+//! [`Evaluator::plan`] lists what the selectors need, a [`Store`] loads it
+//! ([`Store::series`], all selectors in one call), and
+//! [`Evaluator::supply`] hands the series to the evaluator.
+//!
+//! [`Store`]: crate::store::Store
+//! [`Store::series`]: crate::store::Store::series
 
-use super::catalog::Catalog;
-use super::series::{is_stale, load};
+use super::series::{is_stale, Loaded};
 use super::value::{Labels, Sample, SeriesRange, Value, METRIC_NAME};
 use crate::fasthash::FastMap;
+use crate::store::SeriesSelector;
 use crate::QueryError;
 use parking_lot::Mutex;
 use promql_parser::label::Matcher;
@@ -30,7 +36,6 @@ use promql_parser::parser::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-use tael_storage::Snapshot;
 
 pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
@@ -57,15 +62,14 @@ fn offset_ms(o: &Option<Offset>) -> i64 {
     }
 }
 
-/// The evaluator of one query.
-pub struct Evaluator<'a> {
-    snap: &'a Snapshot,
-    catalog: Catalog,
+/// The evaluator of one query. Series are keyed by their selector's
+/// address in the AST, so the expression must stay where it is (behind an
+/// `Arc` or a `Box`) from [`Evaluator::plan`] to the last evaluation.
+pub struct Evaluator {
     /// Series per selector, keyed by the selector's address in the AST.
     data: HashMap<usize, Arc<Vec<SeriesRange>>>,
     pub start_ms: i64,
     pub end_ms: i64,
-    loaded: usize,
     deadline: std::time::Instant,
     timeout: std::time::Duration,
     /// Label sets derived from others, by (derivation, address of the
@@ -92,24 +96,24 @@ fn key<T>(x: &T) -> usize {
     x as *const T as usize
 }
 
-impl<'a> Evaluator<'a> {
-    pub fn new(
-        snap: &'a Snapshot,
-        start_ms: i64,
-        end_ms: i64,
-        timeout: std::time::Duration,
-    ) -> Result<Self, QueryError> {
-        Ok(Evaluator {
-            catalog: Catalog::of(snap)?,
-            snap,
+/// A selector a query needs, with its place in the AST.
+pub struct Planned {
+    key: usize,
+    pub selector: SeriesSelector,
+}
+
+impl Evaluator {
+    /// An evaluator for steps in `[start_ms, end_ms]`; its time limit runs
+    /// from now (loading included).
+    pub fn new(start_ms: i64, end_ms: i64, timeout: std::time::Duration) -> Self {
+        Evaluator {
             data: HashMap::new(),
             start_ms,
             end_ms,
-            loaded: 0,
             deadline: std::time::Instant::now() + timeout,
             timeout,
             derived: Mutex::new(FastMap::default()),
-        })
+        }
     }
 
     /// `f(l)`, memoised per (`kind`, `l`'s address).
@@ -187,12 +191,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn load_selector(
-        &mut self,
+    fn plan_selector(
+        &self,
         vs: &VectorSelector,
         from: i64,
         to: i64,
         range: i64,
+        out: &mut Vec<Planned>,
     ) -> Result<(), QueryError> {
         let (f, t) = self.at_range(&vs.at, from, to);
         let off = offset_ms(&vs.offset);
@@ -209,59 +214,86 @@ impl<'a> Evaluator<'a> {
                 "\"or\" inside a selector is not supported".into(),
             ));
         }
-        let loaded = load(
-            self.snap,
-            &self.catalog,
-            &matchers,
-            f.saturating_sub(off).saturating_sub(range),
-            t.saturating_sub(off),
-            MAX_SAMPLES.saturating_sub(self.loaded),
-        )?;
-        let series = loaded.series;
-        self.loaded += series.iter().map(|s| s.points.len()).sum::<usize>();
-        self.check_deadline()?;
-        {
-            let mut memo = self.derived.lock();
-            for (s, u) in series.iter().zip(loaded.unnamed) {
-                if let Some(u) = u.filter(|_| memo.len() < MAX_DERIVED) {
-                    let k = (DROP_NAME, Arc::as_ptr(&s.labels) as usize);
-                    memo.insert(k, (s.labels.clone(), u));
-                }
-            }
-        }
-        self.data.insert(key(vs), Arc::new(series));
+        out.push(Planned {
+            key: key(vs),
+            selector: SeriesSelector {
+                matchers,
+                from_ms: f.saturating_sub(off).saturating_sub(range),
+                to_ms: t.saturating_sub(off),
+            },
+        });
         Ok(())
     }
 
-    /// Loads every selector for evaluations at times in `[from, to]`.
-    pub fn prepare(&mut self, e: &Expr, from: i64, to: i64) -> Result<(), QueryError> {
+    /// The series every selector of `e` needs for evaluations at times in
+    /// `[from, to]`.
+    pub fn plan(&self, e: &Expr, from: i64, to: i64) -> Result<Vec<Planned>, QueryError> {
+        let mut out = Vec::new();
+        self.plan_into(e, from, to, &mut out)?;
+        Ok(out)
+    }
+
+    /// Hands over the series of the planned selectors (in plan order).
+    pub fn supply(&mut self, planned: Vec<Planned>, loaded: Vec<Loaded>) -> Result<(), QueryError> {
+        if planned.len() != loaded.len() {
+            return Err(QueryError::Internal(format!(
+                "{} selectors planned, {} loaded",
+                planned.len(),
+                loaded.len()
+            )));
+        }
+        for (p, l) in planned.into_iter().zip(loaded) {
+            {
+                let mut memo = self.derived.lock();
+                for (s, u) in l.series.iter().zip(l.unnamed) {
+                    if let Some(u) = u.filter(|_| memo.len() < MAX_DERIVED) {
+                        let k = (DROP_NAME, Arc::as_ptr(&s.labels) as usize);
+                        memo.insert(k, (s.labels.clone(), u));
+                    }
+                }
+            }
+            self.data.insert(p.key, Arc::new(l.series));
+        }
+        self.check_deadline()
+    }
+
+    fn plan_into(
+        &self,
+        e: &Expr,
+        from: i64,
+        to: i64,
+        out: &mut Vec<Planned>,
+    ) -> Result<(), QueryError> {
         match e {
-            Expr::VectorSelector(vs) => self.load_selector(vs, from, to, LOOKBACK_MS),
-            Expr::MatrixSelector(ms_) => self.load_selector(&ms_.vs, from, to, ms(&ms_.range)),
+            Expr::VectorSelector(vs) => self.plan_selector(vs, from, to, LOOKBACK_MS, out),
+            Expr::MatrixSelector(ms_) => {
+                self.plan_selector(&ms_.vs, from, to, ms(&ms_.range), out)
+            }
             Expr::Subquery(sq) => {
                 let (f, t) = self.at_range(&sq.at, from, to);
                 let off = offset_ms(&sq.offset);
-                self.prepare(
+                self.plan_into(
                     &sq.expr,
                     f.saturating_sub(off).saturating_sub(ms(&sq.range)),
                     t.saturating_sub(off),
+                    out,
                 )
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
-                    self.prepare(p, from, to)?;
+                    self.plan_into(p, from, to, out)?;
                 }
-                self.prepare(&a.expr, from, to)
+                self.plan_into(&a.expr, from, to, out)
             }
-            Expr::Unary(u) => self.prepare(&u.expr, from, to),
+            Expr::Unary(u) => self.plan_into(&u.expr, from, to, out),
             Expr::Binary(b) => {
-                self.prepare(&b.lhs, from, to)?;
-                self.prepare(&b.rhs, from, to)
+                self.plan_into(&b.lhs, from, to, out)?;
+                self.plan_into(&b.rhs, from, to, out)
             }
-            Expr::Paren(p) => self.prepare(&p.expr, from, to),
+            Expr::Paren(p) => self.plan_into(&p.expr, from, to, out),
             Expr::Call(c) => {
                 for a in &c.args.args {
-                    self.prepare(a, from, to)?;
+                    self.plan_into(a, from, to, out)?;
                 }
                 Ok(())
             }
@@ -505,7 +537,7 @@ fn unique(v: Value) -> Result<Value, QueryError> {
 /// For `timestamp()`: the time (s) of each sample an instant selector
 /// returns at `t`; other expressions' samples are stamped `t`.
 pub(crate) fn sample_times(
-    ev: &Evaluator<'_>,
+    ev: &Evaluator,
     e: &Expr,
     t: i64,
 ) -> Result<HashMap<Arc<Labels>, f64>, QueryError> {

@@ -175,7 +175,7 @@ fn over_time(name: &str, points: &[(i64, f64)], phi: f64) -> Option<f64> {
 }
 
 fn map_range(
-    ev: &Evaluator<'_>,
+    ev: &Evaluator,
     c: &Call,
     matrix_arg: usize,
     t: i64,
@@ -215,7 +215,7 @@ fn unparen(mut e: &Expr) -> &Expr {
 }
 
 fn map_vector(
-    ev: &Evaluator<'_>,
+    ev: &Evaluator,
     c: &Call,
     t: i64,
     f: impl Fn(f64) -> f64,
@@ -341,7 +341,7 @@ fn bucket_quantile(phi: f64, buckets: &mut [(f64, f64)]) -> f64 {
     start + (end - start) * (rank / count)
 }
 
-fn histogram_quantile(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
+fn histogram_quantile(ev: &Evaluator, c: &Call, t: i64) -> Result<Value, QueryError> {
     let phi = ev.eval_scalar(arg(c, 0)?, t)?;
     let v = ev.eval_vector(arg(c, 1)?, t)?;
     let buckets = v.into_iter().filter_map(|s| {
@@ -366,7 +366,7 @@ fn histogram_quantile(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Que
     ))
 }
 
-fn string_arg(ev: &Evaluator<'_>, c: &Call, i: usize, t: i64) -> Result<String, QueryError> {
+fn string_arg(ev: &Evaluator, c: &Call, i: usize, t: i64) -> Result<String, QueryError> {
     match ev.eval(arg(c, i)?, t)? {
         Value::String(s) => Ok(s),
         other => Err(QueryError::InvalidArgument(format!(
@@ -384,7 +384,7 @@ pub(crate) fn valid_label(n: &str) -> bool {
         && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
+fn label_replace(ev: &Evaluator, c: &Call, t: i64) -> Result<Value, QueryError> {
     let v = ev.eval_vector(arg(c, 0)?, t)?;
     let dst = string_arg(ev, c, 1, t)?;
     let repl = string_arg(ev, c, 2, t)?;
@@ -423,7 +423,7 @@ fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryErr
     ))
 }
 
-fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
+fn label_join(ev: &Evaluator, c: &Call, t: i64) -> Result<Value, QueryError> {
     let v = ev.eval_vector(arg(c, 0)?, t)?;
     let dst = string_arg(ev, c, 1, t)?;
     let sep = string_arg(ev, c, 2, t)?;
@@ -477,7 +477,7 @@ fn absent_labels(e: &Expr) -> Labels {
     Labels::new(pairs)
 }
 
-pub fn call(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, QueryError> {
+pub fn call(ev: &Evaluator, c: &Call, t: i64) -> Result<Value, QueryError> {
     let name = c.func.name;
     let secs = t as f64 / 1000.0;
     match name {

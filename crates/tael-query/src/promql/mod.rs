@@ -2,6 +2,10 @@
 //! names and values, metadata — what the Prometheus HTTP API serves.
 //! Parsing is `promql-parser`'s; how OTel metrics appear as Prometheus
 //! series is in [`names`] and [`series`]; evaluation semantics in [`eval`].
+//!
+//! Queries run above the [`Store`]: the store loads the series the
+//! selectors need ([`Store::series`], with [`load_series`] for a local
+//! snapshot), and evaluation runs here on the blocking pool.
 
 mod aggregate;
 mod binary;
@@ -14,15 +18,18 @@ pub mod series;
 pub mod value;
 
 use crate::fasthash::{FastHash, FastMap};
+use crate::store::{SeriesQuery, SeriesSelector, Store};
 use crate::QueryError;
-use catalog::Catalog;
+use cache::SeriesCache;
+use catalog::{Catalog, CatalogCache};
 use eval::Evaluator;
 use promql_parser::label::Matcher;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
+use series::Loaded;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use tael_storage::Engine;
+use tael_storage::Snapshot;
 use value::{Labels, QueryResult, SeriesRange, Value, METRIC_NAME};
 
 /// Most steps a range query may have (as Prometheus: 11,000 points per series).
@@ -59,10 +66,82 @@ pub fn parse(q: &str) -> Result<Expr, QueryError> {
     }
 }
 
-/// Sets the byte budget of the part series cache (0 turns it off); see
-/// [`cache`].
-pub fn set_series_cache_bytes(bytes: usize) {
-    cache::set_budget(bytes)
+/// What a store keeps between PromQL queries: decoded part series (within
+/// a byte budget, see [`cache`]) and the metric catalog of its chunks and
+/// parts.
+pub struct PromqlCaches {
+    series: SeriesCache,
+    catalog: CatalogCache,
+}
+
+impl PromqlCaches {
+    /// Caches keeping at most `series_bytes` of decoded series (0: none).
+    pub fn new(series_bytes: usize) -> PromqlCaches {
+        PromqlCaches {
+            series: SeriesCache::new(series_bytes),
+            catalog: CatalogCache::default(),
+        }
+    }
+}
+
+/// Loads the series of every selector of `q` from a snapshot, within the
+/// sample budget and time limit.
+pub fn load_series(
+    snap: &Snapshot,
+    caches: &PromqlCaches,
+    q: &SeriesQuery,
+) -> Result<Vec<Loaded>, QueryError> {
+    let deadline = std::time::Instant::now() + q.timeout;
+    let catalog = Catalog::of(snap, &caches.catalog)?;
+    let mut loaded = 0usize;
+    let mut out = Vec::with_capacity(q.selectors.len());
+    for sel in &q.selectors {
+        let l = series::load(
+            snap,
+            &catalog,
+            &caches.series,
+            &sel.matchers,
+            sel.from_ms,
+            sel.to_ms,
+            q.max_samples.saturating_sub(loaded),
+        )?;
+        loaded += l.series.iter().map(|s| s.points.len()).sum::<usize>();
+        if std::time::Instant::now() > deadline {
+            return Err(QueryError::Timeout(format!(
+                "query timed out after {:?}",
+                q.timeout
+            )));
+        }
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Every stored metric of a snapshot.
+pub fn stored_metrics(
+    snap: &Snapshot,
+    caches: &PromqlCaches,
+) -> Result<BTreeSet<names::StoredMetric>, QueryError> {
+    Ok(Catalog::of(snap, &caches.catalog)?.all())
+}
+
+/// Loads what `expr`'s selectors need from `store` into `ev`.
+async fn load(
+    store: &dyn Store,
+    ev: &mut Evaluator,
+    expr: &Expr,
+    from: i64,
+    to: i64,
+    timeout: std::time::Duration,
+) -> Result<(), QueryError> {
+    let planned = ev.plan(expr, from, to)?;
+    let q = SeriesQuery {
+        selectors: planned.iter().map(|p| p.selector.clone()).collect(),
+        max_samples: eval::MAX_SAMPLES,
+        timeout,
+    };
+    let loaded = store.series(q).await?;
+    ev.supply(planned, loaded)
 }
 
 pub(crate) fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
@@ -79,31 +158,33 @@ pub(crate) fn check_unique(v: &[value::Sample]) -> Result<(), QueryError> {
 }
 
 /// Evaluates `q` at `time_ms`, within `timeout`.
-pub fn instant_query(
-    engine: &Engine,
+pub async fn instant_query(
+    store: &dyn Store,
     q: &str,
     time_ms: i64,
     timeout: std::time::Duration,
 ) -> Result<QueryResult, QueryError> {
     let time_ms = check_time("time", time_ms)?;
-    let expr = parse(q)?;
-    let snap = engine.snapshot();
-    let mut ev = Evaluator::new(&snap, time_ms, time_ms, timeout)?;
-    ev.prepare(&expr, time_ms, time_ms)?;
-    Ok(match ev.eval(&expr, time_ms)? {
-        Value::Scalar(value) => QueryResult::Scalar { time_ms, value },
-        Value::String(value) => QueryResult::String { time_ms, value },
-        Value::Vector(samples) => {
-            check_unique(&samples)?;
-            QueryResult::Vector { time_ms, samples }
-        }
-        Value::Matrix(m) => QueryResult::Matrix(m),
+    let expr = Arc::new(parse(q)?);
+    let mut ev = Evaluator::new(time_ms, time_ms, timeout);
+    load(store, &mut ev, &expr, time_ms, time_ms, timeout).await?;
+    crate::blocking(move || {
+        Ok(match ev.eval(&expr, time_ms)? {
+            Value::Scalar(value) => QueryResult::Scalar { time_ms, value },
+            Value::String(value) => QueryResult::String { time_ms, value },
+            Value::Vector(samples) => {
+                check_unique(&samples)?;
+                QueryResult::Vector { time_ms, samples }
+            }
+            Value::Matrix(m) => QueryResult::Matrix(m),
+        })
     })
+    .await
 }
 
 /// Evaluates `q` at every step from `start_ms` to `end_ms`, within `timeout`.
-pub fn range_query(
-    engine: &Engine,
+pub async fn range_query(
+    store: &dyn Store,
     q: &str,
     start_ms: i64,
     end_ms: i64,
@@ -126,7 +207,7 @@ pub fn range_query(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
         ));
     }
-    let expr = parse(q)?;
+    let expr = Arc::new(parse(q)?);
     match expr.value_type() {
         ValueType::Vector | ValueType::Scalar => {}
         other => {
@@ -135,14 +216,24 @@ pub fn range_query(
         )))
         }
     }
-    let snap = engine.snapshot();
-    let mut ev = Evaluator::new(&snap, start_ms, end_ms, timeout)?;
-    ev.prepare(&expr, start_ms, end_ms)?;
+    let mut ev = Evaluator::new(start_ms, end_ms, timeout);
+    load(store, &mut ev, &expr, start_ms, end_ms, timeout).await?;
+    crate::blocking(move || evaluate_range(&ev, &expr, start_ms, end_ms, step_ms)).await
+}
+
+/// Every step of a range query, with the series loaded.
+fn evaluate_range(
+    ev: &Evaluator,
+    expr: &Expr,
+    start_ms: i64,
+    end_ms: i64,
+    step_ms: i64,
+) -> Result<QueryResult, QueryError> {
     let mut acc: FastMap<Arc<Labels>, Vec<(i64, f64)>> = FastMap::default();
     let mut t = start_ms;
     while t <= end_ms {
         ev.check_deadline()?;
-        match ev.eval(&expr, t)? {
+        match ev.eval(expr, t)? {
             Value::Scalar(x) => acc
                 .entry(Arc::new(Labels::default()))
                 .or_default()
@@ -195,35 +286,46 @@ fn selectors(matches: &[String]) -> Result<Vec<Vec<Matcher>>, QueryError> {
 
 /// The label sets of the series matching any of `matches` (all series
 /// when empty) with samples in `[start_ms, end_ms]`.
-pub fn series(
-    engine: &Engine,
+pub async fn series(
+    store: &dyn Store,
     matches: &[String],
     start_ms: i64,
     end_ms: i64,
 ) -> Result<Vec<Labels>, QueryError> {
-    let snap = engine.snapshot();
-    let catalog = Catalog::of(&snap)?;
     let mut sets = selectors(matches)?;
     if sets.is_empty() {
         sets.push(Vec::new());
     }
     let mut out = BTreeSet::new();
-    for ms in sets {
-        for s in series::load(&snap, &catalog, &ms, start_ms, end_ms, eval::MAX_SAMPLES)?.series {
-            out.insert((*s.labels).clone());
+    // One load per selector, each with the whole sample budget.
+    for matchers in sets {
+        let q = SeriesQuery {
+            selectors: vec![SeriesSelector {
+                matchers,
+                from_ms: start_ms,
+                to_ms: end_ms,
+            }],
+            max_samples: eval::MAX_SAMPLES,
+            timeout: DEFAULT_TIMEOUT,
+        };
+        for loaded in store.series(q).await? {
+            for s in loaded.series {
+                out.insert((*s.labels).clone());
+            }
         }
     }
     Ok(out.into_iter().collect())
 }
 
 /// Label names of the matching series, sorted.
-pub fn label_names(
-    engine: &Engine,
+pub async fn label_names(
+    store: &dyn Store,
     matches: &[String],
     start_ms: i64,
     end_ms: i64,
 ) -> Result<Vec<String>, QueryError> {
-    let names: BTreeSet<String> = series(engine, matches, start_ms, end_ms)?
+    let names: BTreeSet<String> = series(store, matches, start_ms, end_ms)
+        .await?
         .into_iter()
         .flat_map(|l| l.0.into_iter().map(|(n, _)| n))
         .collect();
@@ -231,8 +333,8 @@ pub fn label_names(
 }
 
 /// Values of one label over the matching series, sorted.
-pub fn label_values(
-    engine: &Engine,
+pub async fn label_values(
+    store: &dyn Store,
     name: &str,
     matches: &[String],
     start_ms: i64,
@@ -240,8 +342,7 @@ pub fn label_values(
 ) -> Result<Vec<String>, QueryError> {
     if name == METRIC_NAME && matches.is_empty() {
         // Names come from the catalog alone, no sample is read.
-        let snap = engine.snapshot();
-        let all = Catalog::of(&snap)?.all();
+        let all = store.metric_catalog().await?;
         let names: BTreeSet<String> = all
             .iter()
             .flat_map(|m| names::families(m).into_iter().map(|f| f.1))
@@ -249,7 +350,8 @@ pub fn label_values(
         return Ok(names.into_iter().collect());
     }
     let wanted = names::label_name(name);
-    let values: BTreeSet<String> = series(engine, matches, start_ms, end_ms)?
+    let values: BTreeSet<String> = series(store, matches, start_ms, end_ms)
+        .await?
         .into_iter()
         .map(|l| l.get(&wanted).to_string())
         .filter(|v| !v.is_empty())
@@ -258,10 +360,11 @@ pub fn label_values(
 }
 
 /// Metric metadata for `/api/v1/metadata`: family name → (type, unit).
-pub fn metadata(engine: &Engine) -> Result<BTreeMap<String, (String, String)>, QueryError> {
-    let snap = engine.snapshot();
+pub async fn metadata(
+    store: &dyn Store,
+) -> Result<BTreeMap<String, (String, String)>, QueryError> {
     let mut out = BTreeMap::new();
-    for m in Catalog::of(&snap)?.all() {
+    for m in store.metric_catalog().await? {
         let kind = match m.metric_type.as_str() {
             "sum" if m.monotonic && m.temporality == "cumulative" => "counter",
             "sum" | "gauge" => "gauge",

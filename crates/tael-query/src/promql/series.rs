@@ -18,7 +18,7 @@
 //! A point flagged "no recorded value" (OTLP flag 1, which remote-write
 //! staleness markers are stored as) becomes a staleness marker.
 
-use super::cache::{self, label_hash, CachedSeries};
+use super::cache::{label_hash, CachedSeries, SeriesCache};
 use super::catalog::Catalog;
 use super::names::{families, format_bound, label_name, Family, StoredMetric};
 use super::value::{Labels, SeriesRange, METRIC_NAME};
@@ -506,6 +506,7 @@ pub struct Loaded {
 pub fn load(
     snap: &Snapshot,
     catalog: &Catalog,
+    cache: &SeriesCache,
     matchers: &[Matcher],
     from_ms: i64,
     to_ms: i64,
@@ -559,7 +560,7 @@ pub fn load(
         }
     }
     let live: HashSet<u64> = snap.parts_of(Signal::Metrics).map(|p| p.meta.id).collect();
-    let cached = cache::get_many(&requests, &live, &part_series)?;
+    let cached = cache.get_many(&requests, &live, &part_series)?;
     for ((_, m), series) in requests.iter().zip(cached) {
         let families: Vec<Family> = wanted
             .iter()

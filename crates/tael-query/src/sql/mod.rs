@@ -38,7 +38,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{cast, col, lit, DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +53,63 @@ impl From<DataFusionError> for QueryError {
             }
             _ => QueryError::InvalidArgument(e.to_string()),
         }
+    }
+}
+
+/// A read-only SQL query (`/api/v1/sql`: `GET ?q=` or `POST {"q": …}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlQuery {
+    /// One statement: `SELECT`, `WITH`, `VALUES` or `EXPLAIN` of one.
+    pub q: String,
+    /// Rows returned at most (the store's own cap applies too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<usize>,
+}
+
+impl SqlQuery {
+    /// Reads `q` (or `query`) and `max_rows` from a query string.
+    pub fn from_params(p: &crate::params::Params) -> Result<SqlQuery, QueryError> {
+        SqlQuery {
+            q: p.get("q").or_else(|| p.get("query")).unwrap_or_default().to_string(),
+            max_rows: p.positive("max_rows")?,
+        }
+        .checked()
+    }
+
+    /// Reads a JSON body `{"q": "<SQL>", "max_rows": n}` (`query` also
+    /// accepted for `q`).
+    pub fn from_json(body: &[u8]) -> Result<SqlQuery, QueryError> {
+        let bad = |m: String| QueryError::InvalidArgument(m);
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))?;
+        let q = v
+            .get("q")
+            .or_else(|| v.get("query"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("body must be {\"q\": \"<SQL>\"}".into()))?;
+        let max_rows = match v.get("max_rows") {
+            None | Some(Value::Null) => None,
+            Some(n) => Some(
+                n.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("max_rows must be a positive whole number".into()))?
+                    as usize,
+            ),
+        };
+        SqlQuery {
+            q: q.to_string(),
+            max_rows,
+        }
+        .checked()
+    }
+
+    fn checked(self) -> Result<SqlQuery, QueryError> {
+        if self.q.trim().is_empty() {
+            return Err(QueryError::InvalidArgument(
+                "q (the SQL query) is required".into(),
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -77,14 +134,14 @@ impl Default for SqlLimits {
 }
 
 /// One column of a result or table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnInfo {
     pub name: String,
     #[serde(rename = "type")]
     pub data_type: String,
     pub nullable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<&'static str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl ColumnInfo {
@@ -93,13 +150,13 @@ impl ColumnInfo {
             name: f.name().clone(),
             data_type: rows::type_name(f.data_type()),
             nullable: f.is_nullable(),
-            description,
+            description: description.map(str::to_string),
         }
     }
 }
 
 /// A query result (the REST envelope adds `count`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SqlResult {
     pub columns: Vec<ColumnInfo>,
     pub rows: Vec<Map<String, Value>>,
@@ -107,10 +164,10 @@ pub struct SqlResult {
 }
 
 /// A table's documentation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableInfo {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub columns: Vec<ColumnInfo>,
 }
 
@@ -315,8 +372,8 @@ impl SqlSession {
         for (name, description) in docs::TABLES {
             let schema = self.ctx.table_provider(*name).await?.schema();
             out.push(TableInfo {
-                name,
-                description,
+                name: name.to_string(),
+                description: description.to_string(),
                 columns: schema
                     .fields()
                     .iter()
@@ -365,7 +422,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = EngineConfig::new(dir.path().join("data"), dir.path().join("wal"));
         cfg.maintenance_interval = Duration::from_secs(3600);
-        let (engine, _lock) = Engine::open(cfg).unwrap();
+        let engine = Engine::open(cfg).unwrap();
         engine
             .ingest_traces(&encode_spans(&spans("a", 0, 30)))
             .unwrap();

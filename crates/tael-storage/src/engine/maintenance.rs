@@ -62,7 +62,7 @@ impl Engine {
                 // new part, not a sorted copy of the whole memtable.
                 for slice in order.chunks(ROW_GROUP_ROWS) {
                     for batch in gather(&batches, slice)? {
-                        let t = time_column(signal, &batch)?;
+                        let t = time_values(signal, &batch)?;
                         min = min.min(arrow::compute::min(t).unwrap_or(min));
                         max = max.max(arrow::compute::max(t).unwrap_or(max));
                         if signal == Signal::Spans && !whole {
@@ -463,7 +463,7 @@ fn sorted_rows_by_hour(
     }
     let mut times = Vec::with_capacity(rows);
     for b in batches {
-        times.extend_from_slice(time_column(signal, b)?.values());
+        times.extend_from_slice(time_values(signal, b)?.values());
     }
     let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
     if signal == Signal::Metrics {

@@ -31,7 +31,7 @@ use crate::part::{
 };
 use crate::rollup::Rollup;
 use crate::text::{TextDoc, TextIndex};
-use crate::wal::{RecordKind, Wal};
+use crate::wal::Wal;
 use arrow::array::RecordBatch;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -40,7 +40,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tael_core::otlp::MapLimits;
 
-/// Engine settings (see `tael_server::ServerConfig` for where they come from).
+/// Engine settings, with their defaults in [`EngineConfig::new`] (the only
+/// place they are written; `tael_server::ServerConfig` nests this struct
+/// and fills it from flags, env and file).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub data_dir: PathBuf,
@@ -71,6 +73,8 @@ pub struct EngineConfig {
     pub blob_grace: Duration,
     /// How often blob garbage collection runs.
     pub blob_gc_interval: Duration,
+    /// The table LLM calls are priced with at ingest.
+    pub prices: Arc<tael_core::llm::prices::PriceTable>,
 }
 
 impl EngineConfig {
@@ -94,6 +98,7 @@ impl EngineConfig {
             payload_retention: day * 30,
             blob_grace: Duration::from_secs(3600),
             blob_gc_interval: Duration::from_secs(600),
+            prices: Arc::new(tael_core::llm::prices::PriceTable::builtin()),
         }
     }
 }
@@ -102,7 +107,8 @@ impl EngineConfig {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
     pub seq: u64,
-    pub accepted: usize,
+    /// Items newly stored.
+    pub stored: usize,
     /// Items dropped because the same item was already stored.
     pub duplicates: usize,
     /// Invalid items not stored (OTLP partial success) and why.
@@ -143,8 +149,8 @@ impl Snapshot {
     }
 }
 
-/// Counters for `/readyz` and benchmarks.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Counters for `/api/v1/stats` and benchmarks.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
     pub memtable_rows: usize,
     pub memtable_bytes: usize,
@@ -185,6 +191,9 @@ pub struct Engine {
     text: TextIndex,
     /// When text index retention last ran.
     last_text_retention: Mutex<std::time::Instant>,
+    /// The data dir's `LOCK`, held exclusively for the engine's lifetime
+    /// (one writer per data dir; the OS releases it if the process dies).
+    _lock: std::fs::File,
 }
 
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
@@ -209,7 +218,7 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
 impl Engine {
     /// Opens (or creates) the engine: loads the manifest, opens the parts,
     /// removes files no manifest names, and replays the WAL.
-    pub fn open(cfg: EngineConfig) -> Result<(Arc<Engine>, std::fs::File), StorageError> {
+    pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>, StorageError> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
         let lock = lock_data_dir(&cfg.data_dir)?;
         let manifest = Manifest::load(&cfg.data_dir)?;
@@ -263,6 +272,7 @@ impl Engine {
             last_blob_gc: Mutex::new(tael_core::time::now_ns()),
             text,
             last_text_retention: Mutex::new(std::time::Instant::now()),
+            _lock: lock,
         });
         let (flushed, opened_parts) = {
             let st = engine.state.read();
@@ -288,7 +298,7 @@ impl Engine {
         // The parts of before replay: rows flushed since were indexed as
         // they were applied.
         engine.spawn_text_rebuild(lost_days, opened_parts);
-        Ok((engine, lock))
+        Ok(engine)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -341,28 +351,28 @@ impl Engine {
     }
 
     fn decode_and_apply(&self, kind: u8, payload: &[u8], seq: u64) -> Result<usize, StorageError> {
-        let kind = RecordKind::from_u8(kind)
+        let kind = Signal::from_wal_byte(kind)
             .ok_or_else(|| StorageError::Corrupt(format!("unknown WAL record kind {kind}")))?;
         let decoded = self
             .decode(kind, payload)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let (p, docs) = self.offload(decoded.prepared, decoded.texts)?;
-        Ok(self.apply(p, docs, seq, true)?.accepted)
+        Ok(self.apply(p, docs, seq, true)?.stored)
     }
 
     /// Decodes an export of `kind` (protobuf) into columns.
     fn decode(
         &self,
-        kind: RecordKind,
+        kind: Signal,
         payload: &[u8],
     ) -> Result<crate::otlp::Decoded, crate::otlp::WireError> {
         let limits = self.cfg.map_limits;
         match kind {
-            RecordKind::Traces => {
-                crate::otlp::decode_traces(payload, limits, Some(self.offload_to()))
+            Signal::Spans => {
+                crate::otlp::decode_traces(payload, limits, &self.cfg.prices, Some(self.offload_to()))
             }
-            RecordKind::Logs => crate::otlp::decode_logs(payload, limits),
-            RecordKind::Metrics => crate::otlp::decode_metrics(payload, limits),
+            Signal::Logs => crate::otlp::decode_logs(payload, limits),
+            Signal::Metrics => crate::otlp::decode_metrics(payload, limits),
         }
     }
 
@@ -378,17 +388,17 @@ impl Engine {
     ) -> Result<IngestOutcome, StorageError> {
         let rows = p.rows();
         let keep = self.recent.lock().admit(&p.keys);
-        let accepted = {
+        let stored = {
             let mut st = self.state.write();
-            let accepted = st.active.push(p, keep.as_deref())?;
+            let stored = st.active.push(p, keep.as_deref())?;
             self.wake_flusher_if_full(st.active.bytes);
-            accepted
+            stored
         };
         self.index_text(docs, keep.as_deref(), seq, replay);
         Ok(IngestOutcome {
             seq: 0,
-            accepted,
-            duplicates: rows - accepted,
+            stored,
+            duplicates: rows - stored,
             ..Default::default()
         })
     }
@@ -417,14 +427,14 @@ impl Engine {
 
     fn ingest(
         &self,
-        kind: RecordKind,
+        kind: Signal,
         payload: &[u8],
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
     ) -> Result<IngestOutcome, StorageError> {
         let (seq, out) = self
             .wal
-            .append(kind, payload, |seq| self.apply(p, docs, seq, false))?;
+            .append(kind.wal_byte(), payload, |seq| self.apply(p, docs, seq, false))?;
         let mut out = out?;
         out.seq = seq;
         Ok(out)
@@ -436,30 +446,30 @@ impl Engine {
     /// spans are rejected (counted in the outcome); a malformed payload is
     /// an `InvalidArgument` error and nothing is stored.
     pub fn ingest_traces(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        self.ingest_export(RecordKind::Traces, payload)
+        self.ingest_export(Signal::Spans, payload)
     }
 
     /// Durably stores a logs export (`payload`: the protobuf
     /// `ExportLogsServiceRequest`), as [`Engine::ingest_traces`] does.
     pub fn ingest_logs(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        self.ingest_export(RecordKind::Logs, payload)
+        self.ingest_export(Signal::Logs, payload)
     }
 
     /// Durably stores a metrics export (`payload`: the protobuf
     /// `ExportMetricsServiceRequest`), as [`Engine::ingest_traces`] does.
     pub fn ingest_metrics(&self, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
-        self.ingest_export(RecordKind::Metrics, payload)
+        self.ingest_export(Signal::Metrics, payload)
     }
 
     fn ingest_export(
         &self,
-        kind: RecordKind,
+        kind: Signal,
         payload: &[u8],
     ) -> Result<IngestOutcome, StorageError> {
         // Refused before any work: a retried export is decoded once.
         self.admit()?;
         let decoded = self.decode(kind, payload).map_err(|e| match e.too_large {
-            true => StorageError::DecodesTooLarge(e.message),
+            true => StorageError::ExportTooLarge(e.message),
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
         })?;
         let mut out = if decoded.prepared.rows() > 0 {
@@ -590,20 +600,13 @@ pub fn schema_of(signal: Signal) -> arrow::datatypes::SchemaRef {
     }
 }
 
-/// The column that places a row in time (and in an hour partition).
-pub fn time_column_name(signal: Signal) -> &'static str {
-    match signal {
-        Signal::Spans => "start_ns",
-        Signal::Logs | Signal::Metrics => "time_ns",
-    }
-}
-
-fn time_column(
+/// The values of a batch's time column (see `Signal::time_column`).
+pub fn time_values(
     signal: Signal,
     batch: &RecordBatch,
 ) -> Result<&arrow::array::Int64Array, StorageError> {
     use arrow::array::AsArray;
-    let name = time_column_name(signal);
+    let name = signal.time_column();
     batch
         .column_by_name(name)
         .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())

@@ -43,7 +43,7 @@ fn span_rows(e: &Engine) -> u64 {
 #[test]
 fn flush_compaction_and_rollups_keep_every_row_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
+    let e = Engine::open(cfg(dir.path())).unwrap();
     // An hour that is over, so all its parts are merged whatever their sizes.
     let now = tael_core::time::now_ns() - 2 * 3_600_000_000_000;
     // Three small flushes and two with a full-size row group each.
@@ -127,7 +127,7 @@ fn replay_restores_unflushed_rows_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let now = tael_core::time::now_ns();
     {
-        let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
+        let e = Engine::open(cfg(dir.path())).unwrap();
         e.ingest_traces(&encode_spans(&spans("a", 0, 10, now)))
             .unwrap();
         e.flush().unwrap();
@@ -135,14 +135,14 @@ fn replay_restores_unflushed_rows_exactly_once() {
             .unwrap();
         // dropped without flush: the second batch lives only in the WAL
     }
-    let (e, _lock) = Engine::open(cfg(dir.path())).unwrap();
+    let e = Engine::open(cfg(dir.path())).unwrap();
     assert_eq!(span_rows(&e), 20);
     assert_eq!(e.services_rollup().services["a"].span_count, 20);
     // A retry of an acknowledged batch is not stored twice.
     let again = e
         .ingest_traces(&encode_spans(&spans("a", 10, 10, now)))
         .unwrap();
-    assert_eq!(again.accepted, 0);
+    assert_eq!(again.stored, 0);
     assert_eq!(again.duplicates, 10);
     assert_eq!(span_rows(&e), 20);
 }
@@ -152,7 +152,7 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = cfg(dir.path());
     c.span_retention = Duration::from_secs(86_400);
-    let (e, _lock) = Engine::open(c).unwrap();
+    let e = Engine::open(c).unwrap();
     let now = tael_core::time::now_ns();
     let hour = 3_600_000_000_000i64;
     e.ingest_traces(&encode_spans(&spans("old", 0, 10, now - 3 * 24 * hour)))
@@ -168,10 +168,9 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
     assert_eq!(e.enforce_retention().unwrap(), 1);
     assert_eq!(span_rows(&e), 30);
     drop(e);
-    drop(_lock);
     let mut c = cfg(dir.path());
     let per_part = {
-        let (e, _l) = Engine::open(cfg(dir.path())).unwrap();
+        let e = Engine::open(cfg(dir.path())).unwrap();
         let s = e.snapshot();
         let b = s
             .parts_of(Signal::Spans)
@@ -181,7 +180,7 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
         b
     };
     c.max_disk_bytes = Some(per_part * 2 + per_part / 2);
-    let (e, _lock) = Engine::open(c).unwrap();
+    let e = Engine::open(c).unwrap();
     assert_eq!(e.enforce_retention().unwrap(), 1);
     let snap = e.snapshot();
     let kept: Vec<i64> = snap

@@ -1,6 +1,6 @@
 //! `ExportLogsServiceRequest` protobuf → a logs batch (the part schema in
 //! `columnar::logs`) in one pass, as `traces` does for spans. The mapping
-//! is the one `tael_core::otlp::logs_from_request` specifies (a property
+//! is the one `tael_core::otlp::reference::logs_from_request` specifies (a property
 //! test holds the two equal).
 
 use super::json_text::{any_as_str, write_any, write_attrs};

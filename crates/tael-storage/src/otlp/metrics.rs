@@ -1,7 +1,7 @@
 //! `ExportMetricsServiceRequest` protobuf → a metrics batch (the part
 //! schema in `columnar::metrics`, one row per data point) in one pass, as
 //! `traces` does for spans. The mapping is the one
-//! `tael_core::otlp::metrics_from_request` specifies (a property test holds
+//! `tael_core::otlp::reference::metrics_from_request` specifies (a property test holds
 //! the two equal): the `distribution` and `exemplars` JSON are written
 //! here field by field in the order serde writes them there.
 
@@ -693,7 +693,7 @@ mod tests {
         let payload = nest(1, nest(2, scope));
         let got = decode_metrics(&payload, MapLimits::default()).unwrap();
         let req = ExportMetricsServiceRequest::decode(&payload[..]).unwrap();
-        let mapped = tael_core::otlp::metrics_from_request(&req, MapLimits::default());
+        let mapped = tael_core::otlp::reference::metrics_from_request(&req, MapLimits::default());
         let refs: Vec<_> = mapped.items.iter().collect();
         let want = columnar::metrics::to_batch(&refs).unwrap();
         assert_eq!(got.prepared.batch, want);

@@ -12,9 +12,9 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use prost::Message;
 use tael_core::otlp::testing::{wild_log_request, wild_metric_request, wild_trace_request};
-use tael_core::otlp::{
-    logs_from_request, metrics_from_request, spans_from_request, MapLimits, Mapped,
-};
+use tael_core::otlp::reference::{logs_from_request, metrics_from_request, spans_from_request};
+use tael_core::llm::prices::PriceTable;
+use tael_core::otlp::{MapLimits, Mapped};
 
 type Decoder = fn(&[u8], MapLimits) -> Result<Decoded, WireError>;
 
@@ -156,7 +156,7 @@ fn decoder_texts_match_stored_rows_with_payloads_moved() {
         blobs: &blobs,
         min_bytes: 1024,
     };
-    let got = decode_traces(&req.encode_to_vec(), MapLimits::default(), Some(offload)).unwrap();
+    let got = decode_traces(&req.encode_to_vec(), MapLimits::default(), &PriceTable::builtin(), Some(offload)).unwrap();
     let texts = got.texts.clone().unwrap();
     // Rows 0, 1, 3 have texts; row 2 (not an LLM call) and row 4 none.
     let rows: Vec<usize> = texts.iter().map(|(i, _)| *i).collect();
@@ -197,13 +197,13 @@ proptest! {
 
     #[test]
     fn trace_decoder_matches_the_reference_mapping(req in wild_trace_request(), cap in cap()) {
-        same_as_reference(&req, cap, |p, l| decode_traces(p, l, None), spans_from_request, columnar::spans::to_batch)?;
+        same_as_reference(&req, cap, |p, l| decode_traces(p, l, &PriceTable::builtin(), None), |r, l| spans_from_request(r, l, &PriceTable::builtin()), columnar::spans::to_batch)?;
     }
 
     #[test]
     fn trace_decoder_reads_the_texts_the_index_reads_from_rows(req in wild_trace_request()) {
         let bytes = req.encode_to_vec();
-        let got = decode_traces(&bytes, MapLimits::default(), None).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let got = decode_traces(&bytes, MapLimits::default(), &PriceTable::builtin(), None).map_err(|e| TestCaseError::fail(e.to_string()))?;
         same_texts_as_stored_rows(got)?;
     }
 
@@ -224,7 +224,7 @@ proptest! {
         metrics in wild_metric_request(),
         cut in any::<prop::sample::Index>(),
     ) {
-        truncation_agrees(&traces, cut, |p, l| decode_traces(p, l, None))?;
+        truncation_agrees(&traces, cut, |p, l| decode_traces(p, l, &PriceTable::builtin(), None))?;
         truncation_agrees(&logs, cut, decode_logs)?;
         truncation_agrees(&metrics, cut, decode_metrics)?;
     }
@@ -240,6 +240,6 @@ proptest! {
         let at = bytes.windows(4).position(|w| w == b"\x01BAD").unwrap();
         bytes[at] = 0xff;
         prop_assert!(ExportTraceServiceRequest::decode(&bytes[..]).is_err());
-        prop_assert!(decode_traces(&bytes, MapLimits::default(), None).is_err());
+        prop_assert!(decode_traces(&bytes, MapLimits::default(), &PriceTable::builtin(), None).is_err());
     }
 }

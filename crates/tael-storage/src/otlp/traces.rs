@@ -1,7 +1,7 @@
 //! `ExportTraceServiceRequest` protobuf → a spans batch (the part schema in
 //! `columnar::spans`), in one pass with no intermediate structs: ids are
 //! hex-encoded and attribute JSON written straight into the column
-//! builders. The mapping is the one `tael_core::otlp::spans_from_request`
+//! builders. The mapping is the one `tael_core::otlp::reference::spans_from_request`
 //! specifies (a property test holds the two equal).
 
 use super::json_text::{write_attrs, write_attrs_diverting, write_str};
@@ -336,6 +336,7 @@ fn text(b: &[u8]) -> &str {
 pub fn decode_traces(
     payload: &[u8],
     limits: MapLimits,
+    prices: &PriceTable,
     offload: Option<Offload<'_>>,
 ) -> Result<Decoded, WireError> {
     // Sized by the span count, at most the size-based guess (which
@@ -347,7 +348,6 @@ pub fn decode_traces(
     let mut rows = Rows::default();
     let mut scratch = Scratch::default();
     let mut budget = Budget::for_payload(payload.len());
-    let prices = tael_core::llm::prices::current();
     // Each stored row's searchable texts, read while its JSON is in hand.
     let mut texts = Vec::new();
     let mut row = 0usize;
@@ -410,7 +410,7 @@ pub fn decode_traces(
             b.flags.append_value(s.flags);
             let had_diverted = !diverted.is_empty();
             let (llm, row_texts) =
-                match llm_call(&mut scratch, &prices, offload, diverted, s.status_message) {
+                match llm_call(&mut scratch, prices, offload, diverted, s.status_message) {
                     Some((call, t)) => (Some(call), t),
                     None => {
                         if had_diverted {

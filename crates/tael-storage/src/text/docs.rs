@@ -18,13 +18,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tael_core::llm::payloads::{as_blob_ref, event_payload_kind, payload_kind};
 use tael_core::model::{Attrs, LogRecord, Span, SpanEvent};
-
-/// Which signal a row document belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocKind {
-    Span,
-    Log,
-}
+use tael_core::Signal;
 
 /// One searchable text: its key (the first 8 bytes of its sha256, so a
 /// payload moved to the blob store has the key of its blob) and where its
@@ -76,7 +70,7 @@ impl Text {
 /// A row as the index sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextDoc {
-    pub kind: DocKind,
+    pub kind: Signal,
     pub time_ns: i64,
     pub service: String,
     pub trace_id: String,
@@ -136,19 +130,19 @@ pub fn log_text(l: &LogRecord) -> Option<Text> {
 /// The documents of a batch of `signal` (none for metrics), with their row
 /// numbers.
 pub fn docs_of(
-    signal: crate::Signal,
+    signal: Signal,
     batch: &RecordBatch,
 ) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     match signal {
-        crate::Signal::Spans => span_docs(batch),
-        crate::Signal::Logs => log_docs(batch),
-        crate::Signal::Metrics => Ok(Vec::new()),
+        Signal::Spans => span_docs(batch),
+        Signal::Logs => log_docs(batch),
+        Signal::Metrics => Ok(Vec::new()),
     }
 }
 
 /// The columns a row document takes its time, service and ids from.
 struct RowIds<'a> {
-    kind: DocKind,
+    kind: Signal,
     time: &'a arrow::array::Int64Array,
     service: TextCol<'a>,
     trace: TextCol<'a>,
@@ -156,15 +150,11 @@ struct RowIds<'a> {
 }
 
 impl<'a> RowIds<'a> {
-    fn new(batch: &'a RecordBatch, kind: DocKind) -> Result<Self, StorageError> {
+    fn new(batch: &'a RecordBatch, kind: Signal) -> Result<Self, StorageError> {
         let c = Cols::new(batch);
-        let time = match kind {
-            DocKind::Span => "start_ns",
-            DocKind::Log => "time_ns",
-        };
         Ok(RowIds {
             kind,
-            time: c.i64(time)?,
+            time: c.i64(kind.time_column())?,
             service: c.text("service")?,
             trace: c.text("trace_id")?,
             span: c.text("span_id")?,
@@ -252,24 +242,20 @@ pub fn span_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageEr
             texts.push((i, t));
         }
     }
-    docs_with_texts(batch, crate::Signal::Spans, texts)
+    docs_with_texts(batch, Signal::Spans, texts)
 }
 
 /// The documents of a batch of `signal` whose rows' texts are known
 /// (`texts`: row number and its texts, rows with none left out).
 pub fn docs_with_texts(
     batch: &RecordBatch,
-    signal: crate::Signal,
+    signal: Signal,
     texts: Vec<(usize, Vec<Text>)>,
 ) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     if texts.is_empty() {
         return Ok(Vec::new());
     }
-    let kind = match signal {
-        crate::Signal::Logs => DocKind::Log,
-        _ => DocKind::Span,
-    };
-    let ids = RowIds::new(batch, kind)?;
+    let ids = RowIds::new(batch, signal)?;
     Ok(texts.into_iter().map(|(i, t)| ids.doc(i, t)).collect())
 }
 
@@ -277,7 +263,7 @@ pub fn docs_with_texts(
 /// row numbers.
 pub fn log_docs(batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     let c = Cols::new(batch);
-    let ids = RowIds::new(batch, DocKind::Log)?;
+    let ids = RowIds::new(batch, Signal::Logs)?;
     let (body, body_json) = (c.text("body")?, c.text("body_json")?);
     let json_col = batch
         .column_by_name("body_json")

@@ -35,12 +35,13 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-pub use docs::{DocKind, Text, TextContent, TextDoc};
+pub use docs::{Text, TextContent, TextDoc};
 pub use search::{Highlighter, TextHit, TextHits, TextQuery, TextSnippet};
 
 use crate::blobs::BlobStore;
 use crate::error::StorageError;
 use crate::memtable::RecentKeys;
+use crate::Signal;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -117,10 +118,12 @@ fn schema() -> (Schema, Fields) {
     (b.build(), f)
 }
 
-fn kind_code(k: DocKind) -> &'static str {
+/// The `kind` field of a row document (metric points have no texts).
+fn kind_code(k: Signal) -> &'static str {
     match k {
-        DocKind::Span => "s",
-        DocKind::Log => "l",
+        Signal::Spans => "s",
+        Signal::Logs => "l",
+        Signal::Metrics => "m",
     }
 }
 
@@ -444,7 +447,7 @@ fn dir_bytes(p: &Path) -> u64 {
 }
 
 /// Counters for `/api/v1/stats`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TextIndexStats {
     pub days: u64,
     pub docs: u64,

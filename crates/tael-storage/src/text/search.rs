@@ -44,7 +44,7 @@ pub struct TextQuery<'a> {
     /// Tantivy query syntax over the texts: words (all must match), "a
     /// phrase", OR, -excluded, "a phrase prefi"*; `:` is taken as text.
     pub text: &'a str,
-    pub kind: DocKind,
+    pub kind: Signal,
     pub service: Option<&'a str>,
     pub since_ns: Option<i64>,
     pub until_ns: Option<i64>,
@@ -52,7 +52,7 @@ pub struct TextQuery<'a> {
 }
 
 /// A highlighted extract of a text.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TextSnippet {
     /// The extract with each match in `**`.
     pub snippet: String,

@@ -5,7 +5,7 @@ fn store(dir: &Path) -> Arc<BlobStore> {
     Arc::new(BlobStore::open(&dir.join("blobs")).unwrap())
 }
 
-fn doc(kind: DocKind, time_ns: i64, service: &str, span: &str, texts: &[&str]) -> TextDoc {
+fn doc(kind: Signal, time_ns: i64, service: &str, span: &str, texts: &[&str]) -> TextDoc {
     TextDoc {
         kind,
         time_ns,
@@ -19,7 +19,7 @@ fn doc(kind: DocKind, time_ns: i64, service: &str, span: &str, texts: &[&str]) -
 fn query(text: &str) -> TextQuery<'_> {
     TextQuery {
         text,
-        kind: DocKind::Span,
+        kind: Signal::Spans,
         service: None,
         since_ns: None,
         until_ns: None,
@@ -42,24 +42,24 @@ fn finds_newest_first_with_filters() {
     idx.add(
         vec![
             doc(
-                DocKind::Span,
+                Signal::Spans,
                 T0,
                 "chat",
                 "a1",
                 &[prompt, "You are helpful."],
             ),
-            doc(DocKind::Span, T0 + 5, "chat", "a2", &[prompt]),
+            doc(Signal::Spans, T0 + 5, "chat", "a2", &[prompt]),
             doc(
-                DocKind::Span,
+                Signal::Spans,
                 T0 + 9,
                 "agent",
                 "a3",
                 &["Shipping policy: 3 days"],
             ),
-            doc(DocKind::Log, T0 + 7, "chat", "", &["refund issued"]),
+            doc(Signal::Logs, T0 + 7, "chat", "", &["refund issued"]),
             // The next day.
             doc(
-                DocKind::Span,
+                Signal::Spans,
                 T0 + DAY_NS,
                 "chat",
                 "b1",
@@ -101,7 +101,7 @@ fn finds_newest_first_with_filters() {
     assert_eq!(spans_of(&h), ["b1", "a2"]);
     assert!(!h.complete);
     let mut q = query("refund");
-    q.kind = DocKind::Log;
+    q.kind = Signal::Logs;
     let h = idx.search(&q).unwrap();
     assert_eq!(h.hits.len(), 1);
     assert_eq!(h.hits[0].keys, vec![Text::inline("refund issued").key]);
@@ -137,7 +137,7 @@ fn finds_newest_first_with_filters() {
 fn reopen_keeps_commits_and_replay_skips_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("text");
-    let alpha = |span: &str| vec![doc(DocKind::Span, T0, "s", span, &["alpha"])];
+    let alpha = |span: &str| vec![doc(Signal::Spans, T0, "s", span, &["alpha"])];
     {
         let (idx, _) = TextIndex::open(&path, store(dir.path())).unwrap();
         idx.add(alpha("a1"), 7, false);
@@ -171,8 +171,8 @@ fn retention_drops_days_and_lost_days_are_reported() {
         let (idx, _) = TextIndex::open(&path, store(dir.path())).unwrap();
         idx.add(
             vec![
-                doc(DocKind::Span, T0, "s", "old", &["alpha"]),
-                doc(DocKind::Span, T0 + 2 * DAY_NS, "s", "new", &["alpha"]),
+                doc(Signal::Spans, T0, "s", "old", &["alpha"]),
+                doc(Signal::Spans, T0 + 2 * DAY_NS, "s", "new", &["alpha"]),
             ],
             1,
             false,
@@ -200,7 +200,7 @@ fn blob_texts_are_read_from_the_store() {
     let content = "a long system prompt about parcels ".repeat(50);
     let hash = blobs.put(content.as_bytes()).unwrap();
     let (idx, _) = TextIndex::open(&dir.path().join("text"), blobs).unwrap();
-    let mut d = doc(DocKind::Span, T0, "s", "a1", &[]);
+    let mut d = doc(Signal::Spans, T0, "s", "a1", &[]);
     d.texts.push(Text {
         key: docs::key_of(&hash),
         content: TextContent::Blob(hash),
@@ -230,12 +230,12 @@ fn broad_queries_read_the_key_column() {
         .map(|i| {
             let service = if i % 2 == 0 { "even" } else { "odd" };
             let text = format!("common words and a number {i}");
-            doc(DocKind::Span, T0 + i, service, &format!("s{i}"), &[&text])
+            doc(Signal::Spans, T0 + i, service, &format!("s{i}"), &[&text])
         })
         .collect();
     // A row with a text that does not match.
     let mut all = docs;
-    all.push(doc(DocKind::Span, T0 + n, "even", "other", &["unrelated"]));
+    all.push(doc(Signal::Spans, T0 + n, "even", "other", &["unrelated"]));
     idx.add(all, 1, false);
     let mut q = query("common");
     q.limit = 3;

@@ -1,0 +1,295 @@
+//! [`LocalStore`]: the [`Store`] and [`Ingest`] of this node's own engine.
+//! It composes what a front end asks for (text matches on full-text hits,
+//! payloads put back from the blob store, partials folded over a snapshot)
+//! and runs every read that touches files or folds columns on the blocking
+//! pool, so the async threads only wait.
+
+use crate::llm_usage::{LlmGrouping, LlmStats};
+use crate::logs::LogQuery;
+use crate::metrics::MetricQuery;
+use crate::promql::names::StoredMetric;
+use crate::promql::series::Loaded;
+use crate::promql::PromqlCaches;
+use crate::spanstats::{SpanStats, StatsQuery};
+use crate::sql::{SqlLimits, SqlQuery, SqlResult, SqlSession, TableInfo};
+use crate::store::{ExportOutcome, Hit, Ingest, SeriesQuery, Store, StoreStats};
+use crate::summary::{LogSummary, MetricStats};
+use crate::textsearch::TextMatch;
+use crate::topology::ServiceGraph;
+use crate::traces::{TraceLookup, TraceQuery};
+use crate::window::TimeWindow;
+use crate::QueryError;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tael_core::model::{LogRecord, MetricPoint, Span, TraceComment};
+use tael_core::Signal;
+use tael_storage::rollup::Rollup;
+use tael_storage::{Engine, StorageError};
+
+/// Limits and cache sizes of a local store.
+#[derive(Debug, Clone)]
+pub struct LocalStoreConfig {
+    /// Limits of every SQL query.
+    pub sql: SqlLimits,
+    /// Bytes of decoded PromQL series kept from Parquet parts (0: none).
+    pub promql_cache_bytes: usize,
+}
+
+impl Default for LocalStoreConfig {
+    fn default() -> Self {
+        LocalStoreConfig {
+            sql: SqlLimits::default(),
+            promql_cache_bytes: 256 << 20,
+        }
+    }
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    sql: SqlLimits,
+    promql: PromqlCaches,
+}
+
+/// The store of one local engine (cheap to clone: clones share it).
+#[derive(Clone)]
+pub struct LocalStore {
+    inner: Arc<Inner>,
+}
+
+impl LocalStore {
+    pub fn new(engine: Arc<Engine>, config: LocalStoreConfig) -> LocalStore {
+        LocalStore {
+            inner: Arc::new(Inner {
+                engine,
+                sql: config.sql,
+                promql: PromqlCaches::new(config.promql_cache_bytes),
+            }),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// Runs `f` on the blocking pool.
+    fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, QueryError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, QueryError>> {
+        let inner = self.inner.clone();
+        Box::pin(crate::blocking(move || f(&inner)))
+    }
+}
+
+/// Rows paired with their text matches (none without a text query).
+fn hits<T>(rows: Vec<T>, matches: Vec<Option<TextMatch>>) -> Vec<Hit<T>> {
+    let mut matches = matches.into_iter();
+    rows.into_iter()
+        .map(|item| Hit {
+            item,
+            text_match: matches.next().flatten(),
+        })
+        .collect()
+}
+
+impl Store for LocalStore {
+    fn search_spans(&self, q: TraceQuery) -> BoxFuture<'_, Result<Vec<Hit<Span>>, QueryError>> {
+        self.blocking(move |s| {
+            let spans = crate::traces::search_spans(&s.engine, &q)?;
+            let matches = match &q.text {
+                Some(t) => crate::textsearch::span_matches(&s.engine, t, &spans)?,
+                None => Vec::new(),
+            };
+            Ok(hits(spans, matches))
+        })
+    }
+
+    fn get_trace(&self, q: TraceLookup) -> BoxFuture<'_, Result<Vec<Span>, QueryError>> {
+        self.blocking(move |s| {
+            let mut spans = crate::traces::get_trace(&s.engine, &q.trace_id)?;
+            if q.with_payloads {
+                crate::payloads::inline_spans(&s.engine, &mut spans);
+            }
+            Ok(spans)
+        })
+    }
+
+    fn search_logs(&self, q: LogQuery) -> BoxFuture<'_, Result<Vec<Hit<LogRecord>>, QueryError>> {
+        self.blocking(move |s| {
+            let mut logs = crate::logs::search_logs(&s.engine, &q)?;
+            // Matches are found in the stored form, before payloads return.
+            let matches = match &q.text {
+                Some(t) => crate::textsearch::log_matches(&s.engine, t, &logs)?,
+                None => Vec::new(),
+            };
+            if q.with_payloads {
+                crate::payloads::inline_logs(&s.engine, &mut logs);
+            }
+            Ok(hits(logs, matches))
+        })
+    }
+
+    fn search_metrics(&self, q: MetricQuery) -> BoxFuture<'_, Result<Vec<MetricPoint>, QueryError>> {
+        self.blocking(move |s| crate::metrics::search_metrics(&s.engine, &q))
+    }
+
+    fn blob(&self, sha256: [u8; 32]) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueryError>> {
+        self.blocking(move |s| Ok(s.engine.blobs().get(&sha256)?))
+    }
+
+    fn trace_comments(
+        &self,
+        trace_id: String,
+    ) -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>> {
+        Box::pin(async move { Ok(self.inner.engine.comments().for_trace(&trace_id)) })
+    }
+
+    fn recent_comments(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>> {
+        Box::pin(async move { Ok(self.inner.engine.comments().recent(limit)) })
+    }
+
+    fn service_rollup(&self) -> BoxFuture<'_, Result<Rollup, QueryError>> {
+        self.blocking(|s| Ok(s.engine.services_rollup()))
+    }
+
+    fn span_stats(
+        &self,
+        window: TimeWindow,
+        q: StatsQuery,
+    ) -> BoxFuture<'_, Result<SpanStats, QueryError>> {
+        self.blocking(move |s| SpanStats::collect(&s.engine.snapshot(), window, &q))
+    }
+
+    fn log_stats(
+        &self,
+        window: TimeWindow,
+        service: Option<String>,
+    ) -> BoxFuture<'_, Result<LogSummary, QueryError>> {
+        self.blocking(move |s| {
+            crate::summary::log_stats(&s.engine.snapshot(), window, service.as_deref())
+        })
+    }
+
+    fn metric_stats(
+        &self,
+        window: TimeWindow,
+        service: Option<String>,
+    ) -> BoxFuture<'_, Result<MetricStats, QueryError>> {
+        self.blocking(move |s| {
+            crate::summary::metric_stats(&s.engine.snapshot(), window, service.as_deref())
+        })
+    }
+
+    fn service_graph(&self, window: TimeWindow) -> BoxFuture<'_, Result<ServiceGraph, QueryError>> {
+        self.blocking(move |s| crate::topology::service_graph(&s.engine.snapshot(), window))
+    }
+
+    fn llm_stats(
+        &self,
+        window: TimeWindow,
+        by: LlmGrouping,
+    ) -> BoxFuture<'_, Result<LlmStats, QueryError>> {
+        self.blocking(move |s| crate::llm_usage::llm_stats(&s.engine.snapshot(), window, by))
+    }
+
+    fn metric_catalog(&self) -> BoxFuture<'_, Result<BTreeSet<StoredMetric>, QueryError>> {
+        self.blocking(|s| crate::promql::stored_metrics(&s.engine.snapshot(), &s.promql))
+    }
+
+    fn series(&self, q: SeriesQuery) -> BoxFuture<'_, Result<Vec<Loaded>, QueryError>> {
+        self.blocking(move |s| crate::promql::load_series(&s.engine.snapshot(), &s.promql, &q))
+    }
+
+    fn sql(&self, q: SqlQuery) -> BoxFuture<'_, Result<SqlResult, QueryError>> {
+        Box::pin(async move {
+            let s = &self.inner;
+            let session = Arc::new(SqlSession::new(&s.engine, s.sql.clone()).await?);
+            session.run(&q.q, q.max_rows).await
+        })
+    }
+
+    fn sql_schema(&self) -> BoxFuture<'_, Result<Vec<TableInfo>, QueryError>> {
+        Box::pin(async move {
+            let s = &self.inner;
+            SqlSession::new(&s.engine, s.sql.clone())
+                .await?
+                .tables()
+                .await
+        })
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<StoreStats, QueryError>> {
+        self.blocking(|s| {
+            Ok(StoreStats {
+                storage: Some(s.engine.stats()),
+            })
+        })
+    }
+}
+
+impl Ingest for LocalStore {
+    fn export(
+        &self,
+        signal: Signal,
+        request: Bytes,
+    ) -> BoxFuture<'_, Result<ExportOutcome, StorageError>> {
+        let engine = self.inner.engine.clone();
+        Box::pin(async move {
+            let out = tokio::task::spawn_blocking(move || match signal {
+                Signal::Spans => engine.ingest_traces(&request),
+                Signal::Logs => engine.ingest_logs(&request),
+                Signal::Metrics => engine.ingest_metrics(&request),
+            })
+            .await
+            .map_err(|e| StorageError::Internal(format!("ingest task failed: {e}")))??;
+            Ok(ExportOutcome {
+                stored: out.stored,
+                duplicates: out.duplicates,
+                rejected: out.rejected,
+                error_message: out.error_message,
+            })
+        })
+    }
+
+    fn add_comment(
+        &self,
+        comment: TraceComment,
+    ) -> BoxFuture<'_, Result<TraceComment, StorageError>> {
+        let engine = self.inner.engine.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || engine.comments().add(comment))
+                .await
+                .map_err(|e| StorageError::Internal(format!("comment task failed: {e}")))?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tael_storage::EngineConfig;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_store_passes_the_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine =
+            Engine::open(EngineConfig::new(dir.path().join("data"), dir.path().join("wal")))
+                .unwrap();
+        let store = LocalStore::new(engine.clone(), LocalStoreConfig::default());
+        crate::store::testsuite::store_test_suite(&store, &store).await;
+        // The same answers once everything is in Parquet parts.
+        let flushed = engine.clone();
+        tokio::task::spawn_blocking(move || flushed.flush())
+            .await
+            .unwrap()
+            .unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        let engine2 =
+            Engine::open(EngineConfig::new(dir2.path().join("data"), dir2.path().join("wal")))
+                .unwrap();
+        let store2 = LocalStore::new(engine2, LocalStoreConfig::default());
+        crate::store::testsuite::store_test_suite(&store2, &store2).await;
+    }
+}
