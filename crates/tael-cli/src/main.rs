@@ -46,8 +46,7 @@ use serde_json::{json, Value};
 
 use tael_core::duration::{parse_duration_ms_bare_ms, parse_duration_ns};
 use tael_query::api::{
-    MetricsQueryRequest, NewComment, RecentCommentsRequest, ServicesRequest,
-    TraceCommentsRequest,
+    MetricsQueryRequest, NewComment, RecentCommentsRequest, ServicesRequest, TraceCommentsRequest,
 };
 use tael_query::logs::LogQuery;
 use tael_query::metrics::MetricQuery;
@@ -293,9 +292,7 @@ fn time_param(flag: &str, v: &str, now_ns: i64) -> Result<String, CliError> {
 
 fn ms_arg(flag: &str, v: &Option<String>) -> Result<Option<f64>, CliError> {
     v.as_ref()
-        .map(|s| {
-            parse_duration_ms_bare_ms(s).map_err(|e| CliError::usage(format!("{flag}: {e}")))
-        })
+        .map(|s| parse_duration_ms_bare_ms(s).map_err(|e| CliError::usage(format!("{flag}: {e}"))))
         .transpose()
 }
 

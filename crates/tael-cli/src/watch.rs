@@ -13,11 +13,11 @@
 
 use crate::client::{exit, CliError, Client};
 use crate::{duration_arg, Format};
-use tael_query::summary::SummaryRequest;
 use clap::Args;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 use tael_core::duration::parse_duration_ns;
+use tael_query::summary::SummaryRequest;
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {

@@ -304,7 +304,8 @@ impl BlockingClient {
         params: &Params,
         json: Option<&Value>,
     ) -> Result<RawResponse, ClientError> {
-        self.rt.block_on(self.inner.send(method, path, params, json))
+        self.rt
+            .block_on(self.inner.send(method, path, params, json))
     }
 
     pub fn post_bytes(

@@ -145,22 +145,23 @@ fn check_group(
         Some(op) => format!("{service} {op}"),
         None => service.to_string(),
     };
-    let mut push = |kind: &str, severity, current: f64, baseline: f64, ratio, score, description| {
-        out.push(Anomaly {
-            service: service.to_string(),
-            operation: operation.map(str::to_string),
-            kind: kind.to_string(),
-            severity,
-            current,
-            baseline,
-            delta: current - baseline,
-            ratio,
-            current_count: cur.count,
-            baseline_count: base.count,
-            description,
-            score,
-        })
-    };
+    let mut push =
+        |kind: &str, severity, current: f64, baseline: f64, ratio, score, description| {
+            out.push(Anomaly {
+                service: service.to_string(),
+                operation: operation.map(str::to_string),
+                kind: kind.to_string(),
+                severity,
+                current,
+                baseline,
+                delta: current - baseline,
+                ratio,
+                current_count: cur.count,
+                baseline_count: base.count,
+                description,
+                score,
+            })
+        };
     let (cur_rate, base_rate) = (
         cur.count as f64 / q.current.seconds().max(1e-9),
         base.count as f64 / q.baseline.seconds().max(1e-9),
@@ -237,7 +238,10 @@ fn check_group(
 }
 
 /// Runs the anomaly check over the store's span statistics.
-pub async fn find_anomalies(store: &dyn Store, q: &AnomalyQuery) -> Result<AnomalyReport, QueryError> {
+pub async fn find_anomalies(
+    store: &dyn Store,
+    q: &AnomalyQuery,
+) -> Result<AnomalyReport, QueryError> {
     if q.baseline.to_ns > q.current.from_ns {
         return Err(QueryError::InvalidArgument(
             "the baseline window must end before the current window starts".into(),
@@ -257,26 +261,26 @@ pub async fn find_anomalies(store: &dyn Store, q: &AnomalyQuery) -> Result<Anoma
 impl AnomalyReport {
     /// The report of the two windows' (merged) statistics.
     pub fn build(q: &AnomalyQuery, cur: &SpanStats, base: &SpanStats) -> AnomalyReport {
-    let mut anomalies = Vec::new();
-    for ((s, op), (c, b)) in &paired(cur, base) {
-        check_group(q, s, op.as_deref(), c, b, &mut anomalies);
-    }
-    anomalies.sort_by(|a, b| {
-        a.severity
-            .cmp(&b.severity)
-            .then_with(|| b.score.total_cmp(&a.score))
-            .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
-    });
-    AnomalyReport {
-        current_seconds: q.current.seconds(),
-        baseline_seconds: q.baseline.seconds(),
-        current_from: tael_core::time::format_rfc3339(q.current.from_ns),
-        current_to: tael_core::time::format_rfc3339(q.current.to_ns),
-        baseline_from: tael_core::time::format_rfc3339(q.baseline.from_ns),
-        baseline_to: tael_core::time::format_rfc3339(q.baseline.to_ns),
-        service_filter: q.service.clone(),
-        min_samples: q.min_samples,
-        anomalies,
-    }
+        let mut anomalies = Vec::new();
+        for ((s, op), (c, b)) in &paired(cur, base) {
+            check_group(q, s, op.as_deref(), c, b, &mut anomalies);
+        }
+        anomalies.sort_by(|a, b| {
+            a.severity
+                .cmp(&b.severity)
+                .then_with(|| b.score.total_cmp(&a.score))
+                .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+        });
+        AnomalyReport {
+            current_seconds: q.current.seconds(),
+            baseline_seconds: q.baseline.seconds(),
+            current_from: tael_core::time::format_rfc3339(q.current.from_ns),
+            current_to: tael_core::time::format_rfc3339(q.current.to_ns),
+            baseline_from: tael_core::time::format_rfc3339(q.baseline.from_ns),
+            baseline_to: tael_core::time::format_rfc3339(q.baseline.to_ns),
+            service_filter: q.service.clone(),
+            min_samples: q.min_samples,
+            anomalies,
+        }
     }
 }

@@ -517,7 +517,10 @@ mod tests {
     #[test]
     fn paths_fill_their_segments() {
         let lookup = TraceLookup::new("5b8efff798038103d269b633813fc60c", false).unwrap();
-        assert_eq!(lookup.path(), "/api/v1/traces/5b8efff798038103d269b633813fc60c");
+        assert_eq!(
+            lookup.path(),
+            "/api/v1/traces/5b8efff798038103d269b633813fc60c"
+        );
         assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
         assert!(TraceLookup::ROUTE.contains("{trace_id}"));
     }

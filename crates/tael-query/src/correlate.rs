@@ -66,9 +66,7 @@ pub async fn correlate(
     req: &CorrelateRequest,
 ) -> Result<Option<CorrelateReport>, QueryError> {
     let trace_id = req.trace_id.clone();
-    let spans = store
-        .get_trace(TraceLookup::new(&trace_id, false)?)
-        .await?;
+    let spans = store.get_trace(TraceLookup::new(&trace_id, false)?).await?;
     let (Some(start), Some(end)) = (
         spans.iter().map(|s| s.start_ns).min(),
         spans.iter().map(|s| s.end_ns.max(s.start_ns)).max(),

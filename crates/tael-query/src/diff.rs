@@ -191,7 +191,13 @@ pub async fn diff(store: &dyn Store, req: &DiffRequest) -> Result<DiffReport, Qu
         store.span_stats(now, sq.clone()),
         store.span_stats(baseline, sq),
     )?;
-    Ok(DiffReport::build(now, baseline, req.service.clone(), &cur, &base))
+    Ok(DiffReport::build(
+        now,
+        baseline,
+        req.service.clone(),
+        &cur,
+        &base,
+    ))
 }
 
 impl DiffReport {
@@ -203,32 +209,32 @@ impl DiffReport {
         cur: &SpanStats,
         base: &SpanStats,
     ) -> DiffReport {
-    let groups = paired(cur, base);
-    let mut rows: Vec<DiffRow> = groups
-        .iter()
-        .map(|((s, op), (c, b))| row(s, op.as_deref(), c, b, now, baseline))
-        .collect();
-    let rank = |r: &DiffRow| match r.status.as_str() {
-        "changed" if r.worse_by > 0.0 => 0,
-        "new" => 1,
-        "gone" => 2,
-        _ => 3,
-    };
-    rows.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| b.worse_by.total_cmp(&a.worse_by))
-            .then_with(|| b.now.spans.cmp(&a.now.spans))
-            .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
-    });
-    DiffReport {
-        now_from: tael_core::time::format_rfc3339(now.from_ns),
-        now_to: tael_core::time::format_rfc3339(now.to_ns),
-        baseline_from: tael_core::time::format_rfc3339(baseline.from_ns),
-        baseline_to: tael_core::time::format_rfc3339(baseline.to_ns),
-        service_filter: service,
-        rows,
-    }
+        let groups = paired(cur, base);
+        let mut rows: Vec<DiffRow> = groups
+            .iter()
+            .map(|((s, op), (c, b))| row(s, op.as_deref(), c, b, now, baseline))
+            .collect();
+        let rank = |r: &DiffRow| match r.status.as_str() {
+            "changed" if r.worse_by > 0.0 => 0,
+            "new" => 1,
+            "gone" => 2,
+            _ => 3,
+        };
+        rows.sort_by(|a, b| {
+            rank(a)
+                .cmp(&rank(b))
+                .then_with(|| b.worse_by.total_cmp(&a.worse_by))
+                .then_with(|| b.now.spans.cmp(&a.now.spans))
+                .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+        });
+        DiffReport {
+            now_from: tael_core::time::format_rfc3339(now.from_ns),
+            now_to: tael_core::time::format_rfc3339(now.to_ns),
+            baseline_from: tael_core::time::format_rfc3339(baseline.from_ns),
+            baseline_to: tael_core::time::format_rfc3339(baseline.to_ns),
+            service_filter: service,
+            rows,
+        }
     }
 }
 

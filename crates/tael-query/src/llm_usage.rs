@@ -10,7 +10,9 @@
 use crate::params::{DurationParam, Params};
 use crate::sketch::Sketch;
 use crate::store::Store;
-use crate::window::{last_param, last_window, scan_window_parallel, Interner, TimeWindow, WindowScan};
+use crate::window::{
+    last_param, last_window, scan_window_parallel, Interner, TimeWindow, WindowScan,
+};
 use crate::QueryError;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch};
 use serde::{Deserialize, Serialize};
@@ -299,28 +301,33 @@ pub(crate) fn llm_stats(
 impl UsageReport {
     /// The report of `window`: the `limit` costliest groups (the total
     /// covers them all).
-    pub fn build(window: TimeWindow, by: LlmGrouping, limit: usize, stats: &LlmStats) -> UsageReport {
-    let merged = &stats.groups;
-    let mut total = Acc::default();
-    for a in merged.values() {
-        total.merge(a);
-    }
-    let mut groups: Vec<UsageRow> = merged.iter().map(|(k, a)| row(k.clone(), a)).collect();
-    groups.sort_by(|a, b| {
-        b.cost_usd
-            .total_cmp(&a.cost_usd)
-            .then(b.calls.cmp(&a.calls))
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    let group_count = groups.len();
-    groups.truncate(limit);
-    UsageReport {
-        group_count,
-        from: tael_core::time::format_rfc3339(window.from_ns),
-        to: tael_core::time::format_rfc3339(window.to_ns),
-        by: by.name().to_string(),
-        total: row(String::new(), &total),
-        groups,
-    }
+    pub fn build(
+        window: TimeWindow,
+        by: LlmGrouping,
+        limit: usize,
+        stats: &LlmStats,
+    ) -> UsageReport {
+        let merged = &stats.groups;
+        let mut total = Acc::default();
+        for a in merged.values() {
+            total.merge(a);
+        }
+        let mut groups: Vec<UsageRow> = merged.iter().map(|(k, a)| row(k.clone(), a)).collect();
+        groups.sort_by(|a, b| {
+            b.cost_usd
+                .total_cmp(&a.cost_usd)
+                .then(b.calls.cmp(&a.calls))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        let group_count = groups.len();
+        groups.truncate(limit);
+        UsageReport {
+            group_count,
+            from: tael_core::time::format_rfc3339(window.from_ns),
+            to: tael_core::time::format_rfc3339(window.to_ns),
+            by: by.name().to_string(),
+            total: row(String::new(), &total),
+            groups,
+        }
     }
 }

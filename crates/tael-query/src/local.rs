@@ -131,7 +131,10 @@ impl Store for LocalStore {
         })
     }
 
-    fn search_metrics(&self, q: MetricQuery) -> BoxFuture<'_, Result<Vec<MetricPoint>, QueryError>> {
+    fn search_metrics(
+        &self,
+        q: MetricQuery,
+    ) -> BoxFuture<'_, Result<Vec<MetricPoint>, QueryError>> {
         self.blocking(move |s| crate::metrics::search_metrics(&s.engine, &q))
     }
 
@@ -146,7 +149,10 @@ impl Store for LocalStore {
         Box::pin(async move { Ok(self.inner.engine.comments().for_trace(&trace_id)) })
     }
 
-    fn recent_comments(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>> {
+    fn recent_comments(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>> {
         Box::pin(async move { Ok(self.inner.engine.comments().recent(limit)) })
     }
 
@@ -275,9 +281,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn local_store_passes_the_store_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let engine =
-            Engine::open(EngineConfig::new(dir.path().join("data"), dir.path().join("wal")))
-                .unwrap();
+        let engine = Engine::open(EngineConfig::new(
+            dir.path().join("data"),
+            dir.path().join("wal"),
+        ))
+        .unwrap();
         let store = LocalStore::new(engine.clone(), LocalStoreConfig::default());
         load_fixture(&store).await;
         check_fixture(&store).await;

@@ -51,10 +51,7 @@ impl MetricQuery {
         p.push_opt("name", self.name.as_ref());
         p.push_opt("metric_type", self.metric_type.as_ref());
         p.push_since(self.since.as_ref());
-        p.push_opt(
-            "until",
-            self.until_ns.map(tael_core::time::format_rfc3339),
-        );
+        p.push_opt("until", self.until_ns.map(tael_core::time::format_rfc3339));
         for s in &self.services {
             p.push("services", s);
         }

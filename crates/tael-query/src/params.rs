@@ -226,11 +226,16 @@ mod tests {
 
     #[test]
     fn reads_and_writes_back() {
-        let p = Params::parse(Some("limit=5&last=&last=15m&attribute=a%3Db&attribute=c%3Dd"))
-            .unwrap();
+        let p = Params::parse(Some(
+            "limit=5&last=&last=15m&attribute=a%3Db&attribute=c%3Dd",
+        ))
+        .unwrap();
         assert_eq!(p.limit(100).unwrap(), 5);
         let since = p.since().unwrap();
-        assert_eq!(since, Some(Since::Last(DurationParam::parse("15m").unwrap())));
+        assert_eq!(
+            since,
+            Some(Since::Last(DurationParam::parse("15m").unwrap()))
+        );
         assert_eq!(p.all("attribute").collect::<Vec<_>>(), vec!["a=b", "c=d"]);
         let mut back = Params::new();
         back.push_since(since.as_ref());
@@ -239,11 +244,17 @@ mod tests {
             back.0,
             vec![
                 ("last".to_string(), "15m".to_string()),
-                ("since".to_string(), "2023-11-14T22:13:20.123456789Z".to_string())
+                (
+                    "since".to_string(),
+                    "2023-11-14T22:13:20.123456789Z".to_string()
+                )
             ]
         );
         let again = Params(back.0[1..].to_vec());
-        assert_eq!(again.since().unwrap(), Some(Since::At(1_700_000_000_123_456_789)));
+        assert_eq!(
+            again.since().unwrap(),
+            Some(Since::At(1_700_000_000_123_456_789))
+        );
     }
 
     #[test]
@@ -258,7 +269,9 @@ mod tests {
             "with_payloads=\"yes\": expected true or false"
         );
         assert_eq!(
-            err("last=1h&since=2026-01-01T00:00:00Z", |p| p.since().map(drop)),
+            err("last=1h&since=2026-01-01T00:00:00Z", |p| p
+                .since()
+                .map(drop)),
             "give last or since, not both"
         );
         assert_eq!(

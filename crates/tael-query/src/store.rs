@@ -105,17 +105,21 @@ pub trait Store: Send + Sync + 'static {
     fn search_logs(&self, q: LogQuery) -> BoxFuture<'_, Result<Vec<Hit<LogRecord>>, QueryError>>;
 
     /// Metric points matching the query, newest first.
-    fn search_metrics(&self, q: MetricQuery) -> BoxFuture<'_, Result<Vec<MetricPoint>, QueryError>>;
+    fn search_metrics(&self, q: MetricQuery)
+        -> BoxFuture<'_, Result<Vec<MetricPoint>, QueryError>>;
 
     /// A stored payload by its sha256.
     fn blob(&self, sha256: [u8; 32]) -> BoxFuture<'_, Result<Option<Vec<u8>>, QueryError>>;
 
     /// The comments of one trace (a lower-case trace id), oldest first.
-    fn trace_comments(&self, trace_id: String)
-        -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>>;
+    fn trace_comments(
+        &self,
+        trace_id: String,
+    ) -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>>;
 
     /// The newest comments across traces.
-    fn recent_comments(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>>;
+    fn recent_comments(&self, limit: usize)
+        -> BoxFuture<'_, Result<Vec<TraceComment>, QueryError>>;
 
     /// Per-service span counts, errors, durations and distinct traces over
     /// everything stored (mergeable).

@@ -257,12 +257,18 @@ pub(crate) fn metric_stats(
         }
         Ok(())
     })?;
-    out.names = seen.into_iter().map(|id| names.name(id).to_string()).collect();
+    out.names = seen
+        .into_iter()
+        .map(|id| names.name(id).to_string())
+        .collect();
     Ok(out)
 }
 
 /// The summary a request asks for, from the store's partials.
-pub async fn summarize(store: &dyn Store, req: &SummaryRequest) -> Result<SummaryReport, QueryError> {
+pub async fn summarize(
+    store: &dyn Store,
+    req: &SummaryRequest,
+) -> Result<SummaryReport, QueryError> {
     let window = last_window(req.last.as_ref(), tael_core::time::now_ns());
     let service = req.service.clone();
     let stats_query = StatsQuery {
@@ -274,7 +280,9 @@ pub async fn summarize(store: &dyn Store, req: &SummaryRequest) -> Result<Summar
         store.log_stats(window, service.clone()),
         store.metric_stats(window, service.clone()),
     )?;
-    Ok(SummaryReport::build(window, service, &spans, logs, &metrics))
+    Ok(SummaryReport::build(
+        window, service, &spans, logs, &metrics,
+    ))
 }
 
 impl SummaryReport {

@@ -116,7 +116,10 @@ pub async fn topology(store: &dyn Store, req: &TopologyRequest) -> Result<Topolo
 }
 
 /// The node and edge statistics of the spans of `window`.
-pub(crate) fn service_graph(snap: &Snapshot, window: TimeWindow) -> Result<ServiceGraph, QueryError> {
+pub(crate) fn service_graph(
+    snap: &Snapshot,
+    window: TimeWindow,
+) -> Result<ServiceGraph, QueryError> {
     let mut names = Interner::default();
     let mut owner: HashMap<(u64, u64), u32> = HashMap::new();
     let mut children: Vec<Child> = Vec::new();
@@ -196,41 +199,41 @@ pub(crate) fn service_graph(snap: &Snapshot, window: TimeWindow) -> Result<Servi
 impl Topology {
     /// The graph of `window` from its (merged) statistics.
     pub fn build(window: TimeWindow, graph: &ServiceGraph) -> Topology {
-    let mut edges: Vec<Edge> = graph
-        .edges
-        .iter()
-        .map(|((f, t), g)| Edge {
-            from: f.clone(),
-            to: t.clone(),
-            calls: g.count,
-            errors: g.errors,
-            error_rate: g.error_rate(),
-            p50_ms: g.quantile_ms(0.5),
-            p95_ms: g.quantile_ms(0.95),
-            p99_ms: g.quantile_ms(0.99),
-        })
-        .collect();
-    edges.sort_by(|a, b| {
-        b.calls
-            .cmp(&a.calls)
-            .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
-    });
-    let nodes: Vec<Node> = graph
-        .nodes
-        .iter()
-        .map(|(s, (g, roots))| Node {
-            service: s.clone(),
-            spans: g.count,
-            error_rate: g.error_rate(),
-            root_spans: *roots,
-        })
-        .collect();
-    Topology {
-        from: tael_core::time::format_rfc3339(window.from_ns),
-        to: tael_core::time::format_rfc3339(window.to_ns),
-        nodes,
-        edges,
-        unresolved_parents: graph.unresolved_parents,
-    }
+        let mut edges: Vec<Edge> = graph
+            .edges
+            .iter()
+            .map(|((f, t), g)| Edge {
+                from: f.clone(),
+                to: t.clone(),
+                calls: g.count,
+                errors: g.errors,
+                error_rate: g.error_rate(),
+                p50_ms: g.quantile_ms(0.5),
+                p95_ms: g.quantile_ms(0.95),
+                p99_ms: g.quantile_ms(0.99),
+            })
+            .collect();
+        edges.sort_by(|a, b| {
+            b.calls
+                .cmp(&a.calls)
+                .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
+        });
+        let nodes: Vec<Node> = graph
+            .nodes
+            .iter()
+            .map(|(s, (g, roots))| Node {
+                service: s.clone(),
+                spans: g.count,
+                error_rate: g.error_rate(),
+                root_spans: *roots,
+            })
+            .collect();
+        Topology {
+            from: tael_core::time::format_rfc3339(window.from_ns),
+            to: tael_core::time::format_rfc3339(window.to_ns),
+            nodes,
+            edges,
+            unresolved_parents: graph.unresolved_parents,
+        }
     }
 }

@@ -430,7 +430,10 @@ impl ServerConfig {
             e.memtable_bytes >= 1 << 20,
             "TAEL_MEMTABLE_BYTES must be at least 1MiB",
         );
-        check(!s.sql.timeout.is_zero(), "TAEL_SQL_TIMEOUT must be positive");
+        check(
+            !s.sql.timeout.is_zero(),
+            "TAEL_SQL_TIMEOUT must be positive",
+        );
         check(
             s.sql.memory_bytes >= 1 << 20,
             "TAEL_SQL_MEMORY_LIMIT must be at least 1MiB",
@@ -537,8 +540,14 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(err.contains("tael.toml key memtable: no such setting"), "{err}");
-        assert!(err.contains("tael.toml key sql_timeout: expected a string"), "{err}");
+        assert!(
+            err.contains("tael.toml key memtable: no such setting"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tael.toml key sql_timeout: expected a string"),
+            "{err}"
+        );
         assert!(err.contains("--no-such-flag: no such setting"), "{err}");
     }
 

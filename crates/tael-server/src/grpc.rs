@@ -7,7 +7,6 @@
 //! what the WAL stores: nothing is re-encoded on the ack path.
 
 use crate::ingest::{export, Encoding};
-use tael_query::store::ExportOutcome;
 use crate::AppState;
 use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
@@ -16,9 +15,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tael_core::Signal;
+use tael_query::store::ExportOutcome;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http;
-use tael_core::Signal;
 use tonic::{Request, Response, Status};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

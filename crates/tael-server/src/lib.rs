@@ -18,6 +18,8 @@ pub mod remote_write;
 pub mod rest;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use config::{ConfigError, NodeRole, ServerConfig};
 

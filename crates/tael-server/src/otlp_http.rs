@@ -6,7 +6,6 @@
 
 use crate::error::{with_retry_after, ApiError};
 use crate::ingest::{self, gunzip_limited, Encoding};
-use tael_query::store::ExportOutcome;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -15,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
 use tael_core::{ErrorCode, Signal};
+use tael_query::store::ExportOutcome;
 
 /// `google.rpc.Status` (the OTLP/HTTP error body).
 #[derive(Clone, PartialEq, prost::Message)]

@@ -46,7 +46,8 @@ impl IntoResponse for PromError {
             ErrorCode::Unavailable | ErrorCode::Overloaded => "unavailable",
             _ => "internal",
         };
-        let body = json!({ "status": "error", "errorType": kind, "error": self.0.public_message() });
+        let body =
+            json!({ "status": "error", "errorType": kind, "error": self.0.public_message() });
         (self.0.status(), Json(body)).into_response()
     }
 }
@@ -327,7 +328,9 @@ async fn metrics_query(
     let timeout = tael_query::promql::DEFAULT_TIMEOUT;
     let store = st.store.as_ref();
     let r = match range {
-        true => tael_query::promql::range_query(store, &req.query, start, end, step, timeout).await?,
+        true => {
+            tael_query::promql::range_query(store, &req.query, start, end, step, timeout).await?
+        }
         false => tael_query::promql::instant_query(store, &req.query, start, timeout).await?,
     };
     let one = |l: &Labels| -> (Value, Value) {

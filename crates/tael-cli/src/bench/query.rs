@@ -123,7 +123,11 @@ pub fn run(server: &str, runs: usize) -> Result<Value, CliError> {
         ..Default::default()
     };
     results.push(time_it(&client, &diff, runs)?);
-    results.push(time_it(&client, &TopologyRequest { last: last_hour }, runs)?);
+    results.push(time_it(
+        &client,
+        &TopologyRequest { last: last_hour },
+        runs,
+    )?);
     let sql = SqlQuery {
         q: "SELECT service, count(*) AS n FROM spans GROUP BY service".into(),
         max_rows: None,

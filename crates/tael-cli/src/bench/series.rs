@@ -7,7 +7,6 @@
 
 use super::gen::{i, kv, s};
 use crate::client::{CliError, Client};
-use tael_query::params::Params;
 use clap::Args;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -17,6 +16,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::{json, Value};
 use std::time::Instant;
 use tael_core::duration::parse_duration_ns;
+use tael_query::params::Params;
 
 #[derive(Args, Debug, Clone)]
 pub struct SeriesArgs {

@@ -27,7 +27,6 @@
 use super::LlmCall;
 use serde::{Deserialize, Serialize};
 
-
 /// The built-in table's version: the date its prices were taken from the
 /// providers' public list prices (standard tier; Meta Llama models at a
 /// common serverless host's list price).

@@ -4,11 +4,11 @@
 
 use super::json::{decode_logs, decode_traces};
 use super::json_encode;
-use super::testing::{log_request, trace_request};
 use super::reference::{logs_from_request, spans_from_request};
+use super::testing::{log_request, trace_request};
 use super::MapLimits;
-use crate::llm::prices::PriceTable;
 use crate::attr::any_to_json;
+use crate::llm::prices::PriceTable;
 use proptest::prelude::*;
 
 proptest! {

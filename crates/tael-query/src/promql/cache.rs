@@ -106,74 +106,74 @@ fn size_of(series: &[CachedSeries]) -> usize {
 }
 
 impl SeriesCache {
-/// The series of each requested (part, metric), from the cache or built
-/// with `build` (in parallel, one part per thread) and then cached.
-/// Entries of parts not in `live_parts` are dropped first.
-pub fn get_many(
-    &self,
-    wanted: &[(PartRef, StoredMetric)],
-    live_parts: &HashSet<u64>,
-    build: &BuildSeries<'_>,
-) -> Result<Vec<PartSeries>, QueryError> {
-    let budget = self.budget;
-    let mut out: Vec<Option<PartSeries>> = vec![None; wanted.len()];
-    {
+    /// The series of each requested (part, metric), from the cache or built
+    /// with `build` (in parallel, one part per thread) and then cached.
+    /// Entries of parts not in `live_parts` are dropped first.
+    pub fn get_many(
+        &self,
+        wanted: &[(PartRef, StoredMetric)],
+        live_parts: &HashSet<u64>,
+        build: &BuildSeries<'_>,
+    ) -> Result<Vec<PartSeries>, QueryError> {
+        let budget = self.budget;
+        let mut out: Vec<Option<PartSeries>> = vec![None; wanted.len()];
+        {
+            let mut c = self.cache.lock();
+            let c = &mut *c;
+            let dead: Vec<_> = c
+                .entries
+                .keys()
+                .filter(|k| !live_parts.contains(&k.0))
+                .cloned()
+                .collect();
+            for k in dead {
+                if let Some(e) = c.entries.remove(&k) {
+                    c.bytes -= e.bytes;
+                }
+            }
+            for (i, (p, m)) in wanted.iter().enumerate() {
+                c.tick += 1;
+                if let Some(e) = c.entries.get_mut(&(p.meta.id, m.clone())) {
+                    e.last_used = c.tick;
+                    out[i] = Some(e.series.clone());
+                }
+            }
+        }
+        let missing: Vec<usize> = (0..wanted.len()).filter(|i| out[*i].is_none()).collect();
+        let built = fold_items(
+            missing.len(),
+            &Vec::new,
+            &|done: &mut Vec<(usize, Vec<CachedSeries>)>, k| {
+                let i = missing[k];
+                done.push((i, build(&wanted[i].0, &wanted[i].1)?));
+                Ok(())
+            },
+        )?;
         let mut c = self.cache.lock();
-        let c = &mut *c;
-        let dead: Vec<_> = c
-            .entries
-            .keys()
-            .filter(|k| !live_parts.contains(&k.0))
-            .cloned()
-            .collect();
-        for k in dead {
-            if let Some(e) = c.entries.remove(&k) {
-                c.bytes -= e.bytes;
+        for (i, series) in built.into_iter().flatten() {
+            let bytes = size_of(&series);
+            let series: PartSeries = Arc::new(series);
+            if bytes <= budget {
+                c.tick += 1;
+                let tick = c.tick;
+                let key = (wanted[i].0.meta.id, wanted[i].1.clone());
+                if let Some(old) = c.entries.insert(
+                    key,
+                    Entry {
+                        series: series.clone(),
+                        bytes,
+                        last_used: tick,
+                    },
+                ) {
+                    c.bytes -= old.bytes;
+                }
+                c.bytes += bytes;
             }
+            out[i] = Some(series);
         }
-        for (i, (p, m)) in wanted.iter().enumerate() {
-            c.tick += 1;
-            if let Some(e) = c.entries.get_mut(&(p.meta.id, m.clone())) {
-                e.last_used = c.tick;
-                out[i] = Some(e.series.clone());
-            }
-        }
+        evict(&mut c, budget);
+        Ok(out.into_iter().map(|s| s.unwrap_or_default()).collect())
     }
-    let missing: Vec<usize> = (0..wanted.len()).filter(|i| out[*i].is_none()).collect();
-    let built = fold_items(
-        missing.len(),
-        &Vec::new,
-        &|done: &mut Vec<(usize, Vec<CachedSeries>)>, k| {
-            let i = missing[k];
-            done.push((i, build(&wanted[i].0, &wanted[i].1)?));
-            Ok(())
-        },
-    )?;
-    let mut c = self.cache.lock();
-    for (i, series) in built.into_iter().flatten() {
-        let bytes = size_of(&series);
-        let series: PartSeries = Arc::new(series);
-        if bytes <= budget {
-            c.tick += 1;
-            let tick = c.tick;
-            let key = (wanted[i].0.meta.id, wanted[i].1.clone());
-            if let Some(old) = c.entries.insert(
-                key,
-                Entry {
-                    series: series.clone(),
-                    bytes,
-                    last_used: tick,
-                },
-            ) {
-                c.bytes -= old.bytes;
-            }
-            c.bytes += bytes;
-        }
-        out[i] = Some(series);
-    }
-    evict(&mut c, budget);
-    Ok(out.into_iter().map(|s| s.unwrap_or_default()).collect())
-}
 }
 
 #[cfg(test)]

@@ -266,9 +266,7 @@ impl Evaluator {
     ) -> Result<(), QueryError> {
         match e {
             Expr::VectorSelector(vs) => self.plan_selector(vs, from, to, LOOKBACK_MS, out),
-            Expr::MatrixSelector(ms_) => {
-                self.plan_selector(&ms_.vs, from, to, ms(&ms_.range), out)
-            }
+            Expr::MatrixSelector(ms_) => self.plan_selector(&ms_.vs, from, to, ms(&ms_.range), out),
             Expr::Subquery(sq) => {
                 let (f, t) = self.at_range(&sq.at, from, to);
                 let off = offset_ms(&sq.offset);

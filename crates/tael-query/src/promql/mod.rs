@@ -360,9 +360,7 @@ pub async fn label_values(
 }
 
 /// Metric metadata for `/api/v1/metadata`: family name → (type, unit).
-pub async fn metadata(
-    store: &dyn Store,
-) -> Result<BTreeMap<String, (String, String)>, QueryError> {
+pub async fn metadata(store: &dyn Store) -> Result<BTreeMap<String, (String, String)>, QueryError> {
     let mut out = BTreeMap::new();
     for m in store.metric_catalog().await? {
         let kind = match m.metric_type.as_str() {

@@ -70,7 +70,10 @@ impl SqlQuery {
     /// Reads `q` (or `query`) and `max_rows` from a query string.
     pub fn from_params(p: &crate::params::Params) -> Result<SqlQuery, QueryError> {
         SqlQuery {
-            q: p.get("q").or_else(|| p.get("query")).unwrap_or_default().to_string(),
+            q: p.get("q")
+                .or_else(|| p.get("query"))
+                .unwrap_or_default()
+                .to_string(),
             max_rows: p.positive("max_rows")?,
         }
         .checked()

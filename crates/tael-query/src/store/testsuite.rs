@@ -89,7 +89,11 @@ fn span(s: SpanSpec<'_>) -> Span {
         attributes: s.attributes,
         status: Some(Status {
             code: if s.error { 2 } else { 1 },
-            message: if s.error { "card declined".into() } else { String::new() },
+            message: if s.error {
+                "card declined".into()
+            } else {
+                String::new()
+            },
         }),
         ..Default::default()
     }
@@ -231,7 +235,10 @@ fn fixture_logs(now: u64) -> Vec<u8> {
                     CHECKOUT_TRACE,
                 )],
             ),
-            records("frontend", vec![log(at(5), 9, "request served", HOME_TRACE)]),
+            records(
+                "frontend",
+                vec![log(at(5), 9, "request served", HOME_TRACE)],
+            ),
             records("payments", vec![log(at(3), 13, "slow disk", "")]),
         ],
     }
@@ -458,7 +465,10 @@ async fn check_rows(store: &dyn Store) {
         .await
         .unwrap();
     let call = llm[0].llm.as_ref().expect("an LLM call");
-    assert_eq!((call.model.as_str(), call.input_tokens), ("gpt-4o-mini", Some(1200)));
+    assert_eq!(
+        (call.model.as_str(), call.input_tokens),
+        ("gpt-4o-mini", Some(1200))
+    );
     let payload = &call.payloads[0];
     let hash = tael_storage::blobs::parse_hash(&payload.sha256).unwrap();
     let blob = store.blob(hash).await.unwrap().expect("the prompt blob");
@@ -484,7 +494,11 @@ async fn check_rows(store: &dyn Store) {
     };
     assert_eq!(
         logs(LogQuery::default()).await,
-        vec!["slow disk", "request served", "payment declined: card expired"]
+        vec![
+            "slow disk",
+            "request served",
+            "payment declined: card expired"
+        ]
     );
     assert_eq!(
         logs(LogQuery {
@@ -549,7 +563,10 @@ async fn check_rows(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(points.len(), 1);
-    assert_eq!((points[0].service.as_str(), points[0].value), ("payments", 7.0));
+    assert_eq!(
+        (points[0].service.as_str(), points[0].value),
+        ("payments", 7.0)
+    );
     let of_services = store
         .search_metrics(MetricQuery {
             services: vec!["frontend".into()],
@@ -566,7 +583,11 @@ async fn check_comments(store: &dyn Store) {
     assert_eq!(of_trace.len(), 1);
     assert_eq!(of_trace[0].body, "root cause: card processor");
     assert_eq!(of_trace[0].span_id.as_deref(), Some("a000000000000002"));
-    assert!(store.trace_comments(HOME_TRACE.into()).await.unwrap().is_empty());
+    assert!(store
+        .trace_comments(HOME_TRACE.into())
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.recent_comments(10).await.unwrap(), of_trace);
 }
 
@@ -688,7 +709,11 @@ async fn check_reports(store: &dyn Store) {
     .await
     .unwrap();
     assert!(!diff.rows.is_empty());
-    assert!(diff.rows.iter().all(|r| r.status == "new"), "{:?}", diff.rows);
+    assert!(
+        diff.rows.iter().all(|r| r.status == "new"),
+        "{:?}",
+        diff.rows
+    );
     let anomalies = crate::anomalies::find_anomalies(
         store,
         &AnomalyRequest {
@@ -729,10 +754,17 @@ async fn check_reports(store: &dyn Store) {
     .unwrap()
     .expect("the checkout trace");
     assert_eq!(correlated.span_count, 3);
-    assert_eq!(correlated.services, vec!["checkout", "frontend", "payments"]);
+    assert_eq!(
+        correlated.services,
+        vec!["checkout", "frontend", "payments"]
+    );
     assert_eq!(correlated.logs.len(), 1);
     let near: Vec<&str> = correlated.metrics.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(near, vec!["pool.in_use"], "the points of its services around it");
+    assert_eq!(
+        near,
+        vec!["pool.in_use"],
+        "the points of its services around it"
+    );
     assert_eq!(correlated.comments.len(), 1);
     let unknown = CorrelateRequest {
         trace_id: "0".repeat(32),

@@ -368,9 +368,12 @@ impl Engine {
     ) -> Result<crate::otlp::Decoded, crate::otlp::WireError> {
         let limits = self.cfg.map_limits;
         match kind {
-            Signal::Spans => {
-                crate::otlp::decode_traces(payload, limits, &self.cfg.prices, Some(self.offload_to()))
-            }
+            Signal::Spans => crate::otlp::decode_traces(
+                payload,
+                limits,
+                &self.cfg.prices,
+                Some(self.offload_to()),
+            ),
             Signal::Logs => crate::otlp::decode_logs(payload, limits),
             Signal::Metrics => crate::otlp::decode_metrics(payload, limits),
         }
@@ -432,9 +435,9 @@ impl Engine {
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
     ) -> Result<IngestOutcome, StorageError> {
-        let (seq, out) = self
-            .wal
-            .append(kind.wal_byte(), payload, |seq| self.apply(p, docs, seq, false))?;
+        let (seq, out) = self.wal.append(kind.wal_byte(), payload, |seq| {
+            self.apply(p, docs, seq, false)
+        })?;
         let mut out = out?;
         out.seq = seq;
         Ok(out)
@@ -461,11 +464,7 @@ impl Engine {
         self.ingest_export(Signal::Metrics, payload)
     }
 
-    fn ingest_export(
-        &self,
-        kind: Signal,
-        payload: &[u8],
-    ) -> Result<IngestOutcome, StorageError> {
+    fn ingest_export(&self, kind: Signal, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
         // Refused before any work: a retried export is decoded once.
         self.admit()?;
         let decoded = self.decode(kind, payload).map_err(|e| match e.too_large {

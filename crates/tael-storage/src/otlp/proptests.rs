@@ -11,9 +11,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use prost::Message;
-use tael_core::otlp::testing::{wild_log_request, wild_metric_request, wild_trace_request};
-use tael_core::otlp::reference::{logs_from_request, metrics_from_request, spans_from_request};
 use tael_core::llm::prices::PriceTable;
+use tael_core::otlp::reference::{logs_from_request, metrics_from_request, spans_from_request};
+use tael_core::otlp::testing::{wild_log_request, wild_metric_request, wild_trace_request};
 use tael_core::otlp::{MapLimits, Mapped};
 
 type Decoder = fn(&[u8], MapLimits) -> Result<Decoded, WireError>;
@@ -156,7 +156,13 @@ fn decoder_texts_match_stored_rows_with_payloads_moved() {
         blobs: &blobs,
         min_bytes: 1024,
     };
-    let got = decode_traces(&req.encode_to_vec(), MapLimits::default(), &PriceTable::builtin(), Some(offload)).unwrap();
+    let got = decode_traces(
+        &req.encode_to_vec(),
+        MapLimits::default(),
+        &PriceTable::builtin(),
+        Some(offload),
+    )
+    .unwrap();
     let texts = got.texts.clone().unwrap();
     // Rows 0, 1, 3 have texts; row 2 (not an LLM call) and row 4 none.
     let rows: Vec<usize> = texts.iter().map(|(i, _)| *i).collect();

@@ -129,10 +129,7 @@ pub fn log_text(l: &LogRecord) -> Option<Text> {
 
 /// The documents of a batch of `signal` (none for metrics), with their row
 /// numbers.
-pub fn docs_of(
-    signal: Signal,
-    batch: &RecordBatch,
-) -> Result<Vec<(usize, TextDoc)>, StorageError> {
+pub fn docs_of(signal: Signal, batch: &RecordBatch) -> Result<Vec<(usize, TextDoc)>, StorageError> {
     match signal {
         Signal::Spans => span_docs(batch),
         Signal::Logs => log_docs(batch),
