@@ -4,6 +4,8 @@
 //! state holds configuration or caches), so several nodes in one test
 //! behave as several processes would.
 
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
 use crate::{start, RunningServer, ServerConfig};
 use std::path::Path;
 

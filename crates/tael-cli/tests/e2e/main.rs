@@ -1,6 +1,8 @@
 //! End-to-end tests: each starts the real `tael` binary on port 0 and talks
 //! to it with real clients (tonic gRPC, HTTP protobuf/JSON/gzip, the CLI).
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 mod analytics;
 mod bad_input;
 mod durability;

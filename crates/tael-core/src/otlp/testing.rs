@@ -1,6 +1,8 @@
 //! Proptest strategies for OTLP requests, shared by the property tests of
 //! this crate and of the storage crate (feature `testing`).
 
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

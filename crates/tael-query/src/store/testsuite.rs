@@ -6,6 +6,8 @@
 //! now, and against any other implementation (a remote client, a fan-out
 //! over shards) the same way. The store must start empty.
 
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
 use crate::anomalies::AnomalyRequest;
 use crate::correlate::CorrelateRequest;
 use crate::llm_usage::{LlmGrouping, UsageRequest};
