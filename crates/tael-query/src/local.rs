@@ -296,4 +296,36 @@ mod tests {
             .unwrap();
         check_fixture(&store).await;
     }
+
+    /// With another object store than the data dir, the data dir is a
+    /// cache: once flushed, the same answers come from the store alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_store_over_an_object_store_answers_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut cfg = EngineConfig::new(data.clone(), dir.path().join("wal"));
+        cfg.backend = tael_storage::objects::Backend::in_memory();
+        let engine = Engine::open(cfg.clone()).unwrap();
+        let store = LocalStore::new(engine.clone(), LocalStoreConfig::default());
+        load_fixture(&store).await;
+        tokio::task::spawn_blocking(move || engine.flush())
+            .await
+            .unwrap()
+            .unwrap();
+        check_fixture(&store).await;
+        drop(store);
+        // Everything but the text index (local, derived) goes.
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            match path.is_dir() {
+                true if path.ends_with("text") => {}
+                true => std::fs::remove_dir_all(&path).unwrap(),
+                false => std::fs::remove_file(&path).unwrap(),
+            }
+        }
+        let engine = Engine::open(cfg).unwrap();
+        assert!(engine.stats().parts > 0, "parts come back from the store");
+        let store = LocalStore::new(engine, LocalStoreConfig::default());
+        check_fixture(&store).await;
+    }
 }

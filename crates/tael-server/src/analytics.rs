@@ -10,7 +10,6 @@ use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
 use tael_query::anomalies::AnomalyRequest;
 use tael_query::api::{Endpoint, SchemaRequest, SchemaResponse, SqlResponse};
 use tael_query::correlate::CorrelateRequest;
@@ -19,13 +18,8 @@ use tael_query::llm_usage::UsageRequest;
 use tael_query::sql::SqlQuery;
 use tael_query::summary::SummaryRequest;
 use tael_query::topology::TopologyRequest;
-use tael_query::QueryError;
 
 type Answer<T> = Result<Json<T>, ApiError>;
-
-fn answer<T: Serialize>(r: Result<T, QueryError>) -> Answer<T> {
-    Ok(Json(r?))
-}
 
 async fn sql_get(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answer<SqlResponse> {
     let q = SqlQuery::from_params(&params(raw)?)?;
@@ -48,7 +42,9 @@ async fn summary(
     RawQuery(raw): RawQuery,
 ) -> Answer<tael_query::summary::SummaryReport> {
     let req = SummaryRequest::from_params(&params(raw)?)?;
-    answer(tael_query::summary::summarize(st.store.as_ref(), &req).await)
+    Ok(Json(
+        tael_query::summary::summarize(st.store.as_ref(), &req).await?,
+    ))
 }
 
 async fn anomalies(
@@ -57,7 +53,9 @@ async fn anomalies(
 ) -> Answer<tael_query::anomalies::AnomalyReport> {
     let req = AnomalyRequest::from_params(&params(raw)?)?;
     let q = req.resolve(tael_core::time::now_ns());
-    answer(tael_query::anomalies::find_anomalies(st.store.as_ref(), &q).await)
+    Ok(Json(
+        tael_query::anomalies::find_anomalies(st.store.as_ref(), &q).await?,
+    ))
 }
 
 async fn diff(
@@ -65,7 +63,7 @@ async fn diff(
     RawQuery(raw): RawQuery,
 ) -> Answer<tael_query::diff::DiffReport> {
     let req = DiffRequest::from_params(&params(raw)?)?;
-    answer(tael_query::diff::diff(st.store.as_ref(), &req).await)
+    Ok(Json(tael_query::diff::diff(st.store.as_ref(), &req).await?))
 }
 
 async fn topology(
@@ -73,7 +71,9 @@ async fn topology(
     RawQuery(raw): RawQuery,
 ) -> Answer<tael_query::topology::Topology> {
     let req = TopologyRequest::from_params(&params(raw)?)?;
-    answer(tael_query::topology::topology(st.store.as_ref(), &req).await)
+    Ok(Json(
+        tael_query::topology::topology(st.store.as_ref(), &req).await?,
+    ))
 }
 
 async fn correlate(
@@ -92,7 +92,9 @@ async fn llm_usage(
     RawQuery(raw): RawQuery,
 ) -> Answer<tael_query::llm_usage::UsageReport> {
     let req = UsageRequest::from_params(&params(raw)?)?;
-    answer(tael_query::llm_usage::usage(st.store.as_ref(), &req).await)
+    Ok(Json(
+        tael_query::llm_usage::usage(st.store.as_ref(), &req).await?,
+    ))
 }
 
 /// The analytics routes (merged into the REST router).

@@ -3,8 +3,9 @@
 //! stored once per distinct content (sha256), zstd-compressed, packed into
 //! append-only pack files so that small payloads do not cost a file each.
 //!
-//! On disk (`<data>/blobs/pack-<id:08>.blob`), a pack is a sequence of
-//! records, all integers little-endian:
+//! A pack (the object `blobs/pack-<id:08>.blob`, see `crate::objects`,
+//! written as the local file of that location) is a sequence of records,
+//! all integers little-endian:
 //!
 //! | bytes | field |
 //! |---|---|
@@ -23,7 +24,11 @@
 //! a torn or corrupt tail of the newest pack is cut off (its blobs are
 //! re-put when the WAL that still holds their spans is replayed).
 //! Writes go to the newest pack, rotated at [`PACK_BYTES`]; [`BlobStore::sync`]
-//! makes them durable and runs before a flush lets the WAL go.
+//! makes them durable and runs before a flush lets the WAL go. A pack is
+//! published when it is sealed, and (when the object store is not the data
+//! dir) the newest pack is published as it stands at every sync, so the
+//! store holds every blob a flushed part refers to; a pack only the store
+//! has is fetched at open.
 //!
 //! Garbage collection ([`BlobStore::collect`]) rewrites sealed packs
 //! without the blobs that are unreferenced and older than the grace period
@@ -31,6 +36,7 @@
 //! older than the payload retention.
 
 use crate::error::StorageError;
+use crate::objects::Objects;
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -152,7 +158,11 @@ pub struct BlobStats {
 
 /// The blob store of one data dir.
 pub struct BlobStore {
+    /// The local directory of the packs.
     dir: PathBuf,
+    objects: Arc<Objects>,
+    /// The location of the packs' directory (`blobs`).
+    prefix: String,
     index: RwLock<HashMap<Hash, Loc>>,
     packs: RwLock<HashMap<u32, Arc<Pack>>>,
     /// The pack being written (id); appends are serialised here.
@@ -273,11 +283,21 @@ fn scan_headers(file: &File, len: u64) -> Result<(Vec<(u64, Header)>, u64), Stor
 }
 
 impl BlobStore {
-    /// Opens (creating) the store in `dir`, rebuilding the index. A bad
-    /// record cuts the newest pack there (a torn write); in an older pack a bad
-    /// header ends that pack's scan (with a warning) and the pack is kept.
-    pub fn open(dir: &Path) -> Result<BlobStore, StorageError> {
+    /// Opens (creating) the store whose packs are under `prefix` in
+    /// `objects`, fetching the packs only the object store has and
+    /// rebuilding the index. A bad record cuts the newest pack there (a
+    /// torn write); in an older pack a bad header ends that pack's scan
+    /// (with a warning) and the pack is kept.
+    pub fn open(objects: Arc<Objects>, prefix: &str) -> Result<BlobStore, StorageError> {
+        let dir = &objects.local_path(prefix);
         std::fs::create_dir_all(dir).map_err(io)?;
+        if !objects.is_local() {
+            for (location, _) in objects.list(prefix)? {
+                if location.ends_with(".blob") {
+                    objects.fetch(&location)?;
+                }
+            }
+        }
         let mut ids: Vec<u32> = std::fs::read_dir(dir)
             .map_err(io)?
             .flatten()
@@ -345,6 +365,8 @@ impl BlobStore {
         }
         Ok(BlobStore {
             dir: dir.to_path_buf(),
+            objects,
+            prefix: prefix.to_string(),
             index: RwLock::new(index),
             packs: RwLock::new(packs),
             writer: Mutex::new(current),
@@ -353,6 +375,14 @@ impl BlobStore {
             writer_started_ns: AtomicI64::new(tael_core::time::now_ns()),
             recent: Mutex::new(recent::RecentBlobs::new(RECENT_BYTES)),
         })
+    }
+
+    /// A store with its packs straight in `dir`, itself the object store
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn open_in(dir: &Path) -> BlobStore {
+        let objects = Objects::open(dir, &crate::objects::Backend::DataDir).expect("data dir");
+        BlobStore::open(Arc::new(objects), "").expect("blob store")
     }
 
     fn create_pack(dir: &Path, id: u32) -> Result<File, StorageError> {
@@ -399,6 +429,7 @@ impl BlobStore {
         if let Some(p) = self.packs.read().get(current) {
             p.file.sync_data().map_err(io)?;
         }
+        self.objects.publish(&self.location(*current))?;
         *current += 1;
         let file = Self::create_pack(&self.dir, *current)?;
         self.packs.write().insert(*current, Pack::new(file, 0));
@@ -470,7 +501,22 @@ impl BlobStore {
         if let Some(p) = self.packs.read().get(&*current) {
             p.file.sync_data().map_err(io)?;
         }
-        Ok(())
+        self.objects.publish(&self.location(*current))
+    }
+
+    /// The location of pack `id`.
+    fn location(&self, id: u32) -> String {
+        let name = format!("pack-{id:08}.blob");
+        match self.prefix.is_empty() {
+            true => name,
+            false => format!("{}/{name}", self.prefix),
+        }
+    }
+
+    /// Deletes pack `id`, object and file.
+    fn delete_pack(&self, id: u32) -> Result<(), StorageError> {
+        self.objects.delete_object(&self.location(id))?;
+        std::fs::remove_file(pack_path(&self.dir, id)).map_err(io)
     }
 
     /// The content of `hash`, checked against its hash; `None` when absent.
@@ -575,7 +621,7 @@ impl BlobStore {
             if let Some(p) = self.packs.write().remove(&id) {
                 out.bytes += p.len();
             }
-            std::fs::remove_file(pack_path(&self.dir, id)).map_err(io)?;
+            self.delete_pack(id)?;
         }
         // One target pack for every survivor of this run, made lazily.
         let mut target: Option<(u32, Arc<Pack>)> = None;
@@ -627,6 +673,7 @@ impl BlobStore {
                     ));
                 }
                 tpack.file.sync_all().map_err(io)?;
+                self.objects.publish(&self.location(*tid))?;
             }
             // Switch the index, entry by entry, only where it still points
             // at what this run read; a blob put again meanwhile (a refresh
@@ -662,7 +709,7 @@ impl BlobStore {
                 }
             }
             self.packs.write().remove(&pack_id);
-            std::fs::remove_file(pack_path(&self.dir, pack_id)).map_err(io)?;
+            self.delete_pack(pack_id)?;
         }
         if out.blobs > 0 || out.bytes > 0 {
             File::open(&self.dir)

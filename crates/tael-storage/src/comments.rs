@@ -1,17 +1,20 @@
 //! Trace comments, stored durably.
 //!
-//! # On-disk format
+//! # Format
 //!
-//! `<data_dir>/comments.jsonl`: one `TraceComment` JSON object per line,
-//! appended and fsynced before the comment is acknowledged. A torn last line
+//! The object `comments.jsonl` (see `crate::objects`): one `TraceComment`
+//! JSON object per line, appended to its local file and fsynced (then the
+//! file published) before the comment is acknowledged. A torn last line
 //! (crash mid-append) is ignored and truncated on open.
 
 use crate::error::StorageError;
+use crate::objects::Objects;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use tael_core::model::TraceComment;
 
 struct Inner {
@@ -22,11 +25,21 @@ struct Inner {
 
 pub struct CommentStore {
     path: PathBuf,
+    objects: Arc<Objects>,
+    location: String,
     inner: Mutex<Inner>,
 }
 
 impl CommentStore {
-    pub fn open(path: &Path) -> Result<CommentStore, StorageError> {
+    /// Opens the comments at `location` of `objects` (fetched first when
+    /// only the object store has them).
+    pub fn open(objects: Arc<Objects>, location: &str) -> Result<CommentStore, StorageError> {
+        let path = &objects.local_path(location);
+        if !objects.is_local() && !path.exists() {
+            if let Some(bytes) = objects.get(location)? {
+                crate::part::write_file_durably(path, &bytes)?;
+            }
+        }
         let text = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -62,6 +75,8 @@ impl CommentStore {
         }
         Ok(CommentStore {
             path: path.to_path_buf(),
+            objects,
+            location: location.to_string(),
             inner: Mutex::new(Inner {
                 file,
                 all,
@@ -79,6 +94,7 @@ impl CommentStore {
             .write_all(&line)
             .and_then(|_| g.file.sync_data())
             .map_err(|e| StorageError::io(&self.path, e))?;
+        self.objects.publish(&self.location)?;
         let idx = g.all.len();
         g.by_trace.entry(c.trace_id.clone()).or_default().push(idx);
         g.all.push(c.clone());

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod manifest;
 pub mod memtable;
+pub mod objects;
 pub mod offload;
 pub mod otlp;
 pub mod part;

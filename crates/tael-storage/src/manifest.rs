@@ -1,20 +1,20 @@
 //! The manifest: the list of durable Parquet parts and the WAL sequence
 //! number they cover.
 //!
-//! # On-disk format
+//! # Format
 //!
-//! `<data_dir>/MANIFEST.json`, JSON:
-//! `{"version":1,"flushed_seq":N,"next_part_id":N,"parts":[PartMeta…]}`.
-//! It is replaced atomically: written to `MANIFEST.json.tmp`, fsynced,
-//! renamed over the old one, and the directory fsynced. A part file is
-//! fsynced before the manifest that names it is written; WAL segments are
-//! dropped only after the manifest with the new `flushed_seq` is durable.
+//! The object `MANIFEST.json` (see `crate::objects`), JSON:
+//! `{"version":1,"flushed_seq":N,"next_part_id":N,"parts":[PartMeta…]}`,
+//! each part named by its location (`PartMeta::path`). Locally it is
+//! replaced atomically (written to `MANIFEST.tmp`, fsynced, renamed over
+//! the old one, the directory fsynced), then uploaded when the object
+//! store is not the data dir. A part is durable (and published) before
+//! the manifest that names it is written; WAL segments are dropped only
+//! after the manifest with the new `flushed_seq` is durable.
 
 use crate::error::StorageError;
-use crate::wal::sync_dir;
+use crate::objects::Objects;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::Path;
 
 pub use tael_core::Signal;
 
@@ -23,7 +23,8 @@ pub use tael_core::Signal;
 pub struct PartMeta {
     pub id: u64,
     pub signal: Signal,
-    /// Path relative to the data dir.
+    /// The part's location in the object store (and its path relative
+    /// to the data dir): `<signal>/<YYYYMMDDHH>/part-<id>.parquet`.
     pub path: String,
     /// Start of the hour partition (ns since epoch).
     pub hour_ns: i64,
@@ -45,32 +46,26 @@ pub struct Manifest {
     pub parts: Vec<PartMeta>,
 }
 
-const FILE: &str = "MANIFEST.json";
+const LOCATION: &str = "MANIFEST.json";
 
 impl Manifest {
-    pub fn load(data_dir: &Path) -> Result<Manifest, StorageError> {
-        let path = data_dir.join(FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+    /// The stored manifest (an empty one when there is none yet).
+    pub fn load(objects: &Objects) -> Result<Manifest, StorageError> {
+        match objects.get(LOCATION)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| StorageError::Corrupt(format!("{LOCATION}: {e}"))),
+            None => Ok(Manifest {
                 version: 1,
                 flushed_seq: 0,
                 next_part_id: 1,
                 parts: Vec::new(),
             }),
-            Err(e) => Err(StorageError::io(&path, e)),
         }
     }
 
-    pub fn store(&self, data_dir: &Path) -> Result<(), StorageError> {
-        let tmp = data_dir.join(format!("{FILE}.tmp"));
+    /// Stores the manifest durably (see the module docs).
+    pub fn store(&self, objects: &Objects) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(self).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-        f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| StorageError::io(&tmp, e))?;
-        std::fs::rename(&tmp, data_dir.join(FILE)).map_err(|e| StorageError::io(&tmp, e))?;
-        sync_dir(data_dir)
+        objects.put(LOCATION, &bytes)
     }
 }

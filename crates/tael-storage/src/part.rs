@@ -1,8 +1,11 @@
 //! Parquet parts: writing (sorted, zstd, page statistics, bloom filter on
 //! `trace_id`, fsynced with its directory) and reading with pruning by
-//! row-group statistics and bloom filters. Files live at
-//! `<data_dir>/<signal>/<YYYYMMDDHH>/part-<id>.parquet`; spans parts have a
-//! `part-<id>.rollup.json` sidecar (see `rollup.rs`).
+//! row-group statistics and bloom filters. A part's location (see
+//! `crate::objects`) is `<signal>/<YYYYMMDDHH>/part-<id>.parquet`; spans
+//! parts have a `part-<id>.rollup.json` sidecar (see `rollup.rs`). Parts
+//! are written as local files in the data dir, published through the
+//! engine's [`Objects`] handle, and read from their local files (fetched
+//! first when only the object store has them).
 //!
 //! Sort orders: spans by (trace_id, start_ns) within each row group, whose
 //! rows are a row group's worth of arrival order, so the spans of a trace
@@ -19,6 +22,7 @@
 
 use crate::error::StorageError;
 use crate::manifest::{PartMeta, Signal};
+use crate::objects::Objects;
 use crate::wal::sync_dir;
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::{
@@ -66,9 +70,13 @@ pub fn part_rel_path(signal: Signal, hour_ns: i64, id: u64) -> String {
     )
 }
 
-/// Path of the rollup sidecar of a part.
-pub fn rollup_path(part_path: &Path) -> PathBuf {
-    part_path.with_extension("rollup.json")
+/// Location of the rollup sidecar of a part (its location with
+/// `.rollup.json` for `.parquet`).
+pub fn rollup_location(part_location: &str) -> String {
+    let stem = part_location
+        .strip_suffix(".parquet")
+        .unwrap_or(part_location);
+    format!("{stem}.rollup.json")
 }
 
 /// The part sort order of a signal.
@@ -360,7 +368,9 @@ pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError>
 /// took a snapshot never sees a file vanish under it.
 pub struct PartHandle {
     pub meta: PartMeta,
+    /// The local file (`meta.path` is the location).
     pub path: PathBuf,
+    objects: Arc<Objects>,
     reader_meta: ArrowReaderMetadata,
     /// The same metadata with low-cardinality text columns read as Arrow
     /// dictionaries (see [`PartHandle::scan_group`]); built on first use.
@@ -380,8 +390,15 @@ impl std::fmt::Debug for PartHandle {
 impl Drop for PartHandle {
     fn drop(&mut self) {
         if self.retired.load(Ordering::Acquire) {
-            // No longer in the manifest: an orphan if a crash comes first.
-            let _ = std::fs::remove_file(rollup_path(&self.path));
+            // No longer in the manifest: an orphan if a crash comes first
+            // (removed at the next open).
+            let rollup = rollup_location(&self.meta.path);
+            for location in [&self.meta.path, &rollup] {
+                if let Err(e) = self.objects.delete_object(location) {
+                    tracing::warn!(%location, error = %e, "cannot delete a retired object");
+                }
+            }
+            let _ = std::fs::remove_file(self.objects.local_path(&rollup));
             // The directory goes with the part's file, when left empty.
             crate::slow_delete::delete(self.path.clone());
         }
@@ -408,8 +425,9 @@ fn col_index(rg: &RowGroupMetaData, name: &str) -> Option<usize> {
 }
 
 impl PartHandle {
-    pub fn open(data_dir: &Path, meta: PartMeta) -> Result<PartHandle, StorageError> {
-        let path = data_dir.join(&meta.path);
+    /// Opens the part at `meta.path` (a location of `objects`).
+    pub fn open(objects: &Arc<Objects>, meta: PartMeta) -> Result<PartHandle, StorageError> {
+        let path = objects.fetch(&meta.path)?;
         let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
         let reader_meta = ArrowReaderMetadata::load(
             &file,
@@ -418,6 +436,7 @@ impl PartHandle {
         Ok(PartHandle {
             meta,
             path,
+            objects: objects.clone(),
             reader_meta,
             scan_meta: OnceLock::new(),
             trace_blooms: OnceLock::new(),

@@ -247,6 +247,9 @@ impl SqlSession {
         for f in udf::functions() {
             ctx.register_udf(f);
         }
+        // Parts are read through the engine's object store, by location.
+        let objects = engine.objects();
+        ctx.register_object_store(objects.url(), objects.store().clone());
         for signal in Signal::ALL {
             let name = signal.name();
             let schema = schema_of(signal);
@@ -259,7 +262,7 @@ impl SqlSession {
             let mut table = ctx.read_table(Arc::new(mem))?;
             let paths = snap
                 .parts_of(signal)
-                .map(|p| ListingTableUrl::parse(p.path.to_string_lossy()))
+                .map(|p| ListingTableUrl::parse(objects.location_url(&p.meta.path)))
                 .collect::<Result<Vec<_>, _>>()?;
             if !paths.is_empty() {
                 let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

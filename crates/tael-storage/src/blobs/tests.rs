@@ -12,7 +12,7 @@ fn payload(i: usize, len: usize) -> Vec<u8> {
 #[test]
 fn put_get_dedup_compress_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     let a = payload(1, 8000);
     let h = s.put(&a).unwrap();
     assert_eq!(h, hash_of(&a));
@@ -26,14 +26,14 @@ fn put_get_dedup_compress_and_reopen() {
     assert_eq!(s.get(&hash_of(b"absent")).unwrap(), None);
     s.sync().unwrap();
     drop(s);
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     assert_eq!(s.get(&h).unwrap().unwrap(), a);
     assert_eq!(s.stats().blobs, 2);
     // Still appendable after reopening.
     let b = payload(2, 3000);
     let hb = s.put(&b).unwrap();
     drop(s);
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     assert_eq!(s.get(&hb).unwrap().unwrap(), b);
     assert_eq!(parse_hash(&hex::encode(hb)), Some(hb));
     assert_eq!(parse_hash("zz"), None);
@@ -43,7 +43,7 @@ fn put_get_dedup_compress_and_reopen() {
 #[test]
 fn a_torn_tail_is_cut_and_earlier_blobs_survive() {
     let dir = tempfile::tempdir().unwrap();
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     let a = payload(1, 5000);
     let b = payload(2, 5000);
     let (ha, hb) = (s.put(&a).unwrap(), s.put(&b).unwrap());
@@ -54,13 +54,13 @@ fn a_torn_tail_is_cut_and_earlier_blobs_survive() {
     let f = OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len - 3).unwrap();
     drop(f);
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     assert_eq!(s.get(&ha).unwrap().unwrap(), a);
     assert_eq!(s.get(&hb).unwrap(), None);
     // Re-put (as WAL replay does) and read back after another reopen.
     s.put(&b).unwrap();
     drop(s);
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     assert_eq!(s.get(&hb).unwrap().unwrap(), b);
     assert_eq!(s.get(&ha).unwrap().unwrap(), a);
 }
@@ -68,7 +68,7 @@ fn a_torn_tail_is_cut_and_earlier_blobs_survive() {
 #[test]
 fn gc_keeps_live_and_recent_blobs_and_honours_payload_retention() {
     let dir = tempfile::tempdir().unwrap();
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     let blobs: Vec<Vec<u8>> = (0..6).map(|i| payload(i, 2000)).collect();
     let hashes: Vec<Hash> = blobs.iter().map(|b| s.put(b).unwrap()).collect();
     s.seal().unwrap();
@@ -90,7 +90,7 @@ fn gc_keeps_live_and_recent_blobs_and_honours_payload_retention() {
     }
     assert!(s.get(&recent).unwrap().is_some());
     drop(s);
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     assert_eq!(s.get(&hashes[0]).unwrap().unwrap(), blobs[0]);
     assert_eq!(s.get(&hashes[2]).unwrap(), None);
     // Payload retention drops even referenced blobs.
@@ -105,14 +105,14 @@ fn gc_keeps_live_and_recent_blobs_and_honours_payload_retention() {
 #[test]
 fn oversized_blobs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     assert!(s.put(&vec![0u8; MAX_BLOB_BYTES + 1]).is_err());
 }
 
 #[test]
 fn old_content_is_written_again_and_superseded_packs_go() {
     let dir = tempfile::tempdir().unwrap();
-    let s = BlobStore::open(dir.path()).unwrap();
+    let s = BlobStore::open_in(dir.path());
     let a = payload(1, 3000);
     let h = s.put(&a).unwrap();
     s.seal().unwrap();

@@ -52,7 +52,7 @@ impl Engine {
                 let id = self.alloc_part_id();
                 let rel = part_rel_path(signal, hour, id);
                 let mut w =
-                    PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+                    PartWriter::create(&self.objects.local_path(&rel), signal, schema_of(signal))?;
                 let mut rollup = match whole {
                     true => frozen.rollup.clone(),
                     false => Rollup::default(),
@@ -111,13 +111,15 @@ impl Engine {
         rollup: Option<&Rollup>,
     ) -> Result<PartMeta, StorageError> {
         let rel = part_rel_path(signal, hour, id);
-        let path = self.cfg.data_dir.join(&rel);
         if let Some(r) = rollup {
             let bytes = serde_json::to_vec(r).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            write_file_durably(&rollup_path(&path), &bytes)?;
+            let location = rollup_location(&rel);
+            write_file_durably(&self.objects.local_path(&location), &bytes)?;
+            self.objects.publish(&location)?;
         }
         let rows = writer.rows();
         let bytes = writer.finish()?;
+        self.objects.publish(&rel)?;
         Ok(PartMeta {
             id,
             signal,
@@ -165,7 +167,7 @@ impl Engine {
             let level = group.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
             let rel = part_rel_path(signal, hour, id);
             let mut w =
-                PartWriter::create(&self.cfg.data_dir.join(&rel), signal, schema_of(signal))?;
+                PartWriter::create(&self.objects.local_path(&rel), signal, schema_of(signal))?;
             // Small row groups (from flushes at low ingest rates) are decoded
             // and written again, so they merge into full ones; the others are
             // copied as encoded (each stays sorted inside): no decoding or

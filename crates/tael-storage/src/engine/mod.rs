@@ -25,9 +25,10 @@ use crate::comments::CommentStore;
 use crate::error::StorageError;
 use crate::manifest::{Manifest, PartMeta, Signal};
 use crate::memtable::{Chunk, Memtable, Prepared, RecentKeys};
+use crate::objects::{Backend, Objects};
 use crate::part::{
-    hour_of, part_rel_path, rollup_path, sort_key_names, write_file_durably, PartHandle, PartRef,
-    PartWriter, ROW_GROUP_ROWS,
+    hour_of, part_rel_path, rollup_location, sort_key_names, write_file_durably, PartHandle,
+    PartRef, PartWriter, ROW_GROUP_ROWS,
 };
 use crate::rollup::Rollup;
 use crate::text::{TextDoc, TextIndex};
@@ -47,6 +48,9 @@ use tael_core::otlp::MapLimits;
 pub struct EngineConfig {
     pub data_dir: PathBuf,
     pub wal_dir: PathBuf,
+    /// Where parts, blob packs and the manifest are kept (the data dir
+    /// itself by default; see `crate::objects`).
+    pub backend: Backend,
     /// Memtable size that triggers a flush.
     pub memtable_bytes: usize,
     /// Age of the oldest unflushed row that triggers a flush.
@@ -83,6 +87,7 @@ impl EngineConfig {
         EngineConfig {
             data_dir,
             wal_dir,
+            backend: Backend::DataDir,
             memtable_bytes: 64 << 20,
             flush_interval: Duration::from_secs(30),
             wal_segment_bytes: 64 << 20,
@@ -168,6 +173,8 @@ pub struct EngineStats {
 
 pub struct Engine {
     cfg: EngineConfig,
+    /// Parts, blob packs and the manifest.
+    objects: Arc<Objects>,
     wal: Wal,
     state: RwLock<State>,
     recent: Mutex<RecentKeys>,
@@ -221,20 +228,24 @@ impl Engine {
     pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>, StorageError> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
         let lock = lock_data_dir(&cfg.data_dir)?;
-        let manifest = Manifest::load(&cfg.data_dir)?;
-        remove_orphans(&cfg.data_dir, &manifest);
+        let objects = Arc::new(Objects::open(&cfg.data_dir, &cfg.backend)?);
+        let manifest = Manifest::load(&objects)?;
+        remove_orphans(&objects, &manifest);
         let mut parts = Vec::with_capacity(manifest.parts.len());
         let mut rollups = HashMap::new();
         for meta in &manifest.parts {
-            let handle = PartHandle::open(&cfg.data_dir, meta.clone())?;
+            let handle = PartHandle::open(&objects, meta.clone())?;
             if meta.signal == Signal::Spans {
-                rollups.insert(meta.id, Arc::new(load_or_rebuild_rollup(&handle)?));
+                rollups.insert(
+                    meta.id,
+                    Arc::new(load_or_rebuild_rollup(&objects, &handle)?),
+                );
             }
             parts.push(Arc::new(handle));
         }
         let (wal, records) = Wal::open(&cfg.wal_dir, cfg.wal_segment_bytes)?;
-        let comments = CommentStore::open(&cfg.data_dir.join("comments.jsonl"))?;
-        let blobs = Arc::new(BlobStore::open(&cfg.data_dir.join("blobs"))?);
+        let comments = CommentStore::open(objects.clone(), "comments.jsonl")?;
+        let blobs = Arc::new(BlobStore::open(objects.clone(), "blobs")?);
         blobs.set_refresh_after(
             i64::try_from(cfg.payload_retention.as_nanos() / 2).unwrap_or(i64::MAX),
         );
@@ -259,6 +270,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             recent: Mutex::new(RecentKeys::new(cfg.dedup_window)),
             cfg,
+            objects,
             wal,
             state: RwLock::new(state),
             flush_lock: Mutex::new(()),
@@ -303,6 +315,12 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
+    }
+
+    /// The handle parts, blob packs and the manifest go through (SQL
+    /// reads parts by it).
+    pub fn objects(&self) -> &Arc<Objects> {
+        &self.objects
     }
 
     pub fn comments(&self) -> &CommentStore {
@@ -543,7 +561,7 @@ impl Engine {
     ) -> Result<(), StorageError> {
         let handles: Vec<PartRef> = added
             .iter()
-            .map(|m| PartHandle::open(&self.cfg.data_dir, m.clone()).map(Arc::new))
+            .map(|m| PartHandle::open(&self.objects, m.clone()).map(Arc::new))
             .collect::<Result<_, _>>()?;
         // Only commits change the manifest, parts and rollups; they take
         // turns here, and the state lock is held just for the swap.
@@ -560,7 +578,7 @@ impl Engine {
         if let Some(seq) = flushed {
             manifest.flushed_seq = seq;
         }
-        manifest.store(&self.cfg.data_dir)?;
+        manifest.store(&self.objects)?;
         let mut parts: Vec<PartRef> = Vec::with_capacity(old_parts.len() + handles.len());
         for p in old_parts.iter() {
             if retired.contains(&p.meta.id) {
@@ -620,13 +638,17 @@ fn merge_rollups(rollups: &HashMap<u64, Arc<Rollup>>) -> Rollup {
     out
 }
 
-fn load_or_rebuild_rollup(part: &PartHandle) -> Result<Rollup, StorageError> {
-    if let Ok(bytes) = std::fs::read(rollup_path(&part.path)) {
-        if let Ok(r) = serde_json::from_slice(&bytes) {
-            return Ok(r);
-        }
+fn load_or_rebuild_rollup(objects: &Objects, part: &PartHandle) -> Result<Rollup, StorageError> {
+    let location = rollup_location(&part.meta.path);
+    let stored = objects
+        .fetch(&location)
+        .ok()
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if let Some(r) = stored {
+        return Ok(r);
     }
-    tracing::warn!(part = %part.path.display(), "rebuilding missing or corrupt rollup");
+    tracing::warn!(part = %part.meta.path, "rebuilding missing or corrupt rollup");
     let mut r = Rollup::default();
     for b in part.read_all()? {
         r.add_spans(&b)?;
@@ -634,16 +656,30 @@ fn load_or_rebuild_rollup(part: &PartHandle) -> Result<Rollup, StorageError> {
     Ok(r)
 }
 
-/// Deletes part files that no manifest entry names (left by a crash during
-/// a flush or compaction, or by a retired part whose deletion was cut short).
-fn remove_orphans(data_dir: &Path, manifest: &Manifest) {
-    let known: std::collections::HashSet<PathBuf> = manifest
-        .parts
-        .iter()
-        .map(|p| data_dir.join(&p.path))
-        .collect();
+/// Deletes part files and objects that no manifest entry names (left by a
+/// crash during a flush or compaction, or by a retired part whose deletion
+/// was cut short).
+fn remove_orphans(objects: &Objects, manifest: &Manifest) {
+    let known: std::collections::HashSet<&str> =
+        manifest.parts.iter().map(|p| p.path.as_str()).collect();
+    let part_of = |location: &str| match location.strip_suffix(".rollup.json") {
+        Some(stem) => format!("{stem}.parquet"),
+        None => location.to_string(),
+    };
     for signal in Signal::ALL {
-        let Ok(hours) = std::fs::read_dir(data_dir.join(signal.name())) else {
+        if !objects.is_local() {
+            let listed = objects.list(signal.name()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot list objects; orphans stay");
+                Vec::new()
+            });
+            for (location, _) in listed {
+                if !known.contains(part_of(&location).as_str()) {
+                    tracing::info!(%location, "removing orphan object");
+                    let _ = objects.delete_object(&location);
+                }
+            }
+        }
+        let Ok(hours) = std::fs::read_dir(objects.local_path(signal.name())) else {
             continue;
         };
         for hour in hours.flatten() {
@@ -652,17 +688,13 @@ fn remove_orphans(data_dir: &Path, manifest: &Manifest) {
             };
             for f in files.flatten() {
                 let path = f.path();
-                let part = if path.to_string_lossy().ends_with(".rollup.json") {
-                    PathBuf::from(
-                        path.to_string_lossy()
-                            .trim_end_matches(".rollup.json")
-                            .to_string()
-                            + ".parquet",
-                    )
-                } else {
-                    path.clone()
-                };
-                if !known.contains(&part) {
+                let location = format!(
+                    "{}/{}/{}",
+                    signal.name(),
+                    hour.file_name().to_string_lossy(),
+                    f.file_name().to_string_lossy()
+                );
+                if !known.contains(part_of(&location).as_str()) {
                     tracing::info!(file = %path.display(), "removing orphan file");
                     let _ = std::fs::remove_file(&path);
                 }

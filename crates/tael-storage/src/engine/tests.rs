@@ -197,3 +197,66 @@ fn retention_and_disk_cap_drop_oldest_partitions() {
         "the oldest hour partition went first: {kept:?}"
     );
 }
+
+/// The objects under `prefix` of an engine's store.
+fn objects_under(e: &Engine, prefix: &str) -> Vec<String> {
+    e.objects()
+        .list(prefix)
+        .unwrap()
+        .into_iter()
+        .map(|(location, _)| location)
+        .collect()
+}
+
+#[test]
+fn an_object_store_holds_exactly_the_manifest_and_the_data_dir_is_a_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.backend = crate::objects::Backend::in_memory();
+    let now = tael_core::time::now_ns() - 2 * 3_600_000_000_000;
+    let e = Engine::open(c.clone()).unwrap();
+    for i in 0..3 {
+        e.ingest_traces(&encode_spans(&spans("svc", i * 100, 100, now)))
+            .unwrap();
+        e.flush().unwrap();
+    }
+    e.comments()
+        .add(tael_core::model::TraceComment {
+            id: "c1".into(),
+            trace_id: format!("{:032x}", 1),
+            span_id: None,
+            author: "agent".into(),
+            body: "slow checkout".into(),
+            created_at: "2026-12-03T00:00:00Z".into(),
+        })
+        .unwrap();
+    assert_eq!(e.compact().unwrap(), 3);
+    // The retired parts' objects are gone; the merged part and its rollup
+    // are there, as the manifest names them.
+    let live: Vec<String> = e
+        .snapshot()
+        .parts_of(Signal::Spans)
+        .map(|p| p.meta.path.clone())
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        objects_under(&e, "spans"),
+        vec![live[0].clone(), crate::part::rollup_location(&live[0])]
+    );
+    drop(e);
+    // An object no manifest names (a crash between upload and commit).
+    let orphan = "spans/2026010100/part-000000000099.parquet";
+    {
+        let o = Objects::open(&dir.path().join("data"), &c.backend).unwrap();
+        crate::part::write_file_durably(&o.local_path(orphan), b"PAR1").unwrap();
+        o.publish(orphan).unwrap();
+    }
+    // The data dir goes whole; the engine comes back from the store.
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    let e = Engine::open(c).unwrap();
+    assert_eq!(span_rows(&e), 300);
+    assert_eq!(e.services_rollup().services["svc"].span_count, 300);
+    assert_eq!(e.comments().recent(10).len(), 1);
+    assert!(!objects_under(&e, "spans").contains(&orphan.to_string()));
+    assert!(e.objects().get("MANIFEST.json").unwrap().is_some());
+}

@@ -151,7 +151,7 @@ fn decoder_texts_match_stored_rows_with_payloads_moved() {
         }],
     };
     let dir = tempfile::tempdir().unwrap();
-    let blobs = crate::blobs::BlobStore::open(dir.path()).unwrap();
+    let blobs = crate::blobs::BlobStore::open_in(dir.path());
     let offload = crate::offload::Offload {
         blobs: &blobs,
         min_bytes: 1024,

@@ -2,7 +2,7 @@ use super::search::FEW_KEYS;
 use super::*;
 
 fn store(dir: &Path) -> Arc<BlobStore> {
-    Arc::new(BlobStore::open(&dir.join("blobs")).unwrap())
+    Arc::new(BlobStore::open_in(&dir.join("blobs")))
 }
 
 fn doc(kind: Signal, time_ns: i64, service: &str, span: &str, texts: &[&str]) -> TextDoc {
