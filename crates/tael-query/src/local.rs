@@ -278,22 +278,31 @@ mod tests {
     use crate::store::testsuite::{check_fixture, load_fixture};
     use tael_storage::EngineConfig;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn local_store_passes_the_store_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(EngineConfig::new(
-            dir.path().join("data"),
-            dir.path().join("wal"),
-        ))
-        .unwrap();
+    /// A local store over an engine opened with `cfg`, and the engine.
+    fn open(cfg: EngineConfig) -> (Arc<Engine>, LocalStore) {
+        let engine = Engine::open(cfg).unwrap();
         let store = LocalStore::new(engine.clone(), LocalStoreConfig::default());
-        load_fixture(&store).await;
-        check_fixture(&store).await;
-        // The same answers once the rows are in Parquet parts.
+        (engine, store)
+    }
+
+    async fn flush(engine: Arc<Engine>) {
         tokio::task::spawn_blocking(move || engine.flush())
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_store_passes_the_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = open(EngineConfig::new(
+            dir.path().join("data"),
+            dir.path().join("wal"),
+        ));
+        load_fixture(&store).await;
+        check_fixture(&store).await;
+        // The same answers once the rows are in Parquet parts.
+        flush(engine).await;
         check_fixture(&store).await;
     }
 
@@ -305,13 +314,9 @@ mod tests {
         let data = dir.path().join("data");
         let mut cfg = EngineConfig::new(data.clone(), dir.path().join("wal"));
         cfg.backend = tael_storage::objects::Backend::in_memory();
-        let engine = Engine::open(cfg.clone()).unwrap();
-        let store = LocalStore::new(engine.clone(), LocalStoreConfig::default());
+        let (engine, store) = open(cfg.clone());
         load_fixture(&store).await;
-        tokio::task::spawn_blocking(move || engine.flush())
-            .await
-            .unwrap()
-            .unwrap();
+        flush(engine).await;
         check_fixture(&store).await;
         drop(store);
         // Everything but the text index (local, derived) goes.
@@ -323,9 +328,8 @@ mod tests {
                 false => std::fs::remove_file(&path).unwrap(),
             }
         }
-        let engine = Engine::open(cfg).unwrap();
+        let (engine, store) = open(cfg);
         assert!(engine.stats().parts > 0, "parts come back from the store");
-        let store = LocalStore::new(engine, LocalStoreConfig::default());
         check_fixture(&store).await;
     }
 }

@@ -34,12 +34,8 @@ impl CommentStore {
     /// Opens the comments at `location` of `objects` (fetched first when
     /// only the object store has them).
     pub fn open(objects: Arc<Objects>, location: &str) -> Result<CommentStore, StorageError> {
+        objects.fetch_stored(location)?;
         let path = &objects.local_path(location);
-        if !objects.is_local() && !path.exists() {
-            if let Some(bytes) = objects.get(location)? {
-                crate::part::write_file_durably(path, &bytes)?;
-            }
-        }
         let text = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -130,11 +130,6 @@ impl Objects {
         self.local
     }
 
-    /// The data dir.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The local file of a location.
     pub fn local_path(&self, location: &str) -> PathBuf {
         self.root.join(location)
@@ -145,7 +140,7 @@ impl Objects {
         format!("{}{location}", self.url)
     }
 
-    fn wait<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+    fn wait<T>(f: impl std::future::Future<Output = T>) -> T {
         futures::executor::block_on(f)
     }
 
@@ -162,28 +157,35 @@ impl Objects {
 
     fn put_object(&self, location: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
         let loc = Location::from(location);
-        self.wait(self.store.put(&loc, PutPayload::from(bytes)))
+        Self::wait(self.store.put(&loc, PutPayload::from(bytes)))
             .map(|_| ())
             .map_err(|e| store_error("cannot upload", location, e))
     }
 
     /// The local file of `location`, downloaded first when only the store
-    /// has it.
+    /// has it; a location that is nowhere is an error.
     pub fn fetch(&self, location: &str) -> Result<PathBuf, StorageError> {
+        self.fetch_stored(location)?
+            .ok_or_else(|| StorageError::Corrupt(format!("{location}: not stored")))
+    }
+
+    /// The local file of `location`, downloaded first when only the store
+    /// has it; `None` when the location is nowhere.
+    pub fn fetch_stored(&self, location: &str) -> Result<Option<PathBuf>, StorageError> {
         let path = self.local_path(location);
         if path.exists() {
-            return Ok(path);
+            return Ok(Some(path));
         }
         if self.local {
-            return Err(StorageError::Corrupt(format!(
-                "{location}: no such file in the data dir"
-            )));
+            return Ok(None);
         }
-        let bytes = self
-            .get(location)?
-            .ok_or_else(|| StorageError::Corrupt(format!("{location}: not in the object store")))?;
-        crate::part::write_file_durably(&path, &bytes)?;
-        Ok(path)
+        match self.get(location)? {
+            Some(bytes) => {
+                crate::part::write_file_durably(&path, &bytes)?;
+                Ok(Some(path))
+            }
+            None => Ok(None),
+        }
     }
 
     /// An object's bytes (`None` when there is none).
@@ -197,7 +199,7 @@ impl Objects {
             };
         }
         let loc = Location::from(location);
-        let got = self.wait(async {
+        let got = Self::wait(async {
             match self.store.get(&loc).await {
                 Ok(r) => r.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -226,7 +228,7 @@ impl Objects {
             return Ok(());
         }
         let loc = Location::from(location);
-        match self.wait(self.store.delete(&loc)) {
+        match Self::wait(self.store.delete(&loc)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_error("cannot delete", location, e)),
         }
@@ -236,7 +238,7 @@ impl Objects {
     /// size, sorted by location.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
         let loc = Location::from(prefix);
-        let mut out = self.wait(async {
+        let mut out = Self::wait(async {
             let mut s = self.store.list(Some(&loc));
             let mut out = Vec::new();
             while let Some(meta) = s.next().await {

@@ -79,6 +79,15 @@ pub fn rollup_location(part_location: &str) -> String {
     format!("{stem}.rollup.json")
 }
 
+/// The location of the part a location belongs to: the part itself, or
+/// the part of a rollup sidecar (the inverse of [`rollup_location`]).
+pub fn part_location_of(location: &str) -> String {
+    match location.strip_suffix(".rollup.json") {
+        Some(stem) => format!("{stem}.parquet"),
+        None => location.to_string(),
+    }
+}
+
 /// The part sort order of a signal.
 pub fn sort_key_names(signal: Signal) -> &'static [&'static str] {
     match signal {

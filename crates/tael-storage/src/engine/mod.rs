@@ -27,8 +27,8 @@ use crate::manifest::{Manifest, PartMeta, Signal};
 use crate::memtable::{Chunk, Memtable, Prepared, RecentKeys};
 use crate::objects::{Backend, Objects};
 use crate::part::{
-    hour_of, part_rel_path, rollup_location, sort_key_names, write_file_durably, PartHandle,
-    PartRef, PartWriter, ROW_GROUP_ROWS,
+    hour_of, part_location_of, part_rel_path, rollup_location, sort_key_names, write_file_durably,
+    PartHandle, PartRef, PartWriter, ROW_GROUP_ROWS,
 };
 use crate::rollup::Rollup;
 use crate::text::{TextDoc, TextIndex};
@@ -662,10 +662,6 @@ fn load_or_rebuild_rollup(objects: &Objects, part: &PartHandle) -> Result<Rollup
 fn remove_orphans(objects: &Objects, manifest: &Manifest) {
     let known: std::collections::HashSet<&str> =
         manifest.parts.iter().map(|p| p.path.as_str()).collect();
-    let part_of = |location: &str| match location.strip_suffix(".rollup.json") {
-        Some(stem) => format!("{stem}.parquet"),
-        None => location.to_string(),
-    };
     for signal in Signal::ALL {
         if !objects.is_local() {
             let listed = objects.list(signal.name()).unwrap_or_else(|e| {
@@ -673,7 +669,7 @@ fn remove_orphans(objects: &Objects, manifest: &Manifest) {
                 Vec::new()
             });
             for (location, _) in listed {
-                if !known.contains(part_of(&location).as_str()) {
+                if !known.contains(part_location_of(&location).as_str()) {
                     tracing::info!(%location, "removing orphan object");
                     let _ = objects.delete_object(&location);
                 }
@@ -694,7 +690,7 @@ fn remove_orphans(objects: &Objects, manifest: &Manifest) {
                     hour.file_name().to_string_lossy(),
                     f.file_name().to_string_lossy()
                 );
-                if !known.contains(part_of(&location).as_str()) {
+                if !known.contains(part_location_of(&location).as_str()) {
                     tracing::info!(file = %path.display(), "removing orphan file");
                     let _ = std::fs::remove_file(&path);
                 }
