@@ -401,6 +401,7 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
                 max_duration_ms: ms_arg("--max-duration", max_duration)?,
                 status: status.clone(),
                 since,
+                until_ns: None,
                 attributes,
                 text: text.clone(),
                 limit: *limit,
@@ -424,6 +425,7 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
                 trace_id: trace_id.clone(),
                 text: text.clone(),
                 since: since_arg(last)?,
+                until_ns: None,
                 limit: *limit,
                 with_payloads: *with_payloads,
             };

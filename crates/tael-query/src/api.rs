@@ -428,6 +428,75 @@ impl Endpoint for MetricsQueryRequest {
     }
 }
 
+/// `GET /api/v1/metrics/catalog`: every stored metric, with the names
+/// PromQL knows it by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricCatalogRequest;
+
+/// One stored metric: its OTLP name, type and unit, and its PromQL
+/// family names (`_bucket`/`_sum`/`_count` for histograms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub metric_type: String,
+    pub unit: String,
+    pub monotonic: bool,
+    pub temporality: String,
+    pub promql: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricCatalogResponse {
+    pub count: usize,
+    pub metrics: Vec<CatalogEntry>,
+}
+
+impl MetricCatalogResponse {
+    pub fn new<'a>(
+        catalog: impl Iterator<Item = &'a crate::promql::names::StoredMetric>,
+    ) -> MetricCatalogResponse {
+        let metrics: Vec<CatalogEntry> = catalog
+            .map(|m| CatalogEntry {
+                name: m.name.clone(),
+                metric_type: m.metric_type.clone(),
+                unit: m.unit.clone(),
+                monotonic: m.monotonic,
+                temporality: m.temporality.clone(),
+                promql: crate::promql::names::families(m)
+                    .into_iter()
+                    .map(|(_, prom, _)| prom)
+                    .collect(),
+            })
+            .collect();
+        MetricCatalogResponse {
+            count: metrics.len(),
+            metrics,
+        }
+    }
+}
+
+impl Endpoint for MetricCatalogRequest {
+    const ROUTE: &'static str = "/api/v1/metrics/catalog";
+    type Response = MetricCatalogResponse;
+}
+
+/// A random (version 4) UUID, the id of a new comment.
+pub fn new_comment_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +512,7 @@ mod tests {
             max_duration_ms: Some(900.0),
             status: Some("error".into()),
             since: Some(Since::Last(DurationParam::parse("1h30m").unwrap())),
+            until_ns: Some(1_764_000_000_123_456_789),
             attributes: vec![("http.route".into(), "/a=b".into())],
             text: Some("\"refund policy\" -x".into()),
             limit: 7,
@@ -455,6 +525,7 @@ mod tests {
             trace_id: Some("5b8efff798038103d269b633813fc60c".into()),
             text: Some("reset".into()),
             since: Some(Since::At(1_764_000_000_000_000_123)),
+            until_ns: Some(1_764_000_000_100_000_000),
             limit: 3,
             with_payloads: true,
         };

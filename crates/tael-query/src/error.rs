@@ -8,6 +8,9 @@ use thiserror::Error;
 pub enum QueryError {
     #[error("{0}")]
     InvalidArgument(String),
+    /// What the request names does not exist (a trace id nobody stored).
+    #[error("{0}")]
+    NotFound(String),
     /// The query needs more memory than it may use.
     #[error("{0}")]
     TooExpensive(String),
@@ -29,6 +32,7 @@ impl QueryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             QueryError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            QueryError::NotFound(_) => ErrorCode::NotFound,
             QueryError::TooExpensive(_) | QueryError::Execution(_) => ErrorCode::Unprocessable,
             QueryError::Timeout(_) => ErrorCode::Timeout,
             QueryError::Internal(_) => ErrorCode::Internal,

@@ -9,6 +9,7 @@
 //! statistics and bloom filters), and the reports that merge across stores
 //! are built above the trait from mergeable partials.
 
+pub mod answer;
 pub mod anomalies;
 pub mod api;
 pub mod correlate;
@@ -36,6 +37,7 @@ pub mod topology;
 pub mod traces;
 pub mod window;
 
+pub use answer::Answer;
 pub use error::QueryError;
 pub use local::{LocalStore, LocalStoreConfig};
 pub use store::{Ingest, Store};

@@ -25,6 +25,8 @@ pub struct LogQuery {
     /// A full-text query (tantivy syntax) over the body.
     pub text: Option<String>,
     pub since: Option<Since>,
+    /// Only records before this time (ns; `until`, RFC 3339).
+    pub until_ns: Option<i64>,
     pub limit: usize,
     /// Put back bodies that ingest moved to the blob store.
     pub with_payloads: bool,
@@ -40,6 +42,7 @@ impl LogQuery {
             trace_id: p.string("trace_id"),
             text: p.string("text"),
             since: p.since()?,
+            until_ns: p.time("until")?,
             limit: p.limit(100)?,
             with_payloads: false,
         }
@@ -60,6 +63,7 @@ impl LogQuery {
         p.push_opt("text", self.text.as_ref());
         p.push_opt("trace_id", self.trace_id.as_ref());
         p.push_since(self.since.as_ref());
+        p.push_opt("until", self.until_ns.map(tael_core::time::format_rfc3339));
         p.push("limit", self.limit);
         p
     }
@@ -119,6 +123,7 @@ impl LogQuery {
                 .as_ref()
                 .is_none_or(|x| l.trace_id.as_ref() == Some(x))
             && since_ns.is_none_or(|t| l.time_ns >= t)
+            && self.until_ns.is_none_or(|t| l.time_ns < t)
             && self.body_contains.as_deref().is_none_or(|needle| {
                 let body = ref_text(blobs, &l.body).unwrap_or_else(|| l.body_text());
                 body.contains(needle)
@@ -147,7 +152,7 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
             kind: Signal::Logs,
             service: q.service.as_deref(),
             since_ns,
-            until_ns: None,
+            until_ns: q.until_ns,
             limit: q.limit,
         };
         let passes = |l: &LogRecord| q.passes(l, since_ns, engine.blobs());
@@ -164,10 +169,11 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
     let search = Search {
         signal: Signal::Logs,
         since_ns,
-        until_ns: None,
+        until_ns: q.until_ns,
         columns: Some(q.columns()),
         row_groups: RowGroupFilter {
             min_time: since_ns.map(|t| ("time_ns", t)),
+            max_time: q.until_ns.map(|t| ("time_ns", t - 1)),
             equals,
             bloom: q.trace_id.as_deref().map(|t| ("trace_id", t)),
             ..Default::default()

@@ -27,6 +27,8 @@ pub struct TraceQuery {
     pub status: Option<String>,
     /// Only spans that started at or after this time.
     pub since: Option<Since>,
+    /// Only spans that started before this time (ns; `until`, RFC 3339).
+    pub until_ns: Option<i64>,
     /// Each pair must equal the span attribute's flat value.
     pub attributes: Vec<(String, String)>,
     /// A full-text query (tantivy syntax) over the span's searchable texts
@@ -59,6 +61,7 @@ impl TraceQuery {
             max_duration_ms: p.duration_ms("max_duration_ms")?,
             status: p.string("status"),
             since: p.since()?,
+            until_ns: p.time("until")?,
             attributes,
             text: p.string("text"),
             limit: p.limit(100)?,
@@ -75,6 +78,7 @@ impl TraceQuery {
         p.push_opt("max_duration_ms", self.max_duration_ms);
         p.push_opt("status", self.status.as_ref());
         p.push_since(self.since.as_ref());
+        p.push_opt("until", self.until_ns.map(tael_core::time::format_rfc3339));
         p.push_opt("text", self.text.as_ref());
         p.push("limit", self.limit);
         for (k, v) in &self.attributes {
@@ -137,6 +141,7 @@ impl TraceQuery {
             && self.min_duration_ms.is_none_or(|m| dur >= m)
             && self.max_duration_ms.is_none_or(|m| dur <= m)
             && since_ns.is_none_or(|t| s.start_ns >= t)
+            && self.until_ns.is_none_or(|t| s.start_ns < t)
             && self.attributes_match(s)
     }
 
@@ -194,7 +199,7 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
             kind: Signal::Spans,
             service: q.service.as_deref(),
             since_ns,
-            until_ns: None,
+            until_ns: q.until_ns,
             limit: q.limit,
         };
         return crate::textsearch::spans(engine, tq, &|s| q.passes(s, since_ns), q.limit);
@@ -210,10 +215,11 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
     let search = Search {
         signal: Signal::Spans,
         since_ns,
-        until_ns: None,
+        until_ns: q.until_ns,
         columns: q.columns(),
         row_groups: RowGroupFilter {
             min_time: since_ns.map(|t| ("start_ns", t)),
+            max_time: q.until_ns.map(|t| ("start_ns", t - 1)),
             equals,
             bloom: None,
             ..Default::default()

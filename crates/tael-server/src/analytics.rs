@@ -5,96 +5,62 @@
 //! caller mistake is a 400 `{"error", "code"}`.
 
 use crate::error::ApiError;
-use crate::rest::params;
+use crate::rest::{answer, params};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use tael_query::anomalies::AnomalyRequest;
+use tael_query::anomalies::{AnomalyReport, AnomalyRequest};
 use tael_query::api::{Endpoint, SchemaRequest, SchemaResponse, SqlResponse};
-use tael_query::correlate::CorrelateRequest;
-use tael_query::diff::DiffRequest;
-use tael_query::llm_usage::UsageRequest;
+use tael_query::correlate::{CorrelateReport, CorrelateRequest};
+use tael_query::diff::{DiffReport, DiffRequest};
+use tael_query::llm_usage::{UsageReport, UsageRequest};
 use tael_query::sql::SqlQuery;
-use tael_query::summary::SummaryRequest;
-use tael_query::topology::TopologyRequest;
+use tael_query::summary::{SummaryReport, SummaryRequest};
+use tael_query::topology::{Topology, TopologyRequest};
 
-type Answer<T> = Result<Json<T>, ApiError>;
+type Answered<T> = Result<Json<T>, ApiError>;
 
-async fn sql_get(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answer<SqlResponse> {
-    let q = SqlQuery::from_params(&params(raw)?)?;
-    Ok(Json(st.store.sql(q).await?.into()))
+async fn sql_get(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answered<SqlResponse> {
+    answer(&st, SqlQuery::from_params(&params(raw)?)?).await
 }
 
-async fn sql_post(State(st): State<AppState>, body: axum::body::Bytes) -> Answer<SqlResponse> {
-    let q = SqlQuery::from_json(&body)?;
-    Ok(Json(st.store.sql(q).await?.into()))
+async fn sql_post(State(st): State<AppState>, body: axum::body::Bytes) -> Answered<SqlResponse> {
+    answer(&st, SqlQuery::from_json(&body)?).await
 }
 
-async fn sql_schema(State(st): State<AppState>) -> Answer<SchemaResponse> {
-    Ok(Json(SchemaResponse {
-        tables: st.store.sql_schema().await?,
-    }))
+async fn sql_schema(State(st): State<AppState>) -> Answered<SchemaResponse> {
+    answer(&st, SchemaRequest).await
 }
 
-async fn summary(
-    State(st): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Answer<tael_query::summary::SummaryReport> {
-    let req = SummaryRequest::from_params(&params(raw)?)?;
-    Ok(Json(
-        tael_query::summary::summarize(st.store.as_ref(), &req).await?,
-    ))
+async fn summary(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answered<SummaryReport> {
+    answer(&st, SummaryRequest::from_params(&params(raw)?)?).await
 }
 
 async fn anomalies(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Answer<tael_query::anomalies::AnomalyReport> {
-    let req = AnomalyRequest::from_params(&params(raw)?)?;
-    let q = req.resolve(tael_core::time::now_ns());
-    Ok(Json(
-        tael_query::anomalies::find_anomalies(st.store.as_ref(), &q).await?,
-    ))
+) -> Answered<AnomalyReport> {
+    answer(&st, AnomalyRequest::from_params(&params(raw)?)?).await
 }
 
-async fn diff(
-    State(st): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Answer<tael_query::diff::DiffReport> {
-    let req = DiffRequest::from_params(&params(raw)?)?;
-    Ok(Json(tael_query::diff::diff(st.store.as_ref(), &req).await?))
+async fn diff(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answered<DiffReport> {
+    answer(&st, DiffRequest::from_params(&params(raw)?)?).await
 }
 
-async fn topology(
-    State(st): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Answer<tael_query::topology::Topology> {
-    let req = TopologyRequest::from_params(&params(raw)?)?;
-    Ok(Json(
-        tael_query::topology::topology(st.store.as_ref(), &req).await?,
-    ))
+async fn topology(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answered<Topology> {
+    answer(&st, TopologyRequest::from_params(&params(raw)?)?).await
 }
 
 async fn correlate(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Answer<tael_query::correlate::CorrelateReport> {
-    let req = CorrelateRequest::from_params(&params(raw)?)?;
-    match tael_query::correlate::correlate(st.store.as_ref(), &req).await? {
-        Some(r) => Ok(Json(r)),
-        None => Err(ApiError::not_found("trace not found")),
-    }
+) -> Answered<CorrelateReport> {
+    answer(&st, CorrelateRequest::from_params(&params(raw)?)?).await
 }
 
-async fn llm_usage(
-    State(st): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Answer<tael_query::llm_usage::UsageReport> {
-    let req = UsageRequest::from_params(&params(raw)?)?;
-    Ok(Json(
-        tael_query::llm_usage::usage(st.store.as_ref(), &req).await?,
-    ))
+async fn llm_usage(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answered<UsageReport> {
+    answer(&st, UsageRequest::from_params(&params(raw)?)?).await
 }
 
 /// The analytics routes (merged into the REST router).

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use tael_core::duration::parse_duration_ns;
 use tael_core::ErrorCode;
 use tael_query::api::{Endpoint, MetricsQueryRequest, MetricsQueryResponse};
+use tael_query::answer::{parse_step_ms, parse_time_ms as parse_time};
 use tael_query::promql::value::{format_value, Labels, QueryResult, SeriesRange};
 
 /// Default window of series/labels lookups without `start`.
@@ -128,20 +129,8 @@ impl Form {
     }
 }
 
-/// RFC 3339 or Unix seconds (float) → ms.
-pub fn parse_time(v: &str) -> Option<i64> {
-    if let Ok(secs) = v.trim().parse::<f64>() {
-        return secs.is_finite().then(|| (secs * 1000.0).round() as i64);
-    }
-    tael_core::time::parse_rfc3339(v.trim()).map(|ns| ns.div_euclid(1_000_000))
-}
-
 fn parse_step(v: &str) -> Result<i64, PromError> {
-    parse_duration_ns(v).map(|ns| ns / 1_000_000).map_err(|_| {
-        bad(format!(
-            "invalid parameter \"step\": cannot parse {v:?} to a valid duration"
-        ))
-    })
+    Ok(parse_step_ms(v)?)
 }
 
 fn now_ms() -> i64 {
@@ -309,60 +298,7 @@ async fn metrics_query(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<MetricsQueryResponse>, ApiError> {
     let req = MetricsQueryRequest::from_params(&crate::rest::params(raw)?)?;
-    let f = Form(req.params().0);
-    let range = req.start.is_some() || req.step.is_some();
-    let (start, end, step) = if range {
-        let end = f.time("end", now_ms()).map_err(|e| e.0)?;
-        let start = f
-            .time("start", end.saturating_sub(3_600_000))
-            .map_err(|e| e.0)?;
-        let step = match f.get("step") {
-            Some(s) => parse_step(s).map_err(|e| e.0)?,
-            None => (end.saturating_sub(start) / 250).max(1000),
-        };
-        (start, end, step)
-    } else {
-        let t = f.time("time", now_ms()).map_err(|e| e.0)?;
-        (t, t, 0)
-    };
-    let timeout = tael_query::promql::DEFAULT_TIMEOUT;
-    let store = st.store.as_ref();
-    let r = match range {
-        true => {
-            tael_query::promql::range_query(store, &req.query, start, end, step, timeout).await?
-        }
-        false => tael_query::promql::instant_query(store, &req.query, start, timeout).await?,
-    };
-    let one = |l: &Labels| -> (Value, Value) {
-        let name = l.name().to_string();
-        (json!(name), labels_json(&l.drop_name()))
-    };
-    let series: Vec<Value> = match &r {
-        QueryResult::Vector { time_ms, samples } => samples
-            .iter()
-            .map(|s| {
-                let (metric, labels) = one(&s.labels);
-                json!({ "metric": metric, "labels": labels, "value": s.value,
-                        "timestamp": tael_core::time::format_rfc3339(time_ms.saturating_mul(1_000_000)) })
-            })
-            .collect(),
-        QueryResult::Scalar { time_ms, value } => vec![json!({ "metric": "", "labels": {}, "value": value,
-            "timestamp": tael_core::time::format_rfc3339(time_ms.saturating_mul(1_000_000)) })],
-        QueryResult::String { .. } => Vec::new(),
-        QueryResult::Matrix(m) => m
-            .iter()
-            .map(|s| {
-                let (metric, labels) = one(&s.labels);
-                json!({ "metric": metric, "labels": labels,
-                        "values": s.points.iter().map(|(t, v)| json!([*t as f64 / 1000.0, v])).collect::<Vec<_>>() })
-            })
-            .collect(),
-    };
-    Ok(Json(MetricsQueryResponse {
-        query: req.query,
-        count: series.len(),
-        series,
-    }))
+    crate::rest::answer(&st, req).await
 }
 
 /// The Prometheus-compatible routes (merged into the REST router).

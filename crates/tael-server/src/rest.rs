@@ -16,29 +16,36 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tael_query::api::{
-    CommentsResponse, Endpoint, LogsResponse, MetricsResponse, NewComment, NewCommentResponse,
-    RecentCommentsRequest, ServicesRequest, StatsRequest, TraceCommentsRequest, TraceResponse,
-    TracesResponse,
+    new_comment_id, CommentsResponse, Endpoint, LogsResponse, MetricCatalogRequest,
+    MetricCatalogResponse, MetricsResponse, NewComment, NewCommentResponse,
+    RecentCommentsRequest, ServicesRequest, ServicesResponse, StatsRequest,
+    TraceCommentsRequest, TraceResponse, TracesResponse,
 };
 use tael_query::logs::LogQuery;
 use tael_query::metrics::MetricQuery;
 use tael_query::params::Params;
 use tael_query::store::StoreStats;
-use tael_query::traces::{checked_trace_id, TraceLookup, TraceQuery};
+use tael_query::traces::{TraceLookup, TraceQuery};
+use tael_query::Answer;
 
 /// The parameters of a request's query string.
 pub(crate) fn params(raw: Option<String>) -> Result<Params, ApiError> {
     Ok(Params::parse(raw.as_deref())?)
 }
 
+/// The route's answer over the node's store, as JSON.
+pub(crate) async fn answer<R: Answer>(st: &AppState, req: R) -> Result<Json<R::Response>, ApiError>
+where
+    R::Response: serde::Serialize,
+{
+    Ok(Json(req.answer(st.store.as_ref()).await?))
+}
+
 async fn traces(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<TracesResponse>, ApiError> {
-    let q = TraceQuery::from_params(&params(raw)?)?;
-    Ok(Json(TracesResponse {
-        spans: st.store.search_spans(q).await?,
-    }))
+    answer(&st, TraceQuery::from_params(&params(raw)?)?).await
 }
 
 async fn trace_by_id(
@@ -46,17 +53,7 @@ async fn trace_by_id(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<TraceResponse>, ApiError> {
-    let lookup = TraceLookup::from_params(&id, &params(raw)?)?;
-    let trace_id = lookup.trace_id.clone();
-    let spans = st.store.get_trace(lookup).await?;
-    if spans.is_empty() {
-        return Err(ApiError::not_found("trace not found"));
-    }
-    Ok(Json(TraceResponse {
-        trace_id,
-        span_count: spans.len(),
-        spans,
-    }))
+    answer(&st, TraceLookup::from_params(&id, &params(raw)?)?).await
 }
 
 /// `GET /api/v1/blobs/{sha256}`: a stored payload, as text when it is
@@ -90,38 +87,15 @@ async fn blob(
         .into_response())
 }
 
-async fn services(
-    State(st): State<AppState>,
-) -> Result<Json<tael_query::api::ServicesResponse>, ApiError> {
-    Ok(Json(tael_query::api::ServicesResponse {
-        services: tael_query::services::services(st.store.as_ref()).await?,
-    }))
+async fn services(State(st): State<AppState>) -> Result<Json<ServicesResponse>, ApiError> {
+    answer(&st, ServicesRequest).await
 }
 
 async fn trace_comments(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Path(trace_id): Path<String>,
 ) -> Result<Json<CommentsResponse>, ApiError> {
-    let id = checked_trace_id(&id, "trace id")?;
-    Ok(Json(CommentsResponse::new(
-        st.store.trace_comments(id).await?,
-    )))
-}
-
-/// A random (version 4) UUID.
-fn new_comment_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    answer(&st, TraceCommentsRequest { trace_id }).await
 }
 
 async fn add_comment(
@@ -143,34 +117,27 @@ async fn all_comments(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CommentsResponse>, ApiError> {
-    let req = RecentCommentsRequest::from_params(&params(raw)?)?;
-    Ok(Json(CommentsResponse::new(
-        st.store.recent_comments(req.limit).await?,
-    )))
+    answer(&st, RecentCommentsRequest::from_params(&params(raw)?)?).await
 }
 
 async fn logs(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<LogsResponse>, ApiError> {
-    let q = LogQuery::from_params(&params(raw)?)?;
-    let logs = st.store.search_logs(q).await?;
-    Ok(Json(LogsResponse {
-        count: logs.len(),
-        logs,
-    }))
+    answer(&st, LogQuery::from_params(&params(raw)?)?).await
 }
 
 async fn metrics(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<MetricsResponse>, ApiError> {
-    let q = MetricQuery::from_params(&params(raw)?)?;
-    let metrics = st.store.search_metrics(q).await?;
-    Ok(Json(MetricsResponse {
-        count: metrics.len(),
-        metrics,
-    }))
+    answer(&st, MetricQuery::from_params(&params(raw)?)?).await
+}
+
+async fn metric_catalog(
+    State(st): State<AppState>,
+) -> Result<Json<MetricCatalogResponse>, ApiError> {
+    answer(&st, MetricCatalogRequest).await
 }
 
 pub(crate) async fn healthz() -> &'static str {
@@ -211,6 +178,7 @@ pub fn routes() -> Router<AppState> {
         .route(ServicesRequest::ROUTE, get(services))
         .route(LogQuery::ROUTE, get(logs))
         .route(MetricQuery::ROUTE, get(metrics))
+        .route(MetricCatalogRequest::ROUTE, get(metric_catalog))
         .route(StatsRequest::ROUTE, get(stats))
         .route("/api/v1/blobs/{sha256}", get(blob))
         .merge(crate::analytics::routes())
