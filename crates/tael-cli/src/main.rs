@@ -114,6 +114,9 @@ enum Command {
     /// Print a summary every tick with the change since the last one; stop
     /// when an --exit-on condition holds.
     Watch(watch::WatchArgs),
+    /// Serve MCP over stdin/stdout, as a client of the running server
+    /// (--server / TAEL_SERVER): `claude mcp add tael -- tael mcp`.
+    Mcp,
     /// Server health.
     Server {
         #[command(subcommand)]
@@ -316,6 +319,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Serve(a) => serve::run(g, a),
         Command::Bench { what } => bench::run(what),
+        Command::Mcp => mcp(&server_url(g)),
         Command::Server {
             what: ServerCmd::Status,
         } => {
@@ -368,6 +372,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// `tael mcp`: the MCP tool set over stdio, answering from the server at
+/// `url` through its REST API.
+fn mcp(url: &str) -> Result<(), CliError> {
+    let client = tael_client::Client::new(url).map_err(|e| CliError::usage(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::other(e.to_string()))?;
+    rt.block_on(tael_mcp::serve_stdio(tael_mcp::RemoteBackend { client }))
+        .map_err(|e| CliError::other(format!("MCP over stdio: {e}")))
 }
 
 fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliError> {

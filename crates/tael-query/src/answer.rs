@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use tael_core::duration::parse_duration_ns;
 
 /// A read route whose answer a [`Store`] can compute.
-pub trait Answer: Endpoint + Send + Sized + 'static {
+pub trait Answer: Endpoint + Send + Sync + Sized + 'static {
     fn answer(self, store: &dyn Store) -> BoxFuture<'_, Result<Self::Response, QueryError>>;
 }
 
@@ -86,7 +86,12 @@ impl Answer for TraceCommentsRequest {
 
 impl Answer for RecentCommentsRequest {
     fn answer(self, store: &dyn Store) -> BoxFuture<'_, Result<CommentsResponse, QueryError>> {
-        async move { Ok(CommentsResponse::new(store.recent_comments(self.limit).await?)) }.boxed()
+        async move {
+            Ok(CommentsResponse::new(
+                store.recent_comments(self.limit).await?,
+            ))
+        }
+        .boxed()
     }
 }
 
@@ -141,8 +146,7 @@ impl Answer for SummaryRequest {
 
 impl Answer for AnomalyRequest {
     fn answer(self, store: &dyn Store) -> BoxFuture<'_, Result<AnomalyReport, QueryError>> {
-        async move { find_anomalies(store, &self.resolve(tael_core::time::now_ns())).await }
-            .boxed()
+        async move { find_anomalies(store, &self.resolve(tael_core::time::now_ns())).await }.boxed()
     }
 }
 
@@ -196,13 +200,11 @@ pub fn parse_time_ms(v: &str) -> Option<i64> {
 
 /// A PromQL step: a duration (`30s`, `1m`) or seconds → ms.
 pub fn parse_step_ms(v: &str) -> Result<i64, QueryError> {
-    parse_duration_ns(v)
-        .map(|ns| ns / 1_000_000)
-        .map_err(|_| {
-            QueryError::InvalidArgument(format!(
-                "invalid parameter \"step\": cannot parse {v:?} to a valid duration"
-            ))
-        })
+    parse_duration_ns(v).map(|ns| ns / 1_000_000).map_err(|_| {
+        QueryError::InvalidArgument(format!(
+            "invalid parameter \"step\": cannot parse {v:?} to a valid duration"
+        ))
+    })
 }
 
 fn time_param(k: &str, v: Option<&String>, default: i64) -> Result<i64, QueryError> {

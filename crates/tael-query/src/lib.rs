@@ -9,8 +9,8 @@
 //! statistics and bloom filters), and the reports that merge across stores
 //! are built above the trait from mergeable partials.
 
-pub mod answer;
 pub mod anomalies;
+pub mod answer;
 pub mod api;
 pub mod correlate;
 pub mod diff;

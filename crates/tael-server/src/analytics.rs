@@ -37,10 +37,7 @@ async fn summary(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answere
     answer(&st, SummaryRequest::from_params(&params(raw)?)?).await
 }
 
-async fn anomalies(
-    State(st): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Answered<AnomalyReport> {
+async fn anomalies(State(st): State<AppState>, RawQuery(raw): RawQuery) -> Answered<AnomalyReport> {
     answer(&st, AnomalyRequest::from_params(&params(raw)?)?).await
 }
 

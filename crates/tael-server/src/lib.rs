@@ -31,6 +31,20 @@ use tael_storage::{Engine, StorageError};
 use thiserror::Error;
 use tokio::sync::watch;
 
+/// The `Host` names `/mcp` accepts (its DNS-rebinding guard): the
+/// loopback names, and the address the REST API is bound to when it is
+/// neither loopback nor a wildcard.
+fn mcp_allowed_hosts(rest: std::net::SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if !rest.ip().is_unspecified() && !rest.ip().is_loopback() {
+        hosts.push(rest.ip().to_string());
+    }
+    hosts
+}
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -225,10 +239,18 @@ pub async fn serve(
                 .map_err(|e| e.to_string())
         })
     };
+    let mcp = tael_mcp::http_service(
+        tael_mcp::LocalBackend {
+            store: state.store.clone(),
+            ingest: state.ingest.clone(),
+        },
+        mcp_allowed_hosts(rest_addr),
+    );
     tasks.push(http(
         rest::routes()
             .merge(otlp_http::routes())
-            .with_state(state.clone()),
+            .with_state(state.clone())
+            .nest_service("/mcp", mcp),
         listeners.rest,
     ));
     if let Some(listener) = listeners.otlp_http {

@@ -16,8 +16,8 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tael_core::duration::parse_duration_ns;
 use tael_core::ErrorCode;
-use tael_query::api::{Endpoint, MetricsQueryRequest, MetricsQueryResponse};
 use tael_query::answer::{parse_step_ms, parse_time_ms as parse_time};
+use tael_query::api::{Endpoint, MetricsQueryRequest, MetricsQueryResponse};
 use tael_query::promql::value::{format_value, Labels, QueryResult, SeriesRange};
 
 /// Default window of series/labels lookups without `start`.

@@ -17,9 +17,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tael_query::api::{
     new_comment_id, CommentsResponse, Endpoint, LogsResponse, MetricCatalogRequest,
-    MetricCatalogResponse, MetricsResponse, NewComment, NewCommentResponse,
-    RecentCommentsRequest, ServicesRequest, ServicesResponse, StatsRequest,
-    TraceCommentsRequest, TraceResponse, TracesResponse,
+    MetricCatalogResponse, MetricsResponse, NewComment, NewCommentResponse, RecentCommentsRequest,
+    ServicesRequest, ServicesResponse, StatsRequest, TraceCommentsRequest, TraceResponse,
+    TracesResponse,
 };
 use tael_query::logs::LogQuery;
 use tael_query::metrics::MetricQuery;

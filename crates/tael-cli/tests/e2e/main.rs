@@ -9,6 +9,7 @@ mod durability;
 mod fixtures;
 mod ingest;
 mod llm;
+mod mcp;
 mod prom_compat;
 mod rest_cli;
 mod support;
