@@ -176,7 +176,6 @@ pub fn search_logs(engine: &Engine, q: &LogQuery) -> Result<Vec<LogRecord>, Quer
             max_time: q.until_ns.map(|t| ("time_ns", t - 1)),
             equals,
             bloom: q.trace_id.as_deref().map(|t| ("trace_id", t)),
-            ..Default::default()
         },
         matcher: &|b, w| q.matches(b, w, engine.blobs()),
     };

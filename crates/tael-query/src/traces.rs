@@ -222,7 +222,6 @@ pub fn search_spans(engine: &Engine, q: &TraceQuery) -> Result<Vec<Span>, QueryE
             max_time: q.until_ns.map(|t| ("start_ns", t - 1)),
             equals,
             bloom: None,
-            ..Default::default()
         },
         matcher: &|b, w| q.matches(b, w),
     };
