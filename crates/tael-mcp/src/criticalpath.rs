@@ -5,7 +5,7 @@
 
 use crate::traces::round3;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tael_core::model::Span;
 
 /// One stretch of the path: a span and the time it alone accounts for.
@@ -18,15 +18,7 @@ pub struct Segment<'a> {
 
 /// The segments of the path, in time order.
 pub fn critical_path(spans: &[Span]) -> Vec<Segment<'_>> {
-    let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-    let mut children: HashMap<&str, Vec<&Span>> = HashMap::new();
-    let mut roots = Vec::new();
-    for s in spans {
-        match s.parent_span_id.as_deref().filter(|p| ids.contains(p)) {
-            Some(p) => children.entry(p).or_default().push(s),
-            None => roots.push(s),
-        }
-    }
+    let (children, roots) = crate::traces::tree(spans);
     let Some(root) = roots
         .into_iter()
         .max_by_key(|s| (s.end_ns - s.start_ns, s.end_ns))

@@ -228,8 +228,11 @@ pub async fn fetch_trace<B: Backend>(b: &B, id: &str) -> Result<Vec<Span>, ToolE
     }
 }
 
-/// The spans in depth-first order (children by start time), with depths.
-pub fn depth_first(spans: &[Span]) -> Vec<(usize, &Span)> {
+/// The children of each span (by span id), and the roots: spans whose
+/// parent is not in the trace.
+pub type Tree<'a> = (HashMap<&'a str, Vec<&'a Span>>, Vec<&'a Span>);
+
+pub fn tree(spans: &[Span]) -> Tree<'_> {
     let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
     let mut children: HashMap<&str, Vec<&Span>> = HashMap::new();
     let mut roots = Vec::new();
@@ -239,6 +242,12 @@ pub fn depth_first(spans: &[Span]) -> Vec<(usize, &Span)> {
             None => roots.push(s),
         }
     }
+    (children, roots)
+}
+
+/// The spans in depth-first order (children by start time), with depths.
+pub fn depth_first(spans: &[Span]) -> Vec<(usize, &Span)> {
+    let (mut children, mut roots) = tree(spans);
     for v in children.values_mut() {
         v.sort_by_key(|s| (s.start_ns, s.span_id.as_str()));
     }
