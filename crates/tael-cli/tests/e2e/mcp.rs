@@ -174,6 +174,13 @@ fn mcp_tools_answer_within_budget_over_http_and_stdio() {
     let url = format!("{}/mcp", s.rest);
     let r = python(&[&url, "auto", &big_id]);
     check_common(&r);
+    eprintln!(
+        "mcp: largest answer {} B; pages: traces {}, overview {}, logs {}",
+        r["max_answer_bytes"],
+        r["traces_pages"]["calls"],
+        r["overview_pages"]["calls"],
+        r["logs_pages"]["calls"]
+    );
     assert!(
         r["max_answer_bytes"].as_u64().unwrap() <= 32 * 1024,
         "{}",
