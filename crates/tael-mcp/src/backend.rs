@@ -131,12 +131,8 @@ impl Backend for RemoteBackend {
 
 /// A sha256 as 64 hex characters.
 pub fn parse_sha256(s: &str) -> Result<[u8; 32], BackendError> {
-    let mut out = [0u8; 32];
-    match hex::decode_to_slice(s.trim(), &mut out) {
-        Ok(()) => Ok(out),
-        Err(_) => Err(BackendError {
-            code: ErrorCode::InvalidArgument,
-            message: format!("invalid sha256 {s:?}: expected 64 hex characters"),
-        }),
-    }
+    tael_storage::blobs::parse_hash(s.trim()).ok_or_else(|| BackendError {
+        code: ErrorCode::InvalidArgument,
+        message: format!("invalid sha256 {s:?}: expected 64 hex characters"),
+    })
 }

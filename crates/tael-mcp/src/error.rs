@@ -55,6 +55,13 @@ impl ToolError {
     }
 }
 
+/// A request the route's codec refused.
+impl From<tael_query::QueryError> for ToolError {
+    fn from(e: tael_query::QueryError) -> Self {
+        ToolError::from(BackendError::from(e))
+    }
+}
+
 impl From<BackendError> for ToolError {
     fn from(e: BackendError) -> Self {
         let hint = match e.code {

@@ -1,8 +1,7 @@
 //! What an empty answer or a failed lookup tells the agent to try next:
 //! the window searched, the services that exist, the nearest names.
 
-use crate::backend::{Backend, BackendError};
-use crate::error::ToolError;
+use crate::backend::Backend;
 use crate::params::UsedWindow;
 use serde_json::{json, Value};
 use tael_query::api::ServicesRequest;
@@ -72,9 +71,4 @@ pub fn empty(key: &str, window: UsedWindow, services: &[String], service: Option
         "services": services.iter().take(50).collect::<Vec<_>>(),
         "hints": hints,
     })
-}
-
-/// A request the codec refused, with what the agent can change.
-pub fn query_error(e: BackendError) -> ToolError {
-    ToolError::from(e)
 }

@@ -4,7 +4,7 @@
 //! Each builds its request through the route's own codec and shapes the
 //! answer to the budget.
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::Backend;
 use crate::budget::{budget, fit_report, limit, Cursor, Page};
 use crate::error::ToolError;
 use crate::hints;
@@ -18,11 +18,6 @@ use tael_query::api::{MetricCatalogRequest, MetricsQueryRequest, NewComment, Ser
 use tael_query::logs::LogQuery;
 use tael_query::params::Params;
 use tael_query::sql::SqlQuery;
-use tael_query::QueryError;
-
-fn codec<T>(r: Result<T, QueryError>) -> Result<T, ToolError> {
-    r.map_err(|e| ToolError::from(BackendError::from(e)))
-}
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -114,36 +109,32 @@ pub async fn report<B: Backend>(b: &B, which: Report, a: ReportArgs) -> Result<V
     let mut p = a.params()?;
     let v = match which {
         Report::Summary => to_value(
-            &b.call(codec(tael_query::summary::SummaryRequest::from_params(&p))?)
+            &b.call(tael_query::summary::SummaryRequest::from_params(&p)?)
                 .await?,
         ),
         Report::Anomalies => {
             p.push_opt("baseline", a.baseline.as_ref());
             to_value(
-                &b.call(codec(tael_query::anomalies::AnomalyRequest::from_params(
-                    &p,
-                ))?)
-                .await?,
+                &b.call(tael_query::anomalies::AnomalyRequest::from_params(&p)?)
+                    .await?,
             )
         }
         Report::Diff => {
             p.push_opt("baseline", a.baseline.as_ref());
             to_value(
-                &b.call(codec(tael_query::diff::DiffRequest::from_params(&p))?)
+                &b.call(tael_query::diff::DiffRequest::from_params(&p)?)
                     .await?,
             )
         }
         Report::Graph => to_value(
-            &b.call(codec(tael_query::topology::TopologyRequest::from_params(
-                &p,
-            ))?)
-            .await?,
+            &b.call(tael_query::topology::TopologyRequest::from_params(&p)?)
+                .await?,
         ),
         Report::LlmUsage => {
             p.push_opt("by", a.by.as_ref());
             p.push("limit", top);
             to_value(
-                &b.call(codec(tael_query::llm_usage::UsageRequest::from_params(&p))?)
+                &b.call(tael_query::llm_usage::UsageRequest::from_params(&p)?)
                     .await?,
             )
         }
@@ -168,7 +159,7 @@ pub async fn correlate<B: Backend>(b: &B, a: CorrelateArgs) -> Result<Value, Too
     let max_bytes = budget(a.max_bytes)?;
     let mut p = Params::new();
     p.push("trace_id", &a.trace_id);
-    let req = codec(tael_query::correlate::CorrelateRequest::from_params(&p))?;
+    let req = tael_query::correlate::CorrelateRequest::from_params(&p)?;
     let r = match b.call(req).await {
         Ok(r) => r,
         Err(e) if e.code == tael_core::ErrorCode::NotFound => {
@@ -265,7 +256,7 @@ pub async fn search_logs<B: Backend>(b: &B, a: SearchLogs) -> Result<Value, Tool
     let window = push_window(&mut p, &a.window)?;
     // The records already returned at the boundary time come again.
     p.push("limit", want + cur.seen.len() + 1);
-    let mut q = codec(LogQuery::from_params(&p))?;
+    let mut q = LogQuery::from_params(&p)?;
     if let Some(u) = cur.until_ns {
         q.until_ns = Some(q.until_ns.map_or(u, |x| x.min(u)));
     }
@@ -550,7 +541,7 @@ pub async fn add_comment<B: Backend>(b: &B, a: AddComment) -> Result<Value, Tool
         body.insert("span_id".into(), json!(s));
     }
     let raw = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
-    let c: NewComment = codec(NewComment::from_json(&a.trace_id, &raw))?;
+    let c: NewComment = NewComment::from_json(&a.trace_id, &raw)?;
     let saved = b.add_comment(c).await?;
     Ok(json!({ "comment": saved }))
 }

@@ -114,7 +114,7 @@ pub async fn search_traces<B: Backend>(b: &B, a: SearchTraces) -> Result<Value, 
     }
     let window = push_window(&mut p, &a.window)?;
     p.push("limit", SPANS_PER_ROUND);
-    let mut q = TraceQuery::from_params(&p).map_err(|e| hints::query_error(e.into()))?;
+    let mut q = TraceQuery::from_params(&p)?;
     let seen: HashSet<&str> = cur.seen.iter().map(String::as_str).collect();
     // The window's end and the cursor's, whichever is earlier.
     let mut until = match (cur.until_ns, q.until_ns) {
@@ -164,12 +164,8 @@ pub async fn search_traces<B: Backend>(b: &B, a: SearchTraces) -> Result<Value, 
             a.service.as_deref(),
         ));
     }
-    let fetched = futures::future::join_all(found.iter().map(|(id, _, _)| async move {
-        let lookup = TraceLookup::new(id, false)
-            .map_err(|e| ToolError::from(crate::backend::BackendError::from(e)))?;
-        Ok::<_, ToolError>(b.call(lookup).await.map(|r| r.spans).unwrap_or_default())
-    }))
-    .await;
+    let fetched =
+        futures::future::join_all(found.iter().map(|(id, _, _)| fetch_trace(b, id))).await;
     let mut rows = Vec::with_capacity(found.len());
     for ((id, _, m), spans) in found.iter().zip(fetched) {
         rows.push(summary_row(id, &spans?, m.as_ref()));

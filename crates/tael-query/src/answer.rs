@@ -207,7 +207,9 @@ pub fn parse_step_ms(v: &str) -> Result<i64, QueryError> {
     })
 }
 
-fn time_param(k: &str, v: Option<&String>, default: i64) -> Result<i64, QueryError> {
+/// The time parameter `k` (RFC 3339 or Unix seconds) in ms, `default`
+/// when absent or empty.
+pub fn time_param(k: &str, v: Option<&str>, default: i64) -> Result<i64, QueryError> {
     match v.filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => parse_time_ms(v).ok_or_else(|| {
@@ -218,7 +220,8 @@ fn time_param(k: &str, v: Option<&String>, default: i64) -> Result<i64, QueryErr
     }
 }
 
-fn labels_json(l: &Labels) -> Value {
+/// A label set as a JSON object.
+pub fn labels_json(l: &Labels) -> Value {
     Value::Object(
         l.0.iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
@@ -242,16 +245,19 @@ impl Answer for MetricsQueryRequest {
             let now_ms = tael_core::time::now_ns() / 1_000_000;
             let timeout = crate::promql::DEFAULT_TIMEOUT;
             let r = if self.is_range() {
-                let end = time_param("end", self.end.as_ref(), now_ms)?;
-                let start =
-                    time_param("start", self.start.as_ref(), end.saturating_sub(3_600_000))?;
+                let end = time_param("end", self.end.as_deref(), now_ms)?;
+                let start = time_param(
+                    "start",
+                    self.start.as_deref(),
+                    end.saturating_sub(3_600_000),
+                )?;
                 let step = match self.step.as_deref().filter(|s| !s.is_empty()) {
                     Some(s) => parse_step_ms(s)?,
                     None => (end.saturating_sub(start) / 250).max(1000),
                 };
                 crate::promql::range_query(store, &self.query, start, end, step, timeout).await?
             } else {
-                let t = time_param("time", self.time.as_ref(), now_ms)?;
+                let t = time_param("time", self.time.as_deref(), now_ms)?;
                 crate::promql::instant_query(store, &self.query, t, timeout).await?
             };
             let series = series_json(&r);

@@ -16,9 +16,9 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tael_core::duration::parse_duration_ns;
 use tael_core::ErrorCode;
-use tael_query::answer::{parse_step_ms, parse_time_ms as parse_time};
+use tael_query::answer::{labels_json, parse_step_ms, time_param};
 use tael_query::api::{Endpoint, MetricsQueryRequest, MetricsQueryResponse};
-use tael_query::promql::value::{format_value, Labels, QueryResult, SeriesRange};
+use tael_query::promql::value::{format_value, QueryResult, SeriesRange};
 
 /// Default window of series/labels lookups without `start`.
 const DEFAULT_LOOKUP_MS: i64 = 24 * 3_600_000;
@@ -118,14 +118,7 @@ impl Form {
     }
 
     fn time(&self, k: &str, default: i64) -> Result<i64, PromError> {
-        match self.get(k) {
-            None => Ok(default),
-            Some(v) => parse_time(v).ok_or_else(|| {
-                bad(format!(
-                    "invalid parameter \"{k}\": cannot parse {v:?} to a valid timestamp"
-                ))
-            }),
-        }
+        Ok(time_param(k, self.get(k), default)?)
     }
 }
 
@@ -139,14 +132,6 @@ fn now_ms() -> i64 {
 
 fn secs(t_ms: i64) -> Value {
     json!(t_ms as f64 / 1000.0)
-}
-
-fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.0.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect::<Map<_, _>>(),
-    )
 }
 
 fn matrix_json(m: &[SeriesRange]) -> Value {
