@@ -16,6 +16,7 @@ pub mod correlate;
 pub mod diff;
 pub mod error;
 pub(crate) mod fasthash;
+pub mod live;
 pub mod llm_usage;
 pub mod local;
 pub mod logs;

@@ -5,6 +5,7 @@
 //! pool, so the async threads only wait.
 
 use crate::llm_usage::{LlmGrouping, LlmStats};
+use crate::live::{LiveEvent, LiveFeeds, LiveLogFilter, LiveSpanFilter};
 use crate::logs::LogQuery;
 use crate::metrics::MetricQuery;
 use crate::promql::names::StoredMetric;
@@ -21,10 +22,12 @@ use crate::window::TimeWindow;
 use crate::QueryError;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tael_core::model::{LogRecord, MetricPoint, Span, TraceComment};
 use tael_core::Signal;
+use tael_storage::columnar::spans::SpanCols;
 use tael_storage::rollup::Rollup;
 use tael_storage::{Engine, StorageError};
 
@@ -35,6 +38,8 @@ pub struct LocalStoreConfig {
     pub sql: SqlLimits,
     /// Bytes of decoded PromQL series kept from Parquet parts (0: none).
     pub promql_cache_bytes: usize,
+    /// Events each live feed keeps for resuming streams.
+    pub live_buffer: usize,
 }
 
 impl Default for LocalStoreConfig {
@@ -42,6 +47,7 @@ impl Default for LocalStoreConfig {
         LocalStoreConfig {
             sql: SqlLimits::default(),
             promql_cache_bytes: 256 << 20,
+            live_buffer: crate::live::DEFAULT_LIVE_BUFFER,
         }
     }
 }
@@ -50,6 +56,7 @@ struct Inner {
     engine: Arc<Engine>,
     sql: SqlLimits,
     promql: PromqlCaches,
+    live: Arc<LiveFeeds>,
 }
 
 /// The store of one local engine (cheap to clone: clones share it).
@@ -59,12 +66,18 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
+    /// The store of `engine`; its live feeds follow the engine's ingest
+    /// from now on.
     pub fn new(engine: Arc<Engine>, config: LocalStoreConfig) -> LocalStore {
+        let live = Arc::new(LiveFeeds::new(config.live_buffer));
+        let feeds = live.clone();
+        engine.observe_ingest(Arc::new(move |signal, batch| feeds.publish(signal, batch)));
         LocalStore {
             inner: Arc::new(Inner {
                 engine,
                 sql: config.sql,
                 promql: PromqlCaches::new(config.promql_cache_bytes),
+                live,
             }),
         }
     }
@@ -231,6 +244,34 @@ impl Store for LocalStore {
             Ok(StoreStats {
                 storage: Some(s.engine.stats()),
             })
+        })
+    }
+
+    fn live_spans(
+        &self,
+        filter: LiveSpanFilter,
+        last_id: Option<u64>,
+    ) -> BoxStream<'static, LiveEvent<Span>> {
+        self.inner.live.spans.subscribe(last_id, move |batch, row| {
+            let span = SpanCols::new(batch)
+                .and_then(|c| c.row(row))
+                .map_err(|e| tracing::error!(error = %e, "cannot decode a live span"))
+                .ok()?;
+            filter.passes(&span).then_some(span)
+        })
+    }
+
+    fn live_logs(
+        &self,
+        filter: LiveLogFilter,
+        last_id: Option<u64>,
+    ) -> BoxStream<'static, LiveEvent<LogRecord>> {
+        let engine = self.inner.engine.clone();
+        self.inner.live.logs.subscribe(last_id, move |batch, row| {
+            let log = tael_storage::columnar::logs::row(batch, row)
+                .map_err(|e| tracing::error!(error = %e, "cannot decode a live log record"))
+                .ok()?;
+            filter.passes(&log, engine.blobs()).then_some(log)
         })
     }
 }

@@ -115,7 +115,7 @@ impl LogQuery {
     }
 
     /// Every filter but the text, on a decoded record (text searches).
-    fn passes(&self, l: &LogRecord, since_ns: Option<i64>, blobs: &BlobStore) -> bool {
+    pub(crate) fn passes(&self, l: &LogRecord, since_ns: Option<i64>, blobs: &BlobStore) -> bool {
         self.service.as_ref().is_none_or(|x| *x == l.service)
             && self.severity.as_ref().is_none_or(|x| *x == l.severity)
             && self

@@ -21,6 +21,7 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod testsuite;
 
+use crate::live::{LiveEvent, LiveLogFilter, LiveSpanFilter};
 use crate::llm_usage::{LlmGrouping, LlmStats};
 use crate::logs::LogQuery;
 use crate::metrics::MetricQuery;
@@ -36,6 +37,7 @@ use crate::window::TimeWindow;
 use crate::QueryError;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use promql_parser::label::Matcher;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -172,6 +174,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counters of the storage behind the store.
     fn stats(&self) -> BoxFuture<'_, Result<StoreStats, QueryError>>;
+
+    /// The spans stored from now on (after `last_id` when resuming) that
+    /// pass `filter`, as they become durable; endless.
+    fn live_spans(
+        &self,
+        filter: LiveSpanFilter,
+        last_id: Option<u64>,
+    ) -> BoxStream<'static, LiveEvent<Span>>;
+
+    /// The log records stored from now on that pass `filter`.
+    fn live_logs(
+        &self,
+        filter: LiveLogFilter,
+        last_id: Option<u64>,
+    ) -> BoxStream<'static, LiveEvent<LogRecord>>;
 }
 
 /// What one export did: items stored, re-deliveries dropped, invalid

@@ -130,7 +130,7 @@ impl TraceQuery {
     }
 
     /// Every filter but the text, on a decoded span (text searches).
-    fn passes(&self, s: &Span, since_ns: Option<i64>) -> bool {
+    pub(crate) fn passes(&self, s: &Span, since_ns: Option<i64>) -> bool {
         let dur = s.duration_ms();
         self.service.as_ref().is_none_or(|x| *x == s.service)
             && self.status.as_ref().is_none_or(|x| *x == s.status)

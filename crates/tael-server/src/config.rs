@@ -84,12 +84,23 @@ pub struct IngestLimits {
     pub max_inflight_requests: usize,
 }
 
+/// Settings of the REST API's own routes.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Time between heartbeats on the live streams.
+    pub live_heartbeat: Duration,
+    /// `Host` names `/mcp` accepts besides the loopback names and the
+    /// bound address (for a server reached by a DNS name).
+    pub mcp_allowed_hosts: Vec<String>,
+}
+
 /// Everything `tael serve` can be told.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub role: NodeRole,
     pub listen: Listen,
     pub ingest: IngestLimits,
+    pub api: ApiSettings,
     /// The storage engine (data and WAL dirs, memtable, retention, blobs,
     /// attribute limits, prices).
     pub engine: EngineConfig,
@@ -120,6 +131,10 @@ impl Default for ServerConfig {
                 max_request_bytes: 16 << 20,
                 max_decompressed_bytes: 64 << 20,
                 max_inflight_requests: 256,
+            },
+            api: ApiSettings {
+                live_heartbeat: Duration::from_secs(15),
+                mcp_allowed_hosts: Vec::new(),
             },
             engine: EngineConfig::new(base.join("data"), base.join("wal")),
             store: LocalStoreConfig::default(),
@@ -188,6 +203,23 @@ fn parse_positive(v: &str) -> Result<usize, String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| "not a positive number".to_string())
+}
+
+/// A comma-separated list of host names (no ports, no schemes).
+fn parse_hosts(v: &str) -> Result<Vec<String>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let ok = h
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            match ok {
+                true => Ok(h.to_ascii_lowercase()),
+                false => Err(format!("{h:?} is not a host name")),
+            }
+        })
+        .collect()
 }
 
 fn parse_prices(path: &str) -> Result<Arc<PriceTable>, String> {
@@ -278,6 +310,12 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.store.sql.max_rows = parse_positive(v)?),
     setting!("promql_cache_bytes", "TAEL_PROMQL_CACHE_BYTES", "Decoded PromQL series kept from Parquet parts, 0 for none [default: 256MiB]",
         |c, v| c.store.promql_cache_bytes = parse_size(v)?),
+    setting!("live_buffer", "TAEL_LIVE_BUFFER", "Events each live stream keeps for resuming with Last-Event-ID [default: 10000]",
+        |c, v| c.store.live_buffer = parse_positive(v)?),
+    setting!("live_heartbeat", "TAEL_LIVE_HEARTBEAT", "Time between heartbeats on the live streams [default: 15s]",
+        |c, v| c.api.live_heartbeat = parse_dur(v)?),
+    setting!("mcp_allowed_hosts", "TAEL_MCP_ALLOWED_HOSTS", "Comma-separated Host names /mcp accepts besides loopback and the bound address [default: none]",
+        |c, v| c.api.mcp_allowed_hosts = parse_hosts(v)?),
     setting!("prices_file", "TAEL_PRICES_FILE", "JSON file of LLM prices that override or extend the built-in table [default: none]",
         |c, v| c.engine.prices = parse_prices(v)?),
     setting!("blob_min_bytes", "TAEL_BLOB_MIN_BYTES", "LLM payloads and string log bodies this large go to the blob store [default: 1KiB]",

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod ingest;
+pub mod live;
 pub mod otlp_http;
 pub mod prometheus;
 pub mod remote_write;
@@ -32,9 +33,9 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 /// The `Host` names `/mcp` accepts (its DNS-rebinding guard): the
-/// loopback names, and the address the REST API is bound to when it is
-/// neither loopback nor a wildcard.
-fn mcp_allowed_hosts(rest: std::net::SocketAddr) -> Vec<String> {
+/// loopback names, the address the REST API is bound to when it is
+/// neither loopback nor a wildcard, and the configured extra names.
+fn mcp_allowed_hosts(rest: std::net::SocketAddr, extra: &[String]) -> Vec<String> {
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
         .into_iter()
         .map(String::from)
@@ -42,6 +43,7 @@ fn mcp_allowed_hosts(rest: std::net::SocketAddr) -> Vec<String> {
     if !rest.ip().is_unspecified() && !rest.ip().is_loopback() {
         hosts.push(rest.ip().to_string());
     }
+    hosts.extend(extra.iter().cloned());
     hosts
 }
 
@@ -57,6 +59,10 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Bounds the export requests being stored at once (429 beyond).
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
+    /// Time between heartbeats on the live streams.
+    pub live_heartbeat: std::time::Duration,
+    /// Becomes true when the server stops (ends the live streams).
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -69,6 +75,8 @@ impl AppState {
             max_decompressed_bytes: limits.max_decompressed_bytes,
             ready: Arc::new(AtomicBool::new(false)),
             ingest_permits: Arc::new(tokio::sync::Semaphore::new(limits.max_inflight_requests)),
+            live_heartbeat: std::time::Duration::from_secs(15),
+            shutdown: watch::channel(false).1,
         }
     }
 }
@@ -208,13 +216,17 @@ pub struct RunningServer {
     node: Node,
 }
 
-/// Serves `node` on `listeners` until [`RunningServer::shutdown`].
+/// Serves `node` on `listeners` with the front-end settings of `config`
+/// until [`RunningServer::shutdown`].
 pub async fn serve(
     node: Node,
     listeners: Listeners,
-    limits: &config::IngestLimits,
+    config: &ServerConfig,
 ) -> Result<RunningServer, ServerError> {
-    let state = AppState::new(&node, limits);
+    let (tx, rx) = watch::channel(false);
+    let mut state = AppState::new(&node, &config.ingest);
+    state.live_heartbeat = config.api.live_heartbeat;
+    state.shutdown = rx.clone();
     let local_addr = |l: &tokio::net::TcpListener| {
         l.local_addr()
             .map_err(|e| ServerError::Serve(e.to_string()))
@@ -225,7 +237,6 @@ pub async fn serve(
         Some(l) => Some(local_addr(l)?),
         None => None,
     };
-    let (tx, rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
@@ -244,11 +255,12 @@ pub async fn serve(
             store: state.store.clone(),
             ingest: state.ingest.clone(),
         },
-        mcp_allowed_hosts(rest_addr),
+        mcp_allowed_hosts(rest_addr, &config.api.mcp_allowed_hosts),
     );
     tasks.push(http(
         rest::routes()
             .merge(otlp_http::routes())
+            .merge(live::routes())
             .with_state(state.clone())
             .nest_service("/mcp", mcp),
         listeners.rest,
@@ -286,7 +298,7 @@ pub async fn serve(
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let node = Node::build(&config).await?;
     let listeners = Listeners::bind(&config.listen).await?;
-    serve(node, listeners, &config.ingest).await
+    serve(node, listeners, &config).await
 }
 
 impl RunningServer {

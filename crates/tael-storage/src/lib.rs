@@ -19,6 +19,6 @@ pub mod slow_delete;
 pub mod text;
 pub mod wal;
 
-pub use engine::{Engine, EngineConfig, EngineStats, IngestOutcome, Snapshot};
+pub use engine::{Engine, EngineConfig, EngineStats, IngestObserver, IngestOutcome, Snapshot};
 pub use error::StorageError;
 pub use manifest::Signal;

@@ -66,8 +66,13 @@ impl Memtable {
         }
     }
 
-    /// Adds the rows of `p` that `keep` selects (all when `None`).
-    pub fn push(&mut self, p: Prepared, keep: Option<&[bool]>) -> Result<usize, StorageError> {
+    /// Adds the rows of `p` that `keep` selects (all when `None`); returns
+    /// them (`None` when none were kept).
+    pub fn push(
+        &mut self,
+        p: Prepared,
+        keep: Option<&[bool]>,
+    ) -> Result<Option<RecordBatch>, StorageError> {
         let batch = match keep {
             None => p.batch,
             Some(mask) => {
@@ -76,7 +81,7 @@ impl Memtable {
         };
         let rows = batch.num_rows();
         if rows == 0 {
-            return Ok(0);
+            return Ok(None);
         }
         if p.signal == Signal::Spans {
             self.rollup.add_spans(&batch)?;
@@ -87,7 +92,7 @@ impl Memtable {
         self.rows += rows;
         self.bytes += batch.get_array_memory_size();
         let chunk = Arc::new(MemChunk {
-            batch,
+            batch: batch.clone(),
             min_time_ns: p.min_time_ns,
             max_time_ns: p.max_time_ns,
         });
@@ -96,7 +101,7 @@ impl Memtable {
             Signal::Logs => self.logs.push(chunk),
             Signal::Metrics => self.metrics.push(chunk),
         }
-        Ok(rows)
+        Ok(Some(batch))
     }
 }
 

@@ -108,6 +108,10 @@ impl EngineConfig {
     }
 }
 
+/// Called with the rows of each export once they are durable
+/// ([`Engine::observe_ingest`]).
+pub type IngestObserver = Arc<dyn Fn(Signal, &RecordBatch) + Send + Sync>;
+
 /// What an ingest call did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
@@ -196,6 +200,8 @@ pub struct Engine {
     /// When blob garbage collection last ran (ns).
     last_blob_gc: Mutex<i64>,
     text: TextIndex,
+    /// Told of every export stored (the live feeds).
+    observers: RwLock<Vec<IngestObserver>>,
     /// When text index retention last ran.
     last_text_retention: Mutex<std::time::Instant>,
     /// The data dir's `LOCK`, held exclusively for the engine's lifetime
@@ -283,6 +289,7 @@ impl Engine {
             blobs,
             last_blob_gc: Mutex::new(tael_core::time::now_ns()),
             text,
+            observers: RwLock::new(Vec::new()),
             last_text_retention: Mutex::new(std::time::Instant::now()),
             _lock: lock,
         });
@@ -375,7 +382,7 @@ impl Engine {
             .decode(kind, payload)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let (p, docs) = self.offload(decoded.prepared, decoded.texts)?;
-        Ok(self.apply(p, docs, seq, true)?.stored)
+        Ok(self.apply(p, docs, seq, true)?.0.stored)
     }
 
     /// Decodes an export of `kind` (protobuf) into columns.
@@ -399,29 +406,31 @@ impl Engine {
 
     /// Applies a prepared batch (WAL sequence `seq`; `replay`: from WAL
     /// replay) to the memtable, dropping re-delivered rows, and queues the
-    /// text of the rows kept for indexing.
+    /// text of the rows kept for indexing. Returns the rows kept too.
     fn apply(
         &self,
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
         seq: u64,
         replay: bool,
-    ) -> Result<IngestOutcome, StorageError> {
+    ) -> Result<(IngestOutcome, Option<RecordBatch>), StorageError> {
         let rows = p.rows();
         let keep = self.recent.lock().admit(&p.keys);
-        let stored = {
+        let kept = {
             let mut st = self.state.write();
-            let stored = st.active.push(p, keep.as_deref())?;
+            let kept = st.active.push(p, keep.as_deref())?;
             self.wake_flusher_if_full(st.active.bytes);
-            stored
+            kept
         };
+        let stored = kept.as_ref().map_or(0, |b| b.num_rows());
         self.index_text(docs, keep.as_deref(), seq, replay);
-        Ok(IngestOutcome {
+        let out = IngestOutcome {
             seq: 0,
             stored,
             duplicates: rows - stored,
             ..Default::default()
-        })
+        };
+        Ok((out, kept))
     }
 
     fn wake_flusher_if_full(&self, bytes: usize) {
@@ -453,12 +462,25 @@ impl Engine {
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
     ) -> Result<IngestOutcome, StorageError> {
-        let (seq, out) = self.wal.append(kind.wal_byte(), payload, |seq| {
+        let (seq, applied) = self.wal.append(kind.wal_byte(), payload, |seq| {
             self.apply(p, docs, seq, false)
         })?;
-        let mut out = out?;
+        let (mut out, kept) = applied?;
         out.seq = seq;
+        // Durable now: the observers see only what is acknowledged.
+        if let Some(batch) = kept {
+            for observe in self.observers.read().iter() {
+                observe(kind, &batch);
+            }
+        }
         Ok(out)
+    }
+
+    /// Calls `observer` with the rows of every export stored from now on
+    /// (after they are durable, in the order they were stored; not for
+    /// WAL replay). It runs on the ingest thread and must be quick.
+    pub fn observe_ingest(&self, observer: IngestObserver) {
+        self.observers.write().push(observer);
     }
 
     /// Durably stores a trace export (`payload`: the protobuf
