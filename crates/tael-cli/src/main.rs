@@ -1,8 +1,8 @@
 //! `tael`: the server (`tael serve`) and a thin client of its REST API.
 //! Every command prints JSON by default (`--format table` for people).
 //! Exit codes: 0 ok, 1 other failure, 2 usage error (or a 400/422 from the
-//! server), 3 not found, 4 server unreachable, 5 server error, 6 a `watch`
-//! timed out before its `--exit-on` condition held.
+//! server), 3 not found, 4 server unreachable, 5 server error, 6 a `watch` or
+//! `tail` timed out before its `--exit-on` condition held.
 
 /// mimalloc: less time in malloc/free on the ingest path than glibc's
 /// allocator, and far less fragmentation growth (RSS) under many threads.
@@ -35,9 +35,11 @@ fn tune_allocator() {
 mod analytics;
 mod bench;
 mod client;
+mod condition;
 mod llm;
 mod output;
 mod serve;
+mod tail;
 mod watch;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -114,6 +116,12 @@ enum Command {
     /// Print a summary every tick with the change since the last one; stop
     /// when an --exit-on condition holds.
     Watch(watch::WatchArgs),
+    /// Follow spans or log records as they are stored (one JSON line
+    /// each); stop when an --exit-on condition holds.
+    Tail {
+        #[command(subcommand)]
+        what: tail::TailCmd,
+    },
     /// Serve MCP over stdin/stdout, as a client of the running server
     /// (--server / TAEL_SERVER): `claude mcp add tael -- tael mcp`.
     Mcp,
@@ -320,6 +328,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(g, a),
         Command::Bench { what } => bench::run(what),
         Command::Mcp => mcp(&server_url(g)),
+        Command::Tail { what } => tail::run(g.format, &server_url(g), what),
         Command::Server {
             what: ServerCmd::Status,
         } => {

@@ -9,6 +9,10 @@
 //! [`Client`] is async (tokio); [`BlockingClient`] wraps it with its own
 //! current-thread runtime for synchronous callers (the CLI, tests).
 
+pub mod sse;
+
+pub use sse::{EventStream, SseEvent, SseParser};
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
@@ -193,6 +197,60 @@ impl Client {
         self.finish(req).await
     }
 
+    /// Opens the event stream at `path` (a live route), resuming after
+    /// `last_event_id` when given. `idle` bounds the wait for any byte
+    /// (heartbeats included); a stream silent that long fails as
+    /// unreachable. An error status is [`ClientError::Server`].
+    pub async fn live(
+        &self,
+        path: &str,
+        params: &Params,
+        last_event_id: Option<&str>,
+        idle: Duration,
+    ) -> Result<EventStream, ClientError> {
+        let unreachable = |source| ClientError::Unreachable {
+            base: self.base.clone(),
+            source,
+        };
+        // Its own HTTP client: the shared one bounds whole requests.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(idle)
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        let mut req = http
+            .get(format!("{}{path}", self.base))
+            .header("accept", "text/event-stream");
+        if !params.0.is_empty() {
+            req = req.query(&params.0);
+        }
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await.map_err(unreachable)?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map_err(unreachable)?;
+            return Err(check(RawResponse {
+                status,
+                headers,
+                body,
+            })
+            .err()
+            .unwrap_or(ClientError::Decode {
+                path: path.to_string(),
+                message: format!("status {status} is not a stream"),
+            }));
+        }
+        Ok(EventStream {
+            base: self.base.clone(),
+            resp,
+            parser: SseParser::default(),
+            ready: Default::default(),
+        })
+    }
+
     async fn finish(&self, req: reqwest::RequestBuilder) -> Result<RawResponse, ClientError> {
         let unreachable = |source| ClientError::Unreachable {
             base: self.base.clone(),
@@ -315,5 +373,43 @@ impl BlockingClient {
         body: Vec<u8>,
     ) -> Result<RawResponse, ClientError> {
         self.rt.block_on(self.inner.post_bytes(path, headers, body))
+    }
+
+    /// See [`Client::live`].
+    pub fn live(
+        &self,
+        path: &str,
+        params: &Params,
+        last_event_id: Option<&str>,
+        idle: Duration,
+    ) -> Result<BlockingEventStream<'_>, ClientError> {
+        let inner = self
+            .rt
+            .block_on(self.inner.live(path, params, last_event_id, idle))?;
+        Ok(BlockingEventStream {
+            rt: &self.rt,
+            inner,
+        })
+    }
+}
+
+/// An [`EventStream`] read synchronously.
+pub struct BlockingEventStream<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    inner: EventStream,
+}
+
+impl BlockingEventStream<'_> {
+    /// The next event; `None` when the server closed the stream.
+    pub fn next_event(&mut self) -> Result<Option<SseEvent>, ClientError> {
+        self.rt.block_on(self.inner.next())
+    }
+
+    pub fn last_id(&self) -> Option<&str> {
+        self.inner.last_id()
+    }
+
+    pub fn retry(&self) -> Option<Duration> {
+        self.inner.retry()
     }
 }

@@ -37,6 +37,11 @@ use tael_storage::blobs::BlobStore;
 use tael_storage::Signal;
 use tokio::sync::watch;
 
+/// The route of the spans stream.
+pub const TRACES_LIVE_ROUTE: &str = "/api/v1/traces/live";
+/// The route of the logs stream.
+pub const LOGS_LIVE_ROUTE: &str = "/api/v1/logs/live";
+
 /// Events a feed keeps for resuming, per signal, by default.
 pub const DEFAULT_LIVE_BUFFER: usize = 10_000;
 
@@ -44,6 +49,9 @@ pub const DEFAULT_LIVE_BUFFER: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LiveEvent<T> {
+    /// First, once: the stream follows the events after this id (resuming
+    /// after it misses nothing of what the stream would have sent).
+    Start { after: u64 },
     /// One stored item and its feed id.
     Item { id: u64, item: T },
     /// Resumed after events the buffer no longer holds. `exact` is false
@@ -298,13 +306,14 @@ impl Feed {
             let ev = s.next().await;
             Some((ev, s))
         });
-        match gap {
-            Some((missed, exact)) => Box::pin(futures::StreamExt::chain(
-                futures::stream::iter([LiveEvent::Gap { missed, exact }]),
-                rest,
-            )),
-            None => Box::pin(rest),
+        let mut first = vec![LiveEvent::Start { after: cursor }];
+        if let Some((missed, exact)) = gap {
+            first.push(LiveEvent::Gap { missed, exact });
         }
+        Box::pin(futures::StreamExt::chain(
+            futures::stream::iter(first),
+            rest,
+        ))
     }
 }
 
@@ -435,7 +444,8 @@ mod tests {
         feed.publish(&batch(0..3));
         let mut s = feed.subscribe(None, value);
         feed.publish(&batch(3..5));
-        let evs = take(&mut s, 2).await;
+        let evs = take(&mut s, 3).await;
+        assert_eq!(evs[0], LiveEvent::Start { after: 1002 });
         assert_eq!(items(&evs), vec![(1003, 3), (1004, 4)]);
     }
 
@@ -445,7 +455,7 @@ mod tests {
         feed.publish(&batch(0..10));
         let even = |b: &RecordBatch, i| value(b, i).filter(|v| v % 2 == 0);
         let mut s = feed.subscribe(Some(1004), even);
-        let evs = take(&mut s, 2).await;
+        let evs = take(&mut s, 3).await;
         assert_eq!(items(&evs), vec![(1006, 6), (1008, 8)]);
     }
 
@@ -457,20 +467,21 @@ mod tests {
         }
         // Kept: the last batch, ids 1040..1049.
         let mut s = feed.subscribe(Some(1005), value);
-        let evs = take(&mut s, 2).await;
+        let evs = take(&mut s, 3).await;
+        assert_eq!(evs[0], LiveEvent::Start { after: 1039 });
         assert_eq!(
-            evs[0],
+            evs[1],
             LiveEvent::Gap {
                 missed: 34,
                 exact: true
             }
         );
-        assert_eq!(items(&evs[1..]), vec![(1040, 40)]);
+        assert_eq!(items(&evs[2..]), vec![(1040, 40)]);
         // An id of an earlier process: all of this one's evicted events.
         let mut s = feed.subscribe(Some(7), value);
-        let evs = take(&mut s, 1).await;
+        let evs = take(&mut s, 2).await;
         assert_eq!(
-            evs[0],
+            evs[1],
             LiveEvent::Gap {
                 missed: 40,
                 exact: false
@@ -483,7 +494,7 @@ mod tests {
         let feed = Arc::new(Feed::starting_at(10, 1000));
         let mut s = feed.subscribe(None, value);
         feed.publish(&batch(0..10));
-        assert_eq!(items(&take(&mut s, 1).await), vec![(1000, 0)]);
+        assert_eq!(items(&take(&mut s, 2).await), vec![(1000, 0)]);
         for i in 1..4 {
             feed.publish(&batch(i * 10..i * 10 + 10));
         }

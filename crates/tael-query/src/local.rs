@@ -4,8 +4,8 @@
 //! and runs every read that touches files or folds columns on the blocking
 //! pool, so the async threads only wait.
 
-use crate::llm_usage::{LlmGrouping, LlmStats};
 use crate::live::{LiveEvent, LiveFeeds, LiveLogFilter, LiveSpanFilter};
+use crate::llm_usage::{LlmGrouping, LlmStats};
 use crate::logs::LogQuery;
 use crate::metrics::MetricQuery;
 use crate::promql::names::StoredMetric;

@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! retry: 3000                         first, once: reconnect delay (ms)
+//! id: 1764806400000100                and the id the stream follows from
 //!
 //! event: span                         `log` on the logs route
 //! id: 1764806400000123                the feed id; only grows
@@ -27,7 +28,9 @@
 //!
 //! A reconnecting client sends the id of the last event it read as the
 //! `Last-Event-ID` header (or the `last_event_id` parameter); `gap`,
-//! `lagged` and `end` carry no id, so they never move it.
+//! `lagged` and `end` carry no id, so they never move it; the first block
+//! carries the id the stream starts after, so a client that read nothing
+//! yet resumes without a hole too.
 
 use crate::error::ApiError;
 use crate::rest::params;
@@ -42,16 +45,13 @@ use futures::stream::{BoxStream, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 use std::time::Duration;
-use tael_query::live::{LiveEvent, LiveLogFilter, LiveSpanFilter};
+use tael_query::live::{
+    LiveEvent, LiveLogFilter, LiveSpanFilter, LOGS_LIVE_ROUTE, TRACES_LIVE_ROUTE,
+};
 use tael_query::params::Params;
 
 /// Reconnect delay sent on connect.
 const RETRY: Duration = Duration::from_secs(3);
-
-/// The route of the spans stream.
-pub const TRACES_LIVE: &str = "/api/v1/traces/live";
-/// The route of the logs stream.
-pub const LOGS_LIVE: &str = "/api/v1/logs/live";
 
 /// The id to resume after: the `Last-Event-ID` header, else the
 /// `last_event_id` parameter.
@@ -80,6 +80,9 @@ fn last_event_id(headers: &HeaderMap, p: &Params) -> Result<Option<u64>, ApiErro
 
 fn event_of<T: Serialize>(name: &'static str, ev: LiveEvent<T>) -> Event {
     let (event, id, data) = match ev {
+        LiveEvent::Start { after } => {
+            return Event::default().retry(RETRY).id(after.to_string());
+        }
         LiveEvent::Item { id, item } => (name, Some(id), serde_json::to_value(item)),
         LiveEvent::Gap { missed, exact } => {
             ("gap", None, Ok(json!({"missed": missed, "exact": exact})))
@@ -111,12 +114,11 @@ fn stream<T: Serialize + Send + 'static>(
     name: &'static str,
     events: BoxStream<'static, LiveEvent<T>>,
 ) -> Response {
-    let first = futures::stream::iter([Event::default().retry(RETRY)]);
     let end = futures::stream::iter([Event::default()
         .event("end")
         .data(json!({"reason": "shutdown"}).to_string())]);
-    let body = first
-        .chain(events.map(move |ev| event_of(name, ev)))
+    let body = events
+        .map(move |ev| event_of(name, ev))
         .take_until(stopping(st.shutdown.clone()))
         .chain(end)
         .map(Ok::<_, std::convert::Infallible>);
@@ -155,6 +157,6 @@ async fn logs_live(
 /// The live routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(TRACES_LIVE, get(traces_live))
-        .route(LOGS_LIVE, get(logs_live))
+        .route(TRACES_LIVE_ROUTE, get(traces_live))
+        .route(LOGS_LIVE_ROUTE, get(logs_live))
 }

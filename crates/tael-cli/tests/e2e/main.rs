@@ -8,6 +8,7 @@ mod bad_input;
 mod durability;
 mod fixtures;
 mod ingest;
+mod live;
 mod llm;
 mod mcp;
 mod prom_compat;
