@@ -4,6 +4,7 @@
 //! (numbers, or text: a bare word or a quoted string). What a field names
 //! is the caller's: a tick key for `watch`, a record key for `tail`.
 
+use crate::client::CliError;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,6 +103,14 @@ pub fn parse_condition(text: &str) -> Result<Condition, String> {
         text: text.to_string(),
         any,
     })
+}
+
+/// The `--exit-on` flags given, parsed (a bad one is a usage error).
+pub fn parse_exit_on(flags: &[String]) -> Result<Vec<Condition>, CliError> {
+    flags
+        .iter()
+        .map(|c| parse_condition(c).map_err(|e| CliError::usage(format!("--exit-on {e}"))))
+        .collect()
 }
 
 fn as_number(v: &Value) -> Option<f64> {

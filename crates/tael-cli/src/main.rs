@@ -307,6 +307,18 @@ fn ms_arg(flag: &str, v: &Option<String>) -> Result<Option<f64>, CliError> {
         .transpose()
 }
 
+/// `--attribute key=value` flags as (key, value) pairs.
+pub(crate) fn attribute_args(raw: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    raw.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(CliError::usage(format!(
+                "--attribute {a:?}: expected key=value"
+            ))),
+        })
+        .collect()
+}
+
 fn server_url(g: &Global) -> String {
     match (&g.server, g.port_rest) {
         (Some(s), _) => s.clone(),
@@ -409,15 +421,7 @@ fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliErro
             text,
         } => {
             let since = since_arg(last)?;
-            let attributes = attributes
-                .iter()
-                .map(|a| match a.split_once('=') {
-                    Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-                    _ => Err(CliError::usage(format!(
-                        "--attribute {a:?}: expected key=value"
-                    ))),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let attributes = attribute_args(attributes)?;
             // Values the server checks (status) are sent as given.
             let q = TraceQuery {
                 service: service.clone(),

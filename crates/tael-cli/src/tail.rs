@@ -12,8 +12,8 @@
 //! with exit code 6.
 
 use crate::client::{exit, CliError};
-use crate::condition::{parse_condition, Condition};
-use crate::{ms_arg, Format};
+use crate::condition::{parse_exit_on, Condition};
+use crate::{attribute_args, ms_arg, Format};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -81,17 +81,6 @@ const IDLE: Duration = Duration::from_secs(45);
 /// How long reconnecting may fail before the tail gives up.
 const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
-fn attributes(raw: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    raw.iter()
-        .map(|a| match a.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(CliError::usage(format!(
-                "--attribute {a:?}: expected key=value"
-            ))),
-        })
-        .collect()
-}
-
 /// A record's field for `--exit-on` (absent is `None`).
 fn record_field(rec: &Value, field: &str) -> Option<Value> {
     for prefix in ["attributes.", "resource."] {
@@ -146,7 +135,7 @@ pub fn run(format: Format, url: &str, cmd: &TailCmd) -> Result<(), CliError> {
                 status: status.clone(),
                 since: None,
                 until_ns: None,
-                attributes: attributes(attrs)?,
+                attributes: attribute_args(attrs)?,
                 text: None,
                 limit: 1,
             };
@@ -175,11 +164,7 @@ pub fn run(format: Format, url: &str, cmd: &TailCmd) -> Result<(), CliError> {
             (LOGS_LIVE_ROUTE, "log", f.to_params(), until)
         }
     };
-    let conditions = until
-        .exit_on
-        .iter()
-        .map(|c| parse_condition(c).map_err(|e| CliError::usage(format!("--exit-on {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let conditions = parse_exit_on(&until.exit_on)?;
     let timeout = until
         .timeout
         .as_deref()

@@ -12,7 +12,7 @@
 //! `!=`.
 
 use crate::client::{exit, CliError, Client};
-use crate::condition::parse_condition;
+use crate::condition::parse_exit_on;
 use crate::{duration_arg, Format};
 use clap::Args;
 use serde_json::{json, Map, Value};
@@ -122,11 +122,7 @@ pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliErro
         .as_deref()
         .map(|t| positive_duration("--timeout", t))
         .transpose()?;
-    let conditions = a
-        .exit_on
-        .iter()
-        .map(|c| parse_condition(c).map_err(|e| CliError::usage(format!("--exit-on {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let conditions = parse_exit_on(&a.exit_on)?;
     let started = Instant::now();
     let mut prev: Option<Value> = None;
     let mut ticks = 0u64;
@@ -183,6 +179,7 @@ pub fn run(format: Format, client: &Client, a: &WatchArgs) -> Result<(), CliErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::condition::parse_condition;
 
     #[test]
     fn conditions() {

@@ -232,11 +232,6 @@ impl Feed {
         self.published.send_replace(next);
     }
 
-    /// The id of the newest event (`base - 1` before any).
-    fn newest(&self) -> u64 {
-        self.ring.lock().next_id - 1
-    }
-
     /// Where a subscriber starts: after the newest event, or after
     /// `last_id` (a `Last-Event-ID`), with the gap when events after it
     /// are gone.
@@ -388,11 +383,6 @@ impl LiveFeeds {
             Signal::Logs => self.logs.publish(batch),
             Signal::Metrics => {}
         }
-    }
-
-    /// The id of the newest span and log event.
-    pub fn newest(&self) -> (u64, u64) {
-        (self.spans.newest(), self.logs.newest())
     }
 }
 
