@@ -20,7 +20,7 @@
 //! event: lagged                       this reader fell behind the feed
 //! data: {"dropped":5000}
 //!
-//! :heartbeat                          every `live_heartbeat` (15 s)
+//! : heartbeat                         every `live_heartbeat` (15 s)
 //!
 //! event: end                          the server is stopping; reconnect
 //! data: {"reason":"shutdown"}         with Last-Event-ID to resume
