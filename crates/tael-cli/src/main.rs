@@ -39,6 +39,7 @@ mod condition;
 mod llm;
 mod output;
 mod serve;
+mod skill;
 mod tail;
 mod watch;
 
@@ -125,6 +126,11 @@ enum Command {
     /// Serve MCP over stdin/stdout, as a client of the running server
     /// (--server / TAEL_SERVER): `claude mcp add tael -- tael mcp`.
     Mcp,
+    /// The Claude Code skill that teaches an agent this CLI.
+    Skill {
+        #[command(subcommand)]
+        what: skill::SkillCmd,
+    },
     /// Server health.
     Server {
         #[command(subcommand)]
@@ -340,6 +346,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(g, a),
         Command::Bench { what } => bench::run(what),
         Command::Mcp => mcp(&server_url(g)),
+        Command::Skill { what } => {
+            if let Some(v) = skill::run(what)? {
+                print(g.format, &v, |v| {
+                    format!("{}\n", v["path"].as_str().unwrap_or(""))
+                });
+            }
+            Ok(())
+        }
         Command::Tail { what } => tail::run(g.format, &server_url(g), what),
         Command::Server {
             what: ServerCmd::Status,
