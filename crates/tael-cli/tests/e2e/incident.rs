@@ -53,14 +53,14 @@ struct Order {
 
 impl Order {
     fn stock_fails(&self) -> bool {
-        self.incident && self.n % 4 == 0
+        self.incident && self.n.is_multiple_of(4)
     }
     /// Checkout falls back for every other stock failure.
     fn checkout_fails(&self) -> bool {
-        self.stock_fails() && self.n % 8 == 0
+        self.stock_fails() && self.n.is_multiple_of(8)
     }
     fn model(&self) -> &'static str {
-        if self.n % 3 == 0 {
+        if self.n.is_multiple_of(3) {
             "gpt-4o"
         } else {
             "gpt-4o-mini"
