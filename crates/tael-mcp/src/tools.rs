@@ -123,7 +123,7 @@ impl<B: Backend> TaelMcp<B> {
     }
 
     #[tool(
-        description = "The error spans of one trace (at most 20, with total_error_count): where in the tree, status message and exceptions. Use to find the root cause span of a failed request.",
+        description = "The error spans of one trace (at most 20, with total_error_count): where in the tree, status message and exceptions; root_cause marks the error spans none of whose children failed, where the failure began. Use to find the root cause span of a failed request.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_trace_errors(

@@ -410,10 +410,21 @@ pub async fn errors<B: Backend>(b: &B, a: TraceArgs) -> Result<Value, ToolError>
         .filter(|s| s.status == "error")
         .collect();
     let total = errs.len();
-    let rows: Vec<Value> = errs
+    // Where a failure began: an error span none of whose children errored.
+    // Those are kept first when more than 20 errors must be cut, and the
+    // rows stay in tree order.
+    let failed_parents: HashSet<&str> = errs
         .iter()
-        .take(20)
-        .map(|s| {
+        .filter_map(|s| s.parent_span_id.as_deref())
+        .collect();
+    let origin = |s: &Span| !failed_parents.contains(s.span_id.as_str());
+    let mut kept: Vec<(usize, &Span)> = errs.iter().copied().enumerate().collect();
+    kept.sort_by_key(|(i, s)| (!origin(s), *i));
+    kept.truncate(20);
+    kept.sort_by_key(|(i, _)| *i);
+    let rows: Vec<Value> = kept
+        .into_iter()
+        .map(|(_, s)| {
             let mut path = vec![s.operation.as_str()];
             let mut p = s.parent_span_id.as_deref();
             while let Some(parent) = p.and_then(|id| by_id.get(id)) {
@@ -442,6 +453,7 @@ pub async fn errors<B: Backend>(b: &B, a: TraceArgs) -> Result<Value, ToolError>
                 "start_ms": round3((s.start_ns - t0) as f64 / 1e6),
                 "duration_ms": round3(s.duration_ms()),
                 "status_message": s.status_message,
+                "root_cause": origin(s),
                 "exceptions": exceptions,
             })
         })

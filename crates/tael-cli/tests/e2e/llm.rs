@@ -317,20 +317,6 @@ fn a_prices_file_overrides_the_table_and_a_bad_one_stops_startup() {
 
 /// Runs the instrumented Python OpenAI client (tests/python) against a stub
 /// of the OpenAI API, exporting to `s` over OTLP/HTTP; returns its report.
-fn python_client(s: &Server, flavour: &str) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/llm_client.py");
-    let out = std::process::Command::new("python3")
-        .args([script, &s.http, flavour])
-        .output()
-        .expect("run python3 (see tests/python/requirements.txt)");
-    assert!(
-        out.status.success(),
-        "{flavour} client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("client report")
-}
-
 #[test]
 fn real_openai_instrumentations_are_recognised_and_priced() {
     let dir = tempfile::tempdir().unwrap();
@@ -339,7 +325,7 @@ fn real_openai_instrumentations_are_recognised_and_priced() {
         ("openai-v2", "gen_ai", "chat gpt-4o-mini"),
         ("openinference", "openinference", "ChatCompletion"),
     ] {
-        let r = python_client(&s, flavour);
+        let r = python_script("llm_client.py", &[&s.http, flavour]);
         let tid = r["trace_id"].as_str().unwrap();
         let trace = cli_json(
             &["get", "trace", tid, "--with-payloads", "--server", &s.rest],
@@ -375,7 +361,7 @@ fn real_openai_instrumentations_are_recognised_and_priced() {
     }
     // OpenInference puts the (long) system message in span attributes: it
     // was moved to the blob store, and is a reference without --with-payloads.
-    let oi = python_client(&s, "openinference");
+    let oi = python_script("llm_client.py", &[&s.http, "openinference"]);
     let (_, t) = s.get(&format!(
         "/api/v1/traces/{}",
         oi["trace_id"].as_str().unwrap()

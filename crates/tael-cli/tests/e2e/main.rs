@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod agent_questions;
 mod analytics;
 mod bad_input;
 mod durability;

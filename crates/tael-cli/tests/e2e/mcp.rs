@@ -81,21 +81,6 @@ fn logs(start: u64, first: u32, count: u32) -> ExportLogsServiceRequest {
     }
 }
 
-fn python(args: &[&str]) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_client.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run python3 (see tests/python/requirements.txt)");
-    assert!(
-        out.status.success(),
-        "mcp client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("client report")
-}
-
 fn check_common(r: &Value) {
     let tools: Vec<&str> = r["tools"]
         .as_array()
@@ -172,7 +157,7 @@ fn mcp_tools_answer_within_budget_over_http_and_stdio() {
     }
 
     let url = format!("{}/mcp", s.rest);
-    let r = python(&[&url, "auto", &big_id]);
+    let r = python_script("mcp_client.py", &[&url, "auto", &big_id]);
     check_common(&r);
     eprintln!(
         "mcp: largest answer {} B; pages: traces {}, overview {}, logs {}",
@@ -255,10 +240,13 @@ fn mcp_tools_answer_within_budget_over_http_and_stdio() {
         "{details}"
     );
 
-    let legacy = python(&[&url, "legacy"]);
+    let legacy = python_script("mcp_client.py", &[&url, "legacy"]);
     check_common(&legacy);
     assert_eq!(legacy["protocol"], "2025-11-25", "{legacy}");
-    let stdio = python(&[&format!("stdio:{BIN}:{}", s.rest), "auto"]);
+    let stdio = python_script(
+        "mcp_client.py",
+        &[&format!("stdio:{BIN}:{}", s.rest), "auto"],
+    );
     check_common(&stdio);
     s.stop();
 }

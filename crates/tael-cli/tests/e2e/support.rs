@@ -260,3 +260,22 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Runs a Python client of `tests/python/` (its packages are in
+/// requirements.txt), which must exit 0, and parses the JSON report it
+/// prints.
+#[track_caller]
+pub fn python_script(script: &str, args: &[&str]) -> Value {
+    let path = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("run python3 (see tests/python/requirements.txt)");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client report")
+}
