@@ -207,7 +207,11 @@ impl Tail {
         match self.deadline {
             Some(d) if Instant::now() >= d => Err(CliError {
                 code: exit::CONDITION_NOT_MET,
-                message: "tail timed out before an --exit-on condition held".into(),
+                message: match (self.conditions.is_empty(), self.count) {
+                    (false, _) => "tail timed out before an --exit-on condition held".into(),
+                    (true, Some(n)) => format!("tail timed out before {n} records came"),
+                    (true, None) => "tail timed out".into(),
+                },
             }),
             _ => Ok(()),
         }
