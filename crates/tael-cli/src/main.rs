@@ -36,6 +36,7 @@ mod analytics;
 mod bench;
 mod client;
 mod condition;
+mod filters;
 mod llm;
 mod output;
 mod serve;
@@ -47,7 +48,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use client::{exit, CliError, Client};
 use serde_json::{json, Value};
 
-use tael_core::duration::{parse_duration_ms_bare_ms, parse_duration_ns};
+use tael_core::duration::parse_duration_ns;
 use tael_query::api::{
     MetricsQueryRequest, NewComment, RecentCommentsRequest, ServicesRequest, TraceCommentsRequest,
 };
@@ -147,27 +148,13 @@ enum Command {
 enum QueryCmd {
     /// Spans matching filters, newest first.
     Traces {
-        #[arg(long)]
-        service: Option<String>,
-        /// Substring of the operation name.
-        #[arg(long)]
-        operation: Option<String>,
-        /// e.g. 250 (ms), 500ms, 2s, 1m.
-        #[arg(long)]
-        min_duration: Option<String>,
-        #[arg(long)]
-        max_duration: Option<String>,
-        /// ok, error or unset.
-        #[arg(long)]
-        status: Option<String>,
+        #[command(flatten)]
+        filters: filters::SpanFilters,
         /// Time window, e.g. 15m, 1h, 2d, 1h30m.
         #[arg(long)]
         last: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
-        /// key=value (repeatable).
-        #[arg(long = "attribute")]
-        attributes: Vec<String>,
         /// Full-text query over LLM payloads, status and exception messages:
         /// words (all must match), "a phrase", OR, -word, "phrase prefi"*. Each span
         /// gets a `match` with a highlighted snippet.
@@ -176,18 +163,11 @@ enum QueryCmd {
     },
     /// Log records, newest first.
     Logs {
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long)]
-        severity: Option<String>,
-        /// Case-sensitive substring of the body.
-        #[arg(long)]
-        body_contains: Option<String>,
+        #[command(flatten)]
+        filters: filters::LogFilters,
         /// Full-text query over the body (same syntax as `query traces --text`).
         #[arg(long)]
         text: Option<String>,
-        #[arg(long)]
-        trace_id: Option<String>,
         #[arg(long)]
         last: Option<String>,
         #[arg(long, default_value_t = 100)]
@@ -307,24 +287,6 @@ fn time_param(flag: &str, v: &str, now_ns: i64) -> Result<String, CliError> {
         })
 }
 
-fn ms_arg(flag: &str, v: &Option<String>) -> Result<Option<f64>, CliError> {
-    v.as_ref()
-        .map(|s| parse_duration_ms_bare_ms(s).map_err(|e| CliError::usage(format!("{flag}: {e}"))))
-        .transpose()
-}
-
-/// `--attribute key=value` flags as (key, value) pairs.
-pub(crate) fn attribute_args(raw: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    raw.iter()
-        .map(|a| match a.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(CliError::usage(format!(
-                "--attribute {a:?}: expected key=value"
-            ))),
-        })
-        .collect()
-}
-
 fn server_url(g: &Global) -> String {
     match (&g.server, g.port_rest) {
         (Some(s), _) => s.clone(),
@@ -424,53 +386,32 @@ fn mcp(url: &str) -> Result<(), CliError> {
 fn query(format: Format, client: &Client, what: &QueryCmd) -> Result<(), CliError> {
     match what {
         QueryCmd::Traces {
-            service,
-            operation,
-            min_duration,
-            max_duration,
-            status,
+            filters,
             last,
             limit,
-            attributes,
             text,
         } => {
-            let since = since_arg(last)?;
-            let attributes = attribute_args(attributes)?;
-            // Values the server checks (status) are sent as given.
             let q = TraceQuery {
-                service: service.clone(),
-                operation: operation.clone(),
-                min_duration_ms: ms_arg("--min-duration", min_duration)?,
-                max_duration_ms: ms_arg("--max-duration", max_duration)?,
-                status: status.clone(),
-                since,
-                until_ns: None,
-                attributes,
+                since: since_arg(last)?,
                 text: text.clone(),
                 limit: *limit,
+                ..filters.query()?
             };
             print(format, &client.call(&q)?, output::spans_table);
         }
         QueryCmd::Logs {
-            service,
-            severity,
-            body_contains,
+            filters,
             text,
-            trace_id,
             last,
             limit,
             with_payloads,
         } => {
             let q = LogQuery {
-                service: service.clone(),
-                severity: severity.clone(),
-                body_contains: body_contains.clone(),
-                trace_id: trace_id.clone(),
                 text: text.clone(),
                 since: since_arg(last)?,
-                until_ns: None,
                 limit: *limit,
                 with_payloads: *with_payloads,
+                ..filters.query()
             };
             print(format, &client.call(&q)?, output::logs_table);
         }

@@ -13,48 +13,28 @@
 
 use crate::client::{exit, CliError};
 use crate::condition::{parse_exit_on, Condition};
-use crate::{attribute_args, ms_arg, Format};
+use crate::filters::{LogFilters, SpanFilters};
+use crate::Format;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tael_client::{BlockingClient, ClientError};
 use tael_query::live::{LiveLogFilter, LiveSpanFilter, LOGS_LIVE_ROUTE, TRACES_LIVE_ROUTE};
-use tael_query::logs::LogQuery;
 use tael_query::params::Params;
-use tael_query::traces::TraceQuery;
 
 #[derive(Subcommand, Debug)]
 pub enum TailCmd {
     /// Spans as they are stored.
     Traces {
-        #[arg(long)]
-        service: Option<String>,
-        /// Substring of the operation name.
-        #[arg(long)]
-        operation: Option<String>,
-        #[arg(long)]
-        min_duration: Option<String>,
-        #[arg(long)]
-        max_duration: Option<String>,
-        /// ok, error or unset.
-        #[arg(long)]
-        status: Option<String>,
-        /// key=value, the span attribute's flat value (repeatable).
-        #[arg(long = "attribute")]
-        attributes: Vec<String>,
+        #[command(flatten)]
+        filters: SpanFilters,
         #[command(flatten)]
         until: Until,
     },
     /// Log records as they are stored.
     Logs {
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long)]
-        severity: Option<String>,
-        #[arg(long)]
-        body_contains: Option<String>,
-        #[arg(long)]
-        trace_id: Option<String>,
+        #[command(flatten)]
+        filters: LogFilters,
         #[command(flatten)]
         until: Until,
     },
@@ -118,49 +98,14 @@ fn one_line(kind: &str, rec: &Value) -> String {
 
 pub fn run(format: Format, url: &str, cmd: &TailCmd) -> Result<(), CliError> {
     let (route, kind, params, until) = match cmd {
-        TailCmd::Traces {
-            service,
-            operation,
-            min_duration,
-            max_duration,
-            status,
-            attributes: attrs,
-            until,
-        } => {
-            let q = TraceQuery {
-                service: service.clone(),
-                operation: operation.clone(),
-                min_duration_ms: ms_arg("--min-duration", min_duration)?,
-                max_duration_ms: ms_arg("--max-duration", max_duration)?,
-                status: status.clone(),
-                since: None,
-                until_ns: None,
-                attributes: attribute_args(attrs)?,
-                text: None,
-                limit: 1,
-            };
-            let f = LiveSpanFilter::from_query(q).map_err(|e| CliError::usage(e.to_string()))?;
+        TailCmd::Traces { filters, until } => {
+            let f = LiveSpanFilter::from_query(filters.query()?)
+                .map_err(|e| CliError::usage(e.to_string()))?;
             (TRACES_LIVE_ROUTE, "span", f.to_params(), until)
         }
-        TailCmd::Logs {
-            service,
-            severity,
-            body_contains,
-            trace_id,
-            until,
-        } => {
-            let q = LogQuery {
-                service: service.clone(),
-                severity: severity.clone(),
-                body_contains: body_contains.clone(),
-                trace_id: trace_id.clone(),
-                text: None,
-                since: None,
-                until_ns: None,
-                limit: 1,
-                with_payloads: false,
-            };
-            let f = LiveLogFilter::from_query(q).map_err(|e| CliError::usage(e.to_string()))?;
+        TailCmd::Logs { filters, until } => {
+            let f = LiveLogFilter::from_query(filters.query())
+                .map_err(|e| CliError::usage(e.to_string()))?;
             (LOGS_LIVE_ROUTE, "log", f.to_params(), until)
         }
     };

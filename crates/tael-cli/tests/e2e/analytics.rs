@@ -6,7 +6,7 @@ use crate::fixtures::*;
 use crate::support::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use serde_json::{json, Value};
 
 const MS: u64 = 1_000_000;
@@ -57,20 +57,7 @@ fn chain_traces(
             .1
             .push(span(2, Some(1), "charge", pay_ms, failed));
     }
-    ExportTraceServiceRequest {
-        resource_spans: by_service
-            .into_iter()
-            .map(|(svc, spans)| ResourceSpans {
-                resource: resource(svc),
-                scope_spans: vec![ScopeSpans {
-                    scope: scope(),
-                    spans,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            })
-            .collect(),
-    }
+    traces_by_service(by_service)
 }
 
 /// Baseline hour (90–30 min ago… placed 2h–1h ago): healthy payments;

@@ -162,6 +162,33 @@ pub fn service_traces(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequ
     }
 }
 
+/// One resource per service, in the order given, each with its spans.
+pub fn traces_by_service<'a>(
+    by: impl IntoIterator<Item = (&'a str, Vec<Span>)>,
+) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: by
+            .into_iter()
+            .flat_map(|(service, spans)| service_traces(service, spans).resource_spans)
+            .collect(),
+    }
+}
+
+/// Log records of one service.
+pub fn service_logs(service: &str, log_records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: resource(service),
+            scope_logs: vec![ScopeLogs {
+                scope: scope(),
+                log_records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
 /// `count` simple spans (one per trace) for service `service`.
 pub fn simple_traces(
     service: &str,

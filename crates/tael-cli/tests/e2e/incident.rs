@@ -19,9 +19,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1 as pm;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use std::collections::BTreeMap;
 
 const MS: u64 = 1_000_000;
@@ -228,20 +228,7 @@ fn traces(orders: &[Order]) -> ExportTraceServiceRequest {
             by.entry(service).or_default().extend(spans);
         }
     }
-    ExportTraceServiceRequest {
-        resource_spans: by
-            .into_iter()
-            .map(|(service, spans)| ResourceSpans {
-                resource: resource(service),
-                scope_spans: vec![ScopeSpans {
-                    scope: scope(),
-                    spans,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            })
-            .collect(),
-    }
+    traces_by_service(by)
 }
 
 fn log(at: u64, severity: i32, body: String, trace: Option<(&[u8], Vec<u8>)>) -> LogRecord {
@@ -293,15 +280,7 @@ fn logs(orders: &[Order]) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: by
             .into_iter()
-            .map(|(service, records)| ResourceLogs {
-                resource: resource(service),
-                scope_logs: vec![ScopeLogs {
-                    scope: scope(),
-                    log_records: records,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            })
+            .flat_map(|(service, records)| service_logs(service, records).resource_logs)
             .collect(),
     }
 }

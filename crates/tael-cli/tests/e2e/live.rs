@@ -9,7 +9,7 @@ use crate::support::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::AnyValue;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -57,17 +57,7 @@ fn logs(service: &str, first: u32, count: u32) -> ExportLogsServiceRequest {
             ..Default::default()
         })
         .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: resource(service),
-            scope_logs: vec![ScopeLogs {
-                scope: scope(),
-                log_records: records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
+    service_logs(service, records)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::support::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::AnyValue;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -68,17 +68,7 @@ fn logs(start: u64, first: u32, count: u32) -> ExportLogsServiceRequest {
             ..Default::default()
         })
         .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: resource("api"),
-            scope_logs: vec![ScopeLogs {
-                scope: scope(),
-                log_records: records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
+    service_logs("api", records)
 }
 
 fn check_common(r: &Value) {
