@@ -223,7 +223,7 @@ fn log_key(l: &tael_core::model::LogRecord) -> String {
 pub struct SearchLogs {
     /// Only this service.
     pub service: Option<String>,
-    /// At least this severity: trace, debug, info, warn, error, fatal.
+    /// Only this severity: trace, debug, info, warn, error or fatal.
     pub severity: Option<String>,
     /// Case-sensitive substring of the body.
     pub body_contains: Option<String>,

@@ -157,7 +157,7 @@ impl<B: Backend> TaelMcp<B> {
     }
 
     #[tool(
-        description = "Search log records newest first by service, minimum severity, body substring, full text or trace_id (the logs of one request). Pages with next_cursor.",
+        description = "Search log records newest first by service, severity (one level), body substring, full text or trace_id (the logs of one request). Pages with next_cursor.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn search_logs(
