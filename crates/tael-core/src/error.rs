@@ -28,6 +28,12 @@ pub enum ErrorCode {
     Timeout,
     /// A bug or an unexpected internal failure (HTTP 500, gRPC INTERNAL).
     Internal,
+    /// The caller did not prove who it is, e.g. a missing or wrong cluster
+    /// token (HTTP 401, gRPC UNAUTHENTICATED).
+    Unauthenticated,
+    /// The request conflicts with the state it would change, e.g. WAL
+    /// records of an older leadership epoch (HTTP 409, gRPC ABORTED).
+    Conflict,
 }
 
 impl ErrorCode {
@@ -42,6 +48,8 @@ impl ErrorCode {
             ErrorCode::Unavailable | ErrorCode::Timeout => 503,
             ErrorCode::Unprocessable => 422,
             ErrorCode::Internal => 500,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Conflict => 409,
         }
     }
 
@@ -54,6 +62,8 @@ impl ErrorCode {
             ErrorCode::Timeout => 4,
             ErrorCode::Overloaded | ErrorCode::Unavailable => 14,
             ErrorCode::Internal => 13,
+            ErrorCode::Unauthenticated => 16,
+            ErrorCode::Conflict => 10,
         }
     }
 
@@ -63,7 +73,7 @@ impl ErrorCode {
     }
 
     /// Every code, for lookups by name.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NotFound,
         ErrorCode::PayloadTooLarge,
@@ -73,6 +83,8 @@ impl ErrorCode {
         ErrorCode::Unprocessable,
         ErrorCode::Timeout,
         ErrorCode::Internal,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Conflict,
     ];
 
     /// The stable name in error bodies (`"code": "invalid_argument"`):
@@ -88,6 +100,8 @@ impl ErrorCode {
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Conflict => "conflict",
         }
     }
 

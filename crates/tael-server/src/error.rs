@@ -15,6 +15,10 @@ use tael_storage::StorageError;
 /// Seconds clients are asked to wait before retrying.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
+/// The header (and gRPC metadata key) naming the shard's leader on a
+/// write refused by a standby.
+pub const LEADER_HEADER: &str = "x-tael-leader";
+
 /// What callers see of an internal error.
 pub const INTERNAL_MESSAGE: &str = "internal error";
 
@@ -23,6 +27,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// The full message (masked in answers when `code` is `Internal`).
     pub message: String,
+    /// The REST URL of the replica that takes writes (a write refused by
+    /// a standby).
+    pub leader: Option<String>,
 }
 
 impl ApiError {
@@ -30,6 +37,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            leader: None,
         }
     }
 
@@ -61,10 +69,14 @@ impl ApiError {
     }
 
     pub fn to_grpc(&self) -> tonic::Status {
-        tonic::Status::new(
+        let mut status = tonic::Status::new(
             tonic::Code::from_i32(self.code.grpc_code()),
             self.public_message(),
-        )
+        );
+        if let Some(v) = self.leader.as_deref().and_then(|l| l.parse().ok()) {
+            status.metadata_mut().insert(LEADER_HEADER, v);
+        }
+        status
     }
 }
 
@@ -82,7 +94,14 @@ impl From<CoreError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        ApiError::new(e.code(), e.to_string())
+        let leader = match &e {
+            StorageError::NotLeader { leader, .. } => leader.clone(),
+            _ => None,
+        };
+        ApiError {
+            leader,
+            ..ApiError::new(e.code(), e.to_string())
+        }
     }
 }
 
@@ -112,6 +131,14 @@ impl IntoResponse for ApiError {
         let body = axum::Json(
             serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }),
         );
-        with_retry_after(self.code, (self.status(), body).into_response())
+        let mut resp = with_retry_after(self.code, (self.status(), body).into_response());
+        if let Some(v) = self
+            .leader
+            .as_deref()
+            .and_then(|l| HeaderValue::from_str(l).ok())
+        {
+            resp.headers_mut().insert(LEADER_HEADER, v);
+        }
+        resp
     }
 }

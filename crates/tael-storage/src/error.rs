@@ -39,6 +39,14 @@ pub enum StorageError {
     /// A bug, e.g. a storage task that panicked.
     #[error("internal error: {0}")]
     Internal(String),
+    /// This replica does not take writes now: it is a standby, or a leader
+    /// that cannot prove its lease. `leader` is the REST URL of the
+    /// replica that does, when known (sent as `x-tael-leader`).
+    #[error("not the leader of this shard: {reason}")]
+    NotLeader {
+        reason: String,
+        leader: Option<String>,
+    },
 }
 
 impl StorageError {
@@ -51,7 +59,9 @@ impl StorageError {
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            StorageError::Io { .. } | StorageError::Unavailable(_) => ErrorCode::Unavailable,
+            StorageError::Io { .. }
+            | StorageError::Unavailable(_)
+            | StorageError::NotLeader { .. } => ErrorCode::Unavailable,
             StorageError::RecordTooLarge(_) | StorageError::ExportTooLarge(_) => {
                 ErrorCode::PayloadTooLarge
             }
