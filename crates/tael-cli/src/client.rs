@@ -61,7 +61,7 @@ impl From<ClientError> for CliError {
             ClientError::Unreachable { .. } => exit::UNREACHABLE,
             ClientError::Server { status, .. } => match status {
                 404 => exit::NOT_FOUND,
-                400 | 405 | 413 | 415 | 422 => exit::USAGE,
+                400 | 401 | 403 | 405 | 409 | 413 | 415 | 422 => exit::USAGE,
                 429 | 500..=599 => exit::SERVER_ERROR,
                 _ => exit::OTHER,
             },
@@ -98,6 +98,13 @@ impl Client {
         Ok(Client {
             inner: BlockingClient::new(base)?,
         })
+    }
+
+    /// The same client, proving the cluster token on every request.
+    pub fn with_bearer(self, token: &str) -> Client {
+        Client {
+            inner: self.inner.with_bearer(token),
+        }
     }
 
     /// Sends a typed request; the answer as JSON.

@@ -132,6 +132,11 @@ enum Command {
         #[command(subcommand)]
         what: skill::SkillCmd,
     },
+    /// A replica's view of its shard (needs the cluster token).
+    Cluster {
+        #[command(subcommand)]
+        what: ClusterCmd,
+    },
     /// Server health.
     Server {
         #[command(subcommand)]
@@ -250,6 +255,17 @@ enum CommentCmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum ClusterCmd {
+    /// Node, shard, role, epoch, leader, lease deadline and etcd health
+    /// (GET /internal/cluster).
+    Status {
+        /// The cluster's bearer token.
+        #[arg(long, env = "TAEL_CLUSTER_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum ServerCmd {
     /// Whether the server answers /healthz.
     Status,
@@ -363,6 +379,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Ok(())
                 }
                 Command::Comment { what } => comment(g.format, &client, what),
+                Command::Cluster {
+                    what: ClusterCmd::Status { token },
+                } => {
+                    let v = client
+                        .with_bearer(token)
+                        .get(tael_server::cluster::CLUSTER_ROUTE, &Params::new())?;
+                    print(g.format, &v, output::cluster_table);
+                    Ok(())
+                }
                 Command::Analytics(a) => analytics::run(g.format, &client, a),
                 Command::Watch(a) => watch::run(g.format, &client, a),
                 _ => Err(CliError::other("unreachable command")),

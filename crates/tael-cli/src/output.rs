@@ -238,3 +238,23 @@ pub fn promql_table(v: &Value) -> String {
         .collect();
     table(&["metric", "labels", "value", "points"], &rows)
 }
+
+/// `tael cluster status --format table`.
+pub fn cluster_table(v: &Value) -> String {
+    let s = |k: &str| match &v[k] {
+        Value::Null => "-".to_string(),
+        Value::String(x) => x.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "node {} (shard {}) is {} at epoch {}, fence {}; leader {} {}; may ack for {} ms\n",
+        s("node_id"),
+        s("shard_id"),
+        s("role"),
+        s("epoch"),
+        s("fence"),
+        v["leader"]["node_id"].as_str().unwrap_or("-"),
+        v["leader"]["url"].as_str().unwrap_or(""),
+        s("ack_deadline_ms"),
+    )
+}

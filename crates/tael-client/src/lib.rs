@@ -82,6 +82,8 @@ impl RawResponse {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer …` (the cluster's internal routes).
+    bearer: Option<String>,
 }
 
 impl Client {
@@ -114,7 +116,18 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ClientError::Setup(e.to_string()))?;
-        Ok(Client { base, http })
+        Ok(Client {
+            base,
+            http,
+            bearer: None,
+        })
+    }
+
+    /// The same client, sending `Authorization: Bearer <token>` on every
+    /// request.
+    pub fn with_bearer(mut self, token: &str) -> Client {
+        self.bearer = Some(token.to_string());
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -256,6 +269,10 @@ impl Client {
             base: self.base.clone(),
             source,
         };
+        let req = match &self.bearer {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -320,6 +337,14 @@ impl BlockingClient {
     /// See [`Client::unpooled`].
     pub fn unpooled(base: &str) -> Result<BlockingClient, ClientError> {
         BlockingClient::wrap(Client::unpooled(base)?)
+    }
+
+    /// See [`Client::with_bearer`].
+    pub fn with_bearer(self, token: &str) -> BlockingClient {
+        BlockingClient {
+            rt: self.rt,
+            inner: self.inner.with_bearer(token),
+        }
     }
 
     fn wrap(inner: Client) -> Result<BlockingClient, ClientError> {

@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tael_cluster::config::{parse_name, parse_url, parse_urls};
+use tael_cluster::ClusterConfig;
 use tael_core::duration::parse_duration_ns;
 use tael_core::llm::prices::PriceTable;
 use tael_query::LocalStoreConfig;
@@ -106,6 +108,8 @@ pub struct ServerConfig {
     pub engine: EngineConfig,
     /// The local store (SQL limits, PromQL cache).
     pub store: LocalStoreConfig,
+    /// Replication of the shard (off unless etcd endpoints are given).
+    pub cluster: ClusterConfig,
     /// Print the startup banner.
     pub banner: bool,
 }
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
             },
             engine: EngineConfig::new(base.join("data"), base.join("wal")),
             store: LocalStoreConfig::default(),
+            cluster: ClusterConfig::default(),
             banner: true,
         }
     }
@@ -324,6 +329,20 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.engine.payload_retention = parse_dur(v)?),
     setting!("blob_grace", "TAEL_BLOB_GRACE", "Unreferenced blobs younger than this are never collected [default: 1h]",
         |c, v| c.engine.blob_grace = parse_dur(v)?),
+    setting!("cluster", "TAEL_CLUSTER", "The cluster's name, the prefix of its etcd keys (/tael/<cluster>/) [default: tael]",
+        |c, v| c.cluster.cluster = parse_name(v)?),
+    setting!("shard_id", "TAEL_SHARD_ID", "The shard this replica belongs to [default: 0]",
+        |c, v| c.cluster.shard_id = v.trim().parse().map_err(|_| "not a shard number".to_string())?),
+    setting!("node_id", "TAEL_NODE_ID", "This replica's name, unique in its shard [default: the host name]",
+        |c, v| c.cluster.node_id = parse_name(v)?),
+    setting!("etcd_endpoints", "TAEL_ETCD_ENDPOINTS", "Comma-separated etcd client URLs; set, the replicas of a shard elect a leader there [default: none, a single node]",
+        |c, v| c.cluster.etcd_endpoints = parse_urls(v)?),
+    setting!("leader_lease", "TAEL_LEADER_LEASE", "The leader's etcd lease; a leader that cannot renew it stops acking before it lapses [default: 5s]",
+        |c, v| c.cluster.leader_lease = parse_dur(v)?),
+    setting!("cluster_token", "TAEL_CLUSTER_TOKEN", "Bearer token required on /internal/* (required when clustered, 16 characters or more) [default: none]",
+        |c, v| c.cluster.token = Some(v.trim().to_string())),
+    setting!("advertise_url", "TAEL_ADVERTISE_URL", "The REST URL other replicas and clients reach this node at [default: http:// and the bound REST address]",
+        |c, v| c.cluster.advertise_url = Some(parse_url(v)?)),
     setting!("blob_gc_interval", "TAEL_BLOB_GC_INTERVAL", "How often blob garbage collection runs [default: 10m]",
         |c, v| c.engine.blob_gc_interval = parse_dur(v)?),
 ];
@@ -450,7 +469,7 @@ impl ServerConfig {
 
     fn problems(&self) -> Vec<String> {
         let (e, s, i) = (&self.engine, &self.store, &self.ingest);
-        let mut out = Vec::new();
+        let mut out = self.cluster.problems();
         let mut check = |ok: bool, msg: &str| {
             if !ok {
                 out.push(msg.to_string());

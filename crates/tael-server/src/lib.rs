@@ -8,6 +8,7 @@
 //! is the quiet variant for programs that embed tael.
 
 pub mod analytics;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -63,6 +64,10 @@ pub struct AppState {
     pub live_heartbeat: std::time::Duration,
     /// Becomes true when the server stops (ends the live streams).
     pub shutdown: watch::Receiver<bool>,
+    /// The shard's leadership, when the node is a replica.
+    pub cluster: Option<tael_cluster::Leadership>,
+    /// The bearer token `/internal/*` requires.
+    pub cluster_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -77,6 +82,8 @@ impl AppState {
             ingest_permits: Arc::new(tokio::sync::Semaphore::new(limits.max_inflight_requests)),
             live_heartbeat: std::time::Duration::from_secs(15),
             shutdown: watch::channel(false).1,
+            cluster: node.cluster.clone(),
+            cluster_token: None,
         }
     }
 }
@@ -128,6 +135,9 @@ pub struct Node {
     pub ingest: Arc<dyn Ingest>,
     /// The node's own engine (a shard has one).
     pub engine: Option<Arc<Engine>>,
+    /// The shard's leadership, when the node is a replica (its writes go
+    /// through the leader gate).
+    pub cluster: Option<tael_cluster::Leadership>,
     maintenance_stop: Arc<AtomicBool>,
     maintenance: Vec<std::thread::JoinHandle<()>>,
 }
@@ -147,11 +157,27 @@ impl Node {
                 let local = LocalStore::new(engine.clone(), config.store.clone());
                 let maintenance_stop = Arc::new(AtomicBool::new(false));
                 let maintenance = engine.spawn_maintenance(maintenance_stop.clone());
+                let mut ingest: Arc<dyn Ingest> = Arc::new(local.clone());
+                let cluster = match config.cluster.enabled() {
+                    false => None,
+                    true => {
+                        let fence_dir = config.engine.data_dir.join("cluster");
+                        let leadership =
+                            tael_cluster::Leadership::new(config.cluster.clone(), &fence_dir)
+                                .map_err(|e| ServerError::Serve(e.to_string()))?;
+                        ingest = Arc::new(tael_cluster::LeaderGatedIngest {
+                            local: ingest,
+                            leadership: leadership.clone(),
+                        });
+                        Some(leadership)
+                    }
+                };
                 Ok(Node {
                     role: config.role,
-                    store: Arc::new(local.clone()),
-                    ingest: Arc::new(local),
+                    store: Arc::new(local),
+                    ingest,
                     engine: Some(engine),
+                    cluster,
                     maintenance_stop,
                     maintenance,
                 })
@@ -162,6 +188,9 @@ impl Node {
     /// Stops maintenance and flushes the memtable, so the next start has
     /// nothing to replay.
     async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(c) = &self.cluster {
+            c.stop().await;
+        }
         self.maintenance_stop.store(true, Ordering::Release);
         for m in self.maintenance.drain(..) {
             let _ = tokio::task::spawn_blocking(move || m.join()).await;
@@ -227,6 +256,7 @@ pub async fn serve(
     let mut state = AppState::new(&node, &config.ingest);
     state.live_heartbeat = config.api.live_heartbeat;
     state.shutdown = rx.clone();
+    state.cluster_token = config.cluster.token.as_deref().map(Arc::from);
     let local_addr = |l: &tokio::net::TcpListener| {
         l.local_addr()
             .map_err(|e| ServerError::Serve(e.to_string()))
@@ -261,6 +291,7 @@ pub async fn serve(
         rest::routes()
             .merge(otlp_http::routes())
             .merge(live::routes())
+            .merge(cluster::routes())
             .with_state(state.clone())
             .nest_service("/mcp", mcp),
         listeners.rest,
@@ -280,6 +311,9 @@ pub async fn serve(
                 .map_err(|e| e.to_string())
         }
     }));
+    if let Some(c) = &node.cluster {
+        c.start(&format!("http://{rest_addr}"));
+    }
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {
         rest_addr,
