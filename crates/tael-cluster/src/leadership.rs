@@ -13,9 +13,11 @@
 //!    instant, so a leader that cannot reach etcd stops acking before a
 //!    successor can be elected. When the deadline passes, or etcd says the
 //!    lease is gone, it steps down and starts again at 1.
-//! 3. Lost: revoke its own lease, raise its fence to the leader's epoch,
-//!    and read the leader key every quarter lease (at most 1 s); when the
-//!    key is gone (the leader's lease lapsed, or it resigned), go to 1.
+//! 3. Lost: revoke its own lease; when the key names this replica itself
+//!    (left from before a restart), delete it and go to 1. Otherwise raise
+//!    the fence to the leader's epoch and read the leader key every
+//!    quarter lease (at most 1 s); when the key is gone (the leader's
+//!    lease lapsed, or it resigned), go to 1.
 //!
 //! On shutdown a leader deletes its key (only if it is still its own) and
 //! revokes its lease, so that a standby takes over at its next poll.
@@ -170,6 +172,14 @@ impl Inner {
             }
             Ok(Created::Exists(kv)) => {
                 let _ = self.etcd.revoke(lease).await;
+                if self.is_mine(&kv) {
+                    // This replica's key from before a restart (of it or
+                    // of etcd): nobody else leads; clear it and run again.
+                    self.etcd
+                        .delete_if_created(&self.key, kv.create_revision)
+                        .await?;
+                    return Ok(());
+                }
                 self.follow(kv, stop).await
             }
             Err(e) => {
@@ -231,6 +241,11 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Whether a leader key names this replica.
+    fn is_mine(&self, kv: &Kv) -> bool {
+        serde_json::from_slice::<LeaderInfo>(&kv.value).is_ok_and(|l| l.node_id == self.cfg.node_id)
     }
 
     async fn follow(

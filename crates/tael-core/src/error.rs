@@ -32,7 +32,7 @@ pub enum ErrorCode {
     /// token (HTTP 401, gRPC UNAUTHENTICATED).
     Unauthenticated,
     /// The request conflicts with the state it would change, e.g. WAL
-    /// records of an older leadership epoch (HTTP 409, gRPC ABORTED).
+    /// records of an older leadership epoch (HTTP 409, gRPC ABORTED = 10).
     Conflict,
 }
 
@@ -118,6 +118,8 @@ impl ErrorCode {
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
             422 => ErrorCode::Unprocessable,
+            401 | 403 => ErrorCode::Unauthenticated,
+            409 => ErrorCode::Conflict,
             429 => ErrorCode::Overloaded,
             503 => ErrorCode::Unavailable,
             504 => ErrorCode::Timeout,

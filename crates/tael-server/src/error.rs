@@ -117,11 +117,20 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-/// Adds `Retry-After` to retryable errors.
-pub fn with_retry_after(code: ErrorCode, mut resp: Response) -> Response {
-    if code.is_retryable() {
+/// Adds the headers an error answer carries besides its body:
+/// `Retry-After` on retryable codes and `x-tael-leader` on a write refused
+/// by a standby.
+pub fn with_error_headers(err: &ApiError, mut resp: Response) -> Response {
+    if err.code.is_retryable() {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    if let Some(v) = err
+        .leader
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        resp.headers_mut().insert(LEADER_HEADER, v);
     }
     resp
 }
@@ -131,14 +140,6 @@ impl IntoResponse for ApiError {
         let body = axum::Json(
             serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }),
         );
-        let mut resp = with_retry_after(self.code, (self.status(), body).into_response());
-        if let Some(v) = self
-            .leader
-            .as_deref()
-            .and_then(|l| HeaderValue::from_str(l).ok())
-        {
-            resp.headers_mut().insert(LEADER_HEADER, v);
-        }
-        resp
+        with_error_headers(&self, (self.status(), body).into_response())
     }
 }

@@ -4,7 +4,7 @@
 //! are a `google.rpc.Status` in that encoding, with 400/413/415/429/503 as
 //! the OTLP/HTTP spec asks (and `Retry-After` on the retryable ones).
 
-use crate::error::{with_retry_after, ApiError};
+use crate::error::{with_error_headers, ApiError};
 use crate::ingest::{self, gunzip_limited, Encoding};
 use crate::AppState;
 use axum::body::Body;
@@ -47,20 +47,21 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
 
 fn error_response(enc: Encoding, err: ApiError) -> Response {
     let status = err.status();
+    let message = err.public_message().to_string();
     let resp = match enc {
         Encoding::Json => (
             status,
             axum::Json(serde_json::json!({
                 "code": err.code.grpc_code(),
-                "message": err.message,
-                "error": err.message,
+                "message": message,
+                "error": message,
             })),
         )
             .into_response(),
         Encoding::Protobuf => {
             let body = RpcStatus {
                 code: err.code.grpc_code(),
-                message: err.message.clone(),
+                message,
             }
             .encode_to_vec();
             (
@@ -74,7 +75,7 @@ fn error_response(enc: Encoding, err: ApiError) -> Response {
                 .into_response()
         }
     };
-    with_retry_after(err.code, resp)
+    with_error_headers(&err, resp)
 }
 
 fn success_response(enc: Encoding, kind: Signal, out: &ExportOutcome) -> Response {

@@ -6,7 +6,7 @@
 //! Prometheus data source work; and tael's `/api/v1/metrics/query`.
 //! Times are RFC 3339 or Unix seconds; steps a duration or seconds.
 
-use crate::error::ApiError;
+use crate::error::{with_error_headers, ApiError};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
@@ -49,7 +49,7 @@ impl IntoResponse for PromError {
         };
         let body =
             json!({ "status": "error", "errorType": kind, "error": self.0.public_message() });
-        (self.0.status(), Json(body)).into_response()
+        with_error_headers(&self.0, (self.0.status(), Json(body)).into_response())
     }
 }
 
