@@ -1,8 +1,10 @@
 //! The cluster settings of a replica (read by `tael-server`'s settings
 //! table: `TAEL_CLUSTER`, `TAEL_SHARD_ID`, `TAEL_NODE_ID`,
 //! `TAEL_ETCD_ENDPOINTS`, `TAEL_LEADER_LEASE`, `TAEL_CLUSTER_TOKEN`,
-//! `TAEL_ADVERTISE_URL`). With no etcd endpoint a node is not clustered
-//! and behaves as a single node.
+//! `TAEL_ADVERTISE_URL`, and for WAL shipping `TAEL_WAL_REQUIRED_ACKS`,
+//! `TAEL_WAL_STANDBYS`, `TAEL_WAL_LEADER`, `TAEL_WAL_EPOCH`). With none of
+//! etcd, standbys or a leader set a node is not clustered and behaves as a
+//! single node.
 
 use std::time::Duration;
 
@@ -25,6 +27,48 @@ pub struct ClusterConfig {
     /// The REST URL other replicas and clients reach this one at
     /// (default: `http://` and the bound REST address).
     pub advertise_url: Option<String>,
+    /// How many standbys must have a write before the leader acks it.
+    pub required_acks: RequiredAcks,
+    /// Static mode, on the leader: the standbys' REST URLs.
+    pub wal_standbys: Vec<String>,
+    /// Static mode, on a standby: the leader's REST URL.
+    pub wal_leader: Option<String>,
+    /// Static mode: the leader's epoch (raise it when promoting a standby).
+    pub wal_epoch: u64,
+}
+
+/// `TAEL_WAL_REQUIRED_ACKS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequiredAcks {
+    /// Every standby in sync (the default).
+    All,
+    /// This many standbys (0: asynchronous shipping).
+    Count(usize),
+}
+
+impl RequiredAcks {
+    pub fn parse(v: &str) -> Result<RequiredAcks, String> {
+        match v.trim() {
+            "all" | "" => Ok(RequiredAcks::All),
+            n => n
+                .parse()
+                .map(RequiredAcks::Count)
+                .map_err(|_| format!("{n:?}: expected all or a number of standbys")),
+        }
+    }
+}
+
+/// How a replica learns who leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Not clustered.
+    Single,
+    /// Leadership through etcd.
+    Etcd,
+    /// Static: this node leads and ships to `TAEL_WAL_STANDBYS`.
+    StaticLeader,
+    /// Static: this node is a standby of `TAEL_WAL_LEADER`.
+    StaticStandby,
 }
 
 impl Default for ClusterConfig {
@@ -37,6 +81,10 @@ impl Default for ClusterConfig {
             leader_lease: Duration::from_secs(5),
             token: None,
             advertise_url: None,
+            required_acks: RequiredAcks::All,
+            wal_standbys: Vec::new(),
+            wal_leader: None,
+            wal_epoch: 1,
         }
     }
 }
@@ -44,7 +92,19 @@ impl Default for ClusterConfig {
 impl ClusterConfig {
     /// Whether this node is a replica of a clustered shard.
     pub fn enabled(&self) -> bool {
-        !self.etcd_endpoints.is_empty()
+        self.mode() != Mode::Single
+    }
+
+    pub fn mode(&self) -> Mode {
+        if !self.etcd_endpoints.is_empty() {
+            Mode::Etcd
+        } else if self.wal_leader.is_some() {
+            Mode::StaticStandby
+        } else if !self.wal_standbys.is_empty() {
+            Mode::StaticLeader
+        } else {
+            Mode::Single
+        }
     }
 
     /// The rules that tie the settings together (one line each).
@@ -55,9 +115,19 @@ impl ClusterConfig {
         }
         if self.token.as_deref().is_none_or(|t| t.len() < 16) {
             out.push(
-                "TAEL_CLUSTER_TOKEN (16 characters or more) is required when TAEL_ETCD_ENDPOINTS is set: /internal/* must never be open"
+                "TAEL_CLUSTER_TOKEN (16 characters or more) is required when TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS or TAEL_WAL_LEADER is set: /internal/* must never be open"
                     .to_string(),
             );
+        }
+        let static_set = !self.wal_standbys.is_empty() || self.wal_leader.is_some();
+        if !self.etcd_endpoints.is_empty() && static_set {
+            out.push("TAEL_WAL_STANDBYS and TAEL_WAL_LEADER are for static mode, without TAEL_ETCD_ENDPOINTS (etcd finds the standbys)".into());
+        }
+        if !self.wal_standbys.is_empty() && self.wal_leader.is_some() {
+            out.push("a node is a static leader (TAEL_WAL_STANDBYS) or a static standby (TAEL_WAL_LEADER), not both".into());
+        }
+        if self.wal_epoch == 0 {
+            out.push("TAEL_WAL_EPOCH must be 1 or more".into());
         }
         if self.leader_lease < Duration::from_secs(2) {
             out.push("TAEL_LEADER_LEASE must be at least 2s (etcd's shortest lease)".into());
@@ -137,6 +207,21 @@ mod tests {
         assert_eq!(c.problems().len(), 1);
         c.leader_lease = Duration::from_millis(2500);
         assert_eq!(c.lease_secs(), 3);
+        c.wal_standbys = vec!["http://127.0.0.1:7702".into()];
+        assert_eq!(c.problems().len(), 1, "etcd and static at once");
+        c.etcd_endpoints.clear();
+        assert_eq!(c.mode(), Mode::StaticLeader);
+        assert!(c.problems().is_empty());
+        c.wal_leader = Some("http://127.0.0.1:7703".into());
+        assert_eq!(c.problems().len(), 1, "leader and standby at once");
+    }
+
+    #[test]
+    fn required_acks() {
+        assert_eq!(RequiredAcks::parse("all"), Ok(RequiredAcks::All));
+        assert_eq!(RequiredAcks::parse("0"), Ok(RequiredAcks::Count(0)));
+        assert_eq!(RequiredAcks::parse(" 2 "), Ok(RequiredAcks::Count(2)));
+        assert!(RequiredAcks::parse("most").is_err());
     }
 
     #[test]

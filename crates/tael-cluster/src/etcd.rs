@@ -15,6 +15,7 @@ use std::time::Duration;
 /// One key as etcd holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kv {
+    pub key: Vec<u8>,
     pub value: Vec<u8>,
     /// The revision that created the key (the epoch of a leader key).
     pub create_revision: i64,
@@ -51,15 +52,20 @@ fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
 
-fn kv(v: &Value) -> Result<Kv, ClusterError> {
-    let value = match v["value"].as_str() {
+/// A base64 field of the gateway's JSON (absent: empty).
+fn bytes_of(v: &Value) -> Result<Vec<u8>, ClusterError> {
+    match v.as_str() {
         Some(s) => B64
             .decode(s)
-            .map_err(|e| ClusterError::Etcd(format!("a value that is not base64: {e}")))?,
-        None => Vec::new(),
-    };
+            .map_err(|e| ClusterError::Etcd(format!("a key or value that is not base64: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn kv(v: &Value) -> Result<Kv, ClusterError> {
     Ok(Kv {
-        value,
+        key: bytes_of(&v["key"])?,
+        value: bytes_of(&v["value"])?,
         create_revision: num(&v["create_revision"]),
         mod_revision: num(&v["mod_revision"]),
         lease: num(&v["lease"]),
@@ -188,6 +194,56 @@ impl Etcd {
         v["kvs"].get(0).map(kv).transpose()
     }
 
+    /// Puts `key` (on `lease` unless 0).
+    pub async fn put(&self, key: &str, value: &[u8], lease: i64) -> Result<(), ClusterError> {
+        let mut body = json!({ "key": b64(key.as_bytes()), "value": b64(value) });
+        if lease != 0 {
+            body["lease"] = json!(lease.to_string());
+        }
+        self.call("/v3/kv/put", body).await.map(|_| ())
+    }
+
+    /// Puts `key` only while `guard` is the key created at
+    /// `guard_revision` (a leader writing under its own leadership).
+    pub async fn put_if_created(
+        &self,
+        key: &str,
+        value: &[u8],
+        guard: &str,
+        guard_revision: i64,
+    ) -> Result<bool, ClusterError> {
+        let g = b64(guard.as_bytes());
+        let v = self
+            .call(
+                "/v3/kv/txn",
+                json!({
+                    "compare": [{ "key": g, "target": "CREATE", "result": "EQUAL", "create_revision": guard_revision.to_string() }],
+                    "success": [{ "request_put": { "key": b64(key.as_bytes()), "value": b64(value) } }],
+                }),
+            )
+            .await?;
+        Ok(v["succeeded"].as_bool() == Some(true))
+    }
+
+    /// Every key that starts with `prefix`.
+    pub async fn get_prefix(&self, prefix: &str) -> Result<Vec<Kv>, ClusterError> {
+        let mut end = prefix.as_bytes().to_vec();
+        match end.last_mut() {
+            Some(b) if *b < 0xff => *b += 1,
+            _ => return Err(ClusterError::Config(format!("bad key prefix {prefix:?}"))),
+        }
+        let v = self
+            .call(
+                "/v3/kv/range",
+                json!({ "key": b64(prefix.as_bytes()), "range_end": b64(&end) }),
+            )
+            .await?;
+        match v["kvs"].as_array() {
+            Some(kvs) => kvs.iter().map(kv).collect(),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Deletes `key` if it is still the one created at `create_revision`
     /// (a leader giving up only its own leadership).
     pub async fn delete_if_created(
@@ -219,6 +275,7 @@ mod tests {
         assert_eq!(
             kv(&v).unwrap(),
             Kv {
+                key: b"/tael/x".to_vec(),
                 value: b"n1".to_vec(),
                 create_revision: 2,
                 mod_revision: 5,

@@ -19,13 +19,22 @@
 //!    quarter lease (at most 1 s); when the key is gone (the leader's
 //!    lease lapsed, or it resigned), go to 1.
 //!
+//! Before step 1 a replica checks that it may lead (`membership.rs`): it
+//! must be in the shard's in-sync set, and no live member of that set may
+//! hold more records. On winning, before it acks anything, it records where
+//! its epoch starts in its history (`history.rs`) and in etcd.
+//!
 //! On shutdown a leader deletes its key (only if it is still its own) and
 //! revokes its lease, so that a standby takes over at its next poll.
+//!
+//! Static mode (`TAEL_WAL_STANDBYS` / `TAEL_WAL_LEADER`, no etcd) has no
+//! loop: the role and epoch are the configured ones.
 
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, Mode};
 use crate::error::ClusterError;
 use crate::etcd::{Created, Etcd, Kv};
 use crate::fence::Fence;
+use crate::history::History;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -33,6 +42,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tael_storage::StorageError;
 use tokio::sync::watch;
+
+/// Why shipped records are refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Their epoch is not the newest this replica knows.
+    Fenced(String),
+    /// This replica holds records the leader does not.
+    Diverged(String),
+    /// The fence or history could not be written.
+    Failed(ClusterError),
+}
 
 /// What this replica is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,22 +88,31 @@ struct State {
     etcd_error: Option<String>,
 }
 
-struct Inner {
-    cfg: ClusterConfig,
-    key: String,
-    etcd: Etcd,
+/// The number of records this replica has stored (its WAL's last
+/// sequence number).
+pub type Progress = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) cfg: ClusterConfig,
+    /// `/tael/<cluster>/shards/<id>/`.
+    pub(crate) prefix: String,
+    pub(crate) key: String,
+    /// None in static mode.
+    pub(crate) etcd: Option<Etcd>,
     fence: Fence,
-    url: Mutex<String>,
+    pub(crate) history: History,
+    pub(crate) url: Mutex<String>,
     state: Mutex<State>,
+    pub(crate) progress: Progress,
 }
 
 /// A replica's leadership: shared by the write gate, `/internal/cluster`
 /// and the loop that keeps it.
 #[derive(Clone)]
 pub struct Leadership {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     stop: Arc<watch::Sender<bool>>,
-    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    task: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 /// `GET /internal/cluster`.
@@ -114,21 +143,28 @@ pub struct EtcdStatus {
 }
 
 impl Inner {
+    /// The etcd client (leadership loops run only in etcd mode).
+    pub(crate) fn etcd(&self) -> Result<&Etcd, ClusterError> {
+        self.etcd
+            .as_ref()
+            .ok_or_else(|| ClusterError::Config("not in etcd mode".into()))
+    }
+
     fn margin(&self) -> Duration {
         (self.cfg.leader_lease / 5).max(Duration::from_millis(500))
     }
 
-    fn poll(&self) -> Duration {
+    pub(crate) fn poll(&self) -> Duration {
         (self.cfg.leader_lease / 4).min(Duration::from_secs(1))
     }
 
-    fn etcd_ok(&self) {
+    pub(crate) fn etcd_ok(&self) {
         let mut s = self.state.lock();
         s.etcd_ok_at = Some(Instant::now());
         s.etcd_error = None;
     }
 
-    fn etcd_failed(&self, e: &ClusterError) {
+    pub(crate) fn etcd_failed(&self, e: &ClusterError) {
         self.state.lock().etcd_error = Some(e.to_string());
     }
 
@@ -157,12 +193,21 @@ impl Inner {
     }
 
     async fn round(&self, stop: &mut watch::Receiver<bool>) -> Result<(), ClusterError> {
+        let etcd = self.etcd()?;
+        if let Some(kv) = etcd.get(&self.key).await? {
+            self.etcd_ok();
+            if !self.is_mine(&kv) {
+                return self.follow(kv, stop).await;
+            }
+        } else if !self.may_campaign().await? {
+            let _ = tokio::time::timeout(self.poll(), stop.changed()).await;
+            return Ok(());
+        }
         let sent = Instant::now();
-        let (lease, ttl) = self.etcd.grant(self.cfg.lease_secs()).await?;
+        let (lease, ttl) = etcd.grant(self.cfg.lease_secs()).await?;
         self.etcd_ok();
         let me = serde_json::json!({ "node_id": self.cfg.node_id, "url": *self.url.lock() });
-        match self
-            .etcd
+        match etcd
             .create(&self.key, me.to_string().as_bytes(), lease)
             .await
         {
@@ -171,19 +216,18 @@ impl Inner {
                 self.lead(lease, revision as u64, deadline, stop).await
             }
             Ok(Created::Exists(kv)) => {
-                let _ = self.etcd.revoke(lease).await;
+                let _ = etcd.revoke(lease).await;
                 if self.is_mine(&kv) {
                     // This replica's key from before a restart (of it or
                     // of etcd): nobody else leads; clear it and run again.
-                    self.etcd
-                        .delete_if_created(&self.key, kv.create_revision)
+                    etcd.delete_if_created(&self.key, kv.create_revision)
                         .await?;
                     return Ok(());
                 }
                 self.follow(kv, stop).await
             }
             Err(e) => {
-                let _ = self.etcd.revoke(lease).await;
+                let _ = etcd.revoke(lease).await;
                 Err(e)
             }
         }
@@ -196,13 +240,19 @@ impl Inner {
         lease_end: Instant,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), ClusterError> {
+        let etcd = self.etcd()?;
         let fence = self.fence.raise(epoch)?;
         if fence > epoch {
-            let _ = self.etcd.delete_if_created(&self.key, epoch as i64).await;
-            let _ = self.etcd.revoke(lease).await;
+            let _ = etcd.delete_if_created(&self.key, epoch as i64).await;
+            let _ = etcd.revoke(lease).await;
             return Err(ClusterError::Config(format!(
                 "etcd elected this replica at epoch {epoch}, below the epoch {fence} it has stored: etcd has lost its data; refusing to lead"
             )));
+        }
+        if let Err(e) = self.begin_epoch(epoch).await {
+            let _ = etcd.delete_if_created(&self.key, epoch as i64).await;
+            let _ = etcd.revoke(lease).await;
+            return Err(e);
         }
         tracing::info!(node = %self.cfg.node_id, epoch, "leading shard {}", self.cfg.shard_id);
         {
@@ -223,7 +273,7 @@ impl Inner {
                 return Ok(());
             }
             let sent = Instant::now();
-            match self.etcd.keep_alive(lease).await {
+            match etcd.keep_alive(lease).await {
                 Ok(ttl) if ttl > 0 => {
                     self.etcd_ok();
                     self.state.lock().ack_deadline =
@@ -244,7 +294,7 @@ impl Inner {
     }
 
     /// Whether a leader key names this replica.
-    fn is_mine(&self, kv: &Kv) -> bool {
+    pub(crate) fn is_mine(&self, kv: &Kv) -> bool {
         serde_json::from_slice::<LeaderInfo>(&kv.value).is_ok_and(|l| l.node_id == self.cfg.node_id)
     }
 
@@ -273,7 +323,7 @@ impl Inner {
             {
                 return Ok(());
             }
-            match self.etcd.get(&self.key).await? {
+            match self.etcd()?.get(&self.key).await? {
                 None => return Ok(()),
                 Some(k) => kv = k,
             }
@@ -290,9 +340,9 @@ impl Inner {
             (s.lease, epoch.filter(|_| s.role == Role::Leader))
         };
         self.step_down();
-        if let (Some(lease), Some(epoch)) = (lease, epoch) {
-            let _ = self.etcd.delete_if_created(&self.key, epoch as i64).await;
-            let _ = self.etcd.revoke(lease).await;
+        if let (Some(lease), Some(epoch), Ok(etcd)) = (lease, epoch, self.etcd()) {
+            let _ = etcd.delete_if_created(&self.key, epoch as i64).await;
+            let _ = etcd.revoke(lease).await;
         }
     }
 }
@@ -300,51 +350,106 @@ impl Inner {
 impl Leadership {
     /// The leadership of this replica, its fence kept in `fence_dir`; it
     /// starts campaigning at [`Leadership::start`].
-    pub fn new(cfg: ClusterConfig, fence_dir: &Path) -> Result<Leadership, ClusterError> {
+    pub fn new(
+        cfg: ClusterConfig,
+        fence_dir: &Path,
+        progress: Progress,
+    ) -> Result<Leadership, ClusterError> {
         let timeout = (cfg.leader_lease / 4).max(Duration::from_millis(300));
-        let etcd = Etcd::new(cfg.etcd_endpoints.clone(), timeout)?;
-        let key = format!("/tael/{}/shards/{}/leader", cfg.cluster, cfg.shard_id);
+        let etcd = match cfg.mode() {
+            Mode::Etcd => Some(Etcd::new(cfg.etcd_endpoints.clone(), timeout)?),
+            _ => None,
+        };
+        let prefix = format!("/tael/{}/shards/{}/", cfg.cluster, cfg.shard_id);
+        let fence = Fence::open(fence_dir)?;
+        let mut state = State {
+            role: Role::Candidate,
+            leader: None,
+            ack_deadline: None,
+            lease: None,
+            etcd_ok_at: None,
+            etcd_error: None,
+        };
+        match cfg.mode() {
+            Mode::StaticLeader => {
+                let seen = fence.raise(cfg.wal_epoch)?;
+                if seen > cfg.wal_epoch {
+                    return Err(ClusterError::Config(format!(
+                        "this replica has seen epoch {seen}: a static leader must start with TAEL_WAL_EPOCH above it (now {})",
+                        cfg.wal_epoch
+                    )));
+                }
+                state.role = Role::Leader;
+                state.leader = Some(LeaderInfo {
+                    node_id: cfg.node_id.clone(),
+                    url: String::new(),
+                    epoch: cfg.wal_epoch,
+                });
+            }
+            Mode::StaticStandby => {
+                state.role = Role::Standby;
+                state.leader = Some(LeaderInfo {
+                    node_id: String::new(),
+                    url: cfg.wal_leader.clone().unwrap_or_default(),
+                    epoch: fence.epoch(),
+                });
+            }
+            Mode::Etcd | Mode::Single => {}
+        }
         let inner = Inner {
-            key,
+            key: format!("{prefix}leader"),
+            prefix,
             etcd,
-            fence: Fence::open(fence_dir)?,
+            fence,
+            history: History::open(fence_dir)?,
             url: Mutex::new(cfg.advertise_url.clone().unwrap_or_default()),
             cfg,
-            state: Mutex::new(State {
-                role: Role::Candidate,
-                leader: None,
-                ack_deadline: None,
-                lease: None,
-                etcd_ok_at: None,
-                etcd_error: None,
-            }),
+            state: Mutex::new(state),
+            progress,
         };
         let (stop, _) = watch::channel(false);
         Ok(Leadership {
             inner: Arc::new(inner),
             stop: Arc::new(stop),
-            task: Arc::new(Mutex::new(None)),
+            task: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
     /// Starts the loop; `url` is this replica's REST URL unless
     /// `TAEL_ADVERTISE_URL` gave one.
-    pub fn start(&self, url: &str) {
-        {
+    pub fn start(&self, url: &str) -> Result<(), ClusterError> {
+        let url = {
             let mut u = self.inner.url.lock();
             if u.is_empty() {
                 *u = url.to_string();
             }
+            u.clone()
+        };
+        let i = &self.inner;
+        match i.cfg.mode() {
+            Mode::Etcd => {
+                let task = tokio::spawn(i.clone().run(self.stop.subscribe()));
+                let members = tokio::spawn(i.clone().publish_member(self.stop.subscribe()));
+                self.task.lock().extend([task, members]);
+            }
+            Mode::StaticLeader => {
+                i.history.begin(i.cfg.wal_epoch, (i.progress)() + 1)?;
+                let mut s = i.state.lock();
+                s.ack_deadline = None;
+                if let Some(l) = s.leader.as_mut() {
+                    l.url = url;
+                }
+            }
+            Mode::StaticStandby | Mode::Single => {}
         }
-        let task = tokio::spawn(self.inner.clone().run(self.stop.subscribe()));
-        *self.task.lock() = Some(task);
+        Ok(())
     }
 
     /// Stops the loop, resigning if leading.
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
-        let task = self.task.lock().take();
-        if let Some(t) = task {
+        let tasks = std::mem::take(&mut *self.task.lock());
+        for t in tasks {
             let _ = t.await;
         }
     }
@@ -352,7 +457,9 @@ impl Leadership {
     /// The epoch under which a write may be acked now, or why not.
     pub fn write_epoch(&self) -> Result<u64, StorageError> {
         let s = self.inner.state.lock();
+        let fixed = self.inner.cfg.mode() == Mode::StaticLeader;
         match (s.role, s.ack_deadline, &s.leader) {
+            (Role::Leader, None, Some(l)) if fixed => Ok(l.epoch),
             (Role::Leader, Some(d), Some(l)) if Instant::now() < d => Ok(l.epoch),
             (Role::Leader, _, _) => Err(StorageError::NotLeader {
                 reason: "the leader cannot renew its lease in etcd".into(),
@@ -379,6 +486,57 @@ impl Leadership {
                 leader: None,
             }),
         }
+    }
+
+    /// Where this replica's records of `epoch` start (its history).
+    pub fn epoch_start(&self, epoch: u64) -> Option<u64> {
+        self.inner
+            .history
+            .last()
+            .filter(|e| e.epoch == epoch)
+            .map(|e| e.first_seq)
+    }
+
+    /// Checks records shipped under `epoch`, whose leader writes from
+    /// `epoch_start` on, before this replica (holding `last_seq` records)
+    /// stores them: refused when the epoch is below the fence (raised
+    /// durably when higher), when this replica leads under another epoch,
+    /// or when it holds records of an older epoch from `epoch_start` on.
+    pub fn accept_shipped(
+        &self,
+        epoch: u64,
+        epoch_start: u64,
+        last_seq: u64,
+    ) -> Result<(), Refusal> {
+        let i = &self.inner;
+        {
+            let s = i.state.lock();
+            if let (Role::Leader, Some(l)) = (s.role, &s.leader) {
+                if l.epoch != epoch {
+                    return Err(Refusal::Fenced(format!(
+                        "this replica leads the shard at epoch {}",
+                        l.epoch
+                    )));
+                }
+            }
+        }
+        let fence = i.fence.raise(epoch).map_err(Refusal::Failed)?;
+        if fence > epoch {
+            return Err(Refusal::Fenced(format!(
+                "epoch {epoch} is below this replica's fence {fence}: a newer leader exists"
+            )));
+        }
+        if i.history.last().is_none_or(|e| e.epoch < epoch) {
+            if last_seq >= epoch_start {
+                return Err(Refusal::Diverged(format!(
+                    "this replica holds records {epoch_start}..={last_seq} of an older epoch than {epoch}: it must be restarted (or rebuilt) to drop them"
+                )));
+            }
+            i.history
+                .begin(epoch, epoch_start)
+                .map_err(Refusal::Failed)?;
+        }
+        Ok(())
     }
 
     pub fn role(&self) -> Role {

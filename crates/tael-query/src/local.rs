@@ -292,6 +292,7 @@ impl Ingest for LocalStore {
             .await
             .map_err(|e| StorageError::Internal(format!("ingest task failed: {e}")))??;
             Ok(ExportOutcome {
+                seq: out.seq,
                 stored: out.stored,
                 duplicates: out.duplicates,
                 rejected: out.rejected,
@@ -306,7 +307,7 @@ impl Ingest for LocalStore {
     ) -> BoxFuture<'_, Result<TraceComment, StorageError>> {
         let engine = self.inner.engine.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || engine.comments().add(comment))
+            tokio::task::spawn_blocking(move || engine.add_comment(comment).map(|(c, _)| c))
                 .await
                 .map_err(|e| StorageError::Internal(format!("comment task failed: {e}")))?
         })

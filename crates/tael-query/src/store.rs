@@ -195,6 +195,10 @@ pub trait Store: Send + Sync + 'static {
 /// items rejected (OTLP partial success) and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportOutcome {
+    /// The WAL sequence number the export was stored as (0 when nothing
+    /// was stored).
+    #[serde(default)]
+    pub seq: u64,
     pub stored: usize,
     pub duplicates: usize,
     pub rejected: u64,

@@ -4,16 +4,23 @@
 //! replica answers 404.
 //!
 //! `GET /internal/cluster`: this replica's shard, role, epoch and fence,
-//! the leader, how long it may still ack without renewing its lease, and
-//! when etcd last answered (`tael_cluster::ClusterStatus`).
+//! the leader, how long it may still ack without renewing its lease, when
+//! etcd last answered, the records it holds and, on the leader, where each
+//! standby is (`tael_cluster::ReplicaStatus`).
+//!
+//! `POST /internal/wal/records`: WAL records shipped by the leader (the
+//! wire format is documented in `tael_cluster::ship`).
 
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::routing::get;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use tael_cluster::{ClusterStatus, Leadership};
+use serde_json::json;
+use tael_cluster::ship::{EPOCH_HEADER, EPOCH_START_HEADER, WAL_ROUTE};
+use tael_cluster::{ReceiveError, Replica, ReplicaStatus};
 use tael_core::ErrorCode;
 
 /// The route of the cluster status.
@@ -24,8 +31,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// The replica's leadership, once the caller has shown the token.
-pub fn authorized<'a>(st: &'a AppState, headers: &HeaderMap) -> Result<&'a Leadership, ApiError> {
+/// The replica, once the caller has shown the token.
+pub fn authorized<'a>(st: &'a AppState, headers: &HeaderMap) -> Result<&'a Replica, ApiError> {
     let (Some(leadership), Some(token)) = (&st.cluster, &st.cluster_token) else {
         return Err(ApiError::not_found(
             "this node is not a replica of a clustered shard",
@@ -51,12 +58,62 @@ pub fn authorized<'a>(st: &'a AppState, headers: &HeaderMap) -> Result<&'a Leade
 async fn status(
     State(st): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<ClusterStatus>, ApiError> {
+) -> Result<Json<ReplicaStatus>, ApiError> {
     Ok(Json(authorized(&st, &headers)?.status()))
 }
 
+/// A number header the shipping protocol requires.
+fn number_header(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
+    let v = headers
+        .get(name)
+        .ok_or_else(|| ApiError::bad_request(format!("missing header {name}")))?;
+    v.to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("header {name} is not a number")))
+}
+
+fn conflict(reason: &str, message: &str, next_seq: Option<u64>) -> Response {
+    let mut body =
+        json!({ "error": message, "code": ErrorCode::Conflict.as_str(), "reason": reason });
+    if let Some(n) = next_seq {
+        body["next_seq"] = json!(n);
+    }
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+async fn wal_records(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let replica = authorized(&st, &headers)?;
+    let epoch = number_header(&headers, EPOCH_HEADER)?;
+    let start = number_header(&headers, EPOCH_START_HEADER)?;
+    match replica.receive(epoch, start, body).await {
+        Ok(applied) => Ok(Json(json!({ "applied_seq": applied })).into_response()),
+        Err(ReceiveError::BadBody(m)) => Err(ApiError::bad_request(m)),
+        Err(ReceiveError::Fenced(m)) => Ok(conflict("fenced", &m, None)),
+        Err(ReceiveError::Diverged(m)) => {
+            tracing::error!(error = %m, "refusing shipped records");
+            Ok(conflict("diverged", &m, None))
+        }
+        Err(ReceiveError::Gap { next_seq, message }) => {
+            Ok(conflict("gap", &message, Some(next_seq)))
+        }
+        Err(ReceiveError::Storage(e)) => Err(e.into()),
+    }
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route(CLUSTER_ROUTE, get(status))
+    Router::new().route(CLUSTER_ROUTE, get(status)).route(
+        WAL_ROUTE,
+        // A batch is at least one record, which may be as large as
+        // the WAL takes.
+        post(wal_records).layer(axum::extract::DefaultBodyLimit::max(
+            tael_storage::wal::MAX_RECORD + (8 << 20),
+        )),
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tael_cluster::config::{parse_name, parse_url, parse_urls};
+use tael_cluster::config::{parse_name, parse_url, parse_urls, RequiredAcks};
 use tael_cluster::ClusterConfig;
 use tael_core::duration::parse_duration_ns;
 use tael_core::llm::prices::PriceTable;
@@ -343,6 +343,14 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.cluster.token = Some(v.trim().to_string())),
     setting!("advertise_url", "TAEL_ADVERTISE_URL", "The REST URL other replicas and clients reach this node at [default: http:// and the bound REST address]",
         |c, v| c.cluster.advertise_url = Some(parse_url(v)?)),
+    setting!("wal_required_acks", "TAEL_WAL_REQUIRED_ACKS", "Standbys that must have a write before the leader acks it: all, or a number (0: asynchronous) [default: all]",
+        |c, v| c.cluster.required_acks = RequiredAcks::parse(v)?),
+    setting!("wal_standbys", "TAEL_WAL_STANDBYS", "Static mode (no etcd), on the leader: comma-separated REST URLs of its standbys [default: none]",
+        |c, v| c.cluster.wal_standbys = parse_urls(v)?),
+    setting!("wal_leader", "TAEL_WAL_LEADER", "Static mode (no etcd), on a standby: the leader's REST URL [default: none]",
+        |c, v| c.cluster.wal_leader = Some(parse_url(v)?)),
+    setting!("wal_epoch", "TAEL_WAL_EPOCH", "Static mode: the leader's epoch; raise it when a standby is promoted [default: 1]",
+        |c, v| c.cluster.wal_epoch = v.trim().parse().map_err(|_| "not an epoch number".to_string())?),
     setting!("blob_gc_interval", "TAEL_BLOB_GC_INTERVAL", "How often blob garbage collection runs [default: 10m]",
         |c, v| c.engine.blob_gc_interval = parse_dur(v)?),
 ];

@@ -64,8 +64,8 @@ pub struct AppState {
     pub live_heartbeat: std::time::Duration,
     /// Becomes true when the server stops (ends the live streams).
     pub shutdown: watch::Receiver<bool>,
-    /// The shard's leadership, when the node is a replica.
-    pub cluster: Option<tael_cluster::Leadership>,
+    /// The shard's replica (leadership, WAL shipping), when the node is one.
+    pub cluster: Option<tael_cluster::Replica>,
     /// The bearer token `/internal/*` requires.
     pub cluster_token: Option<Arc<str>>,
 }
@@ -135,9 +135,9 @@ pub struct Node {
     pub ingest: Arc<dyn Ingest>,
     /// The node's own engine (a shard has one).
     pub engine: Option<Arc<Engine>>,
-    /// The shard's leadership, when the node is a replica (its writes go
-    /// through the leader gate).
-    pub cluster: Option<tael_cluster::Leadership>,
+    /// The shard's replica, when the node is one (its writes go through
+    /// the leader gate).
+    pub cluster: Option<tael_cluster::Replica>,
     maintenance_stop: Arc<AtomicBool>,
     maintenance: Vec<std::thread::JoinHandle<()>>,
 }
@@ -150,7 +150,14 @@ impl Node {
         raise_open_files_limit();
         match config.role {
             NodeRole::Shard => {
-                let ec = config.engine.clone();
+                let fence_dir = config.engine.data_dir.join("cluster");
+                let mut ec = config.engine.clone();
+                if config.cluster.enabled() {
+                    ec.wal_keep_through =
+                        tael_cluster::membership::keep_through(&config.cluster, &fence_dir)
+                            .await
+                            .map_err(|e| ServerError::Serve(e.to_string()))?;
+                }
                 let engine = tokio::task::spawn_blocking(move || Engine::open(ec))
                     .await
                     .map_err(|e| ServerError::Serve(e.to_string()))??;
@@ -161,15 +168,14 @@ impl Node {
                 let cluster = match config.cluster.enabled() {
                     false => None,
                     true => {
-                        let fence_dir = config.engine.data_dir.join("cluster");
-                        let leadership =
-                            tael_cluster::Leadership::new(config.cluster.clone(), &fence_dir)
-                                .map_err(|e| ServerError::Serve(e.to_string()))?;
-                        ingest = Arc::new(tael_cluster::LeaderGatedIngest {
-                            local: ingest,
-                            leadership: leadership.clone(),
-                        });
-                        Some(leadership)
+                        let replica = tael_cluster::Replica::open(
+                            &config.cluster,
+                            engine.clone(),
+                            &fence_dir,
+                        )
+                        .map_err(|e| ServerError::Serve(e.to_string()))?;
+                        ingest = Arc::new(replica.gate(ingest));
+                        Some(replica)
                     }
                 };
                 Ok(Node {
@@ -312,7 +318,8 @@ pub async fn serve(
         }
     }));
     if let Some(c) = &node.cluster {
-        c.start(&format!("http://{rest_addr}"));
+        c.start(&format!("http://{rest_addr}"))
+            .map_err(|e| ServerError::Serve(e.to_string()))?;
     }
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {

@@ -10,7 +10,7 @@
 use crate::error::StorageError;
 use crate::objects::Objects;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ use tael_core::model::TraceComment;
 struct Inner {
     file: File,
     all: Vec<TraceComment>,
+    ids: HashSet<String>,
     by_trace: HashMap<String, Vec<usize>>,
 }
 
@@ -42,6 +43,7 @@ impl CommentStore {
             Err(e) => return Err(StorageError::io(path, e)),
         };
         let mut all = Vec::new();
+        let mut ids = HashSet::new();
         let mut by_trace: HashMap<String, Vec<usize>> = HashMap::new();
         let mut valid = 0usize;
         for line in text.split_inclusive(|b| *b == b'\n') {
@@ -54,6 +56,7 @@ impl CommentStore {
                         .entry(c.trace_id.clone())
                         .or_default()
                         .push(all.len());
+                    ids.insert(c.id.clone());
                     all.push(c);
                 }
                 Err(e) => tracing::error!(error = %e, "skipping unreadable comment line"),
@@ -76,16 +79,21 @@ impl CommentStore {
             inner: Mutex::new(Inner {
                 file,
                 all,
+                ids,
                 by_trace,
             }),
         })
     }
 
-    /// Appends a comment durably.
+    /// Appends a comment durably; a comment whose id is already stored (a
+    /// WAL record replayed after its comment was written) is left as it is.
     pub fn add(&self, c: TraceComment) -> Result<TraceComment, StorageError> {
         let mut line = serde_json::to_vec(&c).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         line.push(b'\n');
         let mut g = self.inner.lock();
+        if g.ids.contains(&c.id) {
+            return Ok(c);
+        }
         g.file
             .write_all(&line)
             .and_then(|_| g.file.sync_data())
@@ -93,6 +101,7 @@ impl CommentStore {
         self.objects.publish(&self.location)?;
         let idx = g.all.len();
         g.by_trace.entry(c.trace_id.clone()).or_default().push(idx);
+        g.ids.insert(c.id.clone());
         g.all.push(c.clone());
         Ok(c)
     }

@@ -39,6 +39,12 @@ pub enum StorageError {
     /// A bug, e.g. a storage task that panicked.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A shipped WAL record that does not follow the last one stored.
+    #[error("WAL record {got} does not follow: the next sequence number here is {expected}")]
+    SeqGap { expected: u64, got: u64 },
+    /// WAL records asked for that are no longer kept (covered by parts).
+    #[error("WAL records from {asked} are gone: the oldest kept is {oldest}")]
+    WalDropped { asked: u64, oldest: u64 },
     /// This replica does not take writes now: it is a standby, or a leader
     /// that cannot prove its lease. `leader` is the REST URL of the
     /// replica that does, when known (sent as `x-tael-leader`).
@@ -66,6 +72,8 @@ impl StorageError {
                 ErrorCode::PayloadTooLarge
             }
             StorageError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            StorageError::SeqGap { .. } => ErrorCode::Conflict,
+            StorageError::WalDropped { .. } => ErrorCode::NotFound,
             StorageError::Parquet(_)
             | StorageError::Arrow(_)
             | StorageError::Corrupt(_)

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use tael_client::BlockingClient;
 use tael_query::params::Params;
 
-const TOKEN: &str = "test-cluster-token-0123456789";
-const LEASE: Duration = Duration::from_secs(2);
+pub const TOKEN: &str = "test-cluster-token-0123456789";
+pub const LEASE: Duration = Duration::from_secs(2);
 
-fn replica(dir: &Path, etcd: &Etcd, node: &str) -> Server {
+pub fn replica(dir: &Path, etcd: &Etcd, node: &str) -> Server {
     Server::start(
         dir,
         &[
@@ -29,7 +29,7 @@ fn replica(dir: &Path, etcd: &Etcd, node: &str) -> Server {
     )
 }
 
-fn status(s: &Server) -> Value {
+pub fn status(s: &Server) -> Value {
     BlockingClient::new(&s.rest)
         .unwrap()
         .with_bearer(TOKEN)
@@ -37,12 +37,12 @@ fn status(s: &Server) -> Value {
         .unwrap()
 }
 
-fn role(s: &Server) -> String {
+pub fn role(s: &Server) -> String {
     status(s)["role"].as_str().unwrap().to_string()
 }
 
 /// Waits until exactly one of `replicas` leads; its index.
-fn leader_of(replicas: &[&Server], within: Duration) -> usize {
+pub fn leader_of(replicas: &[&Server], within: Duration) -> usize {
     let deadline = Instant::now() + within;
     loop {
         let roles: Vec<String> = replicas.iter().map(|s| role(s)).collect();
@@ -56,7 +56,7 @@ fn leader_of(replicas: &[&Server], within: Duration) -> usize {
     }
 }
 
-fn spans(
+pub fn spans(
     tag: u8,
     first: u32,
     n: u32,
@@ -76,6 +76,14 @@ fn the_standby_names_the_leader_and_takes_over_when_it_dies() {
     };
     let st = status(&standby);
     assert_eq!(st["leader"]["url"], leader.rest, "{st}");
+    // Only a standby in sync may take over.
+    assert!(
+        eventually(Duration::from_secs(10), || status(&leader)["standbys"][0]
+            ["state"]
+            == "in_sync"),
+        "{}",
+        status(&leader)
+    );
     let epoch = st["epoch"].as_u64().unwrap();
     assert_eq!(status(&leader)["epoch"].as_u64(), Some(epoch));
     assert!(status(&leader)["ack_deadline_ms"].as_u64().unwrap() > 0);

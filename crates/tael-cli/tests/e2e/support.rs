@@ -18,12 +18,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tael");
 
 /// `tael serve` on a data dir, every listener on port 0.
 pub fn serve_args(data_dir: &Path) -> Vec<String> {
+    serve_args_on(data_dir, "127.0.0.1:0")
+}
+
+/// `tael serve` on a data dir, the REST API on `rest`, the others on port 0.
+pub fn serve_args_on(data_dir: &Path, rest: &str) -> Vec<String> {
     [
         "serve",
         "--data-dir",
         data_dir.to_str().unwrap(),
         "--rest-api-addr",
-        "127.0.0.1:0",
+        rest,
         "--otlp-grpc-addr",
         "127.0.0.1:0",
         "--otlp-http-addr",
@@ -51,8 +56,14 @@ impl Server {
     /// (The child is waited for by `Drop`, which clippy cannot see.)
     #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_on(data_dir, "127.0.0.1:0", env)
+    }
+
+    /// [`Server::start`] with the REST API on `rest`.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_on(data_dir: &Path, rest: &str, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(serve_args(data_dir))
+        cmd.args(serve_args_on(data_dir, rest))
             .env_remove("TAEL_WAL_DIR")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -180,7 +191,7 @@ pub fn grpc_traces(
     runtime().block_on(async {
         let mut c = TraceServiceClient::connect(endpoint.to_string())
             .await
-            .expect("connect");
+            .map_err(|e| tonic::Status::unavailable(format!("connect {endpoint}: {e}")))?;
         if gzip {
             c = c.send_compressed(tonic::codec::CompressionEncoding::Gzip);
         }

@@ -87,7 +87,7 @@ impl Engine {
         self.ensure_text_days(&new_parts);
         self.text.commit();
         self.commit(new_parts, new_rollups, &[], Some(upto))?;
-        self.wal.drop_through(upto)?;
+        self.wal.drop_through(self.droppable_through(upto))?;
         tracing::info!(
             rows = frozen.rows,
             bytes = frozen.bytes,

@@ -32,13 +32,14 @@ use crate::part::{
 };
 use crate::rollup::Rollup;
 use crate::text::{TextDoc, TextIndex};
-use crate::wal::Wal;
+use crate::wal::{Record, Wal, WalCursor};
 use arrow::array::RecordBatch;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tael_core::model::TraceComment;
 use tael_core::otlp::MapLimits;
 
 /// Engine settings, with their defaults in [`EngineConfig::new`] (the only
@@ -79,6 +80,10 @@ pub struct EngineConfig {
     pub blob_gc_interval: Duration,
     /// The table LLM calls are priced with at ingest.
     pub prices: Arc<tael_core::llm::prices::PriceTable>,
+    /// A replica drops its WAL records after this sequence number before
+    /// replaying (records of an older leadership that a newer one
+    /// numbered differently; see `tael_cluster::membership`).
+    pub wal_keep_through: Option<u64>,
 }
 
 impl EngineConfig {
@@ -104,9 +109,14 @@ impl EngineConfig {
             blob_grace: Duration::from_secs(3600),
             blob_gc_interval: Duration::from_secs(600),
             prices: Arc::new(tael_core::llm::prices::PriceTable::builtin()),
+            wal_keep_through: None,
         }
     }
 }
+
+/// The WAL record kind of a trace comment (its `TraceComment` JSON);
+/// exports use `Signal::wal_byte` (1 to 3).
+pub const COMMENT_WAL_KIND: u8 = 4;
 
 /// Called with the rows of each export once they are durable
 /// ([`Engine::observe_ingest`]).
@@ -204,6 +214,9 @@ pub struct Engine {
     observers: RwLock<Vec<IngestObserver>>,
     /// When text index retention last ran.
     last_text_retention: Mutex<std::time::Instant>,
+    /// The first WAL sequence number a flush must keep (records a standby
+    /// has yet to receive); `u64::MAX` when nothing is held.
+    wal_hold: std::sync::atomic::AtomicU64,
     /// The data dir's `LOCK`, held exclusively for the engine's lifetime
     /// (one writer per data dir; the OS releases it if the process dies).
     _lock: std::fs::File,
@@ -249,6 +262,23 @@ impl Engine {
             }
             parts.push(Arc::new(handle));
         }
+        if let Some(keep) = cfg.wal_keep_through {
+            if manifest.flushed_seq > keep {
+                return Err(StorageError::Corrupt(format!(
+                    "WAL records {}..={} of an older leadership are already in parts; this replica must be rebuilt (emptied and filled from its leader)",
+                    keep + 1,
+                    manifest.flushed_seq
+                )));
+            }
+            let dropped = Wal::truncate_after(&cfg.wal_dir, keep)?;
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    keep,
+                    "dropped WAL records a newer leader numbered otherwise"
+                );
+            }
+        }
         let (wal, records) = Wal::open(&cfg.wal_dir, cfg.wal_segment_bytes)?;
         let comments = CommentStore::open(objects.clone(), "comments.jsonl")?;
         let blobs = Arc::new(BlobStore::open(objects.clone(), "blobs")?);
@@ -291,6 +321,7 @@ impl Engine {
             text,
             observers: RwLock::new(Vec::new()),
             last_text_retention: Mutex::new(std::time::Instant::now()),
+            wal_hold: std::sync::atomic::AtomicU64::new(u64::MAX),
             _lock: lock,
         });
         let (flushed, opened_parts) = {
@@ -302,7 +333,11 @@ impl Engine {
             if rec.seq <= flushed {
                 continue;
             }
-            match engine.decode_and_apply(rec.kind, &rec.payload, rec.seq) {
+            let applied = match rec.kind {
+                COMMENT_WAL_KIND => engine.apply_comment(&rec.payload).map(|_| 0),
+                kind => engine.decode_and_apply(kind, &rec.payload, rec.seq),
+            };
+            match applied {
                 Ok(n) => replayed += n,
                 Err(e @ StorageError::Corrupt(_)) => {
                     tracing::error!(seq = rec.seq, error = %e, "skipping undecodable WAL record")
@@ -457,14 +492,17 @@ impl Engine {
 
     fn ingest(
         &self,
+        at: Option<u64>,
         kind: Signal,
         payload: &[u8],
         p: Prepared,
         docs: Vec<(usize, TextDoc)>,
     ) -> Result<IngestOutcome, StorageError> {
-        let (seq, applied) = self.wal.append(kind.wal_byte(), payload, |seq| {
-            self.apply(p, docs, seq, false)
-        })?;
+        let apply = |seq| self.apply(p, docs, seq, false);
+        let (seq, applied) = match at {
+            Some(at) => self.wal.append_at(at, kind.wal_byte(), payload, apply)?,
+            None => self.wal.append(kind.wal_byte(), payload, apply)?,
+        };
         let (mut out, kept) = applied?;
         out.seq = seq;
         // Durable now: the observers see only what is acknowledged.
@@ -505,21 +543,121 @@ impl Engine {
     }
 
     fn ingest_export(&self, kind: Signal, payload: &[u8]) -> Result<IngestOutcome, StorageError> {
+        self.ingest_export_at(None, kind, payload)
+    }
+
+    /// Stores an export, as WAL record `at` when given (a shipped record,
+    /// which is stored even when none of its items are valid so that the
+    /// replicas' sequence numbers stay aligned).
+    fn ingest_export_at(
+        &self,
+        at: Option<u64>,
+        kind: Signal,
+        payload: &[u8],
+    ) -> Result<IngestOutcome, StorageError> {
         // Refused before any work: a retried export is decoded once.
         self.admit()?;
         let decoded = self.decode(kind, payload).map_err(|e| match e.too_large {
             true => StorageError::ExportTooLarge(e.message),
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
         })?;
-        let mut out = if decoded.prepared.rows() > 0 {
+        let mut out = if decoded.prepared.rows() > 0 || at.is_some() {
             let (prepared, docs) = self.offload(decoded.prepared, decoded.texts)?;
-            self.ingest(kind, payload, prepared, docs)?
+            self.ingest(at, kind, payload, prepared, docs)?
         } else {
             IngestOutcome::default()
         };
         out.rejected = decoded.rejected;
         out.error_message = decoded.error_message;
         Ok(out)
+    }
+
+    /// Stores a comment on a trace durably, through the WAL (so that it
+    /// is shipped to standbys like an export). Returns it and its WAL
+    /// sequence number.
+    pub fn add_comment(&self, c: TraceComment) -> Result<(TraceComment, u64), StorageError> {
+        self.add_comment_at(None, c)
+    }
+
+    fn add_comment_at(
+        &self,
+        at: Option<u64>,
+        c: TraceComment,
+    ) -> Result<(TraceComment, u64), StorageError> {
+        let json = serde_json::to_vec(&c).map_err(|e| StorageError::Internal(e.to_string()))?;
+        let apply = |_| self.comments.add(c);
+        let (seq, stored) = match at {
+            Some(at) => self.wal.append_at(at, COMMENT_WAL_KIND, &json, apply)?,
+            None => self.wal.append(COMMENT_WAL_KIND, &json, apply)?,
+        };
+        Ok((stored?, seq))
+    }
+
+    fn apply_comment(&self, json: &[u8]) -> Result<TraceComment, StorageError> {
+        let c: TraceComment = serde_json::from_slice(json)
+            .map_err(|e| StorageError::Corrupt(format!("comment record: {e}")))?;
+        self.comments.add(c)
+    }
+
+    /// Stores records shipped from the shard's leader, each at the
+    /// sequence number it carries. Records already stored here are
+    /// skipped (a resend); a record that does not follow the last one
+    /// stored is refused with [`StorageError::SeqGap`]. Returns the last
+    /// sequence number stored.
+    pub fn apply_shipped(&self, records: &[Record]) -> Result<u64, StorageError> {
+        for rec in records {
+            if rec.seq <= self.last_seq() {
+                continue;
+            }
+            match rec.kind {
+                COMMENT_WAL_KIND => {
+                    let c: TraceComment = serde_json::from_slice(&rec.payload).map_err(|e| {
+                        StorageError::InvalidArgument(format!("comment record {}: {e}", rec.seq))
+                    })?;
+                    self.add_comment_at(Some(rec.seq), c)?;
+                }
+                kind => {
+                    let signal = Signal::from_wal_byte(kind).ok_or_else(|| {
+                        StorageError::InvalidArgument(format!(
+                            "WAL record {} has unknown kind {kind}",
+                            rec.seq
+                        ))
+                    })?;
+                    self.ingest_export_at(Some(rec.seq), signal, &rec.payload)?;
+                }
+            }
+        }
+        Ok(self.last_seq())
+    }
+
+    /// The last WAL sequence number stored durably.
+    pub fn last_seq(&self) -> u64 {
+        self.wal.synced_seq()
+    }
+
+    /// Reads durable WAL records from `cursor` on (see
+    /// [`Wal::read_tail`]), for shipping them to standbys.
+    pub fn read_wal(
+        &self,
+        cursor: &mut WalCursor,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, StorageError> {
+        self.wal.read_tail(cursor, max_bytes)
+    }
+
+    /// Keeps WAL records from `from` on past flushes (a standby still
+    /// needs them); `None` lets flushes drop what parts cover.
+    pub fn hold_wal(&self, from: Option<u64>) {
+        self.wal_hold.store(
+            from.unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The highest sequence number a flush may drop records through.
+    fn droppable_through(&self, flushed: u64) -> u64 {
+        let hold = self.wal_hold.load(std::sync::atomic::Ordering::Relaxed);
+        flushed.min(hold.saturating_sub(1))
     }
 
     /// A consistent snapshot for queries.

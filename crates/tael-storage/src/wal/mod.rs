@@ -15,7 +15,8 @@
 //!
 //! `seq` increases by one per record across segments. `kind` says what the
 //! payload is (the engine writes `tael_core::Signal::wal_byte`: 1 a trace export,
-//! 2 logs, 3 metrics, each an OTLP `Export*ServiceRequest` in protobuf). A record whose header or payload is
+//! 2 logs, 3 metrics, each an OTLP `Export*ServiceRequest` in protobuf;
+//! 4 a trace comment as JSON, `crate::engine::COMMENT_WAL_KIND`). A record whose header or payload is
 //! incomplete, or whose CRC does not match, ends the segment: on open, a torn
 //! tail of the newest segment is truncated away (it was never acknowledged,
 //! since acknowledgement follows the fsync). Segments are dropped once every
@@ -37,6 +38,14 @@
 //! last sequence number plus one is complete, whatever follows its
 //! records.
 //!
+//! # Reading the tail
+//!
+//! A leader ships its records to standbys in this same framing (see
+//! `tail`): a [`WalCursor`] reads fsynced records onward from a sequence
+//! number, and a standby appends them at the sequence numbers they carry
+//! ([`Wal::append_at`]), so that every replica numbers the same record
+//! alike.
+//!
 //! # Group commit
 //!
 //! Writers append under a mutex, then wait until a sync covers their record.
@@ -51,6 +60,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod tail;
+pub use tail::WalCursor;
 
 const HEADER: usize = 17;
 /// Dropped segments kept for reuse.
@@ -331,6 +343,47 @@ impl Wal {
         Ok((wal, records))
     }
 
+    /// Cuts the WAL in `dir` after record `seq` (before it is opened):
+    /// records after it go, and the next record written is `seq + 1`.
+    /// A replica uses this to drop records of an older leadership that a
+    /// newer one numbered differently.
+    pub fn truncate_after(dir: &Path, seq: u64) -> Result<usize, StorageError> {
+        let mut dropped = 0usize;
+        if !dir.exists() {
+            return Ok(0);
+        }
+        for (first, path) in list_segments(dir)? {
+            let mut buf = Vec::new();
+            File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut buf))
+                .map_err(|e| StorageError::io(&path, e))?;
+            let (recs, _) = continuous_records(&buf, first);
+            if first > seq + 1 {
+                std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+                dropped += recs.len();
+                continue;
+            }
+            let keep: usize = recs
+                .iter()
+                .take_while(|r| r.seq <= seq)
+                .map(|r| HEADER + r.payload.len())
+                .sum();
+            let cut = recs.iter().filter(|r| r.seq > seq).count();
+            if keep < buf.len() {
+                dropped += cut;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StorageError::io(&path, e))?;
+                f.set_len(keep as u64)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| StorageError::io(&path, e))?;
+            }
+        }
+        sync_dir(dir)?;
+        Ok(dropped)
+    }
+
     /// Starts the segment of `first_seq`: in `recycled` (a dropped
     /// segment, overwritten from its start) when given, else a new file.
     fn create_segment(
@@ -362,6 +415,29 @@ impl Wal {
         payload: &[u8],
         apply: impl FnOnce(u64) -> T,
     ) -> Result<(u64, T), StorageError> {
+        self.append_as(None, kind, payload, apply)
+    }
+
+    /// Like [`Wal::append`] for a record that must get sequence number
+    /// `seq` (a record shipped from the leader): refused with
+    /// [`StorageError::SeqGap`] unless `seq` is the next number.
+    pub fn append_at<T>(
+        &self,
+        seq: u64,
+        kind: u8,
+        payload: &[u8],
+        apply: impl FnOnce(u64) -> T,
+    ) -> Result<(u64, T), StorageError> {
+        self.append_as(Some(seq), kind, payload, apply)
+    }
+
+    fn append_as<T>(
+        &self,
+        want_seq: Option<u64>,
+        kind: u8,
+        payload: &[u8],
+        apply: impl FnOnce(u64) -> T,
+    ) -> Result<(u64, T), StorageError> {
         if payload.len() > MAX_RECORD {
             return Err(StorageError::RecordTooLarge(payload.len()));
         }
@@ -379,6 +455,12 @@ impl Wal {
                 self.rotate(&mut w)?;
             }
             let seq = w.next_seq;
+            if let Some(want) = want_seq.filter(|want| *want != seq) {
+                return Err(StorageError::SeqGap {
+                    expected: seq,
+                    got: want,
+                });
+            }
             let header = record_header(seq, kind, payload.len(), &payload_crc);
             let res = write_all_vectored(&w.current.file, &header, payload);
             if let Err(e) = res {
@@ -489,6 +571,30 @@ impl Wal {
             crate::slow_delete::delete(p);
         }
         Ok(doomed.len())
+    }
+
+    /// The last sequence number fsynced (0 for an empty log).
+    pub fn synced_seq(&self) -> u64 {
+        self.sync.lock().synced_seq
+    }
+
+    /// The segment holding `seq` as (first_seq, last_seq if closed, path),
+    /// or the first sequence number still held when `seq` was dropped.
+    fn segment_of(&self, seq: u64) -> Result<(u64, Option<u64>, PathBuf), u64> {
+        let w = self.write.lock();
+        if let Some((first, last, path)) = w.closed.iter().find(|(f, l, _)| *f <= seq && seq <= *l)
+        {
+            return Ok((*first, Some(*last), path.clone()));
+        }
+        let oldest = w.closed.first().map_or(w.current.first_seq, |c| c.0);
+        match seq >= w.current.first_seq {
+            true => Ok((
+                w.current.first_seq,
+                None,
+                self.dir.join(segment_name(w.current.first_seq)),
+            )),
+            false => Err(oldest),
+        }
     }
 
     /// Bytes held by the WAL on disk.

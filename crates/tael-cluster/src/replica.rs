@@ -1,0 +1,155 @@
+//! A replica of a shard: its leadership, the shipper of its WAL (used
+//! while it leads) and the receiving side of shipping (while it is a
+//! standby), over the node's engine. The server's `/internal/*` routes and
+//! the write gate sit on this.
+
+use crate::config::ClusterConfig;
+use crate::error::ClusterError;
+use crate::gate::LeaderGatedIngest;
+use crate::leadership::{ClusterStatus, Leadership, Refusal};
+use crate::ship::{Shipper, StandbyStatus};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tael_query::Ingest;
+use tael_storage::wal::decode_records;
+use tael_storage::{Engine, StorageError};
+
+#[derive(Clone)]
+pub struct Replica {
+    pub leadership: Leadership,
+    pub shipper: Shipper,
+    engine: Arc<Engine>,
+}
+
+/// `GET /internal/cluster`: the leadership, this replica's records, and
+/// on the leader its standbys.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaStatus {
+    #[serde(flatten)]
+    pub leadership: ClusterStatus,
+    /// The last WAL sequence number stored here.
+    pub applied_seq: u64,
+    /// Leader only: where each standby is.
+    pub standbys: Vec<StandbyStatus>,
+}
+
+/// Why shipped records were not stored.
+#[derive(Debug)]
+pub enum ReceiveError {
+    /// The body is not whole WAL records (400).
+    BadBody(String),
+    /// The epoch is not the newest this replica knows (409 `fenced`).
+    Fenced(String),
+    /// This replica holds records the leader does not (409 `diverged`).
+    Diverged(String),
+    /// The first record does not follow (409 `gap` with the next number).
+    Gap {
+        next_seq: u64,
+        message: String,
+    },
+    Storage(StorageError),
+}
+
+impl Replica {
+    /// The replica of `cfg` over `engine`, its fence and history in
+    /// `fence_dir`.
+    pub fn open(
+        cfg: &ClusterConfig,
+        engine: Arc<Engine>,
+        fence_dir: &Path,
+    ) -> Result<Replica, ClusterError> {
+        let progress = {
+            let engine = engine.clone();
+            Arc::new(move || engine.last_seq())
+        };
+        let leadership = Leadership::new(cfg.clone(), fence_dir, progress)?;
+        let timeout =
+            (cfg.leader_lease / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
+        let shipper = Shipper::new(
+            engine.clone(),
+            leadership.clone(),
+            cfg.token.clone().unwrap_or_default(),
+            cfg.required_acks,
+            timeout,
+        )?;
+        Ok(Replica {
+            leadership,
+            shipper,
+            engine,
+        })
+    }
+
+    /// The write gate over `local`.
+    pub fn gate(&self, local: Arc<dyn Ingest>) -> LeaderGatedIngest {
+        LeaderGatedIngest {
+            local,
+            leadership: self.leadership.clone(),
+            shipper: self.shipper.clone(),
+        }
+    }
+
+    /// Starts leadership and shipping; `url` is this node's REST URL.
+    pub fn start(&self, url: &str) -> Result<(), ClusterError> {
+        self.leadership.start(url)?;
+        self.shipper.start();
+        Ok(())
+    }
+
+    pub async fn stop(&self) {
+        self.shipper.stop();
+        self.leadership.stop().await;
+    }
+
+    pub fn status(&self) -> ReplicaStatus {
+        ReplicaStatus {
+            leadership: self.leadership.status(),
+            applied_seq: self.engine.last_seq(),
+            standbys: self.shipper.standbys(),
+        }
+    }
+
+    /// Stores records shipped under `epoch` (whose records start at
+    /// `epoch_start`); `body` is WAL records in their framing. Returns the
+    /// last sequence number stored.
+    pub async fn receive(
+        &self,
+        epoch: u64,
+        epoch_start: u64,
+        body: bytes::Bytes,
+    ) -> Result<u64, ReceiveError> {
+        let (records, valid) = decode_records(&body);
+        if valid != body.len() {
+            return Err(ReceiveError::BadBody(format!(
+                "the body holds {} whole WAL records in its first {valid} of {} bytes; the rest is not a record",
+                records.len(),
+                body.len()
+            )));
+        }
+        if records.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
+            return Err(ReceiveError::BadBody(
+                "the records do not follow each other by sequence number".into(),
+            ));
+        }
+        let last = self.engine.last_seq();
+        self.leadership
+            .accept_shipped(epoch, epoch_start, last)
+            .map_err(|r| match r {
+                Refusal::Fenced(m) => ReceiveError::Fenced(m),
+                Refusal::Diverged(m) => ReceiveError::Diverged(m),
+                Refusal::Failed(e) => ReceiveError::Storage(StorageError::Internal(e.to_string())),
+            })?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.apply_shipped(&records))
+            .await
+            .map_err(|e| ReceiveError::Storage(StorageError::Internal(e.to_string())))?
+            .map_err(|e| match e {
+                StorageError::SeqGap { expected, .. } => ReceiveError::Gap {
+                    next_seq: expected,
+                    message: e.to_string(),
+                },
+                e => ReceiveError::Storage(e),
+            })
+    }
+}
