@@ -412,3 +412,38 @@ fn wal_records_refuse_stale_epochs_across_restarts_and_bad_input() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[test]
+fn a_paused_leader_acks_nothing_after_it_resumes_and_follows_the_new_one() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(&dir.path().join("a"), &etcd, "a");
+    let b = replica(&dir.path().join("b"), &etcd, "b");
+    let (leader, standby) = match leader_of(&[&a, &b], Duration::from_secs(15)) {
+        0 => (a, b),
+        _ => (b, a),
+    };
+    assert!(eventually(Duration::from_secs(10), || {
+        status(&leader)["standbys"][0]["state"] == "in_sync"
+    }));
+    grpc_traces(&leader.grpc, spans(30, 0, 20), false).unwrap();
+
+    send_signal(leader.child.id(), "STOP");
+    assert!(
+        eventually(Duration::from_secs(10), || role(&standby) == "leader"),
+        "{}",
+        status(&standby)
+    );
+    grpc_traces(&standby.grpc, spans(31, 0, 20), false).unwrap();
+    send_signal(leader.child.id(), "CONT");
+    // Its lease ran out while it was paused: it must not ack.
+    let refused = grpc_traces(&leader.grpc, spans(32, 0, 20), false).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(eventually(Duration::from_secs(10), || role(&leader) == "standby"));
+    caught_up(&standby, &leader, Duration::from_secs(15));
+    assert_eq!(answers(&leader), answers(&standby));
+    let stored = standby.get("/api/v1/services").1["services"][0]["span_count"].as_u64();
+    assert_eq!(stored, Some(40), "the refused batch is nowhere");
+    leader.stop();
+    standby.stop();
+}
