@@ -246,8 +246,8 @@ pub fn cluster_table(v: &Value) -> String {
         Value::String(x) => x.clone(),
         other => other.to_string(),
     };
-    format!(
-        "node {} (shard {}) is {} at epoch {}, fence {}; leader {} {}; may ack for {} ms\n",
+    let mut out = format!(
+        "node {} (shard {}) is {} at epoch {}, fence {}; leader {} {}; may ack for {} ms; holds records through {}\n",
         s("node_id"),
         s("shard_id"),
         s("role"),
@@ -256,5 +256,28 @@ pub fn cluster_table(v: &Value) -> String {
         v["leader"]["node_id"].as_str().unwrap_or("-"),
         v["leader"]["url"].as_str().unwrap_or(""),
         s("ack_deadline_ms"),
-    )
+        s("applied_seq"),
+    );
+    let standbys: Vec<Vec<String>> = v["standbys"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    let f = |k: &str| match &x[k] {
+                        Value::Null => "-".to_string(),
+                        Value::String(t) => t.clone(),
+                        other => other.to_string(),
+                    };
+                    vec![f("node_id"), f("url"), f("state"), f("acked_seq"), f("lag")]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !standbys.is_empty() {
+        out.push_str(&table(
+            &["standby", "url", "state", "acked_seq", "lag"],
+            &standbys,
+        ));
+    }
+    out
 }

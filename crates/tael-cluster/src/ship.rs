@@ -49,8 +49,9 @@ pub const EPOCH_START_HEADER: &str = "x-tael-wal-epoch-start";
 pub const WAL_CONTENT_TYPE: &str = "application/x-tael-wal";
 /// Payload bytes per batch posted.
 const BATCH_BYTES: usize = 4 << 20;
-/// A standby not heard from for this long no longer holds the leader's
-/// WAL back from being dropped after a flush.
+/// A standby not heard from for this long (since it was last heard from,
+/// or since the leader learned of it) no longer holds the leader's WAL
+/// back from being dropped after a flush.
 const HOLD_FOR: Duration = Duration::from_secs(600);
 
 /// Where a standby is, for `/internal/cluster`.
@@ -97,6 +98,8 @@ struct Peer {
     /// published once it holds that much (what was acked without it).
     joined_at: AtomicU64,
     status: Mutex<(StandbyState, Option<Instant>, Option<String>)>,
+    /// When this leader first knew of it.
+    first_seen: Instant,
     stop: watch::Sender<bool>,
 }
 
@@ -149,6 +152,8 @@ impl Shipper {
             .build()
             .map_err(|e| crate::ClusterError::Config(e.to_string()))?;
         let tip = engine.last_seq();
+        // Nothing goes before the standbys have said how far they are.
+        engine.hold_wal(Some(1));
         Ok(Shipper {
             inner: Arc::new(Inner {
                 engine,
@@ -263,13 +268,17 @@ impl Inner {
     /// Keeps the set of standbys current and the WAL held for them.
     async fn discover(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            if self.leadership.write_epoch().is_ok() {
-                match self.leadership.peers().await {
-                    Ok(found) => self.update_peers(found).await,
+            match self.leadership.write_epoch().is_ok() {
+                true => match self.leadership.peers().await {
+                    Ok(found) => {
+                        self.update_peers(found).await;
+                        self.hold_wal();
+                    }
                     Err(e) => tracing::debug!(error = %e, "cannot list the shard's replicas"),
-                }
+                },
+                // A standby's WAL is its own to drop.
+                false => self.engine.hold_wal(None),
             }
-            self.hold_wal();
             let _ = tokio::time::timeout(Duration::from_secs(1), stop.changed()).await;
         }
     }
@@ -287,6 +296,7 @@ impl Inner {
                         published: AtomicBool::new(false),
                         joined_at: AtomicU64::new(0),
                         status: Mutex::new((StandbyState::Connecting, None, None)),
+                        first_seen: Instant::now(),
                         stop: watch::channel(false).0,
                     });
                     tracing::info!(standby = %m.node_id, url = %m.url, "shipping the WAL to a standby");
@@ -319,7 +329,7 @@ impl Inner {
             .filter(|p| {
                 let (state, ok, _) = *p.status.lock();
                 !matches!(state, StandbyState::Diverged | StandbyState::TooFarBehind)
-                    && ok.is_some_and(|t| t.elapsed() < HOLD_FOR)
+                    && ok.unwrap_or(p.first_seen).elapsed() < HOLD_FOR
             })
             .map(|p| p.acked.load(Ordering::Relaxed) + 1)
             .min();

@@ -6,7 +6,7 @@
 
 use crate::etcd::Etcd;
 use crate::fixtures::*;
-use crate::leadership::{leader_of, replica, role, spans, status, TOKEN};
+use crate::leadership::{leader_of, replica, role, spans, status, LEASE, TOKEN};
 use crate::support::*;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -115,33 +115,36 @@ fn post_records(s: &Server, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Va
 #[test]
 fn failover_under_load_keeps_every_acked_write_and_the_old_leader_rejoins() {
     const WORKERS: u8 = 4;
-    const BATCHES: u32 = 100;
-    const SPANS: u32 = 10;
+    const BATCHES: u32 = 25;
+    const SPANS: u32 = 100;
     let etcd = Etcd::start();
     let dir = tempfile::tempdir().unwrap();
-    let dirs = [dir.path().join("a"), dir.path().join("b")];
-    let mut servers = [
-        Some(replica(&dirs[0], &etcd, "a")),
-        Some(replica(&dirs[1], &etcd, "b")),
-    ];
-    let li = leader_of(
-        &[servers[0].as_ref().unwrap(), servers[1].as_ref().unwrap()],
-        Duration::from_secs(15),
-    );
-    let si = 1 - li;
-    let standby = servers[si].take().unwrap();
+    let names = ["a", "b", "c"];
+    let dirs: Vec<_> = names.iter().map(|n| dir.path().join(n)).collect();
+    let mut servers: Vec<Option<Server>> = names
+        .iter()
+        .zip(&dirs)
+        .map(|(n, d)| Some(replica(d, &etcd, n)))
+        .collect();
+    let all: Vec<&Server> = servers.iter().map(|s| s.as_ref().unwrap()).collect();
+    let li = leader_of(&all, Duration::from_secs(15));
     let leader = servers[li].take().unwrap();
-    // The standby counts for acks before the load starts.
+    let live: Vec<Server> = servers.into_iter().flatten().collect();
+    // Both standbys count for acks before the load starts.
     assert!(
         eventually(Duration::from_secs(10), || {
-            status(&leader)["standbys"][0]["state"] == "in_sync"
+            let st = status(&leader);
+            st["standbys"]
+                .as_array()
+                .is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["state"] == "in_sync"))
         }),
         "{}",
         status(&leader)
     );
 
     // Load through a retrying client; the leader dies a third of the way.
-    let endpoints = vec![leader.grpc.clone(), standby.grpc.clone()];
+    let mut endpoints = vec![leader.grpc.clone()];
+    endpoints.extend(live.iter().map(|s| s.grpc.clone()));
     let sent = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
@@ -160,36 +163,43 @@ fn failover_under_load_keeps_every_acked_write_and_the_old_leader_rejoins() {
     }
     let killed = Instant::now();
     leader.kill();
+    let deadline = killed + LEASE + Duration::from_secs(2);
+    let new = loop {
+        if let Some(i) = (0..live.len()).find(|i| role(&live[*i]) == "leader") {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new leader within lease + 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("new leader {:?} after the kill", killed.elapsed());
     for w in workers {
         w.join().unwrap();
     }
-    eprintln!(
-        "load finished {:?} after the leader was killed",
-        killed.elapsed()
-    );
-    assert_eq!(role(&standby), "leader");
     let total = (WORKERS as u32 * BATCHES * SPANS) as u64;
-    let stored = standby.get("/api/v1/services").1["services"][0]["span_count"].as_u64();
-    assert_eq!(
-        stored,
-        Some(total),
-        "every acked span is on the new leader, once"
-    );
+    let (new_leader, other) = (&live[new], &live[1 - new]);
+    caught_up(new_leader, other, Duration::from_secs(15));
+    for s in &live {
+        let stored = s.get("/api/v1/services").1["services"][0]["span_count"].as_u64();
+        assert_eq!(
+            stored,
+            Some(total),
+            "every acked span on every live replica, once"
+        );
+    }
+    assert_eq!(answers(other), answers(new_leader));
 
     // The old leader comes back, drops what it alone held, catches up.
-    let back = replica(&dirs[li], &etcd, ["a", "b"][li]);
+    let back = replica(&dirs[li], &etcd, names[li]);
     assert!(eventually(Duration::from_secs(15), || role(&back) == "standby"));
-    caught_up(&standby, &back, Duration::from_secs(30));
-    assert_eq!(answers(&back), answers(&standby));
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            status(&standby)["standbys"][0]["state"] == "in_sync"
-        }),
-        "{}",
-        status(&standby)
-    );
+    caught_up(new_leader, &back, Duration::from_secs(30));
+    assert_eq!(answers(&back), answers(new_leader));
     back.stop();
-    standby.stop();
+    for s in live {
+        s.stop();
+    }
 }
 
 #[test]
@@ -246,6 +256,23 @@ fn static_mode_ships_spans_logs_blobs_and_comments_and_standbys_refuse_writes() 
     assert_eq!(st["role"], "leader");
     assert_eq!(st["standbys"][0]["state"], "in_sync", "{st}");
     assert_eq!(st["standbys"][0]["lag"], 0, "{st}");
+    // The same through the CLI, as JSON and as a table.
+    let env = [
+        ("TAEL_SERVER", leader.rest.as_str()),
+        ("TAEL_CLUSTER_TOKEN", TOKEN),
+    ];
+    let v = cli_json(&["cluster", "status"], &env);
+    assert_eq!(
+        (v["role"].as_str(), v["standbys"][0]["acked_seq"].as_u64()),
+        (Some("leader"), st["applied_seq"].as_u64()),
+        "{v}"
+    );
+    let (code, table, _) = cli(&["cluster", "status", "--format", "table"], &env);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("in_sync") && table.contains(&standby_url),
+        "{table}"
+    );
 
     // A standby that restarts picks up where it was.
     standby.stop();
@@ -268,73 +295,88 @@ fn static_mode_ships_spans_logs_blobs_and_comments_and_standbys_refuse_writes() 
 }
 
 #[test]
-fn required_acks_wait_for_standbys_in_sync() {
+fn required_acks_count_standbys_in_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let (leader_addr, standby_addr) = (free_addr(), free_addr());
+    let (leader_addr, s1_addr, s2_addr) = (free_addr(), free_addr(), free_addr());
     let leader_url = format!("http://{leader_addr}");
-    let standby_url = format!("http://{standby_addr}");
-    let standby = Server::start_on(
-        &dir.path().join("s"),
-        &standby_addr,
-        &[
-            ("TAEL_CLUSTER_TOKEN", TOKEN),
-            ("TAEL_WAL_LEADER", &leader_url),
-        ],
-    );
+    let standbys = format!("http://{s1_addr},http://{s2_addr}");
+    let standby = |name: &str, addr: &str| {
+        Server::start_on(
+            &dir.path().join(name),
+            addr,
+            &[
+                ("TAEL_CLUSTER_TOKEN", TOKEN),
+                ("TAEL_WAL_LEADER", &leader_url),
+            ],
+        )
+    };
     let start_leader = |acks: &str| {
         Server::start_on(
             &dir.path().join("l"),
             &leader_addr,
             &[
                 ("TAEL_CLUSTER_TOKEN", TOKEN),
-                ("TAEL_WAL_STANDBYS", &standby_url),
+                ("TAEL_WAL_STANDBYS", &standbys),
                 ("TAEL_WAL_REQUIRED_ACKS", acks),
                 ("TAEL_LEADER_LEASE", "2s"),
             ],
         )
     };
-    let in_sync = |l: &Server| {
+    let in_sync = |l: &Server, n: usize| {
         eventually(Duration::from_secs(10), || {
-            status(l)["standbys"][0]["state"] == "in_sync"
+            status(l)["standbys"]
+                .as_array()
+                .is_some_and(|s| s.iter().filter(|s| s["state"] == "in_sync").count() == n)
         })
     };
-    let mut tag = 0u8;
-    let mut write = |l: &Server| {
-        tag += 1;
-        grpc_traces(&l.grpc, spans(tag, 0, 10), false)
-    };
+    let count = |s: &Server| s.get("/api/v1/services").1["services"][0]["span_count"].as_u64();
+    let s1 = standby("s1", &s1_addr);
+    let s2 = standby("s2", &s2_addr);
 
-    // One standby required: a paused standby means no ack.
+    // 1 of 2: with one standby killed, writes go on.
     let leader = start_leader("1");
-    assert!(in_sync(&leader));
-    write(&leader).unwrap();
-    send_signal(standby.child.id(), "STOP");
-    let refused = write(&leader).unwrap_err();
+    assert!(in_sync(&leader, 2), "{}", status(&leader));
+    grpc_traces(&leader.grpc, spans(40, 0, 100), false).unwrap();
+    s2.kill();
+    grpc_traces(&leader.grpc, spans(41, 0, 100), false).unwrap();
+    leader.stop();
+
+    // 2 of 2: with one standby down, a write fails with 503; once the
+    // standby is back the client's retry is acked, stored once everywhere.
+    let leader = start_leader("2");
+    assert!(in_sync(&leader, 1), "{}", status(&leader));
+    let refused = grpc_traces(&leader.grpc, spans(42, 0, 100), false).unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     assert!(
         refused.message().contains("standbys"),
         "{}",
         refused.message()
     );
-    send_signal(standby.child.id(), "CONT");
-    assert!(in_sync(&leader), "{}", status(&leader));
-    write(&leader).unwrap();
-    caught_up(&leader, &standby, Duration::from_secs(10));
+    let s2 = standby("s2", &s2_addr);
+    assert!(in_sync(&leader, 2), "{}", status(&leader));
+    grpc_traces(&leader.grpc, spans(42, 0, 100), false).unwrap();
+    caught_up(&leader, &s1, Duration::from_secs(10));
+    caught_up(&leader, &s2, Duration::from_secs(10));
+    for s in [&leader, &s1, &s2] {
+        assert_eq!(count(s), Some(300));
+    }
+    assert_eq!(answers(&s2), answers(&leader));
     leader.stop();
 
     // Asynchronous: a paused standby does not hold acks back, and gets
     // everything once it runs again.
     let leader = start_leader("0");
-    assert!(in_sync(&leader));
-    send_signal(standby.child.id(), "STOP");
+    assert!(in_sync(&leader, 2));
+    send_signal(s1.child.id(), "STOP");
     let t = Instant::now();
-    write(&leader).unwrap();
+    grpc_traces(&leader.grpc, spans(43, 0, 100), false).unwrap();
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-    send_signal(standby.child.id(), "CONT");
-    caught_up(&leader, &standby, Duration::from_secs(10));
-    assert_eq!(answers(&standby), answers(&leader));
+    send_signal(s1.child.id(), "CONT");
+    caught_up(&leader, &s1, Duration::from_secs(10));
+    assert_eq!(answers(&s1), answers(&leader));
     leader.stop();
-    standby.stop();
+    s1.stop();
+    s2.stop();
 }
 
 #[test]
@@ -394,6 +436,18 @@ fn wal_records_refuse_stale_epochs_across_restarts_and_bad_input() {
     );
     let (code, v) = send(&s, &h("3"), record(2, 1, &export));
     assert_eq!((code, v["reason"].as_str()), (409, Some("fenced")), "{v}");
+    // A truncated record, a wrong CRC, a wrong token: 4xx, nothing stored.
+    let mut torn = record(2, 1, &export);
+    torn.pop();
+    assert_eq!(send(&s, &h("5"), torn).0, 400);
+    let mut bad_crc = record(2, 1, &export);
+    let last = bad_crc.len() - 1;
+    bad_crc[last] ^= 0xff;
+    assert_eq!(send(&s, &h("5"), bad_crc).0, 400);
+    let mut wrong = h("5");
+    wrong[0].1 = "Bearer not-the-cluster-token".into();
+    assert_eq!(send(&s, &wrong, record(2, 1, &export)).0, 401);
+    assert_eq!(status(&s)["applied_seq"].as_u64(), Some(1));
     s.stop();
     let s = Server::start(dir.path(), &env);
     let (code, v) = send(&s, &h("3"), record(2, 1, &export));
@@ -427,6 +481,7 @@ fn a_paused_leader_acks_nothing_after_it_resumes_and_follows_the_new_one() {
         status(&leader)["standbys"][0]["state"] == "in_sync"
     }));
     grpc_traces(&leader.grpc, spans(30, 0, 20), false).unwrap();
+    let old_epoch = status(&leader)["epoch"].as_u64().unwrap();
 
     send_signal(leader.child.id(), "STOP");
     assert!(
@@ -439,6 +494,19 @@ fn a_paused_leader_acks_nothing_after_it_resumes_and_follows_the_new_one() {
     // Its lease ran out while it was paused: it must not ack.
     let refused = grpc_traces(&leader.grpc, spans(32, 0, 20), false).unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    // What it would ship under its old epoch is refused.
+    let auth = format!("Bearer {TOKEN}");
+    let epoch = old_epoch.to_string();
+    let (code, v) = post_records(
+        &standby,
+        &[
+            ("authorization", &auth),
+            ("x-tael-wal-epoch", &epoch),
+            ("x-tael-wal-epoch-start", "1"),
+        ],
+        Vec::new(),
+    );
+    assert_eq!((code, v["reason"].as_str()), (409, Some("fenced")), "{v}");
     assert!(eventually(Duration::from_secs(10), || role(&leader) == "standby"));
     caught_up(&standby, &leader, Duration::from_secs(15));
     assert_eq!(answers(&leader), answers(&standby));
