@@ -70,6 +70,32 @@ impl History {
         })
     }
 
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> Vec<EpochStart> {
+        self.entries.lock().clone()
+    }
+
+    /// Replaces the history in `dir` with `entries` (a replica filled from
+    /// its leader's copy takes the leader's history): written to a
+    /// temporary file, fsynced, renamed over.
+    pub fn replace(dir: &Path, entries: &[EpochStart]) -> Result<(), ClusterError> {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let path = dir.join("HISTORY");
+        let tmp = dir.join("HISTORY.tmp");
+        let text: String = entries
+            .iter()
+            .map(|e| format!("{} {}\n", e.epoch, e.first_seq))
+            .collect();
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io(dir, e))
+    }
+
     /// The newest entry.
     pub fn last(&self) -> Option<EpochStart> {
         self.entries.lock().last().copied()
@@ -142,5 +168,17 @@ mod tests {
         );
         std::fs::write(dir.path().join("HISTORY"), "x y\n").unwrap();
         assert!(History::open(dir.path()).is_err());
+        let taken = [
+            EpochStart {
+                epoch: 4,
+                first_seq: 1,
+            },
+            EpochStart {
+                epoch: 9,
+                first_seq: 70,
+            },
+        ];
+        History::replace(dir.path(), &taken).unwrap();
+        assert_eq!(History::open(dir.path()).unwrap().entries(), taken);
     }
 }

@@ -488,6 +488,11 @@ impl Leadership {
         }
     }
 
+    /// This replica's epoch history.
+    pub fn history(&self) -> Vec<crate::history::EpochStart> {
+        self.inner.history.entries()
+    }
+
     /// Where this replica's records of `epoch` start (its history).
     pub fn epoch_start(&self, epoch: u64) -> Option<u64> {
         self.inner

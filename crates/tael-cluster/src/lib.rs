@@ -9,6 +9,7 @@
 //! records start in etcd (`membership.rs`, `history.rs`). etcd is reached
 //! through its JSON gateway (`etcd.rs`; why in docs/adr/0004).
 
+pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod etcd;

@@ -3,6 +3,7 @@
 //! standby), over the node's engine. The server's `/internal/*` routes and
 //! the write gate sit on this.
 
+use crate::bootstrap::WalRange;
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::gate::LeaderGatedIngest;
@@ -110,6 +111,38 @@ impl Replica {
         }
     }
 
+    /// `GET /internal/wal/oldest`.
+    pub fn wal_range(&self) -> WalRange {
+        WalRange {
+            oldest_seq: self.engine.oldest_wal_seq(),
+            last_seq: self.engine.last_seq(),
+            history: self.leadership.history(),
+        }
+    }
+
+    /// `GET /internal/snapshot`: a copy of this replica's data as a stream
+    /// of chunks, written on the blocking pool as the reader takes them.
+    pub fn snapshot_stream(
+        &self,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut w = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let res = engine
+                .write_snapshot(&mut w)
+                .map_err(|e| std::io::Error::other(e.to_string()));
+            if let Err(e) = res {
+                tracing::error!(error = %e, "the snapshot failed");
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+    }
+
     /// Stores records shipped under `epoch` (whose records start at
     /// `epoch_start`); `body` is WAL records in their framing. Returns the
     /// last sequence number stored.
@@ -151,5 +184,40 @@ impl Replica {
                 },
                 e => ReceiveError::Storage(e),
             })
+    }
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// A writer that hands its bytes to a channel in chunks (blocking when
+/// the reader is behind).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
     }
 }

@@ -103,6 +103,16 @@ struct Peer {
     stop: watch::Sender<bool>,
 }
 
+/// What one step of a standby's loop did.
+enum Stepped {
+    /// Asked the standby how far it is.
+    Asked,
+    /// Sent it records.
+    Shipped,
+    /// It has everything.
+    Idle,
+}
+
 enum ShipError {
     Gap(u64),
     Fenced(String),
@@ -406,6 +416,7 @@ impl Inner {
         let mut tip = self.tip.subscribe();
         let mut cursor: Option<WalCursor> = None;
         let mut backoff = Duration::from_millis(100);
+        let mut logged: Option<StandbyState> = None;
         while !*stop.borrow() {
             let Ok(epoch) = self.leadership.write_epoch() else {
                 cursor = None;
@@ -415,8 +426,12 @@ impl Inner {
             };
             tip.mark_unchanged();
             match self.step(&p, epoch, &mut cursor).await {
-                Ok(true) => backoff = Duration::from_millis(100),
-                Ok(false) => {
+                Ok(Stepped::Shipped) => {
+                    backoff = Duration::from_millis(100);
+                    logged = None;
+                }
+                Ok(Stepped::Asked) => {}
+                Ok(Stepped::Idle) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), tip.changed()).await;
                 }
                 Err(ShipError::Gap(next)) => cursor = Some(WalCursor::at(next)),
@@ -432,8 +447,9 @@ impl Inner {
                         ShipError::Failed(m) => (StandbyState::Unreachable, m),
                         ShipError::Gap(n) => (StandbyState::Unreachable, format!("gap at {n}")),
                     };
-                    if p.status.lock().0 != state {
+                    if logged != Some(state) {
                         tracing::warn!(standby = %p.node_id, error = %msg, "shipping to a standby failed");
+                        logged = Some(state);
                     }
                     self.leave_in_sync(&p).await;
                     {
@@ -449,20 +465,19 @@ impl Inner {
         }
     }
 
-    /// Sends the standby what it lacks (or asks where it is); whether
-    /// there was anything to do.
+    /// Sends the standby what it lacks, or asks where it is.
     async fn step(
         &self,
         p: &Peer,
         epoch: u64,
         cursor: &mut Option<WalCursor>,
-    ) -> Result<bool, ShipError> {
+    ) -> Result<Stepped, ShipError> {
         let start = self.leadership.epoch_start(epoch).unwrap_or(1);
         let Some(mut cur) = cursor.take() else {
             let applied = self.post(p, epoch, start, Vec::new()).await?;
             self.acked_through(p, applied).await;
             *cursor = Some(WalCursor::at(applied + 1));
-            return Ok(true);
+            return Ok(Stepped::Asked);
         };
         let engine = self.engine.clone();
         let (cur, read) = tokio::task::spawn_blocking(move || {
@@ -481,7 +496,7 @@ impl Inner {
         let next = cur.next_seq();
         *cursor = Some(cur);
         let Some(last) = records.last().map(|r| r.seq) else {
-            return Ok(false);
+            return Ok(Stepped::Idle);
         };
         let mut body = Vec::with_capacity(records.iter().map(|r| r.payload.len() + 17).sum());
         for r in &records {
@@ -492,7 +507,7 @@ impl Inner {
         if applied < last || next != last + 1 {
             *cursor = Some(WalCursor::at(applied + 1));
         }
-        Ok(true)
+        Ok(Stepped::Shipped)
     }
 
     async fn acked_through(&self, p: &Peer, applied: u64) {

@@ -10,6 +10,10 @@
 //!
 //! `POST /internal/wal/records`: WAL records shipped by the leader (the
 //! wire format is documented in `tael_cluster::ship`).
+//!
+//! `GET /internal/wal/oldest` and `GET /internal/snapshot`: where this
+//! replica's WAL starts, and a whole copy of its data, for a replica too
+//! far behind to catch up from the WAL (`tael_cluster::bootstrap`).
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -19,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use tael_cluster::bootstrap::{OLDEST_ROUTE, SNAPSHOT_ROUTE};
 use tael_cluster::ship::{EPOCH_HEADER, EPOCH_START_HEADER, WAL_ROUTE};
 use tael_cluster::{ReceiveError, Replica, ReplicaStatus};
 use tael_core::ErrorCode;
@@ -105,15 +110,33 @@ async fn wal_records(
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(CLUSTER_ROUTE, get(status)).route(
-        WAL_ROUTE,
-        // A batch is at least one record, which may be as large as
-        // the WAL takes.
-        post(wal_records).layer(axum::extract::DefaultBodyLimit::max(
-            tael_storage::wal::MAX_RECORD + (8 << 20),
-        )),
+async fn wal_oldest(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<tael_cluster::bootstrap::WalRange>, ApiError> {
+    Ok(Json(authorized(&st, &headers)?.wal_range()))
+}
+
+async fn snapshot(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let stream = authorized(&st, &headers)?.snapshot_stream();
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-tael-snapshot")],
+        axum::body::Body::from_stream(stream),
     )
+        .into_response())
+}
+
+pub fn routes() -> Router<AppState> {
+    // A batch of shipped records is at least one record, which may be as
+    // large as the WAL takes.
+    let records = post(wal_records).layer(axum::extract::DefaultBodyLimit::max(
+        tael_storage::wal::MAX_RECORD + (8 << 20),
+    ));
+    Router::new()
+        .route(CLUSTER_ROUTE, get(status))
+        .route(WAL_ROUTE, records)
+        .route(OLDEST_ROUTE, get(wal_oldest))
+        .route(SNAPSHOT_ROUTE, get(snapshot))
 }
 
 #[cfg(test)]

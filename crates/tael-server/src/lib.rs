@@ -153,6 +153,15 @@ impl Node {
                 let fence_dir = config.engine.data_dir.join("cluster");
                 let mut ec = config.engine.clone();
                 if config.cluster.enabled() {
+                    let filled = tael_cluster::bootstrap::fill_if_too_far_behind(
+                        &config.cluster,
+                        &ec,
+                        &fence_dir,
+                    )
+                    .await;
+                    if let Err(e) = filled {
+                        tracing::error!(error = %e, "cannot fill this replica from its leader's copy; starting with what it has");
+                    }
                     ec.wal_keep_through =
                         tael_cluster::membership::keep_through(&config.cluster, &fence_dir)
                             .await

@@ -19,6 +19,8 @@ pub mod slow_delete;
 pub mod text;
 pub mod wal;
 
-pub use engine::{Engine, EngineConfig, EngineStats, IngestObserver, IngestOutcome, Snapshot};
+pub use engine::{
+    install_snapshot, Engine, EngineConfig, EngineStats, IngestObserver, IngestOutcome, Snapshot,
+};
 pub use error::StorageError;
 pub use manifest::Signal;

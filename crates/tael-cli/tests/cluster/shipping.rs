@@ -515,3 +515,58 @@ fn a_paused_leader_acks_nothing_after_it_resumes_and_follows_the_new_one() {
     leader.stop();
     standby.stop();
 }
+
+#[test]
+fn a_new_replica_of_a_shard_with_flushed_data_is_filled_from_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leader_addr, standby_addr) = (free_addr(), free_addr());
+    let leader_url = format!("http://{leader_addr}");
+    let standby_url = format!("http://{standby_addr}");
+    // A single node with data, flushed when it stops.
+    let single = Server::start_on(&dir.path().join("l"), &leader_addr, &[]);
+    grpc_traces(&single.grpc, spans(50, 0, 300), false).unwrap();
+    grpc_logs(&single.grpc, big_body_logs(30)).unwrap();
+    assert_eq!(
+        comment(&single, &hex(&trace_id(50, 7)), "before replicas"),
+        201
+    );
+    single.stop();
+    // It becomes the leader of a shard; a new, empty standby joins.
+    let leader = Server::start_on(
+        &dir.path().join("l"),
+        &leader_addr,
+        &[
+            ("TAEL_CLUSTER_TOKEN", TOKEN),
+            ("TAEL_WAL_STANDBYS", &standby_url),
+        ],
+    );
+    grpc_traces(&leader.grpc, spans(51, 0, 40), false).unwrap();
+    let standby = Server::start_on(
+        &dir.path().join("s"),
+        &standby_addr,
+        &[
+            ("TAEL_CLUSTER_TOKEN", TOKEN),
+            ("TAEL_WAL_LEADER", &leader_url),
+        ],
+    );
+    caught_up(&leader, &standby, Duration::from_secs(20));
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            status(&leader)["standbys"][0]["state"] == "in_sync"
+        }),
+        "{}",
+        status(&leader)
+    );
+    grpc_traces(&leader.grpc, spans(52, 0, 10), false).unwrap();
+    caught_up(&leader, &standby, Duration::from_secs(10));
+    assert_eq!(answers(&standby), answers(&leader));
+    let stored = standby.get("/api/v1/services").1["services"][0]["span_count"].as_u64();
+    assert_eq!(stored, Some(350));
+    // Its text index is rebuilt from the copied parts.
+    assert!(eventually(Duration::from_secs(20), || {
+        let (_, v) = standby.get("/api/v1/logs?limit=5&last=1d&q=frame");
+        v["logs"].as_array().is_some_and(|l| !l.is_empty())
+    }));
+    leader.stop();
+    standby.stop();
+}

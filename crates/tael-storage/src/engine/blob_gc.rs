@@ -72,6 +72,8 @@ impl Engine {
 
     /// Runs blob garbage collection now.
     pub fn collect_blobs(&self) -> Result<Collected, StorageError> {
+        // Not while a snapshot copies the packs (`snapshot.rs`).
+        let _m = self.compact_lock.lock();
         let live = self.live_blobs()?;
         let ns = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
         let now = tael_core::time::now_ns();

@@ -15,6 +15,8 @@
 
 mod blob_gc;
 mod maintenance;
+mod snapshot;
+pub use snapshot::install_snapshot;
 #[cfg(test)]
 mod tests;
 mod text_index;
@@ -194,7 +196,8 @@ pub struct Engine {
     recent: Mutex<RecentKeys>,
     /// Serialises flushes.
     flush_lock: Mutex<()>,
-    /// Serialises compaction and retention (which run beside flushes).
+    /// Serialises compaction, retention and blob collection (which run
+    /// beside flushes) and snapshots.
     compact_lock: Mutex<()>,
     /// Serializes manifest commits, so the manifest is stored and the
     /// rollups merged outside the state lock (ingest waits for neither).
@@ -217,6 +220,9 @@ pub struct Engine {
     /// The first WAL sequence number a flush must keep (records a standby
     /// has yet to receive); `u64::MAX` when nothing is held.
     wal_hold: std::sync::atomic::AtomicU64,
+    /// The WAL from this sequence number is kept for a standby that took
+    /// a snapshot at that instant (`snapshot.rs`).
+    snapshot_pin: Mutex<Option<(u64, std::time::Instant)>>,
     /// The data dir's `LOCK`, held exclusively for the engine's lifetime
     /// (one writer per data dir; the OS releases it if the process dies).
     _lock: std::fs::File,
@@ -322,6 +328,7 @@ impl Engine {
             observers: RwLock::new(Vec::new()),
             last_text_retention: Mutex::new(std::time::Instant::now()),
             wal_hold: std::sync::atomic::AtomicU64::new(u64::MAX),
+            snapshot_pin: Mutex::new(None),
             _lock: lock,
         });
         let (flushed, opened_parts) = {
@@ -656,7 +663,10 @@ impl Engine {
 
     /// The highest sequence number a flush may drop records through.
     fn droppable_through(&self, flushed: u64) -> u64 {
-        let hold = self.wal_hold.load(std::sync::atomic::Ordering::Relaxed);
+        let hold = self
+            .wal_hold
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.snapshot_hold());
         flushed.min(hold.saturating_sub(1))
     }
 

@@ -578,6 +578,41 @@ impl Wal {
         self.sync.lock().synced_seq
     }
 
+    /// The first sequence number still held (the next one when the log
+    /// holds none).
+    pub fn oldest_seq(&self) -> u64 {
+        let w = self.write.lock();
+        w.closed.first().map_or(w.current.first_seq, |c| c.0)
+    }
+
+    /// The last sequence number of the WAL in `dir`, read without opening
+    /// it (0 when it holds none).
+    pub fn last_seq_in(dir: &Path) -> Result<u64, StorageError> {
+        if !dir.exists() {
+            return Ok(0);
+        }
+        let Some((first, path)) = list_segments(dir)?.pop() else {
+            return Ok(0);
+        };
+        let mut buf = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .map_err(|e| StorageError::io(&path, e))?;
+        let (recs, _) = continuous_records(&buf, first);
+        Ok(recs.last().map_or(first.saturating_sub(1), |r| r.seq))
+    }
+
+    /// Empties the WAL in `dir` so that its next record is `next_seq` (a
+    /// replica filled from a snapshot that covers the records before).
+    pub fn reset(dir: &Path, next_seq: u64) -> Result<(), StorageError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        Self::create_segment(dir, next_seq.max(1), None)?;
+        Ok(())
+    }
+
     /// The segment holding `seq` as (first_seq, last_seq if closed, path),
     /// or the first sequence number still held when `seq` was dropped.
     fn segment_of(&self, seq: u64) -> Result<(u64, Option<u64>, PathBuf), u64> {
