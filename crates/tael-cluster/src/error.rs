@@ -20,6 +20,9 @@ pub enum ClusterError {
     /// A cluster setting is wrong.
     #[error("{0}")]
     Config(String),
+    /// A cluster file could not be written.
+    #[error(transparent)]
+    Storage(#[from] tael_storage::StorageError),
 }
 
 impl ClusterError {
@@ -27,7 +30,9 @@ impl ClusterError {
         match self {
             ClusterError::Etcd(_) => ErrorCode::Unavailable,
             ClusterError::Config(_) => ErrorCode::InvalidArgument,
-            ClusterError::Fence { .. } | ClusterError::CorruptFence { .. } => ErrorCode::Internal,
+            ClusterError::Fence { .. }
+            | ClusterError::CorruptFence { .. }
+            | ClusterError::Storage(_) => ErrorCode::Internal,
         }
     }
 }

@@ -10,7 +10,6 @@
 
 use crate::error::ClusterError;
 use parking_lot::Mutex;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &str = "tael-epoch 1";
@@ -60,22 +59,11 @@ impl Fence {
     }
 
     fn store(&self, epoch: u64) -> Result<(), ClusterError> {
-        let io = |path: &Path, source| ClusterError::Fence {
-            path: path.display().to_string(),
-            source,
-        };
-        let tmp = self.path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(format!("{MAGIC} {epoch}\n").as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io(dir, e))?;
-        }
-        Ok(())
+        let text = format!("{MAGIC} {epoch}\n");
+        Ok(tael_storage::part::write_file_durably(
+            &self.path,
+            text.as_bytes(),
+        )?)
     }
 }
 

@@ -79,21 +79,14 @@ impl History {
     /// its leader's copy takes the leader's history): written to a
     /// temporary file, fsynced, renamed over.
     pub fn replace(dir: &Path, entries: &[EpochStart]) -> Result<(), ClusterError> {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let path = dir.join("HISTORY");
-        let tmp = dir.join("HISTORY.tmp");
         let text: String = entries
             .iter()
             .map(|e| format!("{} {}\n", e.epoch, e.first_seq))
             .collect();
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(text.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io(dir, e))
+        Ok(tael_storage::part::write_file_durably(
+            &dir.join("HISTORY"),
+            text.as_bytes(),
+        )?)
     }
 
     /// The newest entry.
