@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-$(mktemp -d /tmp/tael-cluster.XXXXXX)}
+mkdir -p "$DIR"
 if [ -z "${TAEL_BIN:-}" ]; then
   cargo build --release -p tael-cli >/dev/null
   TAEL_BIN=$PWD/target/release/tael
