@@ -38,7 +38,7 @@ async fn leader_url(cfg: &ClusterConfig) -> Result<Option<String>, ClusterError>
         Mode::StaticStandby => Ok(cfg.wal_leader.clone()),
         Mode::Etcd => {
             let etcd = Etcd::new(cfg.etcd_endpoints.clone(), Duration::from_secs(2))?;
-            let key = format!("/tael/{}/shards/{}/leader", cfg.cluster, cfg.shard_id);
+            let key = format!("{}leader", cfg.shard_prefix());
             let Some(kv) = etcd.get(&key).await? else {
                 return Ok(None);
             };

@@ -138,6 +138,12 @@ impl ClusterConfig {
         out
     }
 
+    /// The etcd prefix of this replica's shard:
+    /// `/tael/<cluster>/shards/<id>/` (see `membership.rs` for the keys).
+    pub fn shard_prefix(&self) -> String {
+        format!("/tael/{}/shards/{}/", self.cluster, self.shard_id)
+    }
+
     /// Lease seconds as etcd takes them (whole seconds, rounded up).
     pub fn lease_secs(&self) -> i64 {
         let ms = self.leader_lease.as_millis() as i64;

@@ -212,13 +212,24 @@ impl Etcd {
         guard: &str,
         guard_revision: i64,
     ) -> Result<bool, ClusterError> {
-        let g = b64(guard.as_bytes());
+        let put = json!({ "request_put": { "key": b64(key.as_bytes()), "value": b64(value) } });
+        self.if_created(guard, guard_revision, put).await
+    }
+
+    /// Runs the request `op` only while `guard` is the key created at
+    /// `revision`; whether it ran.
+    async fn if_created(
+        &self,
+        guard: &str,
+        revision: i64,
+        op: Value,
+    ) -> Result<bool, ClusterError> {
         let v = self
             .call(
                 "/v3/kv/txn",
                 json!({
-                    "compare": [{ "key": g, "target": "CREATE", "result": "EQUAL", "create_revision": guard_revision.to_string() }],
-                    "success": [{ "request_put": { "key": b64(key.as_bytes()), "value": b64(value) } }],
+                    "compare": [{ "key": b64(guard.as_bytes()), "target": "CREATE", "result": "EQUAL", "create_revision": revision.to_string() }],
+                    "success": [op],
                 }),
             )
             .await?;
@@ -251,17 +262,8 @@ impl Etcd {
         key: &str,
         create_revision: i64,
     ) -> Result<bool, ClusterError> {
-        let k = b64(key.as_bytes());
-        let v = self
-            .call(
-                "/v3/kv/txn",
-                json!({
-                    "compare": [{ "key": k, "target": "CREATE", "result": "EQUAL", "create_revision": create_revision.to_string() }],
-                    "success": [{ "request_delete_range": { "key": k } }],
-                }),
-            )
-            .await?;
-        Ok(v["succeeded"].as_bool() == Some(true))
+        let delete = json!({ "request_delete_range": { "key": b64(key.as_bytes()) } });
+        self.if_created(key, create_revision, delete).await
     }
 }
 

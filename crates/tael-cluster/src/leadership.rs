@@ -360,7 +360,7 @@ impl Leadership {
             Mode::Etcd => Some(Etcd::new(cfg.etcd_endpoints.clone(), timeout)?),
             _ => None,
         };
-        let prefix = format!("/tael/{}/shards/{}/", cfg.cluster, cfg.shard_id);
+        let prefix = cfg.shard_prefix();
         let fence = Fence::open(fence_dir)?;
         let mut state = State {
             role: Role::Candidate,

@@ -209,7 +209,7 @@ pub async fn keep_through(
     }
     let mine = History::open(fence_dir)?.last().map_or(0, |e| e.epoch);
     let etcd = Etcd::new(cfg.etcd_endpoints.clone(), Duration::from_secs(2))?;
-    let prefix = format!("/tael/{}/shards/{}/epochs/", cfg.cluster, cfg.shard_id);
+    let prefix = format!("{}epochs/", cfg.shard_prefix());
     let mut last_err = None;
     for _ in 0..10 {
         match etcd.get_prefix(&prefix).await {

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tael_storage::wal::{encode_record, WalCursor};
+use tael_storage::wal::{encode_record, WalCursor, HEADER};
 use tael_storage::{Engine, StorageError};
 use tokio::sync::watch;
 
@@ -259,17 +259,15 @@ impl Shipper {
 impl Inner {
     /// (standbys in sync that hold `seq`, how many are needed).
     fn acks(&self, seq: u64) -> (usize, usize) {
-        let peers = self.peers.lock();
-        let in_sync: Vec<&Arc<Peer>> = peers
-            .values()
-            .filter(|p| p.in_sync.load(Ordering::Relaxed))
-            .collect();
-        let have = in_sync
-            .iter()
-            .filter(|p| p.acked.load(Ordering::Relaxed) >= seq)
-            .count();
+        let (mut in_sync, mut have) = (0, 0);
+        for p in self.peers.lock().values() {
+            if p.in_sync.load(Ordering::Relaxed) {
+                in_sync += 1;
+                have += usize::from(p.acked.load(Ordering::Relaxed) >= seq);
+            }
+        }
         let need = match self.required {
-            RequiredAcks::All => in_sync.len(),
+            RequiredAcks::All => in_sync,
             RequiredAcks::Count(n) => n,
         };
         (have, need)
@@ -314,12 +312,11 @@ impl Inner {
                     peers.insert(m.node_id.clone(), peer);
                 }
             }
-            let ids: Vec<String> = peers
-                .keys()
-                .filter(|id| !found.iter().any(|m| &m.node_id == *id))
+            peers
+                .values()
+                .filter(|p| !found.iter().any(|m| m.node_id == p.node_id))
                 .cloned()
-                .collect();
-            ids.iter().filter_map(|id| peers.get(id).cloned()).collect()
+                .collect()
         };
         for p in gone {
             if self.leave_in_sync(&p).await {
@@ -434,9 +431,12 @@ impl Inner {
                 Ok(Stepped::Idle) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), tip.changed()).await;
                 }
-                Err(ShipError::Gap(next)) => cursor = Some(WalCursor::at(next)),
                 Err(e) => {
                     let (state, msg) = match e {
+                        ShipError::Gap(next) => {
+                            cursor = Some(WalCursor::at(next));
+                            continue;
+                        }
                         ShipError::Fenced(m) => {
                             self.deposed.store(epoch, Ordering::Relaxed);
                             self.acked.send_modify(|n| *n += 1);
@@ -445,7 +445,6 @@ impl Inner {
                         ShipError::Diverged(m) => (StandbyState::Diverged, m),
                         ShipError::TooFarBehind(m) => (StandbyState::TooFarBehind, m),
                         ShipError::Failed(m) => (StandbyState::Unreachable, m),
-                        ShipError::Gap(n) => (StandbyState::Unreachable, format!("gap at {n}")),
                     };
                     if logged != Some(state) {
                         tracing::warn!(standby = %p.node_id, error = %msg, "shipping to a standby failed");
@@ -498,7 +497,7 @@ impl Inner {
         let Some(last) = records.last().map(|r| r.seq) else {
             return Ok(Stepped::Idle);
         };
-        let mut body = Vec::with_capacity(records.iter().map(|r| r.payload.len() + 17).sum());
+        let mut body = Vec::with_capacity(records.iter().map(|r| r.payload.len() + HEADER).sum());
         for r in &records {
             encode_record(r.seq, r.kind, &r.payload, &mut body);
         }

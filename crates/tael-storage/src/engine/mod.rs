@@ -120,6 +120,11 @@ impl EngineConfig {
 /// exports use `Signal::wal_byte` (1 to 3).
 pub const COMMENT_WAL_KIND: u8 = 4;
 
+/// The comment of a [`COMMENT_WAL_KIND`] record.
+fn comment_of(json: &[u8]) -> Result<TraceComment, String> {
+    serde_json::from_slice(json).map_err(|e| format!("comment record: {e}"))
+}
+
 /// Called with the rows of each export once they are durable
 /// ([`Engine::observe_ingest`]).
 pub type IngestObserver = Arc<dyn Fn(Signal, &RecordBatch) + Send + Sync>;
@@ -583,27 +588,30 @@ impl Engine {
     /// is shipped to standbys like an export). Returns it and its WAL
     /// sequence number.
     pub fn add_comment(&self, c: TraceComment) -> Result<(TraceComment, u64), StorageError> {
-        self.add_comment_at(None, c)
+        let json = serde_json::to_vec(&c).map_err(|e| StorageError::Internal(e.to_string()))?;
+        self.add_comment_at(None, c, &json)
     }
 
+    /// Stores comment `c` whose WAL record is `json`, as record `at` when
+    /// given.
     fn add_comment_at(
         &self,
         at: Option<u64>,
         c: TraceComment,
+        json: &[u8],
     ) -> Result<(TraceComment, u64), StorageError> {
-        let json = serde_json::to_vec(&c).map_err(|e| StorageError::Internal(e.to_string()))?;
         let apply = |_| self.comments.add(c);
         let (seq, stored) = match at {
-            Some(at) => self.wal.append_at(at, COMMENT_WAL_KIND, &json, apply)?,
-            None => self.wal.append(COMMENT_WAL_KIND, &json, apply)?,
+            Some(at) => self.wal.append_at(at, COMMENT_WAL_KIND, json, apply)?,
+            None => self.wal.append(COMMENT_WAL_KIND, json, apply)?,
         };
         Ok((stored?, seq))
     }
 
+    /// Replays a comment record.
     fn apply_comment(&self, json: &[u8]) -> Result<TraceComment, StorageError> {
-        let c: TraceComment = serde_json::from_slice(json)
-            .map_err(|e| StorageError::Corrupt(format!("comment record: {e}")))?;
-        self.comments.add(c)
+        self.comments
+            .add(comment_of(json).map_err(StorageError::Corrupt)?)
     }
 
     /// Stores records shipped from the shard's leader, each at the
@@ -618,10 +626,10 @@ impl Engine {
             }
             match rec.kind {
                 COMMENT_WAL_KIND => {
-                    let c: TraceComment = serde_json::from_slice(&rec.payload).map_err(|e| {
-                        StorageError::InvalidArgument(format!("comment record {}: {e}", rec.seq))
+                    let c = comment_of(&rec.payload).map_err(|e| {
+                        StorageError::InvalidArgument(format!("WAL record {}: {e}", rec.seq))
                     })?;
-                    self.add_comment_at(Some(rec.seq), c)?;
+                    self.add_comment_at(Some(rec.seq), c, &rec.payload)?;
                 }
                 kind => {
                     let signal = Signal::from_wal_byte(kind).ok_or_else(|| {

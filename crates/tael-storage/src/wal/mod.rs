@@ -64,7 +64,8 @@ use std::sync::Arc;
 mod tail;
 pub use tail::WalCursor;
 
-const HEADER: usize = 17;
+/// Bytes of a record's header (the framing above).
+pub const HEADER: usize = 17;
 /// Dropped segments kept for reuse.
 pub const RECYCLED: usize = 4;
 /// Largest payload accepted (a decompressed request is capped well below).
@@ -193,6 +194,20 @@ fn continuous_records(buf: &[u8], first_seq: u64) -> (Vec<Record>, usize) {
     (recs, len)
 }
 
+/// The bytes of the segment at `path` that starts at `first_seq`, its
+/// continuous records and the length they take.
+fn read_segment(
+    path: &Path,
+    first_seq: u64,
+) -> Result<(Vec<u8>, Vec<Record>, usize), StorageError> {
+    let mut buf = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .map_err(|e| StorageError::io(path, e))?;
+    let (recs, valid) = continuous_records(&buf, first_seq);
+    Ok((buf, recs, valid))
+}
+
 /// Lists segments as (first_seq, path), oldest first.
 fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     list_numbered(dir, parse_segment_name)
@@ -277,11 +292,7 @@ impl Wal {
         let mut next_seq = 1;
         let n = segs.len();
         for (i, (first, path)) in segs.iter().enumerate() {
-            let mut buf = Vec::new();
-            File::open(path)
-                .and_then(|mut f| f.read_to_end(&mut buf))
-                .map_err(|e| StorageError::io(path, e))?;
-            let (recs, valid) = continuous_records(&buf, *first);
+            let (buf, recs, valid) = read_segment(path, *first)?;
             let last = recs
                 .last()
                 .map(|r| r.seq)
@@ -353,11 +364,7 @@ impl Wal {
             return Ok(0);
         }
         for (first, path) in list_segments(dir)? {
-            let mut buf = Vec::new();
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut buf))
-                .map_err(|e| StorageError::io(&path, e))?;
-            let (recs, _) = continuous_records(&buf, first);
+            let (buf, recs, _) = read_segment(&path, first)?;
             if first > seq + 1 {
                 std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
                 dropped += recs.len();
@@ -594,11 +601,7 @@ impl Wal {
         let Some((first, path)) = list_segments(dir)?.pop() else {
             return Ok(0);
         };
-        let mut buf = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
-            .map_err(|e| StorageError::io(&path, e))?;
-        let (recs, _) = continuous_records(&buf, first);
+        let (_, recs, _) = read_segment(&path, first)?;
         Ok(recs.last().map_or(first.saturating_sub(1), |r| r.seq))
     }
 
