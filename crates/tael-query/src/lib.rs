@@ -21,6 +21,7 @@ pub mod llm_usage;
 pub mod local;
 pub mod logs;
 pub mod metrics;
+pub mod operations;
 mod parallel;
 pub mod params;
 pub mod payloads;

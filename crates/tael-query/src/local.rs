@@ -205,6 +205,20 @@ impl Store for LocalStore {
         self.blocking(move |s| crate::topology::service_graph(&s.engine.snapshot(), window))
     }
 
+    fn operations(
+        &self,
+        window: TimeWindow,
+        service: Option<String>,
+    ) -> BoxFuture<'_, Result<crate::operations::OperationSet, QueryError>> {
+        self.blocking(move |s| {
+            crate::operations::OperationSet::collect(
+                &s.engine.snapshot(),
+                window,
+                service.as_deref(),
+            )
+        })
+    }
+
     fn llm_stats(
         &self,
         window: TimeWindow,

@@ -152,6 +152,14 @@ pub trait Store: Send + Sync + 'static {
     /// when every trace is stored whole by one store).
     fn service_graph(&self, window: TimeWindow) -> BoxFuture<'_, Result<ServiceGraph, QueryError>>;
 
+    /// The distinct (service, operation, kind) of the spans that started in
+    /// a window, of one service when given (mergeable by union).
+    fn operations(
+        &self,
+        window: TimeWindow,
+        service: Option<String>,
+    ) -> BoxFuture<'_, Result<crate::operations::OperationSet, QueryError>>;
+
     /// LLM usage per group of a window (mergeable).
     fn llm_stats(
         &self,

@@ -1,12 +1,15 @@
 //! OTLP gRPC: the trace, logs and metrics collector `Export` methods,
 //! accepting gzip, with a configurable max message size (applied after
-//! decompression).
+//! decompression), and beside them Jaeger's api_v3 `QueryService`
+//! ([`crate::jaeger::api_v3`]).
 //!
 //! The services take the request message as raw bytes (a pass-through
 //! codec) and decode it themselves, so the exact protobuf the client sent is
 //! what the WAL stores: nothing is re-encoded on the ack path.
 
 use crate::ingest::{export, Encoding};
+use crate::jaeger::api_v3::QueryApi;
+use crate::jaeger::proto::query_service_server::QueryServiceServer;
 use crate::AppState;
 use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
@@ -214,7 +217,7 @@ fn remap_too_large(
     resp
 }
 
-/// Serves the three OTLP services on `listener` until `shutdown` resolves.
+/// Serves the three OTLP services and Jaeger's api_v3 `QueryService` on `listener` until `shutdown` resolves.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -237,9 +240,14 @@ pub async fn serve(
             signal: PhantomData,
         })
         .add_service(RawExport::<Metrics> {
-            state,
+            state: state.clone(),
             signal: PhantomData,
         })
+        .add_service(
+            QueryServiceServer::new(QueryApi { store: state.store })
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod ingest;
+pub mod jaeger;
 pub mod live;
 pub mod otlp_http;
 pub mod prometheus;

@@ -182,6 +182,7 @@ pub fn routes() -> Router<AppState> {
         .route(StatsRequest::ROUTE, get(stats))
         .route("/api/v1/blobs/{sha256}", get(blob))
         .merge(crate::analytics::routes())
+        .merge(crate::jaeger::routes())
         .merge(crate::prometheus::routes())
         .route(
             "/api/v1/write",

@@ -12,6 +12,7 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use opentelemetry_proto::tonic::metrics::v1 as pm;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
 use serde_json::{json, Map, Value};
 
 fn double(d: f64) -> Value {
@@ -85,8 +86,16 @@ fn strip_nulls(v: Value) -> Value {
 
 /// OTLP/JSON of a trace export.
 pub fn traces(r: &ExportTraceServiceRequest) -> Value {
-    let rs: Vec<Value> = r
-        .resource_spans
+    resource_spans(&r.resource_spans)
+}
+
+/// OTLP/JSON of `TracesData` (the same `resourceSpans` shape as an export).
+pub fn traces_data(d: &TracesData) -> Value {
+    resource_spans(&d.resource_spans)
+}
+
+fn resource_spans(list: &[ResourceSpans]) -> Value {
+    let rs: Vec<Value> = list
         .iter()
         .map(|rs| {
             json!({

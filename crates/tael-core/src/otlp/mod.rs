@@ -10,6 +10,7 @@
 //! Ingest never runs it; a mapping fix goes into both. OTLP/JSON is [`json`]
 //! (decoding) and [`json_encode`].
 
+pub mod from_model;
 pub mod json;
 pub mod json_encode;
 mod logs;
