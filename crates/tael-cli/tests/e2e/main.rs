@@ -10,6 +10,7 @@ mod durability;
 mod fixtures;
 mod incident;
 mod ingest;
+mod jaeger;
 mod live;
 mod llm;
 mod mcp;

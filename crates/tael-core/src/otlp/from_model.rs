@@ -152,32 +152,32 @@ fn scope(s: &Scope) -> Option<InstrumentationScope> {
     })
 }
 
+/// The index of `key`'s group in `groups`, a new empty group at the end
+/// when there is none yet. Keys are shared values (a batch's spans share
+/// one resource), so pointers are compared before contents.
+pub fn group_of<K: PartialEq, V: Default>(groups: &mut Vec<(Arc<K>, V)>, key: &Arc<K>) -> usize {
+    match groups
+        .iter()
+        .position(|(k, _)| Arc::ptr_eq(k, key) || **k == **key)
+    {
+        Some(i) => i,
+        None => {
+            groups.push((key.clone(), V::default()));
+            groups.len() - 1
+        }
+    }
+}
+
+type ScopeGroups = Vec<(Arc<Scope>, Vec<pt::Span>)>;
+
 /// The spans as OTLP `TracesData`: one `ResourceSpans` per distinct
 /// resource, one `ScopeSpans` per distinct scope inside it.
 pub fn traces_data(spans: &[Span]) -> pt::TracesData {
-    let mut groups: Vec<(Arc<Attrs>, Vec<(Arc<Scope>, Vec<pt::Span>)>)> = Vec::new();
+    let mut groups: Vec<(Arc<Attrs>, ScopeGroups)> = Vec::new();
     for s in spans {
-        let gi = match groups
-            .iter()
-            .position(|(r, _)| Arc::ptr_eq(r, &s.resource) || **r == *s.resource)
-        {
-            Some(i) => i,
-            None => {
-                groups.push((s.resource.clone(), Vec::new()));
-                groups.len() - 1
-            }
-        };
+        let gi = group_of(&mut groups, &s.resource);
         let scopes = &mut groups[gi].1;
-        let si = match scopes
-            .iter()
-            .position(|(sc, _)| Arc::ptr_eq(sc, &s.scope) || **sc == *s.scope)
-        {
-            Some(i) => i,
-            None => {
-                scopes.push((s.scope.clone(), Vec::new()));
-                scopes.len() - 1
-            }
-        };
+        let si = group_of(scopes, &s.scope);
         scopes[si].1.push(span(s));
     }
     pt::TracesData {

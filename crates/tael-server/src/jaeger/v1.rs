@@ -30,6 +30,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tael_core::model::{Attrs, Span};
+use tael_core::otlp::from_model::group_of;
 use tael_query::params::Params;
 use tael_query::window::TimeWindow;
 
@@ -242,27 +243,20 @@ fn span_json(s: &Span, process_id: &str) -> Value {
 
 /// One trace in Jaeger's JSON, processes numbered per distinct resource.
 pub fn trace_json(spans: &[Span]) -> Value {
-    let mut resources: Vec<&Arc<Attrs>> = Vec::new();
+    let mut resources: Vec<(Arc<Attrs>, ())> = Vec::new();
     let mut processes = Map::new();
     let mut out = Vec::with_capacity(spans.len());
     for s in spans {
-        let i = match resources
-            .iter()
-            .position(|r| Arc::ptr_eq(r, &s.resource) || ***r == *s.resource)
-        {
-            Some(i) => i,
-            None => {
-                resources.push(&s.resource);
-                processes.insert(
-                    format!("p{}", resources.len()),
-                    json!({
-                        "serviceName": s.service,
-                        "tags": tags_of(&s.resource, Some("service.name")),
-                    }),
-                );
-                resources.len() - 1
-            }
-        };
+        let i = group_of(&mut resources, &s.resource);
+        if i == processes.len() {
+            processes.insert(
+                format!("p{}", i + 1),
+                json!({
+                    "serviceName": s.service,
+                    "tags": tags_of(&s.resource, Some("service.name")),
+                }),
+            );
+        }
         out.push(span_json(s, &format!("p{}", i + 1)));
     }
     json!({
