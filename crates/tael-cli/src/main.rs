@@ -37,6 +37,7 @@ mod bench;
 mod client;
 mod condition;
 mod filters;
+mod live;
 mod llm;
 mod output;
 mod serve;
@@ -123,6 +124,12 @@ enum Command {
     Tail {
         #[command(subcommand)]
         what: tail::TailCmd,
+    },
+    /// A terminal UI: the live traces feed, services, a trace's waterfall,
+    /// span details with payloads and comments.
+    Live {
+        #[command(flatten)]
+        filters: filters::SpanFilters,
     },
     /// Serve MCP over stdin/stdout, as a client of the running server
     /// (--server / TAEL_SERVER): `claude mcp add tael -- tael mcp`.
@@ -333,6 +340,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Tail { what } => tail::run(g.format, &server_url(g), what),
+        Command::Live { filters } => live::run(&server_url(g), filters),
         Command::Server {
             what: ServerCmd::Status,
         } => {

@@ -12,6 +12,7 @@ mod incident;
 mod ingest;
 mod jaeger;
 mod live;
+mod live_tui;
 mod llm;
 mod mcp;
 mod prom_compat;
