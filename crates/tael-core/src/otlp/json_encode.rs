@@ -1,7 +1,8 @@
 //! OTLP/JSON encoding of the protobuf request types (the inverse of
 //! [`super::json`]): lowerCamelCase names, hex ids, 64-bit integers as
-//! strings, enums as integers, bytes as base64. Used by the load generator
-//! and by round-trip tests of the decoder.
+//! strings, enums as integers, bytes as base64. Used by the load generator,
+//! by round-trip tests of the decoder and for the OTLP JSON that Jaeger's
+//! api_v3 answers with.
 
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
