@@ -69,21 +69,26 @@ fn bad(msg: impl Into<String>) -> V1Error {
     V1Error(ApiError::bad_request(msg))
 }
 
-/// A Unix-µs parameter as ns.
-fn micros(p: &Params, key: &str) -> Result<Option<i64>, V1Error> {
+/// A whole-number parameter in `unit` (`per_unit` ns each) as ns.
+fn scaled(p: &Params, key: &str, per_unit: i64, unit: &str) -> Result<Option<i64>, V1Error> {
     p.get(key)
         .map(|v| {
             v.trim()
                 .parse::<i64>()
                 .ok()
-                .and_then(|us| us.checked_mul(1000))
+                .and_then(|n| n.checked_mul(per_unit))
                 .ok_or_else(|| {
                     bad(format!(
-                        "unable to parse param '{key}': {v:?} is not Unix microseconds"
+                        "unable to parse param '{key}': {v:?} is not {unit}"
                     ))
                 })
         })
         .transpose()
+}
+
+/// A Unix-µs parameter as ns.
+fn micros(p: &Params, key: &str) -> Result<Option<i64>, V1Error> {
+    scaled(p, key, 1000, "Unix microseconds")
 }
 
 /// A Go-style duration parameter (`100ms`, `1.5s`) as ns.
@@ -336,19 +341,7 @@ async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> V1Re
 
 /// A ms parameter as ns.
 fn millis(p: &Params, key: &str) -> Result<Option<i64>, V1Error> {
-    p.get(key)
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .ok()
-                .and_then(|ms| ms.checked_mul(1_000_000))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "unable to parse param '{key}': {v:?} is not milliseconds"
-                    ))
-                })
-        })
-        .transpose()
+    scaled(p, key, 1_000_000, "milliseconds")
 }
 
 async fn dependencies(State(st): State<AppState>, RawQuery(raw): RawQuery) -> V1Result {
