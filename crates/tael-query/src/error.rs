@@ -18,6 +18,9 @@ pub enum QueryError {
     /// vector matching).
     #[error("{0}")]
     Execution(String),
+    /// Too many queries of this kind are running; retry later.
+    #[error("{0}")]
+    Busy(String),
     /// The query ran past its time limit.
     #[error("{0}")]
     Timeout(String),
@@ -35,6 +38,7 @@ impl QueryError {
             QueryError::NotFound(_) => ErrorCode::NotFound,
             QueryError::TooExpensive(_) | QueryError::Execution(_) => ErrorCode::Unprocessable,
             QueryError::Timeout(_) => ErrorCode::Timeout,
+            QueryError::Busy(_) => ErrorCode::Overloaded,
             QueryError::Internal(_) => ErrorCode::Internal,
             QueryError::Storage(e) => e.code(),
         }

@@ -12,6 +12,7 @@ use crate::promql::names::StoredMetric;
 use crate::promql::series::Loaded;
 use crate::promql::PromqlCaches;
 use crate::spanstats::{SpanStats, StatsQuery};
+use crate::sql::pool::SqlPool;
 use crate::sql::{SqlLimits, SqlQuery, SqlResult, SqlSession, TableInfo};
 use crate::store::{ExportOutcome, Hit, Ingest, SeriesQuery, Store, StoreStats};
 use crate::summary::{LogSummary, MetricStats};
@@ -55,6 +56,7 @@ impl Default for LocalStoreConfig {
 struct Inner {
     engine: Arc<Engine>,
     sql: SqlLimits,
+    sql_pool: SqlPool,
     promql: PromqlCaches,
     live: Arc<LiveFeeds>,
 }
@@ -68,18 +70,20 @@ pub struct LocalStore {
 impl LocalStore {
     /// The store of `engine`; its live feeds follow the engine's ingest
     /// from now on.
-    pub fn new(engine: Arc<Engine>, config: LocalStoreConfig) -> LocalStore {
+    pub fn new(engine: Arc<Engine>, config: LocalStoreConfig) -> Result<LocalStore, QueryError> {
         let live = Arc::new(LiveFeeds::new(config.live_buffer));
         let feeds = live.clone();
         engine.observe_ingest(Arc::new(move |signal, batch| feeds.publish(signal, batch)));
-        LocalStore {
+        let sql_pool = SqlPool::new(config.sql.threads, config.sql.max_concurrent)?;
+        Ok(LocalStore {
             inner: Arc::new(Inner {
                 engine,
+                sql_pool,
                 sql: config.sql,
                 promql: PromqlCaches::new(config.promql_cache_bytes),
                 live,
             }),
-        }
+        })
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -239,7 +243,7 @@ impl Store for LocalStore {
         Box::pin(async move {
             let s = &self.inner;
             let session = Arc::new(SqlSession::new(&s.engine, s.sql.clone()).await?);
-            session.run(&q.q, q.max_rows).await
+            session.run(&s.sql_pool, &q.q, q.max_rows).await
         })
     }
 
@@ -337,7 +341,7 @@ mod tests {
     /// A local store over an engine opened with `cfg`, and the engine.
     fn open(cfg: EngineConfig) -> (Arc<Engine>, LocalStore) {
         let engine = Engine::open(cfg).unwrap();
-        let store = LocalStore::new(engine.clone(), LocalStoreConfig::default());
+        let store = LocalStore::new(engine.clone(), LocalStoreConfig::default()).unwrap();
         (engine, store)
     }
 

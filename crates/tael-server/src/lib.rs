@@ -171,7 +171,8 @@ impl Node {
                 let engine = tokio::task::spawn_blocking(move || Engine::open(ec))
                     .await
                     .map_err(|e| ServerError::Serve(e.to_string()))??;
-                let local = LocalStore::new(engine.clone(), config.store.clone());
+                let local = LocalStore::new(engine.clone(), config.store.clone())
+                    .map_err(|e| ServerError::Serve(e.to_string()))?;
                 let maintenance_stop = Arc::new(AtomicBool::new(false));
                 let maintenance = engine.spawn_maintenance(maintenance_stop.clone());
                 let mut ingest: Arc<dyn Ingest> = Arc::new(local.clone());

@@ -17,6 +17,7 @@ mod llm;
 mod mcp;
 mod prom_compat;
 mod rest_cli;
+mod runaway;
 mod skill;
 mod support;
 mod text_search;

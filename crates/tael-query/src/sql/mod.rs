@@ -20,7 +20,9 @@
 //! A [`SqlSession`] holds its snapshot, so compaction or retention cannot
 //! delete a part file while a query reads it.
 
+pub mod cancel;
 pub mod docs;
+pub mod pool;
 mod rows;
 mod udf;
 
@@ -120,6 +122,10 @@ impl SqlQuery {
 #[derive(Debug, Clone)]
 pub struct SqlLimits {
     pub timeout: Duration,
+    /// Queries that may run at once; more are refused as busy.
+    pub max_concurrent: usize,
+    /// Worker threads of the SQL runtime ([`pool`]).
+    pub threads: usize,
     /// Memory DataFusion operators may hold (sorts, joins, aggregates).
     pub memory_bytes: usize,
     /// Rows returned at most; more are reported as `truncated`.
@@ -130,6 +136,8 @@ impl Default for SqlLimits {
     fn default() -> Self {
         SqlLimits {
             timeout: Duration::from_secs(30),
+            max_concurrent: 2,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_bytes: 512 << 20,
             max_rows: 10_000,
         }
@@ -306,12 +314,12 @@ impl SqlSession {
         }
     }
 
-    /// Runs one read-only statement; at most `max_rows` rows (capped by the
-    /// session limit) come back. The query runs on its own task, so the
-    /// time limit holds even while an operator computes without yielding;
-    /// the task is aborted at the limit.
+    /// Runs one read-only statement on `pool`, within the session's time
+    /// limit; at most `max_rows` rows (capped by the session limit) come
+    /// back.
     pub async fn run(
         self: &Arc<Self>,
+        pool: &pool::SqlPool,
         sql: &str,
         max_rows: Option<usize>,
     ) -> Result<SqlResult, QueryError> {
@@ -319,22 +327,18 @@ impl SqlSession {
             .unwrap_or(self.limits.max_rows)
             .min(self.limits.max_rows);
         let (this, sql) = (self.clone(), sql.to_string());
-        let task = tokio::spawn(async move { this.run_unlimited_time(&sql, cap).await });
-        let abort = task.abort_handle();
-        match tokio::time::timeout(self.limits.timeout, task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(QueryError::Internal(format!("query failed: {e}"))),
-            Err(_) => {
-                abort.abort();
-                Err(QueryError::Timeout(format!(
-                    "query did not finish within {:?}",
-                    self.limits.timeout
-                )))
-            }
-        }
+        pool.run(self.limits.timeout, |cancel| async move {
+            this.run_unlimited_time(&sql, cap, cancel).await
+        })
+        .await
     }
 
-    async fn run_unlimited_time(&self, sql: &str, cap: usize) -> Result<SqlResult, QueryError> {
+    async fn run_unlimited_time(
+        &self,
+        sql: &str,
+        cap: usize,
+        cancel: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<SqlResult, QueryError> {
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect)?;
@@ -352,7 +356,8 @@ impl SqlSession {
             .iter()
             .map(|f| ColumnInfo::of(f, None))
             .collect();
-        let mut stream = df.execute_stream().await?;
+        let plan = cancel::cancellable(df.create_physical_plan().await?, &cancel)?;
+        let mut stream = datafusion::physical_plan::execute_stream(plan, self.ctx.task_ctx())?;
         let mut out = Vec::new();
         let mut truncated = false;
         while let Some(batch) = stream.next().await {
