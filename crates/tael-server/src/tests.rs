@@ -242,3 +242,31 @@ async fn several_nodes_in_one_process_share_nothing() {
     assert_eq!(left.services.len(), 1);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promql_beyond_the_concurrency_limit_is_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::build(&test_config(dir.path())).await.unwrap();
+    let mut state = AppState::new(&node, &limits());
+    state.promql_permits = Arc::new(tokio::sync::Semaphore::new(1));
+    let app = app(state.clone());
+    let (status, _, _) = answer(&app, get("/api/v1/query?query=vector(1)")).await;
+    assert_eq!(status, 200);
+    // With the only slot taken, the next query is refused, not queued.
+    let held = state.promql_permits.clone().try_acquire_owned().unwrap();
+    for uri in [
+        "/api/v1/query?query=vector(1)",
+        "/api/v1/query_range?query=vector(1)&start=0&end=60&step=15",
+    ] {
+        let (status, body, headers) = answer(&app, get(uri)).await;
+        assert_eq!(status, 429, "{uri}: {body}");
+        assert_eq!(body["errorType"], "unavailable");
+        assert!(headers.get("retry-after").is_some());
+    }
+    // Other routes do not wait for PromQL slots.
+    let (status, _, _) = answer(&app, get("/api/v1/services")).await;
+    assert_eq!(status, 200);
+    drop(held);
+    let (status, _, _) = answer(&app, get("/api/v1/query?query=vector(1)")).await;
+    assert_eq!(status, 200);
+}
