@@ -144,11 +144,25 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `GET /readyz`: 200 `ready`; 503 while starting (`not ready`) or while
+/// storage refuses writes (a JSON error saying why, e.g. a full disk).
 async fn readyz(State(st): State<AppState>) -> Response {
-    if st.ready.load(std::sync::atomic::Ordering::Acquire) {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    if !st.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
+    }
+    let failure = match st.store.stats().await {
+        Ok(StoreStats {
+            storage: Some(s), ..
+        }) => s.failure,
+        _ => None,
+    };
+    match failure {
+        Some(why) => ApiError::new(
+            tael_core::ErrorCode::Unavailable,
+            format!("not ready: storage is failing: {why}"),
+        )
+        .into_response(),
+        None => (StatusCode::OK, "ready").into_response(),
     }
 }
 

@@ -6,6 +6,7 @@
 mod agent_questions;
 mod analytics;
 mod bad_input;
+mod disk_full;
 mod durability;
 mod fixtures;
 mod incident;

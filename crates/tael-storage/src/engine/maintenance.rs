@@ -264,9 +264,11 @@ impl Engine {
                 .spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Acquire) {
                         if engine.flush_due() {
-                            if let Err(e) = engine.flush() {
+                            let res = engine.flush();
+                            if let Err(e) = &res {
                                 tracing::error!(error = %e, "flush failed; will retry");
                             }
+                            *engine.flush_failure.lock() = res.err().map(|e| e.to_string());
                         }
                         let mut wanted = engine.flush_wanted.lock();
                         if !*wanted {

@@ -190,6 +190,10 @@ pub struct EngineStats {
     /// Uncompressed bytes of the distinct blobs.
     pub blob_raw_bytes: u64,
     pub text_index: crate::text::TextIndexStats,
+    /// Why storage refuses writes or cannot flush (the disk is full, …);
+    /// absent while it works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 pub struct Engine {
@@ -201,6 +205,8 @@ pub struct Engine {
     recent: Mutex<RecentKeys>,
     /// Serialises flushes.
     flush_lock: Mutex<()>,
+    /// Why the last background flush failed (cleared by one that works).
+    flush_failure: Mutex<Option<String>>,
     /// Serialises compaction, retention and blob collection (which run
     /// beside flushes) and snapshots.
     compact_lock: Mutex<()>,
@@ -321,6 +327,7 @@ impl Engine {
             wal,
             state: RwLock::new(state),
             flush_lock: Mutex::new(()),
+            flush_failure: Mutex::new(None),
             compact_lock: Mutex::new(()),
             commit_lock: Mutex::new(()),
             next_part_id: std::sync::atomic::AtomicU64::new(next_part_id),
@@ -720,7 +727,21 @@ impl Engine {
             blob_bytes: blob_stats.disk_bytes,
             blob_raw_bytes: blob_stats.raw_bytes,
             text_index: self.text.stats(),
+            failure: self.storage_failure(),
         }
+    }
+
+    /// Why storage refuses writes or cannot flush, while it does: the
+    /// WAL's failure (probing whether writes succeed again first) or the
+    /// last background flush's error.
+    pub fn storage_failure(&self) -> Option<String> {
+        if let Some(why) = self.wal.failure() {
+            return Some(format!("WAL: {why}"));
+        }
+        self.flush_failure
+            .lock()
+            .as_ref()
+            .map(|why| format!("flush: {why}"))
     }
 
     /// A fresh part id.

@@ -237,6 +237,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(|e| StorageError::io(dir, e))
 }
 
+/// Bytes a failed WAL must be able to write before it takes appends again.
+const PROBE_BYTES: usize = 64 << 10;
+
 struct Segment {
     first_seq: u64,
     file: Arc<File>,
@@ -455,8 +458,8 @@ impl Wal {
         payload_crc.update(payload);
         let (seq, out) = {
             let mut w = self.write.lock();
-            if let Some(why) = &w.failed {
-                return Err(StorageError::Unavailable(format!("WAL is failed: {why}")));
+            if w.failed.is_some() {
+                self.recover(&mut w)?;
             }
             if w.current.bytes >= self.segment_bytes {
                 self.rotate(&mut w)?;
@@ -482,6 +485,54 @@ impl Wal {
         };
         self.wait_synced(seq)?;
         Ok((seq, out))
+    }
+
+    /// Makes a failed WAL writable again when the disk lets it: whatever a
+    /// failed write left after the last whole record is cut off (so no
+    /// torn record is ever followed by good ones), the segment is synced,
+    /// and appends go on from there. Until that succeeds every append is
+    /// refused as unavailable, so nothing is acknowledged meanwhile. Tried
+    /// by each append while the WAL is failed (a truncate and an fsync).
+    fn recover(&self, w: &mut WriteState) -> Result<(), StorageError> {
+        use std::io::{Seek, SeekFrom, Write};
+        let why = w.failed.clone().unwrap_or_default();
+        let keep = w.current.bytes;
+        let mut file = &*w.current.file;
+        let res = (|| {
+            file.set_len(keep)?;
+            // A probe: only when this much can be written is the WAL
+            // writable again (cutting the tail needs no free space).
+            file.seek(SeekFrom::Start(keep))?;
+            file.write_all(&[0u8; PROBE_BYTES])?;
+            file.set_len(keep)?;
+            file.seek(SeekFrom::Start(keep))?;
+            file.sync_all()
+        })();
+        if let Err(e) = res {
+            return Err(StorageError::Unavailable(format!(
+                "WAL is failed: {why} (still: {e})"
+            )));
+        }
+        // What was written before the failure is durable now.
+        let mut s = self.sync.lock();
+        s.synced_seq = s.synced_seq.max(w.next_seq - 1);
+        drop(s);
+        w.failed = None;
+        tracing::warn!(error = %why, "WAL writes succeed again");
+        Ok(())
+    }
+
+    /// Why appends are refused, while they are: a failed WAL is first
+    /// probed (see [`Wal::recover`]), so this also brings it back once
+    /// the disk has room again.
+    pub fn failure(&self) -> Option<String> {
+        let mut w = self.write.lock();
+        if w.failed.is_some() {
+            if let Err(e) = self.recover(&mut w) {
+                return Some(e.to_string());
+            }
+        }
+        None
     }
 
     fn rotate(&self, w: &mut WriteState) -> Result<(), StorageError> {
@@ -524,6 +575,8 @@ impl Wal {
             s.syncing = false;
             if let Err(e) = res {
                 self.synced.notify_all();
+                // The write lock is taken before the sync lock everywhere.
+                drop(s);
                 self.write.lock().failed = Some(e.to_string());
                 return Err(StorageError::io(&self.dir, e));
             }
