@@ -143,3 +143,63 @@ impl IntoResponse for ApiError {
         with_error_headers(&self, (self.status(), body).into_response())
     }
 }
+
+/// The stable `code` of an error status the HTTP stack answers by itself
+/// (method not allowed, body too large, extractor rejections …).
+fn code_of_status(status: u16) -> &'static str {
+    match status {
+        400 => ErrorCode::InvalidArgument.as_str(),
+        401 => ErrorCode::Unauthenticated.as_str(),
+        404 => ErrorCode::NotFound.as_str(),
+        405 => "method_not_allowed",
+        409 => ErrorCode::Conflict.as_str(),
+        413 => ErrorCode::PayloadTooLarge.as_str(),
+        414 => "uri_too_long",
+        415 => ErrorCode::UnsupportedMediaType.as_str(),
+        422 => ErrorCode::Unprocessable.as_str(),
+        429 => ErrorCode::Overloaded.as_str(),
+        431 => "headers_too_large",
+        503 => ErrorCode::Unavailable.as_str(),
+        504 => ErrorCode::Timeout.as_str(),
+        s if s >= 500 => ErrorCode::Internal.as_str(),
+        _ => "error",
+    }
+}
+
+/// Error bodies longer than this are not read into the JSON message.
+const MAX_PLAIN_ERROR: usize = 4096;
+
+/// Makes every error answer JSON: a 4xx/5xx in plain text or without a
+/// body (axum's own 405, body-limit 413 and extractor 400s, a nested
+/// service's text) becomes `{"error": <its text, or the status's reason>,
+/// "code": ...}` with the same status and headers. Typed answers (JSON,
+/// OTLP's protobuf `Status`) pass through.
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    // Only bodies without a type or in plain text: JSON is already JSON,
+    // and OTLP/HTTP answers protobuf clients with a protobuf `Status`.
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/"));
+    if status.as_u16() < 400 || !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_PLAIN_ERROR).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = match text.is_empty() {
+        true => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        false => text,
+    };
+    let body = serde_json::json!({ "error": message, "code": code_of_status(status.as_u16()) });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}

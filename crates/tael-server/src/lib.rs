@@ -205,8 +205,8 @@ impl Node {
         }
     }
 
-    /// Stops maintenance and flushes the memtable, so the next start has
-    /// nothing to replay.
+    /// Stops maintenance, flushes the memtable and gives back the WAL's
+    /// spare segments, so the next start has nothing to replay.
     async fn stop(mut self) -> Result<(), ServerError> {
         if let Some(c) = &self.cluster {
             c.stop().await;
@@ -216,7 +216,7 @@ impl Node {
             let _ = tokio::task::spawn_blocking(move || m.join()).await;
         }
         if let Some(engine) = self.engine.take() {
-            tokio::task::spawn_blocking(move || engine.flush())
+            tokio::task::spawn_blocking(move || engine.close())
                 .await
                 .map_err(|e| ServerError::Serve(e.to_string()))??;
         }
@@ -316,13 +316,15 @@ pub async fn serve(
             .merge(live::routes())
             .merge(cluster::routes())
             .with_state(state.clone())
-            .nest_service("/mcp", mcp),
+            .nest_service("/mcp", mcp)
+            .layer(axum::middleware::map_response(error::json_errors)),
         listeners.rest,
     ));
     if let Some(listener) = listeners.otlp_http {
         let app = otlp_http::routes()
             .route("/healthz", axum::routing::get(rest::healthz))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .layer(axum::middleware::map_response(error::json_errors));
         tasks.push(http(app, listener));
     }
     tasks.push(tokio::spawn({

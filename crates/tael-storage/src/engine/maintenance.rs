@@ -22,6 +22,14 @@ impl Engine {
             || age >= self.cfg.flush_interval.as_nanos() as i64
     }
 
+    /// A graceful stop's last step: flushes the memtable, then gives back
+    /// the WAL's spare segments, so that the WAL dir holds one empty
+    /// segment and the next start has nothing to replay.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.flush()?;
+        self.wal.release_free()
+    }
+
     /// Flushes the memtable to Parquet parts (see the module docs).
     pub fn flush(&self) -> Result<(), StorageError> {
         let _m = self.flush_lock.lock();
@@ -224,6 +232,11 @@ impl Engine {
             }
         }
         if let Some(cap) = self.cfg.max_disk_bytes {
+            // Segments kept for reuse count toward the cap: they go first.
+            let part_bytes: u64 = parts.iter().map(|p| p.meta.bytes).sum();
+            if part_bytes + self.wal.free_bytes() > cap {
+                self.wal.release_free()?;
+            }
             let mut live: Vec<&PartRef> = parts
                 .iter()
                 .filter(|p| !doomed.contains(&p.meta.id))

@@ -297,6 +297,10 @@ impl Engine {
             }
         }
         let (wal, records) = Wal::open(&cfg.wal_dir, cfg.wal_segment_bytes)?;
+        // Spare segments may take at most an eighth of a disk cap.
+        if let Some(cap) = cfg.max_disk_bytes {
+            wal.keep_free((cap / cfg.wal_segment_bytes.max(1) / 8) as usize);
+        }
         let comments = CommentStore::open(objects.clone(), "comments.jsonl")?;
         let blobs = Arc::new(BlobStore::open(objects.clone(), "blobs")?);
         blobs.set_refresh_after(
@@ -715,19 +719,23 @@ impl Engine {
 
     pub fn stats(&self) -> EngineStats {
         let blob_stats = self.blobs.stats();
+        // Before the state lock: appends take the WAL's lock, then the
+        // state's (to apply), and the probe takes the WAL's.
+        let failure = self.storage_failure();
+        let wal_bytes = self.wal.disk_bytes();
         let st = self.state.read();
         EngineStats {
             memtable_rows: st.active.rows + st.frozen.as_ref().map(|f| f.0.rows).unwrap_or(0),
             memtable_bytes: st.active.bytes + st.frozen.as_ref().map(|f| f.0.bytes).unwrap_or(0),
             parts: st.parts.len(),
             part_bytes: st.parts.iter().map(|p| p.meta.bytes).sum(),
-            wal_bytes: self.wal.disk_bytes(),
+            wal_bytes,
             flushed_seq: st.manifest.flushed_seq,
             blobs: blob_stats.blobs,
             blob_bytes: blob_stats.disk_bytes,
             blob_raw_bytes: blob_stats.raw_bytes,
             text_index: self.text.stats(),
-            failure: self.storage_failure(),
+            failure,
         }
     }
 

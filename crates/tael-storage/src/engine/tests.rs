@@ -260,3 +260,59 @@ fn an_object_store_holds_exactly_the_manifest_and_the_data_dir_is_a_cache() {
     assert!(!objects_under(&e, "spans").contains(&orphan.to_string()));
     assert!(e.objects().get("MANIFEST.json").unwrap().is_some());
 }
+
+#[test]
+fn a_graceful_close_leaves_one_empty_wal_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = tael_core::time::now_ns();
+    let mut c = cfg(dir.path());
+    c.wal_segment_bytes = 16 << 10;
+    {
+        let e = Engine::open(c.clone()).unwrap();
+        for i in 0..8 {
+            e.ingest_traces(&encode_spans(&spans("a", i * 200, 200, now)))
+                .unwrap();
+            e.flush().unwrap();
+        }
+        assert!(
+            e.wal.free_bytes() > 0,
+            "flushes leave segments kept for reuse"
+        );
+        e.ingest_traces(&encode_spans(&spans("a", 5000, 200, now)))
+            .unwrap();
+        e.close().unwrap();
+    }
+    let files: Vec<(String, u64)> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|f| {
+            let f = f.unwrap();
+            (
+                f.file_name().to_string_lossy().into_owned(),
+                f.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "one segment left: {files:?}");
+    assert_eq!(files[0].1, 0, "and it is empty: {files:?}");
+    let e = Engine::open(c).unwrap();
+    assert_eq!(span_rows(&e), 1800);
+}
+
+#[test]
+fn spare_wal_segments_scale_down_with_a_small_disk_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = tael_core::time::now_ns();
+    let mut c = cfg(dir.path());
+    c.wal_segment_bytes = 16 << 10;
+    // A cap of 16 segments leaves room for two spare ones.
+    c.max_disk_bytes = Some(16 * (16 << 10));
+    let e = Engine::open(c).unwrap();
+    for i in 0..10 {
+        e.ingest_traces(&encode_spans(&spans("a", i * 200, 200, now)))
+            .unwrap();
+        e.flush().unwrap();
+    }
+    let spare = e.wal.free_bytes();
+    assert!(spare > 0, "some segments are kept for reuse");
+    assert!(spare <= 2 * (16 << 10), "{spare} bytes kept for reuse");
+}

@@ -265,6 +265,8 @@ pub struct Wal {
     segment_bytes: u64,
     /// Dropped segments to reuse (see "Recycling"), and the next free number.
     free: Mutex<(Vec<PathBuf>, u64)>,
+    /// How many dropped segments are kept for reuse (at most [`RECYCLED`]).
+    keep_free: std::sync::atomic::AtomicUsize,
     write: Mutex<WriteState>,
     sync: Mutex<SyncState>,
     synced: Condvar,
@@ -342,6 +344,7 @@ impl Wal {
             dir: dir.to_path_buf(),
             segment_bytes,
             free: Mutex::new((free, next_free)),
+            keep_free: std::sync::atomic::AtomicUsize::new(RECYCLED),
             write: Mutex::new(WriteState {
                 current,
                 closed,
@@ -618,7 +621,7 @@ impl Wal {
                 let to = self.dir.join(free_name(free.1));
                 free.1 += 1;
                 std::fs::rename(p, &to).map_err(|e| StorageError::io(p, e))?;
-                match free.0.len() < RECYCLED {
+                match free.0.len() < self.keep_free.load(std::sync::atomic::Ordering::Relaxed) {
                     true => free.0.push(to),
                     false => extra.push(to),
                 }
@@ -690,14 +693,64 @@ impl Wal {
 
     /// Bytes held by the WAL on disk.
     pub fn disk_bytes(&self) -> u64 {
-        list_segments(&self.dir)
-            .map(|s| {
-                s.iter()
-                    .filter_map(|(_, p)| p.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
+        let size = |files: Vec<(u64, PathBuf)>| -> u64 {
+            files
+                .iter()
+                .filter_map(|(_, p)| p.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        list_segments(&self.dir).map(size).unwrap_or(0) + self.free_bytes()
+    }
+
+    /// Bytes of the dropped segments kept for reuse.
+    pub fn free_bytes(&self) -> u64 {
+        self.free
+            .lock()
+            .0
+            .iter()
+            .filter_map(|p| p.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Keeps at most `n` dropped segments for reuse (a small disk cap
+    /// cannot spare [`RECYCLED`] of them); the extra ones are deleted.
+    pub fn keep_free(&self, n: usize) {
+        self.keep_free
+            .store(n.min(RECYCLED), std::sync::atomic::Ordering::Relaxed);
+        let extra: Vec<PathBuf> = {
+            let mut free = self.free.lock();
+            let cut = free.0.len().min(n);
+            free.0.split_off(cut)
+        };
+        for p in extra {
+            crate::slow_delete::delete(p);
+        }
+    }
+
+    /// Gives back the disk the WAL holds beyond its records: the dropped
+    /// segments kept for reuse are deleted, and an empty current segment
+    /// (a reused one holds stale bytes) is cut to nothing. For a graceful
+    /// stop after the last flush, and when the disk cap is reached.
+    pub fn release_free(&self) -> Result<(), StorageError> {
+        {
+            let w = self.write.lock();
+            if w.current.bytes == 0 {
+                w.current
+                    .file
+                    .set_len(0)
+                    .map_err(|e| StorageError::io(&self.dir, e))?;
+            }
+        }
+        let doomed: Vec<PathBuf> = std::mem::take(&mut self.free.lock().0);
+        for p in &doomed {
+            std::fs::remove_file(p).map_err(|e| StorageError::io(p, e))?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 }
 
