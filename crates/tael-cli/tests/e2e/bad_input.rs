@@ -230,3 +230,75 @@ fn raw_grpc_call(endpoint: &str, bytes: Vec<u8>) -> Result<Vec<u8>, tonic::Statu
         .map(|r| r.into_inner().to_vec())
     })
 }
+
+/// Errors the HTTP stack answers by itself (a wrong method, a body over
+/// the extractor's limit, a malformed path, an unknown route) are JSON
+/// with a stable code, like every error of the handlers.
+#[test]
+fn errors_from_the_http_stack_are_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    // A connection each: the server closes one whose body it refused.
+    let http = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let cases: Vec<(reqwest::blocking::RequestBuilder, u16, &str)> = vec![
+        (
+            http.delete(format!("{}/api/v1/services", s.rest)),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            http.put(format!("{}/v1/traces", s.http)),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            http.post(format!("{}/api/v1/traces/{trace}/comments", s.rest))
+                .body(vec![b'x'; 3 << 20]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            http.get(format!("{}/api/v1/traces/%FF%FE", s.rest)),
+            400,
+            "invalid_argument",
+        ),
+        (
+            http.get(format!("{}/api/v1/nothing-here", s.rest)),
+            404,
+            "not_found",
+        ),
+        (
+            http.get(format!(
+                "{}/api/v1/traces?service={}",
+                s.rest,
+                "x".repeat(20_000)
+            )),
+            200,
+            "",
+        ),
+    ];
+    for (req, want, code) in cases {
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body: Value = r.json().unwrap_or(Value::Null);
+        assert_eq!(status, want, "{body}");
+        if want >= 400 {
+            assert!(ctype.contains("json"), "{want}: content-type {ctype:?}");
+            assert_eq!(body["code"], code, "{body}");
+            assert!(
+                !body["error"].as_str().unwrap_or_default().is_empty(),
+                "{body}"
+            );
+        }
+    }
+    assert!(s.healthy());
+}

@@ -17,6 +17,7 @@ mod live_tui;
 mod llm;
 mod mcp;
 mod prom_compat;
+mod readme;
 mod rest_cli;
 mod runaway;
 mod skill;

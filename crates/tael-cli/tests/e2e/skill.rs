@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `tael …` lines of the sh code blocks.
-fn commands(md: &str) -> Vec<String> {
+pub fn commands(md: &str) -> Vec<String> {
     let mut inside = false;
     let mut out = Vec::new();
     for line in md.lines() {
@@ -52,43 +52,7 @@ fn every_command_of_the_skill_runs_against_a_live_server() {
         let line = cmd
             .replace("TRACE_ID", &inc.error_trace)
             .replace("SERVICE", "inventory");
-        let mut child = Command::new("bash")
-            .args(["-o", "pipefail", "-c", &line])
-            .env("PATH", &path)
-            .env("TAEL_SERVER", &s.rest)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let live = line.starts_with("tael tail") || line.starts_with("tael watch");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut sent = 0;
-        while child.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "{line}: still running after 60 s"
-            );
-            if live {
-                std::thread::sleep(Duration::from_millis(300));
-                incident::send_failing_order(&s.grpc, (i * 1000 + sent) as u32);
-                sent += 1;
-            } else {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{line}: exit {:?}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let t = stdout.trim();
-        assert!(
-            !matches!(t, "" | "null" | "[]" | "{}"),
-            "{line}: answered {t:?}"
-        );
+        let stdout = run_line(&s, &line, &path, i);
         outputs.push((cmd.clone(), stdout));
     }
 
@@ -116,4 +80,49 @@ fn every_command_of_the_skill_runs_against_a_live_server() {
     assert!(answer("query logs --trace-id").contains(inc.failing_log));
     assert!(answer("refund policy").contains("refund policy"));
     s.stop();
+}
+
+/// Runs one documented command line through bash (pipefail) with the
+/// built `tael` first on `path`, against server `s`; `tail` and `watch`
+/// lines run while new failing orders arrive and must stop on their own.
+/// It must exit 0; returns its stdout.
+pub fn run_line(s: &Server, line: &str, path: &str, i: usize) -> String {
+    let mut child = Command::new("bash")
+        .args(["-o", "pipefail", "-c", &line])
+        .env("PATH", &path)
+        .env("TAEL_SERVER", &s.rest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let live = line.starts_with("tael tail") || line.starts_with("tael watch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sent = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{line}: still running after 60 s"
+        );
+        if live {
+            std::thread::sleep(Duration::from_millis(300));
+            incident::send_failing_order(&s.grpc, (i * 1000 + sent) as u32);
+            sent += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{line}: exit {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = stdout.trim();
+    assert!(
+        !matches!(t, "" | "null" | "[]" | "{}"),
+        "{line}: answered {t:?}"
+    );
+    stdout
 }
