@@ -544,6 +544,18 @@ fn comment(format: Format, client: &Client, what: &CommentCmd) -> Result<(), Cli
     Ok(())
 }
 
+/// A client command whose reader goes away (`tael query … | head`) ends
+/// quietly, as other command-line tools do, instead of panicking on the
+/// next print. Not for `serve`: a server must see a closed socket as an
+/// error, not die of it.
+fn quiet_on_closed_stdout() {
+    // SAFETY: restoring the default disposition of one signal at startup,
+    // before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     tune_allocator();
     let cli = match Cli::try_parse() {
@@ -558,6 +570,9 @@ fn main() {
             std::process::exit(code);
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_on_closed_stdout();
+    }
     if let Err(e) = run(cli) {
         eprintln!("Error: {e}");
         std::process::exit(e.code);

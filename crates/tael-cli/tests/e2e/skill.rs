@@ -95,6 +95,17 @@ pub fn run_line(s: &Server, line: &str, path: &str, i: usize) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read while it runs: an answer larger than a pipe's buffer would
+    // otherwise block the command forever.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let live = line.starts_with("tael tail") || line.starts_with("tael watch");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut sent = 0;
@@ -111,13 +122,12 @@ pub fn run_line(s: &Server, line: &str, path: &str, i: usize) -> String {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = child.wait().unwrap();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     assert!(
-        out.status.success(),
-        "{line}: exit {:?}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "{line}: exit {:?}\n{stderr}",
+        status.code()
     );
     let t = stdout.trim();
     assert!(
