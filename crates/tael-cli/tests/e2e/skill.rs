@@ -88,8 +88,8 @@ fn every_command_of_the_skill_runs_against_a_live_server() {
 /// It must exit 0; returns its stdout.
 pub fn run_line(s: &Server, line: &str, path: &str, i: usize) -> String {
     let mut child = Command::new("bash")
-        .args(["-o", "pipefail", "-c", &line])
-        .env("PATH", &path)
+        .args(["-o", "pipefail", "-c", line])
+        .env("PATH", path)
         .env("TAEL_SERVER", &s.rest)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
