@@ -13,6 +13,7 @@ pub mod anomalies;
 pub mod answer;
 pub mod api;
 pub mod correlate;
+mod deadline;
 pub mod diff;
 pub mod error;
 pub(crate) mod fasthash;

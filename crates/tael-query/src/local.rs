@@ -41,6 +41,9 @@ pub struct LocalStoreConfig {
     pub promql_cache_bytes: usize,
     /// Events each live feed keeps for resuming streams.
     pub live_buffer: usize,
+    /// Time limit of a search or report over stored data (SQL and PromQL
+    /// have their own).
+    pub query_timeout: std::time::Duration,
 }
 
 impl Default for LocalStoreConfig {
@@ -49,12 +52,14 @@ impl Default for LocalStoreConfig {
             sql: SqlLimits::default(),
             promql_cache_bytes: 256 << 20,
             live_buffer: crate::live::DEFAULT_LIVE_BUFFER,
+            query_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
 
 struct Inner {
     engine: Arc<Engine>,
+    query_timeout: std::time::Duration,
     sql: SqlLimits,
     sql_pool: SqlPool,
     promql: PromqlCaches,
@@ -78,6 +83,7 @@ impl LocalStore {
         Ok(LocalStore {
             inner: Arc::new(Inner {
                 engine,
+                query_timeout: config.query_timeout,
                 sql_pool,
                 sql: config.sql,
                 promql: PromqlCaches::new(config.promql_cache_bytes),
@@ -90,13 +96,16 @@ impl LocalStore {
         &self.inner.engine
     }
 
-    /// Runs `f` on the blocking pool.
+    /// Runs `f` on the blocking pool, within the store's query time limit
+    /// (checked by the scans, see [`crate::deadline`]).
     fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> Result<T, QueryError> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, QueryError>> {
         let inner = self.inner.clone();
-        Box::pin(crate::blocking(move || f(&inner)))
+        Box::pin(crate::blocking(move || {
+            crate::deadline::within(inner.query_timeout, || f(&inner))
+        }))
     }
 }
 
@@ -337,6 +346,50 @@ mod tests {
     use super::*;
     use crate::store::testsuite::{check_fixture, load_fixture};
     use tael_storage::EngineConfig;
+
+    #[tokio::test]
+    async fn searches_and_reports_stop_at_the_query_time_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig::new(
+            dir.path().join("d"),
+            dir.path().join("w"),
+        ))
+        .unwrap();
+        load_fixture(&LocalStore::new(engine.clone(), LocalStoreConfig::default()).unwrap()).await;
+        let strict = LocalStore::new(
+            engine.clone(),
+            LocalStoreConfig {
+                query_timeout: std::time::Duration::ZERO,
+                ..LocalStoreConfig::default()
+            },
+        )
+        .unwrap();
+        let window = TimeWindow {
+            from_ns: 0,
+            to_ns: i64::MAX,
+        };
+        let stats = strict.span_stats(window, StatsQuery::default()).await;
+        assert!(
+            matches!(stats, Err(QueryError::Timeout(_))),
+            "{:?}",
+            stats.map(|_| ())
+        );
+        let found = strict
+            .search_spans(TraceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await;
+        assert!(matches!(found, Err(QueryError::Timeout(_))));
+        let graph = strict.service_graph(window).await;
+        assert!(matches!(graph, Err(QueryError::Timeout(_))));
+        // The same over the default limit answers.
+        let relaxed = LocalStore::new(engine, LocalStoreConfig::default()).unwrap();
+        assert!(relaxed
+            .span_stats(window, StatsQuery::default())
+            .await
+            .is_ok());
+    }
 
     /// A local store over an engine opened with `cfg`, and the engine.
     fn open(cfg: EngineConfig) -> (Arc<Engine>, LocalStore) {

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub(crate) type Step<'a, S> = dyn Fn(&mut S, usize) -> Result<(), QueryError> + Sync + 'a;
 
 /// Folds items `0..len` on every core (see the module doc); the first
-/// error wins.
+/// error wins. The deadline of the calling thread (see
+/// [`crate::deadline`]) is checked before each item.
 pub(crate) fn fold_items<S: Send>(
     len: usize,
     init: &(dyn Fn() -> S + Sync),
@@ -20,6 +21,7 @@ pub(crate) fn fold_items<S: Send>(
         .min(len)
         .max(1);
     let next = AtomicUsize::new(0);
+    let deadline = crate::deadline::current();
     let run = || -> Result<S, QueryError> {
         let mut state = init();
         loop {
@@ -27,6 +29,7 @@ pub(crate) fn fold_items<S: Send>(
             if i >= len {
                 return Ok(state);
             }
+            crate::deadline::check(deadline)?;
             step(&mut state, i)?;
         }
     };

@@ -121,8 +121,10 @@ pub(crate) fn newest<T: Send>(
     decode: &Decode<'_, T>,
 ) -> Result<Vec<T>, QueryError> {
     let mut top: TopN<Loc> = TopN::new(limit);
+    let deadline = crate::deadline::current();
     let chunks = snap.chunks_of(s.signal);
     for (ci, chunk) in chunks.iter().enumerate() {
+        crate::deadline::check(deadline)?;
         if s.since_ns.is_some_and(|t| chunk.max_time_ns < t) || top.full_above(chunk.max_time_ns) {
             continue;
         }
@@ -160,6 +162,7 @@ pub(crate) fn newest<T: Send>(
             if top.full_above(rg_max) {
                 break;
             }
+            crate::deadline::check(deadline)?;
             let mut offset = 0;
             // Column subsets are read for filtering (text columns as
             // dictionaries); full rows as they are stored.

@@ -148,7 +148,9 @@ pub(crate) fn scan_window(
     s: &WindowScan<'_>,
     visit: &mut Visit<'_>,
 ) -> Result<(), QueryError> {
+    let deadline = crate::deadline::current();
     for w in work(snap, s)? {
+        crate::deadline::check(deadline)?;
         read(&w, s, visit)?;
     }
     Ok(())

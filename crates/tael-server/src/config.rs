@@ -311,6 +311,8 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.engine.max_disk_bytes = Some(parse_bytes(v)?)),
     setting!("max_attributes", "TAEL_MAX_ATTRIBUTES", "Attributes kept per item; the rest are counted as dropped [default: 1024]",
         |c, v| c.engine.map_limits.max_attributes = v.trim().parse().map_err(|_| "not a number".to_string())?),
+    setting!("query_timeout", "TAEL_QUERY_TIMEOUT", "Time limit of a search or report (traces, logs, summary, anomalies, diff, topology …) [default: 30s]",
+        |c, v| c.store.query_timeout = parse_dur(v)?),
     setting!("sql_timeout", "TAEL_SQL_TIMEOUT", "Time limit of one SQL query [default: 30s]",
         |c, v| c.store.sql.timeout = parse_dur(v)?),
     setting!("sql_max_concurrent", "TAEL_SQL_MAX_CONCURRENT", "SQL queries that may run at once; more get 429 [default: 2]",
@@ -508,6 +510,10 @@ impl ServerConfig {
         check(
             !s.sql.timeout.is_zero(),
             "TAEL_SQL_TIMEOUT must be positive",
+        );
+        check(
+            !s.query_timeout.is_zero(),
+            "TAEL_QUERY_TIMEOUT must be positive",
         );
         check(
             s.sql.memory_bytes >= 1 << 20,

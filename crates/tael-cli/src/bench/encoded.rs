@@ -23,6 +23,8 @@ pub struct SpanOffsets {
     pub parent_span_id: Option<usize>,
     /// Fixed64 timestamps: start, end and event times.
     pub times: Vec<usize>,
+    /// LLM payloads (`gen_ai.*.content` string values): (start, length).
+    pub payloads: Vec<(usize, usize)>,
 }
 
 /// An encoded `ExportTraceServiceRequest` and its patch points.
@@ -73,6 +75,7 @@ fn span_offsets(buf: &[u8], span: (usize, usize)) -> Result<SpanOffsets, String>
             (2, Value::Bytes(b)) if b.len() == 8 => o.span_id = Some(at),
             (4, Value::Bytes(b)) if b.len() == 8 => o.parent_span_id = Some(at),
             (7 | 8, Value::Fixed64(_)) => o.times.push(at),
+            (9, Value::Bytes(b)) => o.payloads.extend(payload_of(buf, (at, at + b.len()))?),
             (11, Value::Bytes(b)) => {
                 for (tag, v, at) in fields(buf, (at, at + b.len()))? {
                     if let (1, Value::Fixed64(_)) = (tag, v) {
@@ -84,6 +87,31 @@ fn span_offsets(buf: &[u8], span: (usize, usize)) -> Result<SpanOffsets, String>
         }
     }
     Ok(o)
+}
+
+/// The string value of a `KeyValue` (key 1, value 2 → `AnyValue`
+/// string 1) when its key names an LLM payload.
+fn payload_of(buf: &[u8], kv: (usize, usize)) -> Result<Option<(usize, usize)>, String> {
+    let mut is_payload = false;
+    let mut value = None;
+    for (tag, v, at) in fields(buf, kv)? {
+        match (tag, v) {
+            (1, Value::Bytes(k)) => {
+                is_payload = k.starts_with(b"gen_ai.") && k.ends_with(b".content");
+            }
+            (2, Value::Bytes(b)) => value = Some((at, at + b.len())),
+            _ => {}
+        }
+    }
+    let Some(value) = value.filter(|_| is_payload) else {
+        return Ok(None);
+    };
+    Ok(fields(buf, value)?
+        .into_iter()
+        .find_map(|(tag, v, at)| match (tag, v) {
+            (1, Value::Bytes(b)) => Some((at, b.len())),
+            _ => None,
+        }))
 }
 
 impl EncodedTraces {
@@ -123,6 +151,25 @@ impl EncodedTraces {
         for at in [s.span_id, s.parent_span_id].into_iter().flatten() {
             for (b, m) in self.bytes[at..at + 8].iter_mut().zip(mask) {
                 *b ^= m;
+            }
+        }
+    }
+
+    /// Writes new text over span `i`'s LLM payloads (same lengths, so the
+    /// encoding stays valid): every payload is then one nobody sent
+    /// before, as prompts and completions are in real traffic.
+    pub fn rewrite_payloads(&mut self, i: usize, rng: &mut impl rand::RngCore) {
+        const ALPHABET: &[u8; 64] =
+            b"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.";
+        let Some(s) = self.spans.get(i) else { return };
+        for &(at, len) in &s.payloads {
+            let mut word = 0u64;
+            for (k, b) in self.bytes[at..at + len].iter_mut().enumerate() {
+                if k % 10 == 0 {
+                    word = rng.next_u64();
+                }
+                *b = ALPHABET[(word & 63) as usize];
+                word >>= 6;
             }
         }
     }
@@ -180,6 +227,32 @@ mod tests {
             let ev_b: Vec<_> = b.events.iter().map(|e| e.time_unix_nano).collect();
             assert_eq!(ev_a, ev_b);
             assert_eq!((&b.name, &b.attributes), (&a.name, &a.attributes));
+        }
+    }
+
+    #[test]
+    fn payload_rewrites_change_only_the_payloads() {
+        use rand::SeedableRng;
+        let mut g = Generator::new(7, 0, 1.0);
+        let req = g.traces(200);
+        let mut enc = EncodedTraces::new(&req).unwrap();
+        let with_payloads = enc.spans.iter().filter(|s| s.payloads.len() == 2).count();
+        assert!(
+            with_payloads > 0,
+            "the LLM spans' prompt and completion are found"
+        );
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for i in 0..enc.spans.len() {
+            enc.rewrite_payloads(i, &mut rng);
+        }
+        let got = enc.decode().unwrap();
+        for (a, b) in spans_of(&req).iter().zip(spans_of(&got)) {
+            assert_eq!((&a.span_id, &a.name), (&b.span_id, &b.name));
+            for (x, y) in a.attributes.iter().zip(&b.attributes) {
+                assert_eq!(x.key, y.key);
+                let content = x.key.starts_with("gen_ai.") && x.key.ends_with(".content");
+                assert_eq!(x.value == y.value, !content, "{}", x.key);
+            }
         }
     }
 }

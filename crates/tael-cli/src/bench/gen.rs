@@ -510,8 +510,9 @@ impl Generator {
     /// Makes a generated request new again (cheaply, for reuse, patching
     /// its encoding in place): fresh trace ids, span ids XOR-ed with a
     /// random mask (parents too, so the tree is kept), timestamps moved
-    /// forward by `shift_ns`.
-    pub fn refresh_traces(&mut self, r: &mut EncodedTraces, shift_ns: u64) {
+    /// forward by `shift_ns`, and with `new_payloads` new text in every
+    /// LLM prompt and completion.
+    pub fn refresh_traces(&mut self, r: &mut EncodedTraces, shift_ns: u64, new_payloads: bool) {
         let mut mask = [0u8; 8];
         self.rng.fill_bytes(&mut mask);
         mask[0] &= 0x7f;
@@ -528,6 +529,9 @@ impl Generator {
             }
             r.mask_span_ids(i, &mask);
             r.shift_times(i, shift_ns);
+            if new_payloads {
+                r.rewrite_payloads(i, &mut self.rng);
+            }
         }
     }
 

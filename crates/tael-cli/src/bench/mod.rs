@@ -75,6 +75,12 @@ pub struct IngestArgs {
     /// Share of traces that contain an LLM span with 1–8 KiB prompt and completion.
     #[arg(long, default_value_t = 0.2)]
     pub llm_ratio: f64,
+    /// LLM payloads: `distinct` (every prompt and completion sent is new,
+    /// as in real traffic) or `reused` (the requests re-sent from each
+    /// worker's pool keep theirs, so the server's blob store deduplicates
+    /// them).
+    #[arg(long, value_enum, default_value_t = PayloadMode::Distinct)]
+    pub payloads: PayloadMode,
     /// Gzip request bodies.
     #[arg(long)]
     pub gzip: bool,
@@ -88,6 +94,13 @@ pub struct IngestArgs {
     /// (0 = random trace ids).
     #[arg(long, default_value_t = 0)]
     pub link_traces: u64,
+}
+
+/// Whether re-sent requests carry new LLM payloads.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadMode {
+    Distinct,
+    Reused,
 }
 
 /// How long a request is retried while the server asks to retry.
@@ -281,7 +294,9 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
                     let shift = now.duration_since(*made).as_nanos() as u64;
                     *made = now;
                     match p {
-                        Payload::Traces(r) => g.refresh_traces(r, shift),
+                        Payload::Traces(r) => {
+                            g.refresh_traces(r, shift, a.payloads == PayloadMode::Distinct)
+                        }
                         Payload::Logs(r) => g.refresh_logs(r, shift),
                         Payload::Metrics(r) => Generator::refresh_metrics(r, shift),
                     }
@@ -363,6 +378,7 @@ async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {
         "batch": a.batch,
         "concurrency": a.concurrency,
         "llm_ratio": a.llm_ratio,
+        "payloads": format!("{:?}", a.payloads).to_lowercase(),
         "requests_ok": lat.len(),
         "errors": errors.load(Ordering::Relaxed),
         "retries": retries.load(Ordering::Relaxed),
