@@ -155,22 +155,14 @@ impl EncodedTraces {
         }
     }
 
-    /// Writes new text over span `i`'s LLM payloads (same lengths, so the
-    /// encoding stays valid): every payload is then one nobody sent
-    /// before, as prompts and completions are in real traffic.
-    pub fn rewrite_payloads(&mut self, i: usize, rng: &mut impl rand::RngCore) {
-        const ALPHABET: &[u8; 64] =
-            b"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.";
+    /// Writes new text over span `i`'s LLM payloads (`fill` writes a
+    /// whole payload in place, same length, so the encoding stays valid):
+    /// every payload is then one nobody sent before, as prompts and
+    /// completions are in real traffic.
+    pub fn rewrite_payloads(&mut self, i: usize, fill: &mut impl FnMut(&mut [u8])) {
         let Some(s) = self.spans.get(i) else { return };
         for &(at, len) in &s.payloads {
-            let mut word = 0u64;
-            for (k, b) in self.bytes[at..at + len].iter_mut().enumerate() {
-                if k % 10 == 0 {
-                    word = rng.next_u64();
-                }
-                *b = ALPHABET[(word & 63) as usize];
-                word >>= 6;
-            }
+            fill(&mut self.bytes[at..at + len]);
         }
     }
 
@@ -243,7 +235,7 @@ mod tests {
         );
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         for i in 0..enc.spans.len() {
-            enc.rewrite_payloads(i, &mut rng);
+            enc.rewrite_payloads(i, &mut |buf| crate::bench::gen::fill_text(&mut rng, buf));
         }
         let got = enc.decode().unwrap();
         for (a, b) in spans_of(&req).iter().zip(spans_of(&got)) {

@@ -105,6 +105,56 @@ fn text(rng: &mut StdRng, bytes: usize) -> String {
     out
 }
 
+/// Words of the distinct-payload text: 20,000 pronounceable words, made
+/// once.
+fn vocabulary() -> &'static [String] {
+    static WORDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        const ON: &[&str] = &[
+            "b", "c", "d", "f", "g", "l", "m", "n", "p", "r", "s", "t", "v", "st", "tr",
+        ];
+        const NUCLEUS: &[&str] = &["a", "e", "i", "o", "u", "ea", "ou"];
+        (0..20_000u64)
+            .map(|k| {
+                let mut x = splitmix(k + 1);
+                let syllables = 1 + (x % 3) as usize;
+                let mut w = String::new();
+                for _ in 0..syllables {
+                    x = splitmix(x);
+                    w.push_str(ON[(x % ON.len() as u64) as usize]);
+                    w.push_str(NUCLEUS[((x >> 8) % NUCLEUS.len() as u64) as usize]);
+                }
+                w
+            })
+            .collect()
+    })
+}
+
+/// Fills `buf` with prose-like ASCII text: words drawn with a Zipf-like
+/// law from [`vocabulary`] (a few are very common, most rare, as in
+/// natural language) and now and then a number (ids, amounts), padded
+/// with spaces to the exact length.
+pub fn fill_text(rng: &mut impl rand::Rng, buf: &mut [u8]) {
+    let words = vocabulary();
+    let ln_n = (words.len() as f64).ln();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let token = if rng.random_range(0..40) == 0 {
+            rng.random_range(0..10_000_000u32).to_string()
+        } else {
+            let rank = (rng.random::<f64>() * ln_n).exp() as usize - 1;
+            words[rank.min(words.len() - 1)].clone()
+        };
+        for b in token.bytes().chain(std::iter::once(b' ')) {
+            if pos == buf.len() {
+                break;
+            }
+            buf[pos] = b;
+            pos += 1;
+        }
+    }
+}
+
 fn now_ns() -> u64 {
     tael_core::time::now_ns() as u64
 }
@@ -530,7 +580,8 @@ impl Generator {
             r.mask_span_ids(i, &mask);
             r.shift_times(i, shift_ns);
             if new_payloads {
-                r.rewrite_payloads(i, &mut self.rng);
+                let rng = &mut self.rng;
+                r.rewrite_payloads(i, &mut |buf| fill_text(rng, buf));
             }
         }
     }
