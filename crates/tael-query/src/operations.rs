@@ -2,7 +2,8 @@
 //! span kind) of the spans that started in it, as the Jaeger APIs list
 //! them. Sets of several stores merge by union, exactly.
 
-use crate::window::{scan_window_parallel, TimeWindow, WindowScan};
+use crate::fasthash::FastSet;
+use crate::window::{scan_window_parallel, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -38,34 +39,34 @@ impl OperationSet {
             columns: &["service", "operation", "kind"],
             equals: service.map(|s| vec![("service", s)]).unwrap_or_default(),
         };
+        // Each thread interns the three columns and keeps id triples, so
+        // a row costs a lookup, not three strings.
+        type Fold = (Interner, FastSet<(u32, u32, u32)>);
         let parts = scan_window_parallel(
             snap,
             &scan,
-            &BTreeSet::new,
-            &|set: &mut BTreeSet<(String, String, String)>, batch, mask| {
+            &Fold::default,
+            &|(names, set): &mut Fold, batch, mask| {
                 let c = Cols::new(batch);
-                let (svc, op, kind) = (c.text("service")?, c.text("operation")?, c.text("kind")?);
+                let svc = names.column(&c.text("service")?);
+                let op = names.column(&c.text("operation")?);
+                let kind = names.column(&c.text("kind")?);
+                let want = service.map(|s| names.id(s));
                 for (i, inside) in mask.iter().enumerate() {
-                    let s = svc.value(i);
-                    if !inside || service.is_some_and(|want| want != s) {
-                        continue;
-                    }
-                    let (o, k) = (op.value(i), kind.value(i));
-                    // Most rows repeat a known triple: look before allocating.
-                    if !set.contains(&(s.to_string(), o.to_string(), k.to_string())) {
-                        set.insert((s.to_string(), o.to_string(), k.to_string()));
+                    if *inside && want.is_none_or(|w| w == svc[i]) {
+                        set.insert((svc[i], op[i], kind[i]));
                     }
                 }
                 Ok(())
             },
         )?;
         let mut out = OperationSet::default();
-        for p in parts {
+        for (names, set) in parts {
             out.operations
-                .extend(p.into_iter().map(|(service, name, kind)| Operation {
-                    service,
-                    name,
-                    kind,
+                .extend(set.into_iter().map(|(s, o, k)| Operation {
+                    service: names.name(s).to_string(),
+                    name: names.name(o).to_string(),
+                    kind: names.name(k).to_string(),
                 }));
         }
         Ok(out)

@@ -38,16 +38,19 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::bad_request(msg)
 }
 
-fn ns_of(t: &prost_types::Timestamp) -> i64 {
-    t.seconds
+/// Seconds and nanoseconds (a proto Timestamp's or Duration's) as ns.
+fn nanos(seconds: i64, nanos: i32) -> i64 {
+    seconds
         .saturating_mul(1_000_000_000)
-        .saturating_add(t.nanos as i64)
+        .saturating_add(nanos as i64)
+}
+
+fn ns_of(t: &prost_types::Timestamp) -> i64 {
+    nanos(t.seconds, t.nanos)
 }
 
 fn duration_ns(d: &prost_types::Duration) -> i64 {
-    d.seconds
-        .saturating_mul(1_000_000_000)
-        .saturating_add(d.nanos as i64)
+    nanos(d.seconds, d.nanos)
 }
 
 /// A timestamp as proto (for the HTTP binding's parser).
@@ -122,13 +125,6 @@ pub fn search_of(q: Option<&TraceQueryParameters>) -> Result<TraceSearch, ApiErr
     })
 }
 
-fn all_time() -> TimeWindow {
-    TimeWindow {
-        from_ns: i64::MIN,
-        to_ns: i64::MAX,
-    }
-}
-
 impl QueryApi {
     /// One trace; not found when nobody stored it.
     pub async fn get_trace(&self, r: GetTraceRequest) -> Result<TracesData, ApiError> {
@@ -169,7 +165,7 @@ impl QueryApi {
     ) -> Result<GetOperationsResponse, ApiError> {
         let service = (!r.service.is_empty()).then_some(r.service.as_str());
         let kind = (!r.span_kind.is_empty()).then_some(r.span_kind.as_str());
-        let ops = query::operations(self.store.as_ref(), all_time(), service, kind).await?;
+        let ops = query::operations(self.store.as_ref(), service, kind).await?;
         Ok(GetOperationsResponse {
             operations: ops
                 .into_iter()

@@ -85,17 +85,20 @@ pub async fn services(store: &dyn Store) -> Result<Vec<String>, QueryError> {
     Ok(store.service_rollup().await?.services.into_keys().collect())
 }
 
-/// The operations of a service (of every service when `None`) that
-/// started in `window`, of one span kind when given: (name, kind) with the
-/// kind as Jaeger names it (empty for unspecified).
+/// The operations of a service (of every service when `None`) in all the
+/// stored spans, of one span kind when given: (name, kind) with the kind
+/// as Jaeger names it (empty for unspecified).
 pub async fn operations(
     store: &dyn Store,
-    window: TimeWindow,
     service: Option<&str>,
     kind: Option<&str>,
 ) -> Result<Vec<(String, String)>, QueryError> {
+    let all_time = TimeWindow {
+        from_ns: i64::MIN,
+        to_ns: i64::MAX,
+    };
     let set = store
-        .operations(window, service.map(str::to_string))
+        .operations(all_time, service.map(str::to_string))
         .await?;
     let mut out: Vec<(String, String)> = set
         .operations

@@ -278,15 +278,8 @@ async fn services(State(st): State<AppState>) -> V1Result {
     Ok(envelope(json!(names), n))
 }
 
-fn all_time() -> TimeWindow {
-    TimeWindow {
-        from_ns: i64::MIN,
-        to_ns: i64::MAX,
-    }
-}
-
 async fn service_operations(State(st): State<AppState>, Path(service): Path<String>) -> V1Result {
-    let ops = query::operations(st.store.as_ref(), all_time(), Some(&service), None).await?;
+    let ops = query::operations(st.store.as_ref(), Some(&service), None).await?;
     let mut names: Vec<String> = ops.into_iter().map(|(name, _)| name).collect();
     names.dedup();
     let n = names.len();
@@ -299,7 +292,7 @@ async fn operations(State(st): State<AppState>, RawQuery(raw): RawQuery) -> V1Re
         .string("service")
         .ok_or_else(|| bad("parameter 'service' is required"))?;
     let kind = p.get("spanKind");
-    let ops = query::operations(st.store.as_ref(), all_time(), Some(&service), kind).await?;
+    let ops = query::operations(st.store.as_ref(), Some(&service), kind).await?;
     let data: Vec<Value> = ops
         .iter()
         .map(|(name, kind)| json!({ "name": name, "spanKind": kind }))

@@ -117,7 +117,7 @@ fn flag(p: &Params, name: &str, alias: &str) -> Result<bool, V3Error> {
 
 /// The `query.*` parameters of a trace search.
 pub fn query_of(p: &Params) -> Result<TraceQueryParameters, V3Error> {
-    let attributes = match param(p, "query.attributes", "query.attributes") {
+    let attributes = match p.get("query.attributes") {
         None => Default::default(),
         Some(raw) => {
             let m: Map<String, Value> = serde_json::from_str(raw).map_err(|e| {
@@ -158,7 +158,7 @@ pub fn query_of(p: &Params) -> Result<TraceQueryParameters, V3Error> {
         duration_max: duration_param(p, "query.durationMax", "query.duration_max")?,
         search_depth,
         raw_traces: flag(p, "query.rawTraces", "query.raw_traces")?,
-        filter: match param(p, "query.filter", "query.filter") {
+        filter: match p.get("query.filter") {
             Some(f) => f.as_bytes().to_vec(),
             None => Vec::new(),
         },
