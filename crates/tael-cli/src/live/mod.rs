@@ -70,15 +70,21 @@ fn follow(url: String, params: Params, tx: mpsc::Sender<Input>) {
                         "gap" | "lagged" => {
                             Input::Stream(format!("live ({}: {})", ev.event, ev.data))
                         }
-                        _ => match serde_json::from_str(&ev.data) {
+                        // The server stops: resume from the last id.
+                        "end" => break,
+                        "span" => match serde_json::from_str(&ev.data) {
                             Ok(span) => Input::Spans(vec![span]),
                             Err(e) => Input::Stream(format!("unreadable span: {e}")),
                         },
+                        _ => continue,
                     };
                     if tx.send(input).is_err() {
                         return;
                     }
-                    last_id = stream.last_id().map(str::to_string).or(last_id);
+                }
+                // The stream keeps the id of the last event it read.
+                if let Some(id) = stream.last_id() {
+                    last_id = Some(id.to_string());
                 }
                 if tx.send(Input::Stream("reconnecting".into())).is_err() {
                     return;
