@@ -138,14 +138,17 @@ pub fn fill_text(rng: &mut impl rand::Rng, buf: &mut [u8]) {
     let words = vocabulary();
     let ln_n = (words.len() as f64).ln();
     let mut pos = 0;
+    // Tokens are copied as bytes: the load tool shares the server's cores,
+    // so its inner loop allocates nothing.
+    let mut digits = itoa::Buffer::new();
     while pos < buf.len() {
-        let token = if rng.random_range(0..40) == 0 {
-            rng.random_range(0..10_000_000u32).to_string()
+        let token: &[u8] = if rng.random_range(0..40) == 0 {
+            digits.format(rng.random_range(0..10_000_000u32)).as_bytes()
         } else {
             let rank = (rng.random::<f64>() * ln_n).exp() as usize - 1;
-            words[rank.min(words.len() - 1)].clone()
+            words[rank.min(words.len() - 1)].as_bytes()
         };
-        for b in token.bytes().chain(std::iter::once(b' ')) {
+        for &b in token.iter().chain(std::iter::once(&b' ')) {
             if pos == buf.len() {
                 break;
             }
