@@ -28,9 +28,9 @@ load() { # signal seed
   "$TAEL" bench ingest --endpoint http://$GRPC --signal "$1" --batch 1000 --concurrency 4 \
     --requests 1000 --llm-ratio 0 --seed "$2" | tr -d '\n'
 }
-phase() { # label, then the signals to send at once
-  local label=$1; shift
-  local flag="$DIR/done.$label" seed=$((RANDOM + 10)) pids=() i=0
+phase() { # label, first seed, then the signals to send at once
+  local label=$1 seed=$2; shift 2
+  local flag="$DIR/done.$label" pids=() i=0
   peak_rss "$PID" "$flag" > "$DIR/rss.$label" &
   local watcher=$!
   for s in "$@"; do
@@ -43,7 +43,7 @@ phase() { # label, then the signals to send at once
   for s in "$@"; do res="$res\"$s\":$(cat "$DIR/res.$label.$s"),"; done
   echo "{\"phase\":\"$label\",\"peak_rss_kib\":$(cat "$DIR/rss.$label"),\"hwm_kib\":$hwm,\"bench\":{${res%,}}}"
 }
-phase traces traces
-phase logs logs
-phase metrics metrics
-phase all traces logs metrics
+phase traces 1 traces
+phase logs 2 logs
+phase metrics 3 metrics
+phase all 4 traces logs metrics
