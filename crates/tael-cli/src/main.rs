@@ -17,18 +17,19 @@ extern "C" {
 /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// Keeps freed memory for ten seconds before returning it to the OS
-/// (mimalloc defaults to 10 ms). Each flush frees the memtable it wrote
-/// (tens to hundreds of MiB) while ingest allocates the next one: memory
-/// returned at once was faulted in and zeroed again by the kernel (13% of
-/// the server's CPU during log ingest; at a 1 s delay still ~10% during
-/// payload-heavy trace ingest, as flushes come every second or two). An
-/// idle server still gives its memory back. `MIMALLOC_PURGE_DELAY` in the
-/// environment wins.
+/// Keeps freed memory for a quarter of a second before returning it to
+/// the OS (mimalloc defaults to 10 ms). Each flush frees the memtable it
+/// wrote while ingest allocates the next one: memory returned at once is
+/// faulted in and zeroed again by the kernel (13% of the server's CPU
+/// during log ingest at 10 ms). Much longer delays keep freed memtables
+/// resident, which the memory budget (`TAEL_MEMORY_LIMIT`) counts as the
+/// process's memory: at 10 s, 1M logs peaked ~80 MiB higher for no gain in
+/// throughput (BENCHMARKS.md, "Memory under ingest"). An idle server gives
+/// its memory back. `MIMALLOC_PURGE_DELAY` in the environment wins.
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: a plain option store in mimalloc, valid at any time.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 250) };
     }
 }
 

@@ -50,7 +50,7 @@ impl Default for LocalStoreConfig {
     fn default() -> Self {
         LocalStoreConfig {
             sql: SqlLimits::default(),
-            promql_cache_bytes: 256 << 20,
+            promql_cache_bytes: tael_storage::budget::MemoryShares::default().promql_cache,
             live_buffer: crate::live::DEFAULT_LIVE_BUFFER,
             query_timeout: std::time::Duration::from_secs(30),
         }
@@ -62,6 +62,8 @@ struct Inner {
     query_timeout: std::time::Duration,
     sql: SqlLimits,
     sql_pool: SqlPool,
+    /// The memory all SQL queries share.
+    sql_memory: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
     promql: PromqlCaches,
     live: Arc<LiveFeeds>,
 }
@@ -85,6 +87,7 @@ impl LocalStore {
                 engine,
                 query_timeout: config.query_timeout,
                 sql_pool,
+                sql_memory: crate::sql::memory_pool(config.sql.memory_bytes),
                 sql: config.sql,
                 promql: PromqlCaches::new(config.promql_cache_bytes),
                 live,
@@ -251,7 +254,8 @@ impl Store for LocalStore {
     fn sql(&self, q: SqlQuery) -> BoxFuture<'_, Result<SqlResult, QueryError>> {
         Box::pin(async move {
             let s = &self.inner;
-            let session = Arc::new(SqlSession::new(&s.engine, s.sql.clone()).await?);
+            let session =
+                Arc::new(SqlSession::new(&s.engine, s.sql.clone(), s.sql_memory.clone()).await?);
             session.run(&s.sql_pool, &q.q, q.max_rows).await
         })
     }
@@ -259,7 +263,7 @@ impl Store for LocalStore {
     fn sql_schema(&self) -> BoxFuture<'_, Result<Vec<TableInfo>, QueryError>> {
         Box::pin(async move {
             let s = &self.inner;
-            SqlSession::new(&s.engine, s.sql.clone())
+            SqlSession::new(&s.engine, s.sql.clone(), s.sql_memory.clone())
                 .await?
                 .tables()
                 .await

@@ -22,6 +22,7 @@ use tael_cluster::ClusterConfig;
 use tael_core::duration::parse_duration_ns;
 use tael_core::llm::prices::PriceTable;
 use tael_query::LocalStoreConfig;
+use tael_storage::budget::MemoryShares;
 use tael_storage::EngineConfig;
 use thiserror::Error;
 
@@ -127,7 +128,7 @@ fn home_dir() -> PathBuf {
 impl Default for ServerConfig {
     fn default() -> Self {
         let base = home_dir().join(".tael");
-        ServerConfig {
+        let mut c = ServerConfig {
             role: NodeRole::Shard,
             listen: Listen {
                 rest_api_addr: SocketAddr::from(([127, 0, 0, 1], 7701)),
@@ -148,7 +149,9 @@ impl Default for ServerConfig {
             store: LocalStoreConfig::default(),
             cluster: ClusterConfig::default(),
             banner: true,
-        }
+        };
+        c.divide_memory(|_| false);
+        c
     }
 }
 
@@ -292,7 +295,9 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.ingest.max_decompressed_bytes = parse_size(v)?),
     setting!("max_inflight_requests", "TAEL_MAX_INFLIGHT_REQUESTS", "Export requests stored at once; more get 429 / UNAVAILABLE with Retry-After [default: 256]",
         |c, v| c.ingest.max_inflight_requests = parse_positive(v)?),
-    setting!("memtable_bytes", "TAEL_MEMTABLE_BYTES", "Unflushed data that triggers a flush to Parquet [default: 64MiB]",
+    setting!("memory_limit", "TAEL_MEMORY_LIMIT", "Memory the server keeps within: memtables, exports in flight, text indexing, caches and SQL each get a share, and exports are refused (503 / UNAVAILABLE, Retry-After) before one outgrows it [default: 512MiB]",
+        |c, v| c.engine.memory.limit = parse_size(v)?),
+    setting!("memtable_bytes", "TAEL_MEMTABLE_BYTES", "Unflushed data that triggers a flush to Parquet [default: a sixteenth of TAEL_MEMORY_LIMIT]",
         |c, v| c.engine.memtable_bytes = parse_size(v)?),
     setting!("flush_interval", "TAEL_FLUSH_INTERVAL", "Oldest unflushed data that triggers a flush [default: 30s]",
         |c, v| c.engine.flush_interval = parse_dur(v)?),
@@ -319,11 +324,11 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.store.sql.max_concurrent = parse_positive(v)?),
     setting!("sql_threads", "TAEL_SQL_THREADS", "Worker threads SQL runs on, apart from the rest of the server [default: the number of cores]",
         |c, v| c.store.sql.threads = parse_positive(v)?),
-    setting!("sql_memory_limit", "TAEL_SQL_MEMORY_LIMIT", "Memory one SQL query may hold for sorts, joins and aggregates [default: 512MiB]",
+    setting!("sql_memory_limit", "TAEL_SQL_MEMORY_LIMIT", "Memory the SQL queries running at once may hold together for sorts, joins and aggregates [default: a quarter of TAEL_MEMORY_LIMIT]",
         |c, v| c.store.sql.memory_bytes = parse_size(v)?),
     setting!("sql_max_rows", "TAEL_SQL_MAX_ROWS", "Rows a SQL query returns at most; more are reported as truncated [default: 10000]",
         |c, v| c.store.sql.max_rows = parse_positive(v)?),
-    setting!("promql_cache_bytes", "TAEL_PROMQL_CACHE_BYTES", "Decoded PromQL series kept from Parquet parts, 0 for none [default: 256MiB]",
+    setting!("promql_cache_bytes", "TAEL_PROMQL_CACHE_BYTES", "Decoded PromQL series kept from Parquet parts, 0 for none [default: a sixteenth of TAEL_MEMORY_LIMIT]",
         |c, v| c.store.promql_cache_bytes = parse_size(v)?),
     setting!("live_buffer", "TAEL_LIVE_BUFFER", "Events each live stream keeps for resuming with Last-Event-ID [default: 10000]",
         |c, v| c.store.live_buffer = parse_positive(v)?),
@@ -469,12 +474,35 @@ impl ServerConfig {
         if set("data_dir") && !set("wal_dir") {
             c.engine.wal_dir = c.engine.data_dir.join("wal");
         }
+        c.divide_memory(set);
         errors.extend(c.problems());
         if errors.is_empty() {
             Ok(c)
         } else {
             Err(ConfigError(errors))
         }
+    }
+
+    /// Divides the memory limit (`engine.memory.limit`) among its parts
+    /// (`tael_storage::budget`): a part whose setting is not `fixed` gets
+    /// its default share, and one that is fixed counts as what it takes.
+    pub fn divide_memory(&mut self, fixed: impl Fn(&str) -> bool) {
+        let e = &mut self.engine;
+        let mut m = MemoryShares::of_limit(e.memory.limit, e.dedup_window);
+        match fixed("memtable_bytes") {
+            true => m.memtables = e.memtable_bytes.saturating_mul(3),
+            false => e.memtable_bytes = m.flush_bytes(),
+        }
+        let s = &mut self.store;
+        match fixed("promql_cache_bytes") {
+            true => m.promql_cache = s.promql_cache_bytes,
+            false => s.promql_cache_bytes = m.promql_cache,
+        }
+        match fixed("sql_memory_limit") {
+            true => m.sql = s.sql.memory_bytes,
+            false => s.sql.memory_bytes = m.sql,
+        }
+        e.memory = m;
     }
 
     /// Checks the rules that tie settings together.
@@ -490,6 +518,7 @@ impl ServerConfig {
     fn problems(&self) -> Vec<String> {
         let (e, s, i) = (&self.engine, &self.store, &self.ingest);
         let mut out = self.cluster.problems();
+        out.extend(e.memory.problem());
         let mut check = |ok: bool, msg: &str| {
             if !ok {
                 out.push(msg.to_string());
@@ -642,5 +671,33 @@ mod tests {
             assert!(s.env.starts_with("TAEL_"));
             assert_eq!(setting(&s.flag()).map(|x| x.key), Some(s.key));
         }
+    }
+
+    #[test]
+    fn the_memory_limit_is_divided_and_fixed_parts_must_fit() {
+        let d = cfg(&[]).unwrap();
+        assert_eq!(d.engine.memory.limit, 512 << 20);
+        assert_eq!(d.engine.memtable_bytes, 32 << 20);
+        assert_eq!(d.store.promql_cache_bytes, 32 << 20);
+        assert_eq!(d.store.sql.memory_bytes, 128 << 20);
+        let big = cfg(&[("TAEL_MEMORY_LIMIT", "1GiB")]).unwrap();
+        assert_eq!(big.engine.memtable_bytes, 64 << 20);
+        assert_eq!(big.engine.memory.memtables, 192 << 20);
+        assert_eq!(big.store.sql.memory_bytes, 256 << 20);
+        let fixed = cfg(&[
+            ("TAEL_MEMORY_LIMIT", "1GiB"),
+            ("TAEL_MEMTABLE_BYTES", "16MiB"),
+        ])
+        .unwrap();
+        assert_eq!(fixed.engine.memtable_bytes, 16 << 20);
+        assert_eq!(fixed.engine.memory.memtables, 48 << 20);
+        let over = cfg(&[("TAEL_PROMQL_CACHE_BYTES", "1GiB")])
+            .unwrap_err()
+            .to_string();
+        assert!(over.contains("promql_cache 1024 MiB"), "{over}");
+        let small = cfg(&[("TAEL_MEMORY_LIMIT", "64MiB")])
+            .unwrap_err()
+            .to_string();
+        assert!(small.contains("at least 128 MiB"), "{small}");
     }
 }

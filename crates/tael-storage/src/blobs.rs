@@ -54,9 +54,6 @@ const HEADER: usize = 4 + 4 + 4 + 4 + 8 + 32;
 /// Largest blob accepted (a payload beyond it stays inline).
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
 
-/// Raw bytes of recently written blobs kept in memory (see [`recent`]).
-const RECENT_BYTES: usize = 32 << 20;
-
 mod recent;
 
 thread_local! {
@@ -287,8 +284,13 @@ impl BlobStore {
     /// `objects`, fetching the packs only the object store has and
     /// rebuilding the index. A bad record cuts the newest pack there (a
     /// torn write); in an older pack a bad header ends that pack's scan
-    /// (with a warning) and the pack is kept.
-    pub fn open(objects: Arc<Objects>, prefix: &str) -> Result<BlobStore, StorageError> {
+    /// (with a warning) and the pack is kept. Up to `cache_bytes` of
+    /// recently written blobs are kept in memory (see [`recent`]).
+    pub fn open(
+        objects: Arc<Objects>,
+        prefix: &str,
+        cache_bytes: usize,
+    ) -> Result<BlobStore, StorageError> {
         let dir = &objects.local_path(prefix);
         std::fs::create_dir_all(dir).map_err(io)?;
         if !objects.is_local() {
@@ -373,8 +375,13 @@ impl BlobStore {
             gc: Mutex::new(()),
             refresh_ns: AtomicI64::new(i64::MAX),
             writer_started_ns: AtomicI64::new(tael_core::time::now_ns()),
-            recent: Mutex::new(recent::RecentBlobs::new(RECENT_BYTES)),
+            recent: Mutex::new(recent::RecentBlobs::new(cache_bytes)),
         })
+    }
+
+    /// Bytes of recently written blobs kept in memory.
+    pub fn cached_bytes(&self) -> usize {
+        self.recent.lock().bytes()
     }
 
     /// A store with its packs straight in `dir`, itself the object store
@@ -382,7 +389,7 @@ impl BlobStore {
     #[cfg(test)]
     pub(crate) fn open_in(dir: &Path) -> BlobStore {
         let objects = Objects::open(dir, &crate::objects::Backend::DataDir).expect("data dir");
-        BlobStore::open(Arc::new(objects), "").expect("blob store")
+        BlobStore::open(Arc::new(objects), "", 32 << 20).expect("blob store")
     }
 
     fn create_pack(dir: &Path, id: u32) -> Result<File, StorageError> {

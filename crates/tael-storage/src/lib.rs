@@ -4,6 +4,7 @@
 //! full-text index (`text`), and the engine that ties them together (`engine`).
 
 pub mod blobs;
+pub mod budget;
 pub mod columnar;
 pub mod comments;
 pub mod engine;

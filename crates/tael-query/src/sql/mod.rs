@@ -36,6 +36,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{cast, col, lit, DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
@@ -126,7 +127,8 @@ pub struct SqlLimits {
     pub max_concurrent: usize,
     /// Worker threads of the SQL runtime ([`pool`]).
     pub threads: usize,
-    /// Memory DataFusion operators may hold (sorts, joins, aggregates).
+    /// Memory the DataFusion operators (sorts, joins, aggregates) of the
+    /// queries running at once hold together ([`memory_pool`]).
     pub memory_bytes: usize,
     /// Rows returned at most; more are reported as `truncated`.
     pub max_rows: usize,
@@ -138,7 +140,7 @@ impl Default for SqlLimits {
             timeout: Duration::from_secs(30),
             max_concurrent: 2,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            memory_bytes: 512 << 20,
+            memory_bytes: tael_storage::budget::MemoryShares::default().sql,
             max_rows: 10_000,
         }
     }
@@ -238,15 +240,31 @@ fn with_derived(signal: Signal, df: DataFrame) -> Result<DataFrame, QueryError> 
     })
 }
 
+/// The memory pool every SQL query of a store draws from: `bytes` in all
+/// (the memory budget's SQL share), reporting the largest consumers when
+/// a query is refused.
+pub fn memory_pool(bytes: usize) -> Arc<dyn MemoryPool> {
+    let consumers = std::num::NonZeroUsize::new(3).expect("3 > 0");
+    Arc::new(TrackConsumersPool::new(
+        GreedyMemoryPool::new(bytes),
+        consumers,
+    ))
+}
+
 impl SqlSession {
-    /// Registers the tables for the current snapshot.
-    pub async fn new(engine: &Engine, limits: SqlLimits) -> Result<SqlSession, QueryError> {
+    /// Registers the tables for the current snapshot; its operators hold
+    /// their memory in `memory` ([`memory_pool`]).
+    pub async fn new(
+        engine: &Engine,
+        limits: SqlLimits,
+        memory: Arc<dyn MemoryPool>,
+    ) -> Result<SqlSession, QueryError> {
         let snap = engine.snapshot();
         let config = SessionConfig::new()
             .with_target_partitions(2)
             .with_information_schema(true);
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(limits.memory_bytes, 1.0)
+            .with_memory_pool(memory)
             .with_disk_manager_builder(
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
             )
@@ -441,7 +459,7 @@ mod tests {
         engine
             .ingest_traces(&encode_spans(&spans("b", 100, 12)))
             .unwrap();
-        let s = SqlSession::new(&engine, SqlLimits::default())
+        let s = SqlSession::new(&engine, SqlLimits::default(), memory_pool(64 << 20))
             .await
             .unwrap();
         let out = s

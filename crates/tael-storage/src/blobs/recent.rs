@@ -27,6 +27,11 @@ impl RecentBlobs {
         }
     }
 
+    /// Bytes of the content kept.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Keeps `raw` (whose sha256 is `hash`), evicting the oldest entries
     /// past the bound. Content larger than the whole bound is not kept.
     pub(super) fn insert(&mut self, hash: Hash, raw: &[u8]) {

@@ -56,6 +56,9 @@ pub struct EngineConfig {
     pub backend: Backend,
     /// Memtable size that triggers a flush.
     pub memtable_bytes: usize,
+    /// The process's memory limit and its division (`crate::budget`):
+    /// exports are refused before a part outgrows its share.
+    pub memory: crate::budget::MemoryShares,
     /// Age of the oldest unflushed row that triggers a flush.
     pub flush_interval: Duration,
     pub wal_segment_bytes: u64,
@@ -95,7 +98,8 @@ impl EngineConfig {
             data_dir,
             wal_dir,
             backend: Backend::DataDir,
-            memtable_bytes: 64 << 20,
+            memtable_bytes: crate::budget::MemoryShares::default().flush_bytes(),
+            memory: crate::budget::MemoryShares::default(),
             flush_interval: Duration::from_secs(30),
             wal_segment_bytes: 64 << 20,
             span_retention: day * 30,
@@ -190,6 +194,9 @@ pub struct EngineStats {
     /// Uncompressed bytes of the distinct blobs.
     pub blob_raw_bytes: u64,
     pub text_index: crate::text::TextIndexStats,
+    /// The memory budget ([`Engine::memory_stats`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::budget::MemoryStats>,
     /// Why storage refuses writes or cannot flush (the disk is full, …);
     /// absent while it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +210,8 @@ pub struct Engine {
     wal: Wal,
     state: RwLock<State>,
     recent: Mutex<RecentKeys>,
+    /// What the parts of the memory budget hold.
+    memory: crate::budget::MemoryGauges,
     /// Serialises flushes.
     flush_lock: Mutex<()>,
     /// Why the last background flush failed (cleared by one that works).
@@ -302,11 +311,19 @@ impl Engine {
             wal.keep_free((cap / cfg.wal_segment_bytes.max(1) / 8) as usize);
         }
         let comments = CommentStore::open(objects.clone(), "comments.jsonl")?;
-        let blobs = Arc::new(BlobStore::open(objects.clone(), "blobs")?);
+        let blobs = Arc::new(BlobStore::open(
+            objects.clone(),
+            "blobs",
+            cfg.memory.blob_cache,
+        )?);
         blobs.set_refresh_after(
             i64::try_from(cfg.payload_retention.as_nanos() / 2).unwrap_or(i64::MAX),
         );
-        let (text, mut lost_days) = TextIndex::open(&cfg.data_dir.join("text"), blobs.clone())?;
+        let (text, mut lost_days) = TextIndex::open_within(
+            &cfg.data_dir.join("text"),
+            blobs.clone(),
+            cfg.memory.text_writers(crate::text::MAX_WRITERS),
+        )?;
         let last_seq = records.last().map(|r| r.seq).unwrap_or(0);
         text.clamp_committed(last_seq.max(manifest.flushed_seq));
         lost_days.extend(text_index::days_without_index(&manifest, &text));
@@ -326,6 +343,7 @@ impl Engine {
         let next_part_id = state.manifest.next_part_id.max(1);
         let engine = Arc::new(Engine {
             recent: Mutex::new(RecentKeys::new(cfg.dedup_window)),
+            memory: Default::default(),
             cfg,
             objects,
             wal,
@@ -501,16 +519,81 @@ impl Engine {
         }
     }
 
-    /// Refuses new writes while the memtable is far over its bound (a flush
-    /// is behind); callers answer with a retryable status.
-    fn admit(&self) -> Result<(), StorageError> {
-        let bytes = self.state.read().active.bytes;
-        if bytes > self.cfg.memtable_bytes * 2 {
-            return Err(StorageError::Unavailable(
-                "ingest is ahead of flushing; retry shortly".into(),
+    /// Admits an export of `payload_bytes` within the memory budget
+    /// (`crate::budget`), or refuses it (retryable) naming the part that
+    /// is full: the memtables (a flush is behind), the text indexer's
+    /// queue, the exports in flight, or the process as a whole.
+    fn admit(&self, payload_bytes: usize) -> Result<crate::budget::InFlight<'_>, StorageError> {
+        const MIB: usize = 1 << 20;
+        let m = &self.cfg.memory;
+        let full = |what: String| {
+            Err(StorageError::Unavailable(format!(
+                "memory budget: {what}; retry shortly"
+            )))
+        };
+        let memtables = self.memtable_bytes();
+        if memtables > m.memtables {
+            return full(format!(
+                "the memtables hold {} MiB of their {} MiB (ingest is ahead of flushing)",
+                memtables.div_ceil(MIB),
+                m.memtables / MIB
             ));
         }
-        Ok(())
+        let queued = self.text.queued_bytes();
+        if queued > m.text_queue {
+            return full(format!(
+                "the text indexer's queue holds {} MiB of its {} MiB",
+                queued.div_ceil(MIB),
+                m.text_queue / MIB
+            ));
+        }
+        let process = self.memory.process_bytes().unwrap_or(0);
+        if process > m.limit - m.exports_in_flight {
+            return full(format!(
+                "the process holds {} MiB of TAEL_MEMORY_LIMIT {} MiB",
+                process.div_ceil(MIB),
+                m.limit / MIB
+            ));
+        }
+        self.memory
+            .reserve(payload_bytes, m.exports_in_flight)
+            .map_err(|why| StorageError::Unavailable(format!("{why}; retry shortly")))
+    }
+
+    /// Bytes of the active and frozen memtables.
+    fn memtable_bytes(&self) -> usize {
+        let st = self.state.read();
+        st.active.bytes + st.frozen.as_ref().map_or(0, |f| f.0.bytes)
+    }
+
+    /// The memory budget's parts, their shares and what the counted ones
+    /// hold now, for `/api/v1/stats`.
+    pub fn memory_stats(&self) -> crate::budget::MemoryStats {
+        let m = &self.cfg.memory;
+        let used = |name: &str| match name {
+            "memtables" => Some(self.memtable_bytes()),
+            "exports_in_flight" => Some(
+                self.memory
+                    .in_flight
+                    .load(std::sync::atomic::Ordering::Acquire),
+            ),
+            "text_queue" => Some(self.text.queued_bytes()),
+            "blob_cache" => Some(self.blobs.cached_bytes()),
+            _ => None,
+        };
+        crate::budget::MemoryStats {
+            limit_bytes: m.limit,
+            process_bytes: self.memory.process_bytes(),
+            parts: m
+                .parts()
+                .iter()
+                .map(|(name, share)| crate::budget::MemoryPart {
+                    name: name.to_string(),
+                    share_bytes: *share,
+                    used_bytes: used(name),
+                })
+                .collect(),
+        }
     }
 
     fn ingest(
@@ -579,7 +662,7 @@ impl Engine {
         payload: &[u8],
     ) -> Result<IngestOutcome, StorageError> {
         // Refused before any work: a retried export is decoded once.
-        self.admit()?;
+        let _in_flight = self.admit(payload.len())?;
         let decoded = self.decode(kind, payload).map_err(|e| match e.too_large {
             true => StorageError::ExportTooLarge(e.message),
             false => StorageError::InvalidArgument(format!("invalid OTLP protobuf: {e}")),
@@ -724,7 +807,7 @@ impl Engine {
         let failure = self.storage_failure();
         let wal_bytes = self.wal.disk_bytes();
         let st = self.state.read();
-        EngineStats {
+        let mut out = EngineStats {
             memtable_rows: st.active.rows + st.frozen.as_ref().map(|f| f.0.rows).unwrap_or(0),
             memtable_bytes: st.active.bytes + st.frozen.as_ref().map(|f| f.0.bytes).unwrap_or(0),
             parts: st.parts.len(),
@@ -735,8 +818,12 @@ impl Engine {
             blob_bytes: blob_stats.disk_bytes,
             blob_raw_bytes: blob_stats.raw_bytes,
             text_index: self.text.stats(),
+            memory: None,
             failure,
-        }
+        };
+        drop(st);
+        out.memory = Some(self.memory_stats());
+        out
     }
 
     /// Why storage refuses writes or cannot flush, while it does: the

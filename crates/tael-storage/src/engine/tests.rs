@@ -316,3 +316,51 @@ fn spare_wal_segments_scale_down_with_a_small_disk_cap() {
     assert!(spare > 0, "some segments are kept for reuse");
     assert!(spare <= 2 * (16 << 10), "{spare} bytes kept for reuse");
 }
+
+#[test]
+fn exports_are_refused_before_the_memtables_outgrow_their_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.memory.memtables = 256 << 10;
+    c.memtable_bytes = 64 << 10;
+    let e = Engine::open(c).unwrap();
+    let now = tael_core::time::now_ns();
+    let (mut first, mut refused) = (0, None);
+    for _ in 0..1000 {
+        match e.ingest_traces(&encode_spans(&spans("svc", first, 200, now))) {
+            Ok(_) => first += 200,
+            Err(err) => {
+                refused = Some(err);
+                break;
+            }
+        }
+    }
+    let why = refused.expect("refused once the share is full").to_string();
+    assert!(why.contains("memtables"), "{why}");
+    let stats = e.stats().memory.expect("memory stats");
+    let memtables = stats.parts.iter().find(|p| p.name == "memtables").unwrap();
+    assert_eq!(memtables.share_bytes, 256 << 10);
+    // Admitted while under the share, so past it by one export at most.
+    let held = memtables.used_bytes.unwrap();
+    assert!(held > 256 << 10 && held < 512 << 10, "{held}");
+    assert_eq!(span_rows(&e), first as u64, "nothing refused was stored");
+    e.flush().unwrap();
+    e.ingest_traces(&encode_spans(&spans("svc", first, 200, now)))
+        .expect("admitted again once flushed");
+    let in_flight = stats.parts.iter().find(|p| p.name == "exports_in_flight");
+    assert_eq!(in_flight.and_then(|p| p.used_bytes), Some(0));
+}
+
+#[test]
+fn exports_in_flight_are_held_within_their_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.memory.exports_in_flight = 1 << 20;
+    let e = Engine::open(c).unwrap();
+    let payload = encode_spans(&spans("svc", 0, 100, tael_core::time::now_ns()));
+    let held = e.memory.reserve(1 << 20, 1 << 20).unwrap();
+    let why = e.ingest_traces(&payload).unwrap_err().to_string();
+    assert!(why.contains("exports in flight"), "{why}");
+    drop(held);
+    e.ingest_traces(&payload).unwrap();
+}

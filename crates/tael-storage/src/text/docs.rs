@@ -78,6 +78,25 @@ pub struct TextDoc {
     pub texts: Vec<Text>,
 }
 
+impl TextDoc {
+    /// About what the doc holds on the heap (its strings and texts).
+    pub fn heap_bytes(&self) -> usize {
+        let texts: usize = self
+            .texts
+            .iter()
+            .map(|t| match &t.content {
+                TextContent::Inline(s) => s.len() + 48,
+                TextContent::Blob(_) => 48,
+            })
+            .sum();
+        std::mem::size_of::<TextDoc>()
+            + self.service.len()
+            + self.trace_id.len()
+            + self.span_id.len()
+            + texts
+    }
+}
+
 /// The searchable attribute values of a span, each with where it is (an
 /// attribute key or `event name/key`); the status message comes on top.
 pub fn span_values<'a>(

@@ -45,7 +45,7 @@ use crate::Signal;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,17 +53,17 @@ use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
-/// Indexing memory of one day's writer.
-const WRITER_BYTES: usize = 48 << 20;
-/// Days with an open writer at most (backfills touch many).
-const MAX_WRITERS: usize = 3;
+/// Days with an open writer at most (backfills touch many); each has an
+/// equal part of the memory budget's text writers share
+/// ([`crate::budget::MemoryShares::text_writers`]).
+pub const MAX_WRITERS: usize = 3;
 /// A writer with nothing to commit for this long is closed.
 const IDLE_WRITER: Duration = Duration::from_secs(60);
 /// How often the indexer commits on its own.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
 /// Text keys a writer remembers as indexed (beyond, a text may be indexed
 /// twice in a day, which only costs space).
-const SEEN_KEYS: usize = 1 << 20;
+const SEEN_KEYS: usize = 1 << 16;
 /// Queued jobs before ingest waits for the indexer.
 const QUEUE: usize = 512;
 
@@ -143,6 +143,9 @@ enum Job {
         docs: Vec<TextDoc>,
         seq: u64,
         replay: bool,
+        /// What the docs hold ([`TextDoc::heap_bytes`]), counted in
+        /// [`TextIndex::queued_bytes`] until they are indexed.
+        bytes: usize,
     },
     /// Commit every day with uncommitted rows, then answer.
     Commit(SyncSender<()>),
@@ -168,6 +171,8 @@ pub struct TextIndex {
     parser_index: Index,
     jobs: Mutex<Option<SyncSender<Job>>>,
     indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Bytes of the docs queued and not yet indexed.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -262,6 +267,17 @@ impl TextIndex {
     /// the days to rebuild: those that could not be opened (removed) or
     /// whose rebuild was cut short.
     pub fn open(dir: &Path, blobs: Arc<BlobStore>) -> Result<(TextIndex, Vec<i64>), StorageError> {
+        let writers = crate::budget::MemoryShares::default().text_writers(MAX_WRITERS);
+        Self::open_within(dir, blobs, writers)
+    }
+
+    /// [`TextIndex::open`] with at most `writers.0` writers open at once,
+    /// each indexing in `writers.1` bytes.
+    pub fn open_within(
+        dir: &Path,
+        blobs: Arc<BlobStore>,
+        (max_writers, writer_bytes): (usize, usize),
+    ) -> Result<(TextIndex, Vec<i64>), StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         let (schema, f) = schema();
         let shared = Arc::new(Shared {
@@ -308,8 +324,12 @@ impl TextIndex {
         let mut pb = Schema::builder();
         pb.add_text_field("text", TEXT);
         let (tx, rx) = sync_channel(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
         let worker = Indexer {
             shared: shared.clone(),
+            queued: queued.clone(),
+            max_writers,
+            writer_bytes,
             writers: HashMap::new(),
             failed: HashSet::new(),
             last_commit: Instant::now(),
@@ -324,6 +344,7 @@ impl TextIndex {
                 parser_index: Index::create_in_ram(pb.build()),
                 jobs: Mutex::new(Some(tx)),
                 indexer: Mutex::new(Some(handle)),
+                queued,
             },
             rebuild,
         ))
@@ -364,7 +385,16 @@ impl TextIndex {
         if docs.is_empty() {
             return;
         }
-        if let Err(Job::Add { docs, .. }) = self.send(Job::Add { docs, seq, replay }) {
+        let bytes = docs.iter().map(TextDoc::heap_bytes).sum();
+        self.queued.fetch_add(bytes, Ordering::AcqRel);
+        let job = Job::Add {
+            docs,
+            seq,
+            replay,
+            bytes,
+        };
+        if let Err(Job::Add { docs, bytes, .. }) = self.send(job) {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
             tracing::error!(seq, "the text indexer is gone; rows not indexed, their days are rebuilt at the next start");
             let days: HashSet<i64> = docs.iter().map(|d| day_of(d.time_ns)).collect();
             for day in days {
@@ -410,6 +440,11 @@ impl TextIndex {
     /// The content of a text (`None` when its blob is gone).
     pub fn content(&self, t: &Text) -> Option<String> {
         self.shared.content(t)
+    }
+
+    /// Bytes of the rows' texts queued and not yet indexed.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Days, documents (text and row) and bytes on disk.
@@ -466,6 +501,10 @@ struct DayWriter {
 /// The indexer thread's state: the open writers.
 struct Indexer {
     shared: Arc<Shared>,
+    /// [`TextIndex::queued`].
+    queued: Arc<AtomicUsize>,
+    max_writers: usize,
+    writer_bytes: usize,
     writers: HashMap<i64, DayWriter>,
     /// Days marked for rebuild since the open (their writes went wrong).
     failed: HashSet<i64>,
@@ -476,7 +515,15 @@ impl Indexer {
     fn run(mut self, rx: Receiver<Job>) {
         loop {
             match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(Job::Add { docs, seq, replay }) => self.add(docs, seq, replay),
+                Ok(Job::Add {
+                    docs,
+                    seq,
+                    replay,
+                    bytes,
+                }) => {
+                    self.add(docs, seq, replay);
+                    self.queued.fetch_sub(bytes, Ordering::AcqRel);
+                }
                 Ok(Job::Commit(done)) => {
                     self.commit_all();
                     let _ = done.send(());
@@ -528,7 +575,7 @@ impl Indexer {
 
     fn writer(&mut self, day: i64, d: &Day) -> Result<&mut DayWriter, StorageError> {
         if !self.writers.contains_key(&day) {
-            if self.writers.len() >= MAX_WRITERS {
+            if self.writers.len() >= self.max_writers {
                 // The least recently used goes.
                 if let Some(old) = self
                     .writers
@@ -541,7 +588,7 @@ impl Indexer {
             }
             let writer = d
                 .index
-                .writer_with_num_threads(1, WRITER_BYTES)
+                .writer_with_num_threads(1, self.writer_bytes)
                 .map_err(err)?;
             self.writers.insert(
                 day,
