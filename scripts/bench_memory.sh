@@ -2,8 +2,10 @@
 # Memory under ingest, on one fresh server: 1M spans (no LLM payloads),
 # then 1M log records, then 1M metric points, then 1M of each sent at the
 # same time; batch 1000 x 4 over gRPC for each stream. Prints one JSON line
-# per phase: the server's peak VmRSS during it (sampled every 50 ms), the
-# process high-water mark (VmHWM) after it, and the load tool's report.
+# per phase: the server's peak VmRSS during it and the peak of its
+# anonymous part, RssAnon, which the memory budget bounds (both sampled
+# every 50 ms), the process high-water mark (VmHWM) after it, and the load
+# tool's report.
 # Extra arguments are environment settings for the server
 # (e.g. TAEL_MEMTABLE_BYTES=32MiB MIMALLOC_PURGE_DELAY=250).
 # Usage: scripts/bench_memory.sh [path to a release tael binary] [NAME=value ...]
@@ -33,15 +35,17 @@ phase() { # label, first seed, then the signals to send at once
   local flag="$DIR/done.$label" pids=() i=0
   peak_rss "$PID" "$flag" > "$DIR/rss.$label" &
   local watcher=$!
+  peak_rss "$PID" "$flag" 0.05 RssAnon > "$DIR/anon.$label" &
+  local anon_watcher=$!
   for s in "$@"; do
     load "$s" $((seed + i)) > "$DIR/res.$label.$s" & pids+=($!); i=$((i + 1))
   done
   for p in "${pids[@]}"; do wait "$p"; done
-  touch "$flag"; wait $watcher
+  touch "$flag"; wait $watcher $anon_watcher
   local hwm=$(awk '/VmHWM/{print $2}' /proc/$PID/status)
   local res=""
   for s in "$@"; do res="$res\"$s\":$(cat "$DIR/res.$label.$s"),"; done
-  echo "{\"phase\":\"$label\",\"peak_rss_kib\":$(cat "$DIR/rss.$label"),\"hwm_kib\":$hwm,\"bench\":{${res%,}}}"
+  echo "{\"phase\":\"$label\",\"peak_rss_kib\":$(cat "$DIR/rss.$label"),\"peak_anon_kib\":$(cat "$DIR/anon.$label"),\"hwm_kib\":$hwm,\"bench\":{${res%,}}}"
 }
 phase traces 1 traces
 phase logs 2 logs

@@ -695,9 +695,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(over.contains("promql_cache 1024 MiB"), "{over}");
-        let small = cfg(&[("TAEL_MEMORY_LIMIT", "64MiB")])
+        let small = cfg(&[("TAEL_MEMORY_LIMIT", "128MiB")])
             .unwrap_err()
             .to_string();
-        assert!(small.contains("at least 128 MiB"), "{small}");
+        assert!(small.contains("at least 256 MiB"), "{small}");
     }
 }

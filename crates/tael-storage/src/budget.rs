@@ -20,8 +20,9 @@
 //! The rest (about a fifth) is headroom for what is not counted: flush
 //! buffers (one row group), request bodies being read, decoders' scratch,
 //! threads and the allocator's slack. The process's anonymous resident
-//! memory is checked too, as a backstop for all of that: an export is
-//! refused while it is over the limit less the in-flight share.
+//! memory is shown beside the shares (`process_bytes`) but does not refuse
+//! exports: memory that no part counts (and that nothing admitted would
+//! free) would then stop ingest for good.
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
@@ -30,7 +31,7 @@ const MIB: usize = 1 << 20;
 /// The default `TAEL_MEMORY_LIMIT`.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 * MIB;
 /// The smallest limit accepted.
-pub const MIN_MEMORY_LIMIT: usize = 128 * MIB;
+pub const MIN_MEMORY_LIMIT: usize = 256 * MIB;
 /// Bytes one key of a recent-keys window holds (hash set + queue).
 pub const RECENT_KEY_BYTES: usize = 24;
 /// A decoded export holds about this many times its protobuf size (the
@@ -259,7 +260,8 @@ mod tests {
         assert_eq!(s.text_writers(3), (3, 64 * MIB / 3));
         let small = MemoryShares::of_limit(MIN_MEMORY_LIMIT, 1 << 16);
         assert_eq!(small.problem(), None);
-        assert_eq!(small.text_writers(3).0, 1);
+        assert_eq!(small.text_writers(3), (2, 16 * MIB));
+        assert_eq!(MemoryShares::of_limit(200 * MIB, 0).text_writers(3).0, 1);
         assert!(MemoryShares::of_limit(64 * MIB, 0).problem().is_some());
     }
 

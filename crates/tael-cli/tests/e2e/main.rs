@@ -16,6 +16,7 @@ mod live;
 mod live_tui;
 mod llm;
 mod mcp;
+mod memory_budget;
 mod prom_compat;
 mod readme;
 mod rest_cli;

@@ -522,7 +522,7 @@ impl Engine {
     /// Admits an export of `payload_bytes` within the memory budget
     /// (`crate::budget`), or refuses it (retryable) naming the part that
     /// is full: the memtables (a flush is behind), the text indexer's
-    /// queue, the exports in flight, or the process as a whole.
+    /// queue or the exports in flight.
     fn admit(&self, payload_bytes: usize) -> Result<crate::budget::InFlight<'_>, StorageError> {
         const MIB: usize = 1 << 20;
         let m = &self.cfg.memory;
@@ -545,14 +545,6 @@ impl Engine {
                 "the text indexer's queue holds {} MiB of its {} MiB",
                 queued.div_ceil(MIB),
                 m.text_queue / MIB
-            ));
-        }
-        let process = self.memory.process_bytes().unwrap_or(0);
-        if process > m.limit - m.exports_in_flight {
-            return full(format!(
-                "the process holds {} MiB of TAEL_MEMORY_LIMIT {} MiB",
-                process.div_ceil(MIB),
-                m.limit / MIB
             ));
         }
         self.memory
