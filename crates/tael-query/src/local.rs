@@ -44,6 +44,8 @@ pub struct LocalStoreConfig {
     /// Time limit of a search or report over stored data (SQL and PromQL
     /// have their own).
     pub query_timeout: std::time::Duration,
+    /// PromQL evaluations at once; more are refused as busy.
+    pub promql_max_concurrent: usize,
 }
 
 impl Default for LocalStoreConfig {
@@ -53,6 +55,7 @@ impl Default for LocalStoreConfig {
             promql_cache_bytes: tael_storage::budget::MemoryShares::default().promql_cache,
             live_buffer: crate::live::DEFAULT_LIVE_BUFFER,
             query_timeout: std::time::Duration::from_secs(30),
+            promql_max_concurrent: 4,
         }
     }
 }
@@ -65,6 +68,7 @@ struct Inner {
     /// The memory all SQL queries share.
     sql_memory: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
     promql: PromqlCaches,
+    promql_slots: Arc<tokio::sync::Semaphore>,
     live: Arc<LiveFeeds>,
 }
 
@@ -90,6 +94,9 @@ impl LocalStore {
                 sql_memory: crate::sql::memory_pool(config.sql.memory_bytes),
                 sql: config.sql,
                 promql: PromqlCaches::new(config.promql_cache_bytes),
+                promql_slots: Arc::new(tokio::sync::Semaphore::new(
+                    config.promql_max_concurrent.max(1),
+                )),
                 live,
             }),
         })
@@ -124,6 +131,15 @@ fn hits<T>(rows: Vec<T>, matches: Vec<Option<TextMatch>>) -> Vec<Hit<T>> {
 }
 
 impl Store for LocalStore {
+    fn promql_slot(&self) -> Result<crate::store::PromqlSlot, QueryError> {
+        match self.inner.promql_slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(QueryError::Busy(
+                "too many PromQL queries are running; retry later".into(),
+            )),
+        }
+    }
+
     fn search_spans(&self, q: TraceQuery) -> BoxFuture<'_, Result<Vec<Hit<Span>>, QueryError>> {
         self.blocking(move |s| {
             let spans = crate::traces::search_spans(&s.engine, &q)?;
@@ -350,6 +366,37 @@ mod tests {
     use super::*;
     use crate::store::testsuite::{check_fixture, load_fixture};
     use tael_storage::EngineConfig;
+
+    /// The limit is the store's, so every front end's PromQL (the
+    /// Prometheus routes, MCP's query_promql through `Answer`) keeps it.
+    #[tokio::test]
+    async fn promql_beyond_the_stores_limit_is_busy_whoever_asks() {
+        use crate::answer::Answer;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig::new(
+            dir.path().join("d"),
+            dir.path().join("w"),
+        ))
+        .unwrap();
+        let config = LocalStoreConfig {
+            promql_max_concurrent: 1,
+            ..LocalStoreConfig::default()
+        };
+        let store = LocalStore::new(engine, config).unwrap();
+        let req = || crate::api::MetricsQueryRequest {
+            query: "vector(1)".into(),
+            time: None,
+            start: None,
+            end: None,
+            step: None,
+        };
+        assert!(req().answer(&store).await.is_ok());
+        let held = store.promql_slot().unwrap();
+        let busy = req().answer(&store).await;
+        assert!(matches!(busy, Err(QueryError::Busy(_))), "{busy:?}");
+        drop(held);
+        assert!(req().answer(&store).await.is_ok());
+    }
 
     #[tokio::test]
     async fn searches_and_reports_stop_at_the_query_time_limit() {

@@ -93,8 +93,19 @@ pub struct StoreStats {
     pub storage: Option<EngineStats>,
 }
 
+/// A slot for one PromQL evaluation, held while it runs (`None`: the
+/// store sets no limit).
+pub type PromqlSlot = Option<tokio::sync::OwnedSemaphorePermit>;
+
 /// Everything the front ends read.
 pub trait Store: Send + Sync + 'static {
+    /// A slot for one PromQL evaluation, or [`QueryError::Busy`] when as
+    /// many as the store allows are running (every front end's PromQL
+    /// goes through `crate::promql`, which takes one).
+    fn promql_slot(&self) -> Result<PromqlSlot, QueryError> {
+        Ok(None)
+    }
+
     /// Spans matching the query, newest first, at most `limit`; with a
     /// text query each carries its match.
     fn search_spans(&self, q: TraceQuery) -> BoxFuture<'_, Result<Vec<Hit<Span>>, QueryError>>;

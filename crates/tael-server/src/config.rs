@@ -95,9 +95,6 @@ pub struct ApiSettings {
     /// `Host` names `/mcp` accepts besides the loopback names and the
     /// bound address (for a server reached by a DNS name).
     pub mcp_allowed_hosts: Vec<String>,
-    /// PromQL queries (`/api/v1/query`, `/api/v1/query_range`) evaluated
-    /// at once; more are answered 429.
-    pub promql_max_concurrent: usize,
 }
 
 /// Everything `tael serve` can be told.
@@ -143,7 +140,6 @@ impl Default for ServerConfig {
             api: ApiSettings {
                 live_heartbeat: Duration::from_secs(15),
                 mcp_allowed_hosts: Vec::new(),
-                promql_max_concurrent: 4,
             },
             engine: EngineConfig::new(base.join("data"), base.join("wal")),
             store: LocalStoreConfig::default(),
@@ -335,7 +331,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("live_heartbeat", "TAEL_LIVE_HEARTBEAT", "Time between heartbeats on the live streams [default: 15s]",
         |c, v| c.api.live_heartbeat = parse_dur(v)?),
     setting!("promql_max_concurrent", "TAEL_PROMQL_MAX_CONCURRENT", "PromQL queries evaluated at once; more get 429 [default: 4]",
-        |c, v| c.api.promql_max_concurrent = parse_positive(v)?),
+        |c, v| c.store.promql_max_concurrent = parse_positive(v)?),
     setting!("mcp_allowed_hosts", "TAEL_MCP_ALLOWED_HOSTS", "Comma-separated Host names /mcp accepts besides loopback and the bound address [default: none]",
         |c, v| c.api.mcp_allowed_hosts = parse_hosts(v)?),
     setting!("prices_file", "TAEL_PRICES_FILE", "JSON file of LLM prices that override or extend the built-in table [default: none]",

@@ -61,8 +61,6 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Bounds the export requests being stored at once (429 beyond).
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
-    /// Bounds the PromQL queries evaluated at once (429 beyond).
-    pub promql_permits: Arc<tokio::sync::Semaphore>,
     /// Time between heartbeats on the live streams.
     pub live_heartbeat: std::time::Duration,
     /// Becomes true when the server stops (ends the live streams).
@@ -83,7 +81,6 @@ impl AppState {
             max_decompressed_bytes: limits.max_decompressed_bytes,
             ready: Arc::new(AtomicBool::new(false)),
             ingest_permits: Arc::new(tokio::sync::Semaphore::new(limits.max_inflight_requests)),
-            promql_permits: Arc::new(tokio::sync::Semaphore::new(4)),
             live_heartbeat: std::time::Duration::from_secs(15),
             shutdown: watch::channel(false).1,
             cluster: node.cluster.clone(),
@@ -275,9 +272,6 @@ pub async fn serve(
     let (tx, rx) = watch::channel(false);
     let mut state = AppState::new(&node, &config.ingest);
     state.live_heartbeat = config.api.live_heartbeat;
-    state.promql_permits = Arc::new(tokio::sync::Semaphore::new(
-        config.api.promql_max_concurrent,
-    ));
     state.shutdown = rx.clone();
     state.cluster_token = config.cluster.token.as_deref().map(Arc::from);
     let local_addr = |l: &tokio::net::TcpListener| {

@@ -246,14 +246,15 @@ async fn several_nodes_in_one_process_share_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promql_beyond_the_concurrency_limit_is_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::build(&test_config(dir.path())).await.unwrap();
-    let mut state = AppState::new(&node, &limits());
-    state.promql_permits = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut config = test_config(dir.path());
+    config.store.promql_max_concurrent = 1;
+    let node = Node::build(&config).await.unwrap();
+    let state = AppState::new(&node, &limits());
     let app = app(state.clone());
     let (status, _, _) = answer(&app, get("/api/v1/query?query=vector(1)")).await;
     assert_eq!(status, 200);
     // With the only slot taken, the next query is refused, not queued.
-    let held = state.promql_permits.clone().try_acquire_owned().unwrap();
+    let held = state.store.promql_slot().unwrap();
     for uri in [
         "/api/v1/query?query=vector(1)",
         "/api/v1/query_range?query=vector(1)&start=0&end=60&step=15",

@@ -166,6 +166,7 @@ pub async fn instant_query(
 ) -> Result<QueryResult, QueryError> {
     let time_ms = check_time("time", time_ms)?;
     let expr = Arc::new(parse(q)?);
+    let _slot = store.promql_slot()?;
     let mut ev = Evaluator::new(time_ms, time_ms, timeout);
     load(store, &mut ev, &expr, time_ms, time_ms, timeout).await?;
     crate::blocking(move || {
@@ -216,6 +217,7 @@ pub async fn range_query(
         )))
         }
     }
+    let _slot = store.promql_slot()?;
     let mut ev = Evaluator::new(start_ms, end_ms, timeout);
     load(store, &mut ev, &expr, start_ms, end_ms, timeout).await?;
     crate::blocking(move || evaluate_range(&ev, &expr, start_ms, end_ms, step_ms)).await
