@@ -367,17 +367,17 @@ mod tests {
     use crate::store::testsuite::{check_fixture, load_fixture};
     use tael_storage::EngineConfig;
 
+    fn engine_in(dir: &std::path::Path) -> Arc<Engine> {
+        Engine::open(EngineConfig::new(dir.join("d"), dir.join("w"))).unwrap()
+    }
+
     /// The limit is the store's, so every front end's PromQL (the
     /// Prometheus routes, MCP's query_promql through `Answer`) keeps it.
     #[tokio::test]
     async fn promql_beyond_the_stores_limit_is_busy_whoever_asks() {
         use crate::answer::Answer;
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(EngineConfig::new(
-            dir.path().join("d"),
-            dir.path().join("w"),
-        ))
-        .unwrap();
+        let engine = engine_in(dir.path());
         let config = LocalStoreConfig {
             promql_max_concurrent: 1,
             ..LocalStoreConfig::default()
@@ -401,11 +401,7 @@ mod tests {
     #[tokio::test]
     async fn searches_and_reports_stop_at_the_query_time_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(EngineConfig::new(
-            dir.path().join("d"),
-            dir.path().join("w"),
-        ))
-        .unwrap();
+        let engine = engine_in(dir.path());
         load_fixture(&LocalStore::new(engine.clone(), LocalStoreConfig::default()).unwrap()).await;
         let strict = LocalStore::new(
             engine.clone(),
