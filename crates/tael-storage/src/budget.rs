@@ -24,7 +24,7 @@
 //! exports: memory that no part counts (and that nothing admitted would
 //! free) would then stop ingest for good.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MIB: usize = 1 << 20;
 
@@ -79,16 +79,44 @@ impl MemoryShares {
 
     /// The parts and their shares, in the order the docs list them.
     pub fn parts(&self) -> [(&'static str, usize); 8] {
+        self.parts_using(None).map(|(name, share, _)| (name, share))
+    }
+
+    /// The parts, their shares and, given what is held now, what the
+    /// parts counted as they grow hold (the one list of the parts).
+    fn parts_using(&self, held: Option<&MemoryHeld>) -> [(&'static str, usize, Option<usize>); 8] {
+        let h = |f: fn(&MemoryHeld) -> usize| held.map(f);
         [
-            ("memtables", self.memtables),
-            ("exports_in_flight", self.exports_in_flight),
-            ("text_queue", self.text_queue),
-            ("text_writers", self.text_writers),
-            ("blob_cache", self.blob_cache),
-            ("promql_cache", self.promql_cache),
-            ("sql", self.sql),
-            ("recent_keys", self.recent_keys),
+            ("memtables", self.memtables, h(|h| h.memtables)),
+            (
+                "exports_in_flight",
+                self.exports_in_flight,
+                h(|h| h.exports_in_flight),
+            ),
+            ("text_queue", self.text_queue, h(|h| h.text_queue)),
+            ("text_writers", self.text_writers, None),
+            ("blob_cache", self.blob_cache, h(|h| h.blob_cache)),
+            ("promql_cache", self.promql_cache, None),
+            ("sql", self.sql, None),
+            ("recent_keys", self.recent_keys, None),
         ]
+    }
+
+    /// The budget as `/api/v1/stats` shows it, with what is `held` now.
+    pub fn stats(&self, held: &MemoryHeld) -> MemoryStats {
+        MemoryStats {
+            limit_bytes: self.limit,
+            process_bytes: process_bytes(),
+            parts: self
+                .parts_using(Some(held))
+                .into_iter()
+                .map(|(name, share, used)| MemoryPart {
+                    name: name.to_string(),
+                    share_bytes: share,
+                    used_bytes: used,
+                })
+                .collect(),
+        }
     }
 
     /// The sum of the counted parts.
@@ -163,15 +191,19 @@ pub struct MemoryPart {
     pub used_bytes: Option<usize>,
 }
 
-/// What the admitted parts hold now.
+/// What the parts counted as they grow hold now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryHeld {
+    pub memtables: usize,
+    pub exports_in_flight: usize,
+    pub text_queue: usize,
+    pub blob_cache: usize,
+}
+
+/// The bytes reserved by exports being decoded and stored.
 #[derive(Debug, Default)]
 pub struct MemoryGauges {
-    /// Bytes reserved by exports being decoded and stored.
     pub in_flight: AtomicUsize,
-    /// The process's anonymous resident bytes when last read, and when
-    /// (ms since `UNIX_EPOCH`).
-    rss: AtomicUsize,
-    rss_read_ms: AtomicI64,
 }
 
 /// A reservation of in-flight bytes, given back when dropped.
@@ -188,9 +220,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// How long a reading of the process's memory is reused.
-const RSS_FRESH_MS: i64 = 20;
-
 impl MemoryGauges {
     /// Reserves what an export of `payload_bytes` will hold while it is
     /// stored, within `share`. An export larger than the whole share is
@@ -202,7 +231,7 @@ impl MemoryGauges {
         loop {
             if used > 0 && used + want > share {
                 return Err(format!(
-                    "memory budget: exports in flight hold {} MiB of their {} MiB",
+                    "exports in flight hold {} MiB of their {} MiB",
                     used.div_ceil(MIB),
                     share / MIB
                 ));
@@ -223,24 +252,13 @@ impl MemoryGauges {
             }
         }
     }
-
-    /// The process's anonymous resident bytes (heap, not mapped files),
-    /// read at most every 20 ms; `None` where the OS does not say.
-    pub fn process_bytes(&self) -> Option<usize> {
-        let now = tael_core::time::now_ns() / 1_000_000;
-        if now - self.rss_read_ms.load(Ordering::Acquire) < RSS_FRESH_MS {
-            return Some(self.rss.load(Ordering::Acquire));
-        }
-        let bytes = anonymous_resident_bytes()?;
-        self.rss.store(bytes, Ordering::Release);
-        self.rss_read_ms.store(now, Ordering::Release);
-        Some(bytes)
-    }
 }
 
-/// `RssAnon` of `/proc/self/status` (Linux): resident pages that are not
-/// mapped files (parts and the text index are read through mappings).
-fn anonymous_resident_bytes() -> Option<usize> {
+/// The process's anonymous resident bytes: `RssAnon` of
+/// `/proc/self/status` (Linux; `None` elsewhere), the resident pages that
+/// are not mapped files (parts and the text index are read through
+/// mappings).
+pub fn process_bytes() -> Option<usize> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
     let kb: usize = line.split_ascii_whitespace().nth(1)?.parse().ok()?;
@@ -289,6 +307,6 @@ mod tests {
         let big = g.reserve(100 * MIB, 8 * MIB).expect("alone");
         assert!(g.reserve(1, 8 * MIB).is_err());
         drop(big);
-        assert!(g.process_bytes().is_none_or(|b| b > 0));
+        assert!(process_bytes().is_none_or(|b| b > 0));
     }
 }

@@ -94,12 +94,13 @@ pub struct EngineConfig {
 impl EngineConfig {
     pub fn new(data_dir: PathBuf, wal_dir: PathBuf) -> Self {
         let day = Duration::from_secs(86_400);
+        let memory = crate::budget::MemoryShares::default();
         EngineConfig {
             data_dir,
             wal_dir,
             backend: Backend::DataDir,
-            memtable_bytes: crate::budget::MemoryShares::default().flush_bytes(),
-            memory: crate::budget::MemoryShares::default(),
+            memtable_bytes: memory.flush_bytes(),
+            memory,
             flush_interval: Duration::from_secs(30),
             wal_segment_bytes: 64 << 20,
             span_retention: day * 30,
@@ -154,6 +155,13 @@ struct State {
     parts: Arc<Vec<PartRef>>,
     rollups: HashMap<u64, Arc<Rollup>>,
     parts_rollup: Arc<Rollup>,
+}
+
+impl State {
+    /// Bytes of the active and frozen memtables.
+    fn memtable_bytes(&self) -> usize {
+        self.active.bytes + self.frozen.as_ref().map_or(0, |f| f.0.bytes)
+    }
 }
 
 /// A consistent view for queries: memtable chunks and parts.
@@ -527,65 +535,46 @@ impl Engine {
         const MIB: usize = 1 << 20;
         let m = &self.cfg.memory;
         let full = |what: String| {
-            Err(StorageError::Unavailable(format!(
-                "memory budget: {what}; retry shortly"
-            )))
+            StorageError::Unavailable(format!("memory budget: {what}; retry shortly"))
         };
         let memtables = self.memtable_bytes();
         if memtables > m.memtables {
-            return full(format!(
+            return Err(full(format!(
                 "the memtables hold {} MiB of their {} MiB (ingest is ahead of flushing)",
                 memtables.div_ceil(MIB),
                 m.memtables / MIB
-            ));
+            )));
         }
         let queued = self.text.queued_bytes();
         if queued > m.text_queue {
-            return full(format!(
+            return Err(full(format!(
                 "the text indexer's queue holds {} MiB of its {} MiB",
                 queued.div_ceil(MIB),
                 m.text_queue / MIB
-            ));
+            )));
         }
         self.memory
             .reserve(payload_bytes, m.exports_in_flight)
-            .map_err(|why| StorageError::Unavailable(format!("{why}; retry shortly")))
+            .map_err(full)
     }
 
     /// Bytes of the active and frozen memtables.
     fn memtable_bytes(&self) -> usize {
-        let st = self.state.read();
-        st.active.bytes + st.frozen.as_ref().map_or(0, |f| f.0.bytes)
+        self.state.read().memtable_bytes()
     }
 
     /// The memory budget's parts, their shares and what the counted ones
     /// hold now, for `/api/v1/stats`.
     pub fn memory_stats(&self) -> crate::budget::MemoryStats {
-        let m = &self.cfg.memory;
-        let used = |name: &str| match name {
-            "memtables" => Some(self.memtable_bytes()),
-            "exports_in_flight" => Some(
-                self.memory
-                    .in_flight
-                    .load(std::sync::atomic::Ordering::Acquire),
-            ),
-            "text_queue" => Some(self.text.queued_bytes()),
-            "blob_cache" => Some(self.blobs.cached_bytes()),
-            _ => None,
-        };
-        crate::budget::MemoryStats {
-            limit_bytes: m.limit,
-            process_bytes: self.memory.process_bytes(),
-            parts: m
-                .parts()
-                .iter()
-                .map(|(name, share)| crate::budget::MemoryPart {
-                    name: name.to_string(),
-                    share_bytes: *share,
-                    used_bytes: used(name),
-                })
-                .collect(),
-        }
+        self.cfg.memory.stats(&crate::budget::MemoryHeld {
+            memtables: self.memtable_bytes(),
+            exports_in_flight: self
+                .memory
+                .in_flight
+                .load(std::sync::atomic::Ordering::Acquire),
+            text_queue: self.text.queued_bytes(),
+            blob_cache: self.blobs.cached_bytes(),
+        })
     }
 
     fn ingest(
@@ -801,7 +790,7 @@ impl Engine {
         let st = self.state.read();
         let mut out = EngineStats {
             memtable_rows: st.active.rows + st.frozen.as_ref().map(|f| f.0.rows).unwrap_or(0),
-            memtable_bytes: st.active.bytes + st.frozen.as_ref().map(|f| f.0.bytes).unwrap_or(0),
+            memtable_bytes: st.memtable_bytes(),
             parts: st.parts.len(),
             part_bytes: st.parts.iter().map(|p| p.meta.bytes).sum(),
             wal_bytes,
