@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks with the load tool (`tael bench`), on this machine.
-# Usage: scripts/bench.sh [out.jsonl]
+# Usage: scripts/bench.sh [out.jsonl] [path to a release tael binary]
 # Builds the release binary, starts `tael serve` on a fresh data dir, and
 # prints one JSON object per measurement (also appended to out.jsonl).
 set -euo pipefail
@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib/rss.sh
 OUT=${1:-/tmp/tael-bench.jsonl}
 : > "$OUT"
-cargo build --release -p tael-cli >/dev/null
-TAEL=$PWD/target/release/tael
+TAEL=${2:-}
+if [ -z "$TAEL" ]; then
+  cargo build --release -p tael-cli --bin tael >/dev/null
+  TAEL=${CARGO_TARGET_DIR:-$PWD/target}/release/tael
+fi
 DIR=$(mktemp -d /tmp/tael-bench.XXXXXX)
 REST=127.0.0.1:27701 GRPC=127.0.0.1:24317 HTTP=127.0.0.1:24318
 PID=

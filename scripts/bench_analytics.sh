@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Analytics and query-language benchmarks (issue 3 targets), on this machine.
-# Usage: scripts/bench_analytics.sh [out.jsonl]
+# Usage: scripts/bench_analytics.sh [out.jsonl] [path to a release tael binary]
 # Starts `tael serve` (release) on a fresh data dir, stores 1M spans (plus
 # logs), times summary / anomalies / diff / topology / SQL through REST with
 # the server's peak RSS, then backfills 10k counter series (1h at 15s) and
@@ -10,8 +10,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib/rss.sh
 OUT=${1:-/tmp/tael-bench-analytics.jsonl}
 : > "$OUT"
-cargo build --release -p tael-cli >/dev/null
-TAEL=$PWD/target/release/tael
+TAEL=${2:-}
+if [ -z "$TAEL" ]; then
+  cargo build --release -p tael-cli --bin tael >/dev/null
+  TAEL=${CARGO_TARGET_DIR:-$PWD/target}/release/tael
+fi
 DIR=$(mktemp -d /tmp/tael-bench-an.XXXXXX)
 REST=127.0.0.1:27701 GRPC=127.0.0.1:24317 HTTP=127.0.0.1:24318
 

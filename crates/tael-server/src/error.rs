@@ -146,7 +146,7 @@ impl IntoResponse for ApiError {
 
 /// The stable `code` of an error status the HTTP stack answers by itself
 /// (method not allowed, body too large, extractor rejections …).
-fn code_of_status(status: u16) -> &'static str {
+pub(crate) fn code_of_status(status: u16) -> &'static str {
     match status {
         400 => ErrorCode::InvalidArgument.as_str(),
         401 => ErrorCode::Unauthenticated.as_str(),

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod grpc;
+mod http_listener;
 pub mod ingest;
 pub mod jaeger;
 pub mod live;
@@ -291,7 +292,7 @@ pub async fn serve(
     let http = |app: axum::Router, listener: tokio::net::TcpListener| {
         let shutdown = stopped(rx.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(http_listener::JsonErrorListener(listener), app)
                 .with_graceful_shutdown(shutdown)
                 .await
                 .map_err(|e| e.to_string())

@@ -35,7 +35,9 @@ pub const SCOPE: &str = "prometheus.remote_write";
 pub const REMOTE_WRITE_MARK: &str = tael_query::promql::series::REMOTE_WRITE_MARK;
 const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
-mod v1 {
+/// Remote-write 1.0 messages (`prometheus.WriteRequest`, the subset tael
+/// reads), public for senders such as the load tool.
+pub mod v1 {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct WriteRequest {
         #[prost(message, repeated, tag = "1")]

@@ -300,5 +300,71 @@ fn errors_from_the_http_stack_are_json_too() {
             );
         }
     }
+    // What hyper refuses before any router runs: sent as raw bytes (an
+    // HTTP client would not send some of them), on both HTTP ports.
+    let many_headers: String = (0..200).map(|i| format!("x-h{i}: 1\r\n")).collect();
+    let raw_cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            format!(
+                "GET /api/v1/services?x={} HTTP/1.1\r\nhost: a\r\n\r\n",
+                "a".repeat(70_000)
+            )
+            .into_bytes(),
+            414,
+            "uri_too_long",
+        ),
+        (
+            format!(
+                "GET /api/v1/services HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
+                "a".repeat(500_000)
+            )
+            .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!("GET /api/v1/services HTTP/1.1\r\nhost: a\r\n{many_headers}\r\n").into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), 400, "invalid_argument"),
+        (
+            b"GET /api/v1/services HTTP/1.1\r\nhost: a\r\nbad header\r\n\r\n".to_vec(),
+            400,
+            "invalid_argument",
+        ),
+    ];
+    for base in [&s.rest, &s.http] {
+        let addr = base.trim_start_matches("http://");
+        for (req, want, code) in &raw_cases {
+            let (status, head, body) = raw_exchange(addr, req);
+            assert_eq!(status, *want, "{head}");
+            assert!(head.contains("content-type: application/json"), "{head}");
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            assert_eq!(v["code"], *code, "{head}\r\n\r\n{body}");
+            assert!(!v["error"].as_str().unwrap_or_default().is_empty(), "{v}");
+        }
+    }
     assert!(s.healthy());
+}
+
+/// Sends `req` on a new connection and reads the answer until the server
+/// closes it: (status, head, body).
+fn raw_exchange(addr: &str, req: &[u8]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = c.write_all(req);
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
 }
