@@ -2,7 +2,7 @@
 # Replica benchmarks, every process on this machine (2 cores shared by the
 # leader, its standbys, etcd and the load tool: the figures are lower
 # bounds of what separate machines give).
-# Usage: scripts/bench_cluster.sh [out.jsonl]
+# Usage: [TAEL_BIN=path to a release tael binary] scripts/bench_cluster.sh [out.jsonl]
 #  1. ingest, traces at batch 1000 x 4, with 0, 1 and 2 synchronous
 #     standbys (static mode, TAEL_WAL_REQUIRED_ACKS=all);
 #  2. failover: SIGKILL the leader of three replicas on etcd (lease 2s)

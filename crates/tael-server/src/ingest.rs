@@ -8,7 +8,6 @@
 use crate::error::ApiError;
 use crate::AppState;
 use bytes::Bytes;
-use prost::Message;
 use std::io::Read;
 use tael_core::otlp;
 use tael_core::{ErrorCode, Signal};
@@ -38,12 +37,12 @@ pub enum Encoding {
     Json,
 }
 
-/// The protobuf of an OTLP/JSON export.
+/// The protobuf of an OTLP/JSON export (transcoded in one pass).
 fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, ApiError> {
     Ok(match signal {
-        Signal::Spans => otlp::json::decode_traces(body)?.encode_to_vec(),
-        Signal::Logs => otlp::json::decode_logs(body)?.encode_to_vec(),
-        Signal::Metrics => otlp::json::decode_metrics(body)?.encode_to_vec(),
+        Signal::Spans => otlp::json::traces_to_protobuf(body)?,
+        Signal::Logs => otlp::json::logs_to_protobuf(body)?,
+        Signal::Metrics => otlp::json::metrics_to_protobuf(body)?,
     }
     .into())
 }
@@ -67,7 +66,7 @@ pub async fn export(
                 "too many export requests in flight; retry shortly",
             )
         })?;
-    // The WAL keeps protobuf: OTLP/JSON is re-encoded first.
+    // The WAL keeps protobuf: OTLP/JSON is transcoded first.
     let protobuf = match enc {
         Encoding::Protobuf => body,
         Encoding::Json => {

@@ -1,687 +1,545 @@
-//! OTLP/JSON decoding (the OTLP/HTTP `application/json` encoding) into the
-//! protobuf request types, following the OTLP JSON rules: field names in
-//! lowerCamelCase (snake_case accepted too), trace and span ids as hex,
-//! 64-bit integers as strings or numbers, enums as integers (enum names
-//! accepted too), `bytesValue` as base64, unknown fields ignored. Errors name
-//! the JSON path of the offending field.
+//! OTLP/JSON (the OTLP/HTTP `application/json` encoding) transcoded
+//! straight to the protobuf of the same request, in one streaming pass over
+//! the JSON: no value tree, no intermediate request structs. The protobuf
+//! is what the WAL keeps and what the column decoders read.
+//!
+//! The OTLP JSON rules: field names in lowerCamelCase (snake_case accepted
+//! too), trace and span ids as hex (empty = absent), 64-bit integers as
+//! strings or numbers, enums as integers or their names, `bytesValue` as
+//! base64, doubles also as `"NaN"`, `"Infinity"`, `"-Infinity"`, `null` as
+//! absent, unknown fields ignored. Errors name the JSON path of the
+//! offending field (`$.resourceSpans[0].scopeSpans[0].spans[3].traceId`).
+//!
+//! Each message is a table of its fields ([`Msg`]): JSON names, protobuf
+//! field number and how the value is written ([`Kind`]). A nested message
+//! is written in place after a one-byte length that is widened once its
+//! size is known (most attributes fit in 127 bytes).
 
 use crate::CoreError;
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
-};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::metrics::v1 as pm;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
-use serde_json::{Map, Value};
+use prost::Message;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 
-type Obj = Map<String, Value>;
+mod schema;
+use schema::{Field, Kind, Msg};
+
 type R<T> = Result<T, CoreError>;
 
-fn err(path: &str, what: &str) -> CoreError {
-    CoreError::InvalidArgument(format!("invalid OTLP/JSON at {path}: {what}"))
+/// The protobuf of an OTLP/JSON trace export body.
+pub fn traces_to_protobuf(body: &[u8]) -> R<Vec<u8>> {
+    transcode(body, &schema::TRACES)
 }
 
-fn parse_root(body: &[u8]) -> R<Obj> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| CoreError::InvalidArgument(format!("invalid OTLP/JSON: {e}")))?;
-    match v {
-        Value::Object(m) => Ok(m),
-        _ => Err(err("$", "expected an object")),
-    }
+/// The protobuf of an OTLP/JSON logs export body.
+pub fn logs_to_protobuf(body: &[u8]) -> R<Vec<u8>> {
+    transcode(body, &schema::LOGS)
 }
 
-fn get<'a>(o: &'a Obj, camel: &str, snake: &str) -> Option<&'a Value> {
-    o.get(camel)
-        .or_else(|| o.get(snake))
-        .filter(|v| !v.is_null())
+/// The protobuf of an OTLP/JSON metrics export body.
+pub fn metrics_to_protobuf(body: &[u8]) -> R<Vec<u8>> {
+    transcode(body, &schema::METRICS)
 }
 
-fn obj<'a>(v: &'a Value, path: &str) -> R<&'a Obj> {
-    v.as_object().ok_or_else(|| err(path, "expected an object"))
-}
-
-fn list<'a>(o: &'a Obj, camel: &str, snake: &str, path: &str) -> R<&'a [Value]> {
-    match get(o, camel, snake) {
-        None => Ok(&[]),
-        Some(Value::Array(a)) => Ok(a),
-        Some(_) => Err(err(&format!("{path}.{camel}"), "expected an array")),
-    }
-}
-
-fn string(o: &Obj, camel: &str, snake: &str, path: &str) -> R<String> {
-    match get(o, camel, snake) {
-        None => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(err(&format!("{path}.{camel}"), "expected a string")),
-    }
-}
-
-fn uint(v: &Value, path: &str) -> R<u64> {
-    match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.9e19)
-                    .map(|f| f as u64)
-            })
-            .ok_or_else(|| err(path, "expected an unsigned integer")),
-        Value::String(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| err(path, "expected an unsigned integer")),
-        _ => Err(err(path, "expected an unsigned integer")),
-    }
-}
-
-fn int(v: &Value, path: &str) -> R<i64> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
-                    .map(|f| f as i64)
-            })
-            .ok_or_else(|| err(path, "expected an integer")),
-        Value::String(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| err(path, "expected an integer")),
-        _ => Err(err(path, "expected an integer")),
-    }
-}
-
-fn u64f(o: &Obj, camel: &str, snake: &str, path: &str) -> R<u64> {
-    get(o, camel, snake)
-        .map(|v| uint(v, &format!("{path}.{camel}")))
-        .unwrap_or(Ok(0))
-}
-
-fn u32f(o: &Obj, camel: &str, snake: &str, path: &str) -> R<u32> {
-    let v = u64f(o, camel, snake, path)?;
-    u32::try_from(v).map_err(|_| err(&format!("{path}.{camel}"), "out of range for uint32"))
-}
-
-fn i32f(o: &Obj, camel: &str, snake: &str, path: &str) -> R<i32> {
-    match get(o, camel, snake) {
-        None => Ok(0),
-        Some(v) => {
-            let p = format!("{path}.{camel}");
-            let i = int(v, &p)?;
-            i32::try_from(i).map_err(|_| err(&p, "out of range for int32"))
-        }
-    }
-}
-
-/// An enum: an integer, or one of `names` (index = value).
-fn enumf(o: &Obj, camel: &str, snake: &str, names: &[&str], path: &str) -> R<i32> {
-    match get(o, camel, snake) {
-        Some(Value::String(s)) if s.parse::<i64>().is_err() => names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(s))
-            .map(|i| i as i32)
-            .ok_or_else(|| {
-                err(
-                    &format!("{path}.{camel}"),
-                    &format!("unknown enum value {s:?}"),
-                )
-            }),
-        _ => i32f(o, camel, snake, path),
-    }
-}
-
-fn double(v: &Value, path: &str) -> R<f64> {
-    match v {
-        Value::Number(n) => n.as_f64().ok_or_else(|| err(path, "expected a number")),
-        Value::String(s) => match s.as_str() {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => other
-                .trim()
-                .parse()
-                .map_err(|_| err(path, "expected a number")),
-        },
-        _ => Err(err(path, "expected a number")),
-    }
-}
-
-fn opt_double(o: &Obj, camel: &str, path: &str) -> R<Option<f64>> {
-    get(o, camel, camel)
-        .map(|v| double(v, &format!("{path}.{camel}")))
-        .transpose()
-}
-
-fn doubles(o: &Obj, camel: &str, snake: &str, path: &str) -> R<Vec<f64>> {
-    list(o, camel, snake, path)?
-        .iter()
-        .enumerate()
-        .map(|(i, v)| double(v, &format!("{path}.{camel}[{i}]")))
-        .collect()
-}
-
-fn uints(o: &Obj, camel: &str, snake: &str, path: &str) -> R<Vec<u64>> {
-    list(o, camel, snake, path)?
-        .iter()
-        .enumerate()
-        .map(|(i, v)| uint(v, &format!("{path}.{camel}[{i}]")))
-        .collect()
-}
-
-/// A trace or span id: hex (case-insensitive). Empty means absent.
-fn id(o: &Obj, camel: &str, snake: &str, len: usize, path: &str) -> R<Vec<u8>> {
-    let s = string(o, camel, snake, path)?;
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    let p = format!("{path}.{camel}");
-    let bytes = hex::decode(&s).map_err(|_| err(&p, "expected a hex string"))?;
-    if bytes.len() != len {
-        return Err(err(
-            &p,
-            &format!("expected {} hex characters, got {}", len * 2, s.len()),
-        ));
-    }
-    Ok(bytes)
-}
-
-fn any_value(v: &Value, path: &str) -> R<AnyValue> {
-    let o = obj(v, path)?;
-    use any_value::Value as V;
-    let value = if let Some(s) = get(o, "stringValue", "string_value") {
-        Some(V::StringValue(
-            s.as_str()
-                .ok_or_else(|| err(path, "stringValue must be a string"))?
-                .to_string(),
-        ))
-    } else if let Some(b) = get(o, "boolValue", "bool_value") {
-        Some(V::BoolValue(
-            b.as_bool()
-                .ok_or_else(|| err(path, "boolValue must be a bool"))?,
-        ))
-    } else if let Some(i) = get(o, "intValue", "int_value") {
-        Some(V::IntValue(int(i, &format!("{path}.intValue"))?))
-    } else if let Some(d) = get(o, "doubleValue", "double_value") {
-        Some(V::DoubleValue(double(d, &format!("{path}.doubleValue"))?))
-    } else if let Some(a) = get(o, "arrayValue", "array_value") {
-        let ao = obj(a, path)?;
-        let values = list(ao, "values", "values", path)?
-            .iter()
-            .enumerate()
-            .map(|(i, x)| any_value(x, &format!("{path}.arrayValue.values[{i}]")))
-            .collect::<R<_>>()?;
-        Some(V::ArrayValue(ArrayValue { values }))
-    } else if let Some(k) = get(o, "kvlistValue", "kvlist_value") {
-        let ko = obj(k, path)?;
-        Some(V::KvlistValue(KeyValueList {
-            values: key_values(ko, "values", "values", &format!("{path}.kvlistValue"))?,
-        }))
-    } else if let Some(b) = get(o, "bytesValue", "bytes_value") {
-        let s = b
-            .as_str()
-            .ok_or_else(|| err(path, "bytesValue must be a base64 string"))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
-            .map_err(|_| err(path, "bytesValue must be base64"))?;
-        Some(V::BytesValue(bytes))
-    } else {
-        None
-    };
-    Ok(AnyValue { value })
-}
-
-fn key_values(o: &Obj, camel: &str, snake: &str, path: &str) -> R<Vec<KeyValue>> {
-    list(o, camel, snake, path)?
-        .iter()
-        .enumerate()
-        .map(|(i, kv)| {
-            let p = format!("{path}.{camel}[{i}]");
-            let ko = obj(kv, &p)?;
-            Ok(KeyValue {
-                key: string(ko, "key", "key", &p)?,
-                value: get(ko, "value", "value")
-                    .map(|v| any_value(v, &format!("{p}.value")))
-                    .transpose()?,
-                ..Default::default()
-            })
-        })
-        .collect()
-}
-
-fn resource(o: &Obj, path: &str) -> R<Option<Resource>> {
-    let Some(r) = get(o, "resource", "resource") else {
-        return Ok(None);
-    };
-    let p = format!("{path}.resource");
-    let ro = obj(r, &p)?;
-    Ok(Some(Resource {
-        attributes: key_values(ro, "attributes", "attributes", &p)?,
-        dropped_attributes_count: u32f(
-            ro,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-            &p,
-        )?,
-        ..Default::default()
-    }))
-}
-
-fn scope(o: &Obj, path: &str) -> R<Option<InstrumentationScope>> {
-    let Some(s) = get(o, "scope", "scope") else {
-        return Ok(None);
-    };
-    let p = format!("{path}.scope");
-    let so = obj(s, &p)?;
-    Ok(Some(InstrumentationScope {
-        name: string(so, "name", "name", &p)?,
-        version: string(so, "version", "version", &p)?,
-        attributes: key_values(so, "attributes", "attributes", &p)?,
-        dropped_attributes_count: u32f(
-            so,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-            &p,
-        )?,
-    }))
-}
-
-fn each<'a, T>(
-    o: &'a Obj,
-    camel: &str,
-    snake: &str,
-    path: &str,
-    f: impl Fn(&'a Obj, &str) -> R<T>,
-) -> R<Vec<T>> {
-    list(o, camel, snake, path)?
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let p = format!("{path}.{camel}[{i}]");
-            f(obj(v, &p)?, &p)
-        })
-        .collect()
-}
-
-const SPAN_KINDS: &[&str] = &[
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-];
-const STATUS_CODES: &[&str] = &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
-const TEMPORALITIES: &[&str] = &[
-    "AGGREGATION_TEMPORALITY_UNSPECIFIED",
-    "AGGREGATION_TEMPORALITY_DELTA",
-    "AGGREGATION_TEMPORALITY_CUMULATIVE",
-];
-
-fn span_of(o: &Obj, p: &str) -> R<Span> {
-    let status = match get(o, "status", "status") {
-        None => None,
-        Some(s) => {
-            let sp = format!("{p}.status");
-            let so = obj(s, &sp)?;
-            Some(Status {
-                message: string(so, "message", "message", &sp)?,
-                code: enumf(so, "code", "code", STATUS_CODES, &sp)?,
-            })
-        }
-    };
-    Ok(Span {
-        trace_id: id(o, "traceId", "trace_id", 16, p)?,
-        span_id: id(o, "spanId", "span_id", 8, p)?,
-        trace_state: string(o, "traceState", "trace_state", p)?,
-        parent_span_id: id(o, "parentSpanId", "parent_span_id", 8, p)?,
-        flags: u32f(o, "flags", "flags", p)?,
-        name: string(o, "name", "name", p)?,
-        kind: enumf(o, "kind", "kind", SPAN_KINDS, p)?,
-        start_time_unix_nano: u64f(o, "startTimeUnixNano", "start_time_unix_nano", p)?,
-        end_time_unix_nano: u64f(o, "endTimeUnixNano", "end_time_unix_nano", p)?,
-        attributes: key_values(o, "attributes", "attributes", p)?,
-        dropped_attributes_count: u32f(o, "droppedAttributesCount", "dropped_attributes_count", p)?,
-        events: each(o, "events", "events", p, |e, ep| {
-            Ok(span::Event {
-                time_unix_nano: u64f(e, "timeUnixNano", "time_unix_nano", ep)?,
-                name: string(e, "name", "name", ep)?,
-                attributes: key_values(e, "attributes", "attributes", ep)?,
-                dropped_attributes_count: u32f(
-                    e,
-                    "droppedAttributesCount",
-                    "dropped_attributes_count",
-                    ep,
-                )?,
-            })
-        })?,
-        dropped_events_count: u32f(o, "droppedEventsCount", "dropped_events_count", p)?,
-        links: each(o, "links", "links", p, |l, lp| {
-            Ok(span::Link {
-                trace_id: id(l, "traceId", "trace_id", 16, lp)?,
-                span_id: id(l, "spanId", "span_id", 8, lp)?,
-                trace_state: string(l, "traceState", "trace_state", lp)?,
-                attributes: key_values(l, "attributes", "attributes", lp)?,
-                dropped_attributes_count: u32f(
-                    l,
-                    "droppedAttributesCount",
-                    "dropped_attributes_count",
-                    lp,
-                )?,
-                flags: u32f(l, "flags", "flags", lp)?,
-            })
-        })?,
-        dropped_links_count: u32f(o, "droppedLinksCount", "dropped_links_count", p)?,
-        status,
-    })
+fn decoded<T: Message + Default>(protobuf: Vec<u8>) -> R<T> {
+    T::decode(protobuf.as_slice())
+        .map_err(|e| CoreError::InvalidArgument(format!("invalid OTLP/JSON: {e}")))
 }
 
 /// Decodes an OTLP/JSON trace export body.
 pub fn decode_traces(body: &[u8]) -> R<ExportTraceServiceRequest> {
-    let root = parse_root(body)?;
-    let resource_spans = each(&root, "resourceSpans", "resource_spans", "$", |rs, p| {
-        Ok(ResourceSpans {
-            resource: resource(rs, p)?,
-            scope_spans: each(rs, "scopeSpans", "scope_spans", p, |ss, sp| {
-                Ok(ScopeSpans {
-                    scope: scope(ss, sp)?,
-                    spans: each(ss, "spans", "spans", sp, span_of)?,
-                    schema_url: string(ss, "schemaUrl", "schema_url", sp)?,
-                })
-            })?,
-            schema_url: string(rs, "schemaUrl", "schema_url", p)?,
-        })
-    })?;
-    Ok(ExportTraceServiceRequest { resource_spans })
+    decoded(traces_to_protobuf(body)?)
 }
 
 /// Decodes an OTLP/JSON logs export body.
 pub fn decode_logs(body: &[u8]) -> R<ExportLogsServiceRequest> {
-    let root = parse_root(body)?;
-    let resource_logs = each(&root, "resourceLogs", "resource_logs", "$", |rl, p| {
-        Ok(ResourceLogs {
-            resource: resource(rl, p)?,
-            scope_logs: each(rl, "scopeLogs", "scope_logs", p, |sl, sp| {
-                Ok(ScopeLogs {
-                    scope: scope(sl, sp)?,
-                    log_records: each(sl, "logRecords", "log_records", sp, |r, rp| {
-                        Ok(LogRecord {
-                            time_unix_nano: u64f(r, "timeUnixNano", "time_unix_nano", rp)?,
-                            observed_time_unix_nano: u64f(
-                                r,
-                                "observedTimeUnixNano",
-                                "observed_time_unix_nano",
-                                rp,
-                            )?,
-                            severity_number: i32f(r, "severityNumber", "severity_number", rp)?,
-                            severity_text: string(r, "severityText", "severity_text", rp)?,
-                            body: get(r, "body", "body")
-                                .map(|b| any_value(b, &format!("{rp}.body")))
-                                .transpose()?,
-                            attributes: key_values(r, "attributes", "attributes", rp)?,
-                            dropped_attributes_count: u32f(
-                                r,
-                                "droppedAttributesCount",
-                                "dropped_attributes_count",
-                                rp,
-                            )?,
-                            flags: u32f(r, "flags", "flags", rp)?,
-                            trace_id: id(r, "traceId", "trace_id", 16, rp)?,
-                            span_id: id(r, "spanId", "span_id", 8, rp)?,
-                            event_name: string(r, "eventName", "event_name", rp)?,
-                        })
-                    })?,
-                    schema_url: string(sl, "schemaUrl", "schema_url", sp)?,
-                })
-            })?,
-            schema_url: string(rl, "schemaUrl", "schema_url", p)?,
-        })
-    })?;
-    Ok(ExportLogsServiceRequest { resource_logs })
-}
-
-fn exemplars(o: &Obj, p: &str) -> R<Vec<pm::Exemplar>> {
-    each(o, "exemplars", "exemplars", p, |e, ep| {
-        let value = if let Some(d) = get(e, "asDouble", "as_double") {
-            Some(pm::exemplar::Value::AsDouble(double(d, ep)?))
-        } else if let Some(i) = get(e, "asInt", "as_int") {
-            Some(pm::exemplar::Value::AsInt(int(i, ep)?))
-        } else {
-            None
-        };
-        Ok(pm::Exemplar {
-            filtered_attributes: key_values(e, "filteredAttributes", "filtered_attributes", ep)?,
-            time_unix_nano: u64f(e, "timeUnixNano", "time_unix_nano", ep)?,
-            span_id: id(e, "spanId", "span_id", 8, ep)?,
-            trace_id: id(e, "traceId", "trace_id", 16, ep)?,
-            value,
-        })
-    })
-}
-
-fn number_points(o: &Obj, p: &str) -> R<Vec<pm::NumberDataPoint>> {
-    each(o, "dataPoints", "data_points", p, |d, dp| {
-        let value = if let Some(v) = get(d, "asDouble", "as_double") {
-            Some(pm::number_data_point::Value::AsDouble(double(
-                v,
-                &format!("{dp}.asDouble"),
-            )?))
-        } else if let Some(v) = get(d, "asInt", "as_int") {
-            Some(pm::number_data_point::Value::AsInt(int(
-                v,
-                &format!("{dp}.asInt"),
-            )?))
-        } else {
-            None
-        };
-        Ok(pm::NumberDataPoint {
-            attributes: key_values(d, "attributes", "attributes", dp)?,
-            start_time_unix_nano: u64f(d, "startTimeUnixNano", "start_time_unix_nano", dp)?,
-            time_unix_nano: u64f(d, "timeUnixNano", "time_unix_nano", dp)?,
-            exemplars: exemplars(d, dp)?,
-            flags: u32f(d, "flags", "flags", dp)?,
-            value,
-        })
-    })
-}
-
-fn buckets(
-    o: &Obj,
-    camel: &str,
-    p: &str,
-) -> R<Option<pm::exponential_histogram_data_point::Buckets>> {
-    let Some(b) = get(o, camel, camel) else {
-        return Ok(None);
-    };
-    let bp = format!("{p}.{camel}");
-    let bo = obj(b, &bp)?;
-    Ok(Some(pm::exponential_histogram_data_point::Buckets {
-        offset: i32f(bo, "offset", "offset", &bp)?,
-        bucket_counts: uints(bo, "bucketCounts", "bucket_counts", &bp)?,
-    }))
-}
-
-fn metric_of(o: &Obj, p: &str) -> R<pm::Metric> {
-    use pm::metric::Data;
-    let data = if let Some(g) = get(o, "gauge", "gauge") {
-        let gp = format!("{p}.gauge");
-        Some(Data::Gauge(pm::Gauge {
-            data_points: number_points(obj(g, &gp)?, &gp)?,
-        }))
-    } else if let Some(s) = get(o, "sum", "sum") {
-        let sp = format!("{p}.sum");
-        let so = obj(s, &sp)?;
-        Some(Data::Sum(pm::Sum {
-            data_points: number_points(so, &sp)?,
-            aggregation_temporality: enumf(
-                so,
-                "aggregationTemporality",
-                "aggregation_temporality",
-                TEMPORALITIES,
-                &sp,
-            )?,
-            is_monotonic: get(so, "isMonotonic", "is_monotonic")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        }))
-    } else if let Some(h) = get(o, "histogram", "histogram") {
-        let hp = format!("{p}.histogram");
-        let ho = obj(h, &hp)?;
-        Some(Data::Histogram(pm::Histogram {
-            data_points: each(ho, "dataPoints", "data_points", &hp, |d, dp| {
-                Ok(pm::HistogramDataPoint {
-                    attributes: key_values(d, "attributes", "attributes", dp)?,
-                    start_time_unix_nano: u64f(d, "startTimeUnixNano", "start_time_unix_nano", dp)?,
-                    time_unix_nano: u64f(d, "timeUnixNano", "time_unix_nano", dp)?,
-                    count: u64f(d, "count", "count", dp)?,
-                    sum: opt_double(d, "sum", dp)?,
-                    bucket_counts: uints(d, "bucketCounts", "bucket_counts", dp)?,
-                    explicit_bounds: doubles(d, "explicitBounds", "explicit_bounds", dp)?,
-                    exemplars: exemplars(d, dp)?,
-                    flags: u32f(d, "flags", "flags", dp)?,
-                    min: opt_double(d, "min", dp)?,
-                    max: opt_double(d, "max", dp)?,
-                })
-            })?,
-            aggregation_temporality: enumf(
-                ho,
-                "aggregationTemporality",
-                "aggregation_temporality",
-                TEMPORALITIES,
-                &hp,
-            )?,
-        }))
-    } else if let Some(h) = get(o, "exponentialHistogram", "exponential_histogram") {
-        let hp = format!("{p}.exponentialHistogram");
-        let ho = obj(h, &hp)?;
-        Some(Data::ExponentialHistogram(pm::ExponentialHistogram {
-            data_points: each(ho, "dataPoints", "data_points", &hp, |d, dp| {
-                Ok(pm::ExponentialHistogramDataPoint {
-                    attributes: key_values(d, "attributes", "attributes", dp)?,
-                    start_time_unix_nano: u64f(d, "startTimeUnixNano", "start_time_unix_nano", dp)?,
-                    time_unix_nano: u64f(d, "timeUnixNano", "time_unix_nano", dp)?,
-                    count: u64f(d, "count", "count", dp)?,
-                    sum: opt_double(d, "sum", dp)?,
-                    scale: i32f(d, "scale", "scale", dp)?,
-                    zero_count: u64f(d, "zeroCount", "zero_count", dp)?,
-                    positive: buckets(d, "positive", dp)?,
-                    negative: buckets(d, "negative", dp)?,
-                    flags: u32f(d, "flags", "flags", dp)?,
-                    exemplars: exemplars(d, dp)?,
-                    min: opt_double(d, "min", dp)?,
-                    max: opt_double(d, "max", dp)?,
-                    zero_threshold: opt_double(d, "zeroThreshold", dp)?.unwrap_or(0.0),
-                })
-            })?,
-            aggregation_temporality: enumf(
-                ho,
-                "aggregationTemporality",
-                "aggregation_temporality",
-                TEMPORALITIES,
-                &hp,
-            )?,
-        }))
-    } else if let Some(s) = get(o, "summary", "summary") {
-        let sp = format!("{p}.summary");
-        let so = obj(s, &sp)?;
-        Some(Data::Summary(pm::Summary {
-            data_points: each(so, "dataPoints", "data_points", &sp, |d, dp| {
-                Ok(pm::SummaryDataPoint {
-                    attributes: key_values(d, "attributes", "attributes", dp)?,
-                    start_time_unix_nano: u64f(d, "startTimeUnixNano", "start_time_unix_nano", dp)?,
-                    time_unix_nano: u64f(d, "timeUnixNano", "time_unix_nano", dp)?,
-                    count: u64f(d, "count", "count", dp)?,
-                    sum: opt_double(d, "sum", dp)?.unwrap_or(0.0),
-                    quantile_values: each(d, "quantileValues", "quantile_values", dp, |q, qp| {
-                        Ok(pm::summary_data_point::ValueAtQuantile {
-                            quantile: opt_double(q, "quantile", qp)?.unwrap_or(0.0),
-                            value: opt_double(q, "value", qp)?.unwrap_or(0.0),
-                        })
-                    })?,
-                    flags: u32f(d, "flags", "flags", dp)?,
-                })
-            })?,
-        }))
-    } else {
-        None
-    };
-    Ok(pm::Metric {
-        name: string(o, "name", "name", p)?,
-        description: string(o, "description", "description", p)?,
-        unit: string(o, "unit", "unit", p)?,
-        metadata: key_values(o, "metadata", "metadata", p)?,
-        data,
-    })
+    decoded(logs_to_protobuf(body)?)
 }
 
 /// Decodes an OTLP/JSON metrics export body.
 pub fn decode_metrics(body: &[u8]) -> R<ExportMetricsServiceRequest> {
-    let root = parse_root(body)?;
-    let resource_metrics = each(
-        &root,
-        "resourceMetrics",
-        "resource_metrics",
-        "$",
-        |rm, p| {
-            Ok(pm::ResourceMetrics {
-                resource: resource(rm, p)?,
-                scope_metrics: each(rm, "scopeMetrics", "scope_metrics", p, |sm, sp| {
-                    Ok(pm::ScopeMetrics {
-                        scope: scope(sm, sp)?,
-                        metrics: each(sm, "metrics", "metrics", sp, metric_of)?,
-                        schema_url: string(sm, "schemaUrl", "schema_url", sp)?,
-                    })
-                })?,
-                schema_url: string(rm, "schemaUrl", "schema_url", p)?,
-            })
+    decoded(metrics_to_protobuf(body)?)
+}
+
+fn transcode(body: &[u8], root: &'static Msg) -> R<Vec<u8>> {
+    let mut t = Transcoder {
+        out: Vec::with_capacity(body.len() / 2),
+        path: Vec::new(),
+        failure: None,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = MsgSeed {
+        t: &mut t,
+        msg: root,
+    }
+    .deserialize(&mut de);
+    let parsed = parsed.and_then(|()| de.end());
+    match (parsed, t.failure) {
+        (_, Some(f)) => Err(CoreError::InvalidArgument(f)),
+        (Err(e), None) => Err(CoreError::InvalidArgument(format!(
+            "invalid OTLP/JSON: {e}"
+        ))),
+        (Ok(()), None) => Ok(t.out),
+    }
+}
+
+/// One step of the JSON path.
+enum Step {
+    Field(&'static str),
+    Index(usize),
+}
+
+struct Transcoder {
+    out: Vec<u8>,
+    path: Vec<Step>,
+    /// The first error, with its path (serde's own error then only stops
+    /// the parse).
+    failure: Option<String>,
+}
+
+impl Transcoder {
+    fn fail<E: de::Error>(&mut self, what: &str) -> E {
+        let mut p = String::from("$");
+        for s in &self.path {
+            match s {
+                Step::Field(f) => {
+                    p.push('.');
+                    p.push_str(f);
+                }
+                Step::Index(i) => p.push_str(&format!("[{i}]")),
+            }
+        }
+        let msg = format!("invalid OTLP/JSON at {p}: {what}");
+        self.failure.get_or_insert(msg.clone());
+        E::custom(msg)
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.out.push(v as u8);
+    }
+
+    fn key(&mut self, tag: u32, wire: u8) {
+        self.varint(((tag as u64) << 3) | wire as u64);
+    }
+
+    fn bytes_field(&mut self, tag: u32, b: &[u8]) {
+        self.key(tag, 2);
+        self.varint(b.len() as u64);
+        self.out.extend_from_slice(b);
+    }
+
+    /// Starts a length-delimited field whose length is patched by
+    /// [`Self::close`].
+    fn open(&mut self, tag: u32) -> usize {
+        self.key(tag, 2);
+        self.out.push(0);
+        self.out.len()
+    }
+
+    fn close(&mut self, start: usize) {
+        let len = self.out.len() - start;
+        if len < 0x80 {
+            self.out[start - 1] = len as u8;
+            return;
+        }
+        let mut v = len as u64;
+        let mut prefix = Vec::with_capacity(10);
+        while v >= 0x80 {
+            prefix.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        prefix.push(v as u8);
+        self.out[start - 1] = prefix[0];
+        self.out.splice(start..start, prefix[1..].iter().copied());
+    }
+}
+
+/// A JSON scalar, as serde hands it over.
+enum Scalar<'s> {
+    U(u64),
+    I(i64),
+    F(f64),
+    S(&'s str),
+    B(bool),
+}
+
+impl Scalar<'_> {
+    fn unsigned(&self) -> Option<u64> {
+        match *self {
+            Scalar::U(u) => Some(u),
+            Scalar::I(i) => u64::try_from(i).ok(),
+            Scalar::F(f) => (f.fract() == 0.0 && (0.0..1.9e19).contains(&f)).then_some(f as u64),
+            Scalar::S(s) => s.trim().parse().ok(),
+            Scalar::B(_) => None,
+        }
+    }
+
+    fn signed(&self) -> Option<i64> {
+        match *self {
+            Scalar::U(u) => i64::try_from(u).ok(),
+            Scalar::I(i) => Some(i),
+            Scalar::F(f) => (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64),
+            Scalar::S(s) => s.trim().parse().ok(),
+            Scalar::B(_) => None,
+        }
+    }
+
+    fn double(&self) -> Option<f64> {
+        match *self {
+            Scalar::U(u) => Some(u as f64),
+            Scalar::I(i) => Some(i as f64),
+            Scalar::F(f) => Some(f),
+            Scalar::S("NaN") => Some(f64::NAN),
+            Scalar::S("Infinity") => Some(f64::INFINITY),
+            Scalar::S("-Infinity") => Some(f64::NEG_INFINITY),
+            Scalar::S(s) => s.trim().parse().ok(),
+            Scalar::B(_) => None,
+        }
+    }
+}
+
+/// Writes one scalar value of field `f`; `Err` says what was expected.
+fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), String> {
+    let expected = |what: &str| what.to_string();
+    match f.kind {
+        Kind::Str => match v {
+            Scalar::S(s) => t.bytes_field(f.tag, s.as_bytes()),
+            _ => return Err(expected("expected a string")),
         },
-    )?;
-    Ok(ExportMetricsServiceRequest { resource_metrics })
+        Kind::Id(len) => {
+            let Scalar::S(s) = v else {
+                return Err(expected("expected a hex string"));
+            };
+            if !s.is_empty() {
+                if s.len() != len * 2 {
+                    return Err(format!(
+                        "expected {} hex characters, got {}",
+                        len * 2,
+                        s.len()
+                    ));
+                }
+                let mut b = [0u8; 16];
+                let b = &mut b[..len];
+                hex::decode_to_slice(s, b).map_err(|_| expected("expected a hex string"))?;
+                t.bytes_field(f.tag, b);
+            }
+        }
+        Kind::Base64 => {
+            let Scalar::S(s) = v else {
+                return Err(expected("expected a base64 string"));
+            };
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+                .map_err(|_| expected("expected base64"))?;
+            t.bytes_field(f.tag, &b);
+        }
+        Kind::Fixed64 => {
+            let u = v
+                .unsigned()
+                .ok_or_else(|| expected("expected an unsigned integer"))?;
+            t.key(f.tag, 1);
+            t.out.extend_from_slice(&u.to_le_bytes());
+        }
+        Kind::Fixed32 => {
+            let u = v
+                .unsigned()
+                .ok_or_else(|| expected("expected an unsigned integer"))?;
+            let u = u32::try_from(u).map_err(|_| expected("out of range for uint32"))?;
+            t.key(f.tag, 5);
+            t.out.extend_from_slice(&u.to_le_bytes());
+        }
+        Kind::UInt32 => {
+            let u = v
+                .unsigned()
+                .ok_or_else(|| expected("expected an unsigned integer"))?;
+            let u = u32::try_from(u).map_err(|_| expected("out of range for uint32"))?;
+            t.key(f.tag, 0);
+            t.varint(u as u64);
+        }
+        Kind::UInt64 => {
+            let u = v
+                .unsigned()
+                .ok_or_else(|| expected("expected an unsigned integer"))?;
+            t.key(f.tag, 0);
+            t.varint(u);
+        }
+        Kind::Int64 => {
+            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
+            t.key(f.tag, 0);
+            t.varint(i as u64);
+        }
+        Kind::Int32 => {
+            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
+            let i = i32::try_from(i).map_err(|_| expected("out of range for int32"))?;
+            t.key(f.tag, 0);
+            t.varint(i as i64 as u64);
+        }
+        Kind::SFixed64 => {
+            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
+            t.key(f.tag, 1);
+            t.out.extend_from_slice(&i.to_le_bytes());
+        }
+        Kind::SInt32 => {
+            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
+            let i = i32::try_from(i).map_err(|_| expected("out of range for int32"))?;
+            t.key(f.tag, 0);
+            t.varint(((i << 1) ^ (i >> 31)) as u32 as u64);
+        }
+        Kind::Enum(names) => {
+            let i = match *v {
+                Scalar::S(s) if s.parse::<i64>().is_err() => names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(s))
+                    .ok_or_else(|| format!("unknown enum value {s:?}"))?
+                    as i64,
+                _ => v.signed().ok_or_else(|| expected("expected an integer"))?,
+            };
+            let i = i32::try_from(i).map_err(|_| expected("out of range for int32"))?;
+            t.key(f.tag, 0);
+            t.varint(i as i64 as u64);
+        }
+        Kind::Double => {
+            let d = v.double().ok_or_else(|| expected("expected a number"))?;
+            t.key(f.tag, 1);
+            t.out.extend_from_slice(&d.to_le_bytes());
+        }
+        Kind::Bool => match *v {
+            Scalar::B(b) => {
+                t.key(f.tag, 0);
+                t.out.push(b as u8);
+            }
+            _ => return Err(expected("expected a bool")),
+        },
+        Kind::LaxBool => {
+            if let Scalar::B(true) = *v {
+                t.key(f.tag, 0);
+                t.out.push(1);
+            }
+        }
+        Kind::Msg(_) => return Err(expected("expected an object")),
+    }
+    Ok(())
+}
+
+/// A message value: a JSON object of `msg`'s fields.
+struct MsgSeed<'t> {
+    t: &'t mut Transcoder,
+    msg: &'static Msg,
+}
+
+impl<'de> DeserializeSeed<'de> for MsgSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MsgSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key_seed(FieldName(self.msg))? {
+            match field {
+                Some(f) => {
+                    self.t.path.push(Step::Field(f.camel));
+                    map.next_value_seed(ValueSeed {
+                        t: self.t,
+                        field: f,
+                        in_list: false,
+                    })?;
+                    self.t.path.pop();
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.t.fail("expected an object"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.t.fail("expected an object"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.t.fail("expected an object"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(self.t.fail("expected an object"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(self.t.fail("expected an object"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(self.t.fail("expected an object"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.t.fail("expected an object"))
+    }
+}
+
+/// A key of a message's object: the field it names, `None` if unknown.
+struct FieldName(&'static Msg);
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = Option<&'static Field>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldName {
+    type Value = Option<&'static Field>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<Self::Value, E> {
+        Ok(self.0.field(k))
+    }
+}
+
+/// The value of one field (or one element of a repeated field's array).
+struct ValueSeed<'t> {
+    t: &'t mut Transcoder,
+    field: &'static Field,
+    in_list: bool,
+}
+
+impl ValueSeed<'_> {
+    fn scalar<E: de::Error>(self, v: Scalar<'_>) -> Result<(), E> {
+        if self.field.repeated && !self.in_list {
+            return Err(self.t.fail("expected an array"));
+        }
+        write_scalar(self.t, self.field, &v).map_err(|what| self.t.fail(&what))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an OTLP/JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.scalar(Scalar::B(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.scalar(Scalar::U(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.scalar(Scalar::I(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.scalar(Scalar::F(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.scalar(Scalar::S(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let Kind::Msg(msg) = self.field.kind else {
+            return Err(self.t.fail(kind_expects(self.field.kind)));
+        };
+        if self.field.repeated && !self.in_list {
+            return Err(self.t.fail("expected an array"));
+        }
+        let start = self.t.open(self.field.tag);
+        MsgSeed { t: self.t, msg }.visit_map(map)?;
+        self.t.close(start);
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if !self.field.repeated || self.in_list {
+            return Err(self.t.fail(kind_expects(self.field.kind)));
+        }
+        // Packed scalars share one length-delimited field.
+        let packed = self
+            .field
+            .kind
+            .packed()
+            .then(|| self.t.open(self.field.tag));
+        let mut i = 0;
+        loop {
+            self.t.path.push(Step::Index(i));
+            let element = ValueSeed {
+                t: self.t,
+                field: self.field,
+                in_list: true,
+            };
+            let got = match packed {
+                Some(_) => seq.next_element_seed(PackedSeed(element))?,
+                None => seq.next_element_seed(element)?,
+            };
+            self.t.path.pop();
+            if got.is_none() {
+                break;
+            }
+            i += 1;
+        }
+        if let Some(start) = packed {
+            self.t.close(start);
+        }
+        Ok(())
+    }
+}
+
+/// An element of a packed repeated scalar: the value without its key.
+struct PackedSeed<'t>(ValueSeed<'t>);
+
+impl<'de> DeserializeSeed<'de> for PackedSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let t = self.0.t;
+        let field = self.0.field;
+        let at = t.out.len();
+        ValueSeed {
+            t,
+            field,
+            in_list: true,
+        }
+        .deserialize(d)?;
+        // Drop the key write_scalar put before the value (one byte: packed
+        // fields have small tags).
+        if t.out.len() > at {
+            t.out.remove(at);
+        } else {
+            return Err(t.fail("expected a number"));
+        }
+        Ok(())
+    }
+}
+
+fn kind_expects(k: Kind) -> &'static str {
+    match k {
+        Kind::Msg(_) => "expected an object",
+        Kind::Str | Kind::Id(_) | Kind::Base64 => "expected a string",
+        Kind::Bool | Kind::LaxBool => "expected a bool",
+        Kind::Double => "expected a number",
+        _ => "expected an integer",
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_a_span_with_string_and_number_ints() {
-        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},
-          "scopeSpans":[{"scope":{"name":"lib","version":"1"},"spans":[{"traceId":"0102030405060708090A0B0C0D0E0F10",
-          "spanId":"0102030405060708","name":"GET /","kind":2,"startTimeUnixNano":"1000","endTimeUnixNano":2000,
-          "attributes":[{"key":"n","value":{"intValue":"7"}},{"key":"b","value":{"bytesValue":"AQI="}}],
-          "status":{"code":2,"message":"boom"}}]}]}]}"#;
-        let req = decode_traces(body).unwrap();
-        let s = &req.resource_spans[0].scope_spans[0].spans[0];
-        assert_eq!(s.trace_id[0], 1);
-        assert_eq!(s.start_time_unix_nano, 1000);
-        assert_eq!(s.end_time_unix_nano, 2000);
-        assert_eq!(s.kind, 2);
-        assert_eq!(s.status.as_ref().unwrap().code, 2);
-    }
-
-    #[test]
-    fn rejects_bad_ids_with_a_path() {
-        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708"}]}]}]}"#;
-        let e = decode_traces(body).unwrap_err().to_string();
-        assert!(
-            e.contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn accepts_enum_names() {
-        let body =
-            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_CLIENT"}]}]}]}"#;
-        assert_eq!(
-            decode_traces(body).unwrap().resource_spans[0].scope_spans[0].spans[0].kind,
-            3
-        );
-    }
-}
+mod tests;

@@ -2,10 +2,10 @@
 //! identity on requests, mapping keeps every valid item with its values, and
 //! the REST JSON of mapped items reads back into the same items.
 
-use super::json::{decode_logs, decode_traces};
+use super::json::{decode_logs, decode_metrics, decode_traces};
 use super::json_encode;
 use super::reference::{logs_from_request, spans_from_request};
-use super::testing::{log_request, trace_request};
+use super::testing::{log_request, trace_request, wild_metric_request};
 use super::MapLimits;
 use crate::attr::any_to_json;
 use crate::llm::prices::PriceTable;
@@ -22,6 +22,31 @@ proptest! {
     fn otlp_json_round_trips_logs(req in log_request()) {
         let json = serde_json::to_vec(&json_encode::logs(&req)).unwrap();
         prop_assert_eq!(decode_logs(&json).unwrap(), req);
+    }
+
+    #[test]
+    fn otlp_json_round_trips_metrics_of_every_kind(mut req in wild_metric_request()) {
+        // OTLP/JSON ids are hex of their full length (or absent).
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let fix = |id: &mut Vec<u8>, len: usize| if !id.is_empty() { id.resize(len, 7) };
+        for m in req.resource_metrics.iter_mut().flat_map(|r| &mut r.scope_metrics).flat_map(|s| &mut s.metrics) {
+            let exemplars: Vec<&mut Vec<_>> = match &mut m.data {
+                Some(Data::Gauge(g)) => g.data_points.iter_mut().map(|p| &mut p.exemplars).collect(),
+                Some(Data::Sum(g)) => g.data_points.iter_mut().map(|p| &mut p.exemplars).collect(),
+                Some(Data::Histogram(g)) => g.data_points.iter_mut().map(|p| &mut p.exemplars).collect(),
+                Some(Data::ExponentialHistogram(g)) => g.data_points.iter_mut().map(|p| &mut p.exemplars).collect(),
+                _ => Vec::new(),
+            };
+            for e in exemplars.into_iter().flatten() {
+                fix(&mut e.span_id, 8);
+                fix(&mut e.trace_id, 16);
+            }
+        }
+        // Compared as OTLP/JSON (NaN is "NaN" there; what JSON cannot
+        // carry, such as string-table indexes, is absent on both sides).
+        let json = json_encode::metrics(&req);
+        let decoded = decode_metrics(&serde_json::to_vec(&json).unwrap()).unwrap();
+        prop_assert_eq!(json_encode::metrics(&decoded), json);
     }
 
     #[test]
