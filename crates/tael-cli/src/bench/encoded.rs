@@ -129,6 +129,7 @@ impl EncodedTraces {
     }
 
     /// The request these bytes encode.
+    #[cfg(test)]
     pub fn decode(&self) -> Result<ExportTraceServiceRequest, String> {
         ExportTraceServiceRequest::decode(self.bytes.as_slice()).map_err(|e| e.to_string())
     }

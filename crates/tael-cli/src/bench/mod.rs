@@ -195,14 +195,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The OTLP/JSON encoding of a request.
+/// The request as OTLP/JSON, written straight from its protobuf (the load
+/// tool must not spend the cores the server it measures needs).
 fn to_otlp_json(p: &Payload) -> Result<Vec<u8>, String> {
-    use tael_core::otlp::json_encode;
-    let v = match p {
-        Payload::Traces(r) => json_encode::traces(&r.decode()?),
-        Payload::Logs(r) => json_encode::logs(r),
-        Payload::Metrics(r) => json_encode::metrics(r),
-    };
-    serde_json::to_vec(&v).map_err(|e| e.to_string())
+    use tael_core::otlp::json;
+    match p {
+        Payload::Traces(r) => json::traces_to_json(&r.bytes),
+        Payload::Logs(r) => json::logs_to_json(&r.encode_to_vec()),
+        Payload::Metrics(r) => json::metrics_to_json(&r.encode_to_vec()),
+    }
+    .map_err(|e| e.to_string())
 }
 
 async fn ingest(a: IngestArgs) -> Result<serde_json::Value, CliError> {

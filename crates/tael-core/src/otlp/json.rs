@@ -11,7 +11,8 @@
 //! offending field (`$.resourceSpans[0].scopeSpans[0].spans[3].traceId`).
 //!
 //! Each message is a table of its fields ([`Msg`]): JSON names, protobuf
-//! field number and how the value is written ([`Kind`]). A nested message
+//! field number and how the value is written ([`Kind`]); the same tables
+//! write protobuf back as OTLP/JSON ([`traces_to_json`] …). A nested message
 //! is written in place after a one-byte length that is widened once its
 //! size is known (most attributes fit in 127 bytes).
 
@@ -25,7 +26,9 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use std::fmt;
 
 mod schema;
+mod to_json;
 use schema::{Field, Kind, Msg};
+pub use to_json::{logs_to_json, metrics_to_json, traces_to_json};
 
 type R<T> = Result<T, CoreError>;
 

@@ -20,6 +20,7 @@ mod proptests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod traces;
+pub mod wire;
 
 pub use traces::{kind_name, status_name};
 

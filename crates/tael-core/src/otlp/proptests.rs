@@ -2,7 +2,9 @@
 //! identity on requests, mapping keeps every valid item with its values, and
 //! the REST JSON of mapped items reads back into the same items.
 
-use super::json::{decode_logs, decode_metrics, decode_traces};
+use super::json::{
+    decode_logs, decode_metrics, decode_traces, logs_to_json, metrics_to_json, traces_to_json,
+};
 use super::json_encode;
 use super::reference::{logs_from_request, spans_from_request};
 use super::testing::{log_request, trace_request, wild_metric_request};
@@ -46,7 +48,17 @@ proptest! {
         // carry, such as string-table indexes, is absent on both sides).
         let json = json_encode::metrics(&req);
         let decoded = decode_metrics(&serde_json::to_vec(&json).unwrap()).unwrap();
-        prop_assert_eq!(json_encode::metrics(&decoded), json);
+        prop_assert_eq!(json_encode::metrics(&decoded), json.clone());
+        // And written straight from the protobuf.
+        let direct = metrics_to_json(&prost::Message::encode_to_vec(&req)).unwrap();
+        prop_assert_eq!(json_encode::metrics(&decode_metrics(&direct).unwrap()), json);
+    }
+
+    #[test]
+    fn protobuf_written_as_otlp_json_reads_back(traces in trace_request(), logs in log_request()) {
+        use prost::Message;
+        prop_assert_eq!(decode_traces(&traces_to_json(&traces.encode_to_vec()).unwrap()).unwrap(), traces);
+        prop_assert_eq!(decode_logs(&logs_to_json(&logs.encode_to_vec()).unwrap()).unwrap(), logs);
     }
 
     #[test]

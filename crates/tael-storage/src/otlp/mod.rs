@@ -10,7 +10,8 @@ pub mod json_text;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
-pub mod wire;
+/// The protobuf wire reader (in `tael-core`, shared with its OTLP/JSON encoder).
+pub use tael_core::otlp::wire;
 
 #[cfg(test)]
 mod proptests;
