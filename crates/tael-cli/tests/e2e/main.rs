@@ -15,6 +15,7 @@ mod jaeger;
 mod live;
 mod live_tui;
 mod llm;
+mod load_tool;
 mod mcp;
 mod memory_budget;
 mod prom_compat;
