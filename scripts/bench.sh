@@ -8,11 +8,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/rss.sh
 OUT=${1:-/tmp/tael-bench.jsonl}
 : > "$OUT"
-TAEL=${2:-}
-if [ -z "$TAEL" ]; then
-  cargo build --release -p tael-cli --bin tael >/dev/null
-  TAEL=${CARGO_TARGET_DIR:-$PWD/target}/release/tael
-fi
+. scripts/lib/tael.sh
+TAEL=$(release_tael "${2:-}")
 DIR=$(mktemp -d /tmp/tael-bench.XXXXXX)
 REST=127.0.0.1:27701 GRPC=127.0.0.1:24317 HTTP=127.0.0.1:24318
 PID=

@@ -7,11 +7,8 @@
 # Usage: scripts/bench_llm_payloads.sh [path to a release tael binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TAEL=${1:-}
-if [ -z "$TAEL" ]; then
-  cargo build --release -p tael-cli --bin tael >/dev/null
-  TAEL=${CARGO_TARGET_DIR:-$PWD/target}/release/tael
-fi
+. scripts/lib/tael.sh
+TAEL=$(release_tael "${1:-}")
 REST=127.0.0.1:27801 GRPC=127.0.0.1:24417
 for mode in distinct reused; do
   DIR=$(mktemp -d /tmp/tael-llm-bench.XXXXXX)

@@ -14,10 +14,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/rss.sh
 TAEL=${1:-}
 shift || true
-if [ -z "$TAEL" ]; then
-  cargo build --release -p tael-cli --bin tael >/dev/null
-  TAEL=${CARGO_TARGET_DIR:-$PWD/target}/release/tael
-fi
+. scripts/lib/tael.sh
+TAEL=$(release_tael "$TAEL")
 REST=127.0.0.1:27901 GRPC=127.0.0.1:24517
 DIR=$(mktemp -d /tmp/tael-mem-bench.XXXXXX)
 env "$@" "$TAEL" serve --quiet --data-dir "$DIR" --rest-api-addr $REST \

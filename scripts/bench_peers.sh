@@ -28,11 +28,8 @@
 # Env: SERIES (default 10000), RUNS (20), SPANS (20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TAEL=${1:-}
-if [ -z "$TAEL" ]; then
-  cargo build --release -p tael-cli --bin tael >/dev/null
-  TAEL=${CARGO_TARGET_DIR:-$PWD/target}/release/tael
-fi
+. scripts/lib/tael.sh
+TAEL=$(release_tael "${1:-}")
 SERIES=${SERIES:-10000} RUNS=${RUNS:-20} SPANS=${SPANS:-20000}
 PHOENIX_VENV=${PHOENIX_VENV:-$HOME/.cache/phoenix-venv}
 for cmd in prometheus victoria-metrics jq curl; do
