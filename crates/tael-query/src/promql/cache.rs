@@ -11,6 +11,12 @@
 //! binary search per matching series, instead of decoding and grouping
 //! every row of the metric. Entries missing for a query are built on all
 //! cores, one part per thread.
+//!
+//! A series is in many parts (one per flush while it is written), so its
+//! label sets are interned: every entry shares one copy, counted once in
+//! the budget, and dropped when no entry uses it any more. An entry's
+//! bytes are its points; the labels take more room than the points of a
+//! series that a part holds a few minutes of.
 
 use super::names::{Family, StoredMetric};
 use super::value::Labels;
@@ -51,11 +57,57 @@ struct Entry {
     last_used: u64,
 }
 
+/// One interned label set, with its name-less form.
+struct Interned {
+    labels: Arc<Labels>,
+    unnamed: Arc<Labels>,
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct Cache {
     entries: HashMap<(u64, StoredMetric), Entry>,
+    /// Label sets by [`label_hash`].
+    labels: HashMap<u64, Vec<Interned>>,
+    /// Entries' points plus the interned label sets.
     bytes: usize,
     tick: u64,
+}
+
+impl Cache {
+    /// Makes `s` share the interned copy of its labels, interning them
+    /// if new.
+    fn intern(&mut self, s: &mut CachedSeries) {
+        let same = self.labels.entry(s.hash).or_default();
+        if let Some(i) = same.iter().find(|i| *i.labels == *s.labels) {
+            s.labels = i.labels.clone();
+            s.unnamed = i.unnamed.clone();
+            return;
+        }
+        let bytes = labels_size(&s.labels) + labels_size(&s.unnamed);
+        same.push(Interned {
+            labels: s.labels.clone(),
+            unnamed: s.unnamed.clone(),
+            bytes,
+        });
+        self.bytes += bytes;
+    }
+
+    /// Drops the label sets no entry uses (only the interner holds them).
+    fn sweep_labels(&mut self) {
+        let mut freed = 0;
+        self.labels.retain(|_, same| {
+            same.retain(|i| {
+                let used = Arc::strong_count(&i.labels) > 1;
+                if !used {
+                    freed += i.bytes;
+                }
+                used
+            });
+            !same.is_empty()
+        });
+        self.bytes -= freed;
+    }
 }
 
 /// One store's part series cache.
@@ -75,6 +127,7 @@ impl SeriesCache {
 }
 
 fn evict(c: &mut Cache, budget: usize) {
+    c.sweep_labels();
     while c.bytes > budget {
         let Some(oldest) = c
             .entries
@@ -86,23 +139,25 @@ fn evict(c: &mut Cache, budget: usize) {
         };
         if let Some(e) = c.entries.remove(&oldest) {
             c.bytes -= e.bytes;
+            // Its series' label sets go once nothing else uses them.
+            drop(e);
+            c.sweep_labels();
         }
     }
 }
 
-/// Approximate heap bytes of a part's series.
-fn size_of(series: &[CachedSeries]) -> usize {
-    series
+/// Approximate heap bytes of a label set.
+fn labels_size(l: &Labels) -> usize {
+    40 + l
+        .0
         .iter()
-        .map(|s| {
-            96 + s.points.len() * 16
-                + [&s.labels, &s.unnamed]
-                    .iter()
-                    .flat_map(|l| l.0.iter())
-                    .map(|(k, v)| 48 + k.len() + v.len())
-                    .sum::<usize>()
-        })
-        .sum()
+        .map(|(k, v)| 48 + k.len() + v.len())
+        .sum::<usize>()
+}
+
+/// Approximate heap bytes of a part's series without their labels.
+fn size_of(series: &[CachedSeries]) -> usize {
+    series.iter().map(|s| 96 + s.points.len() * 16).sum()
 }
 
 impl SeriesCache {
@@ -126,10 +181,14 @@ impl SeriesCache {
                 .filter(|k| !live_parts.contains(&k.0))
                 .cloned()
                 .collect();
+            let had_dead = !dead.is_empty();
             for k in dead {
                 if let Some(e) = c.entries.remove(&k) {
                     c.bytes -= e.bytes;
                 }
+            }
+            if had_dead {
+                c.sweep_labels();
             }
             for (i, (p, m)) in wanted.iter().enumerate() {
                 c.tick += 1;
@@ -150,8 +209,13 @@ impl SeriesCache {
             },
         )?;
         let mut c = self.cache.lock();
-        for (i, series) in built.into_iter().flatten() {
+        for (i, mut series) in built.into_iter().flatten() {
             let bytes = size_of(&series);
+            if bytes <= budget {
+                for s in &mut series {
+                    c.intern(s);
+                }
+            }
             let series: PartSeries = Arc::new(series);
             if bytes <= budget {
                 c.tick += 1;
@@ -179,6 +243,44 @@ impl SeriesCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn series(job: &str) -> CachedSeries {
+        let labels = Labels::new(vec![
+            ("__name__".into(), "up".into()),
+            ("job".into(), job.into()),
+        ]);
+        CachedSeries {
+            family: Family::Value,
+            hash: label_hash(&labels),
+            unnamed: Arc::new(labels.drop_name()),
+            labels: Arc::new(labels),
+            points: vec![(1, 1.0)],
+        }
+    }
+
+    #[test]
+    fn label_sets_are_kept_once_and_go_with_their_last_user() {
+        let mut c = Cache::default();
+        let (mut a, mut b, mut other) = (series("api"), series("api"), series("db"));
+        c.intern(&mut a);
+        let one = c.bytes;
+        assert!(one > 0);
+        c.intern(&mut b);
+        assert!(Arc::ptr_eq(&a.labels, &b.labels) && Arc::ptr_eq(&a.unnamed, &b.unnamed));
+        assert_eq!(c.bytes, one, "the second copy is not counted");
+        c.intern(&mut other);
+        assert!(c.bytes > one);
+        drop(other);
+        c.sweep_labels();
+        assert_eq!(c.bytes, one);
+        drop(a);
+        c.sweep_labels();
+        assert_eq!(c.bytes, one, "still used by b");
+        drop(b);
+        c.sweep_labels();
+        assert_eq!(c.bytes, 0);
+        assert!(c.labels.is_empty());
+    }
 
     #[test]
     fn fast_hash_separates_label_sets() {
