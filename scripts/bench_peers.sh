@@ -183,7 +183,7 @@ jq -n \
                  prometheus: answer($prom_q[$i]), victoriametrics: answer($vm_q[$i])}
     }],
     llm_traces: {
-      spans_sent: $tael_ingest.items,
+      spans_sent: {tael: $tael_ingest.items, phoenix: $phx_ingest.items},
       stored: {tael: $tael_stored, phoenix: $phx_stored},
       spans_per_s_until_stored: {tael: ($tael_stored / $tael_s), phoenix: ($phx_stored / $phx_s)},
       acked_spans_per_s: {tael: $tael_ingest.items_per_sec, phoenix: $phx_ingest.items_per_sec},
