@@ -77,6 +77,18 @@ pub struct Evaluator {
     /// is not reused while memoised. A range query thus derives each set
     /// once rather than at every step.
     derived: Mutex<DerivedLabels>,
+    /// Where each range selector's windows were at its last evaluation:
+    /// a range query moves them forward step by step instead of searching
+    /// every series at every step.
+    windows: Mutex<FastMap<usize, Windows>>,
+}
+
+/// The windows of one range selector at its last evaluation time.
+struct Windows {
+    from: i64,
+    to: i64,
+    /// Per loaded series: the window's `lo..hi` in its points.
+    at: Vec<(usize, usize)>,
 }
 
 /// (derivation, input address) → (input, derived).
@@ -113,6 +125,7 @@ impl Evaluator {
             deadline: std::time::Instant::now() + timeout,
             timeout,
             derived: Mutex::new(FastMap::default()),
+            windows: Mutex::new(FastMap::default()),
         }
     }
 
@@ -343,10 +356,37 @@ impl Evaluator {
             .saturating_sub(offset_ms(&m.vs.offset));
         let from = ref_t.saturating_sub(ms(&m.range));
         let series = self.series_of(&m.vs)?;
+        // Taken out while `f` runs (which may evaluate other selectors).
+        let k = key(&m.vs);
+        let taken = self.windows.lock().remove(&k);
+        let mut w = taken.unwrap_or(Windows {
+            from: i64::MAX,
+            to: i64::MAX,
+            at: Vec::new(),
+        });
+        // Later than last time (each step of a range query): move each
+        // window forward; otherwise search.
+        let forward = w.at.len() == series.len() && from >= w.from && ref_t >= w.to;
+        if !forward {
+            w.at.clear();
+            w.at.resize(series.len(), (0, 0));
+        }
+        (w.from, w.to) = (from, ref_t);
         let mut scratch = Vec::new();
-        for s in series.iter() {
-            let hi = s.points.partition_point(|p| p.0 <= ref_t);
-            let lo = s.points[..hi].partition_point(|p| p.0 <= from);
+        for (s, at) in series.iter().zip(w.at.iter_mut()) {
+            let (mut lo, mut hi) = *at;
+            if forward {
+                while hi < s.points.len() && s.points[hi].0 <= ref_t {
+                    hi += 1;
+                }
+                while lo < hi && s.points[lo].0 <= from {
+                    lo += 1;
+                }
+            } else {
+                hi = s.points.partition_point(|p| p.0 <= ref_t);
+                lo = s.points[..hi].partition_point(|p| p.0 <= from);
+            }
+            *at = (lo, hi);
             let window = &s.points[lo..hi];
             if window.iter().any(|p| is_stale(p.1)) {
                 scratch.clear();
@@ -358,6 +398,7 @@ impl Evaluator {
                 f(&s.labels, window);
             }
         }
+        self.windows.lock().insert(k, w);
         Ok(())
     }
 
