@@ -1,7 +1,7 @@
 //! One etcd member on free loopback ports, its data in a temporary
 //! directory; stopped (and its data removed) when dropped.
 
-use std::net::TcpListener;
+use crate::support::free_port;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,14 +11,6 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     pub url: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Etcd {

@@ -11,15 +11,13 @@ use crate::support::*;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tael_query::params::Params;
 
 fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", free_port())
 }
 
 /// What a client reads of a replica's data: services with their counts,

@@ -22,14 +22,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_prometheus(dir: &std::path::Path, tael_rest: &str) -> Prometheus {
     let port = free_port();
     let config = format!(

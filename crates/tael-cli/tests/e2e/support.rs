@@ -290,3 +290,25 @@ pub fn python_script(script: &str, args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("client report")
 }
+
+/// A loopback port free now, for a server whose address others must know
+/// before it starts. Taken below the kernel's ephemeral range
+/// (`ip_local_port_range`, 32768–60999 by default), so that no outgoing
+/// connection can be given it as its source port before the server binds.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..1000 {
+        let n = seed.wrapping_add(NEXT.fetch_add(7_919, Ordering::Relaxed));
+        let port = 20_000 + (n % 12_768) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range");
+}
