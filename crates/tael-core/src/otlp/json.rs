@@ -120,12 +120,8 @@ impl Transcoder {
         E::custom(msg)
     }
 
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.out.push(v as u8);
+    fn varint(&mut self, v: u64) {
+        prost::encoding::encode_varint(v, &mut self.out);
     }
 
     fn key(&mut self, tag: u32, wire: u8) {
@@ -152,13 +148,8 @@ impl Transcoder {
             self.out[start - 1] = len as u8;
             return;
         }
-        let mut v = len as u64;
         let mut prefix = Vec::with_capacity(10);
-        while v >= 0x80 {
-            prefix.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        prefix.push(v as u8);
+        prost::encoding::encode_varint(len as u64, &mut prefix);
         self.out[start - 1] = prefix[0];
         self.out.splice(start..start, prefix[1..].iter().copied());
     }
@@ -210,15 +201,14 @@ impl Scalar<'_> {
 
 /// Writes one scalar value of field `f`; `Err` says what was expected.
 fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), String> {
-    let expected = |what: &str| what.to_string();
     match f.kind {
         Kind::Str => match v {
             Scalar::S(s) => t.bytes_field(f.tag, s.as_bytes()),
-            _ => return Err(expected("expected a string")),
+            _ => return Err(String::from("expected a string")),
         },
         Kind::Id(len) => {
             let Scalar::S(s) = v else {
-                return Err(expected("expected a hex string"));
+                return Err(String::from("expected a hex string"));
             };
             if !s.is_empty() {
                 if s.len() != len * 2 {
@@ -230,69 +220,77 @@ fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), Str
                 }
                 let mut b = [0u8; 16];
                 let b = &mut b[..len];
-                hex::decode_to_slice(s, b).map_err(|_| expected("expected a hex string"))?;
+                hex::decode_to_slice(s, b).map_err(|_| String::from("expected a hex string"))?;
                 t.bytes_field(f.tag, b);
             }
         }
         Kind::Base64 => {
             let Scalar::S(s) = v else {
-                return Err(expected("expected a base64 string"));
+                return Err(String::from("expected a base64 string"));
             };
             let b = base64::engine::general_purpose::STANDARD
                 .decode(s)
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
-                .map_err(|_| expected("expected base64"))?;
+                .map_err(|_| String::from("expected base64"))?;
             t.bytes_field(f.tag, &b);
         }
         Kind::Fixed64 => {
             let u = v
                 .unsigned()
-                .ok_or_else(|| expected("expected an unsigned integer"))?;
+                .ok_or_else(|| String::from("expected an unsigned integer"))?;
             t.key(f.tag, 1);
             t.out.extend_from_slice(&u.to_le_bytes());
         }
         Kind::Fixed32 => {
             let u = v
                 .unsigned()
-                .ok_or_else(|| expected("expected an unsigned integer"))?;
-            let u = u32::try_from(u).map_err(|_| expected("out of range for uint32"))?;
+                .ok_or_else(|| String::from("expected an unsigned integer"))?;
+            let u = u32::try_from(u).map_err(|_| String::from("out of range for uint32"))?;
             t.key(f.tag, 5);
             t.out.extend_from_slice(&u.to_le_bytes());
         }
         Kind::UInt32 => {
             let u = v
                 .unsigned()
-                .ok_or_else(|| expected("expected an unsigned integer"))?;
-            let u = u32::try_from(u).map_err(|_| expected("out of range for uint32"))?;
+                .ok_or_else(|| String::from("expected an unsigned integer"))?;
+            let u = u32::try_from(u).map_err(|_| String::from("out of range for uint32"))?;
             t.key(f.tag, 0);
             t.varint(u as u64);
         }
         Kind::UInt64 => {
             let u = v
                 .unsigned()
-                .ok_or_else(|| expected("expected an unsigned integer"))?;
+                .ok_or_else(|| String::from("expected an unsigned integer"))?;
             t.key(f.tag, 0);
             t.varint(u);
         }
         Kind::Int64 => {
-            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
+            let i = v
+                .signed()
+                .ok_or_else(|| String::from("expected an integer"))?;
             t.key(f.tag, 0);
             t.varint(i as u64);
         }
         Kind::Int32 => {
-            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
-            let i = i32::try_from(i).map_err(|_| expected("out of range for int32"))?;
+            let i = v
+                .signed()
+                .ok_or_else(|| String::from("expected an integer"))?;
+            let i = i32::try_from(i).map_err(|_| String::from("out of range for int32"))?;
             t.key(f.tag, 0);
             t.varint(i as i64 as u64);
         }
         Kind::SFixed64 => {
-            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
+            let i = v
+                .signed()
+                .ok_or_else(|| String::from("expected an integer"))?;
             t.key(f.tag, 1);
             t.out.extend_from_slice(&i.to_le_bytes());
         }
         Kind::SInt32 => {
-            let i = v.signed().ok_or_else(|| expected("expected an integer"))?;
-            let i = i32::try_from(i).map_err(|_| expected("out of range for int32"))?;
+            let i = v
+                .signed()
+                .ok_or_else(|| String::from("expected an integer"))?;
+            let i = i32::try_from(i).map_err(|_| String::from("out of range for int32"))?;
             t.key(f.tag, 0);
             t.varint(((i << 1) ^ (i >> 31)) as u32 as u64);
         }
@@ -303,14 +301,18 @@ fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), Str
                     .position(|n| n.eq_ignore_ascii_case(s))
                     .ok_or_else(|| format!("unknown enum value {s:?}"))?
                     as i64,
-                _ => v.signed().ok_or_else(|| expected("expected an integer"))?,
+                _ => v
+                    .signed()
+                    .ok_or_else(|| String::from("expected an integer"))?,
             };
-            let i = i32::try_from(i).map_err(|_| expected("out of range for int32"))?;
+            let i = i32::try_from(i).map_err(|_| String::from("out of range for int32"))?;
             t.key(f.tag, 0);
             t.varint(i as i64 as u64);
         }
         Kind::Double => {
-            let d = v.double().ok_or_else(|| expected("expected a number"))?;
+            let d = v
+                .double()
+                .ok_or_else(|| String::from("expected a number"))?;
             t.key(f.tag, 1);
             t.out.extend_from_slice(&d.to_le_bytes());
         }
@@ -319,7 +321,7 @@ fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), Str
                 t.key(f.tag, 0);
                 t.out.push(b as u8);
             }
-            _ => return Err(expected("expected a bool")),
+            _ => return Err(String::from("expected a bool")),
         },
         Kind::LaxBool => {
             if let Scalar::B(true) = *v {
@@ -327,7 +329,7 @@ fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), Str
                 t.out.push(1);
             }
         }
-        Kind::Msg(_) => return Err(expected("expected an object")),
+        Kind::Msg(_) => return Err(String::from("expected an object")),
     }
     Ok(())
 }

@@ -230,6 +230,45 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Zigzag-decodes a `sint32` varint (prost truncates to 32 bits first).
+pub fn sint32(v: u64) -> i32 {
+    let n = v as u32;
+    ((n >> 1) as i32) ^ -((n & 1) as i32)
+}
+
+/// Appends a repeated `fixed64`/`double` field, packed or not.
+pub fn push_fixed64(out: &mut Vec<u64>, v: Value<'_>, field: &str) -> Result<(), WireError> {
+    match v {
+        Value::Bytes(b) => {
+            if b.len() % 8 != 0 {
+                return Err(WireError::new(format!(
+                    "{field}: packed length not a multiple of 8"
+                )));
+            }
+            out.extend(
+                b.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+            );
+            Ok(())
+        }
+        v => {
+            out.push(v.fixed64(field)?);
+            Ok(())
+        }
+    }
+}
+
+/// Appends a repeated `uint64` field, packed or not.
+pub fn push_varints(out: &mut Vec<u64>, v: Value<'_>, field: &str) -> Result<(), WireError> {
+    match v {
+        Value::Bytes(b) => Reader::packed_varints(b, out),
+        v => {
+            out.push(v.varint(field)?);
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

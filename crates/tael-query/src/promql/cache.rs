@@ -181,14 +181,11 @@ impl SeriesCache {
                 .filter(|k| !live_parts.contains(&k.0))
                 .cloned()
                 .collect();
-            let had_dead = !dead.is_empty();
+            // Their label sets go in the sweep that `evict` starts with.
             for k in dead {
                 if let Some(e) = c.entries.remove(&k) {
                     c.bytes -= e.bytes;
                 }
-            }
-            if had_dead {
-                c.sweep_labels();
             }
             for (i, (p, m)) in wanted.iter().enumerate() {
                 c.tick += 1;

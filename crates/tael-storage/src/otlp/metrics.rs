@@ -6,7 +6,7 @@
 //! here field by field in the order serde writes them there.
 
 use super::json_text::{write_attrs, write_object, write_str};
-use super::wire::{Reader, Value, WireError};
+use super::wire::{push_fixed64, push_varints, sint32, Reader, WireError};
 use super::{for_each_item, Budget, Decoded, ResourceInfo, Rows, ScopeInfo, SharedCols};
 use crate::columnar;
 use crate::manifest::Signal;
@@ -87,45 +87,6 @@ fn temporality_name(t: i32) -> &'static str {
         1 => "delta",
         2 => "cumulative",
         _ => "unspecified",
-    }
-}
-
-/// Zigzag-decodes a `sint32` varint (prost truncates to 32 bits first).
-fn sint32(v: u64) -> i32 {
-    let n = v as u32;
-    ((n >> 1) as i32) ^ -((n & 1) as i32)
-}
-
-/// Appends a repeated `fixed64`/`double` field, packed or not.
-fn push_fixed64(out: &mut Vec<u64>, v: Value<'_>, field: &str) -> Result<(), WireError> {
-    match v {
-        Value::Bytes(b) => {
-            if b.len() % 8 != 0 {
-                return Err(WireError::new(format!(
-                    "{field}: packed length not a multiple of 8"
-                )));
-            }
-            out.extend(
-                b.chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
-            );
-            Ok(())
-        }
-        v => {
-            out.push(v.fixed64(field)?);
-            Ok(())
-        }
-    }
-}
-
-/// Appends a repeated `uint64` field, packed or not.
-fn push_varints(out: &mut Vec<u64>, v: Value<'_>, field: &str) -> Result<(), WireError> {
-    match v {
-        Value::Bytes(b) => Reader::packed_varints(b, out),
-        v => {
-            out.push(v.varint(field)?);
-            Ok(())
-        }
     }
 }
 

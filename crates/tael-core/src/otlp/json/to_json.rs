@@ -7,7 +7,7 @@
 //! even when its elements are not contiguous on the wire.
 
 use super::schema::{Field, Kind, Msg};
-use crate::otlp::wire::{Reader, Value, MAX_DEPTH};
+use crate::otlp::wire::{push_fixed64, push_varints, sint32, Reader, Value, MAX_DEPTH};
 use crate::CoreError;
 use base64::Engine;
 use std::io::Write;
@@ -86,40 +86,24 @@ fn elements(
     depth: usize,
     n: &mut usize,
 ) -> Result<(), String> {
-    let mut sep = |out: &mut Vec<u8>| {
+    let mut unpacked = Vec::new();
+    let values: Vec<Value<'_>> = match f.kind {
+        Kind::Fixed64 | Kind::Double => {
+            push_fixed64(&mut unpacked, v, f.camel).map_err(|e| e.to_string())?;
+            unpacked.into_iter().map(Value::Fixed64).collect()
+        }
+        Kind::UInt64 => {
+            push_varints(&mut unpacked, v, f.camel).map_err(|e| e.to_string())?;
+            unpacked.into_iter().map(Value::Varint).collect()
+        }
+        _ => vec![v],
+    };
+    for v in values {
         if *n > 0 {
             out.push(b',');
         }
         *n += 1;
-    };
-    match (f.kind, v) {
-        (Kind::Fixed64, Value::Bytes(b)) | (Kind::Double, Value::Bytes(b)) => {
-            if b.len() % 8 != 0 {
-                return Err(format!(
-                    "{}: packed length {} is not a multiple of 8",
-                    f.camel,
-                    b.len()
-                ));
-            }
-            for c in b.chunks_exact(8) {
-                sep(out);
-                let mut w = [0u8; 8];
-                w.copy_from_slice(c);
-                value(f, Value::Fixed64(u64::from_le_bytes(w)), out, depth)?;
-            }
-        }
-        (Kind::UInt64, Value::Bytes(b)) => {
-            let mut vs = Vec::new();
-            Reader::packed_varints(b, &mut vs).map_err(|e| e.to_string())?;
-            for x in vs {
-                sep(out);
-                value(f, Value::Varint(x), out, depth)?;
-            }
-        }
-        _ => {
-            sep(out);
-            value(f, v, out, depth)?;
-        }
+        value(f, v, out, depth)?;
     }
     Ok(())
 }
@@ -153,8 +137,7 @@ fn value(f: &Field, v: Value<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(),
             let _ = write!(out, "{}", x as i64 as i32);
         }
         (Kind::SInt32, Value::Varint(x)) => {
-            let z = x as u32;
-            let _ = write!(out, "{}", ((z >> 1) as i32) ^ -((z & 1) as i32));
+            let _ = write!(out, "{}", sint32(x));
         }
         (Kind::Double, Value::Fixed64(bits)) => {
             let d = f64::from_bits(bits);
