@@ -156,6 +156,7 @@ impl Transcoder {
 }
 
 /// A JSON scalar, as serde hands it over.
+#[derive(Clone, Copy)]
 enum Scalar<'s> {
     U(u64),
     I(i64),
@@ -183,6 +184,23 @@ impl Scalar<'_> {
             Scalar::S(s) => s.trim().parse().ok(),
             Scalar::B(_) => None,
         }
+    }
+
+    fn u64(&self) -> Result<u64, String> {
+        self.unsigned()
+            .ok_or_else(|| "expected an unsigned integer".into())
+    }
+
+    fn u32(&self) -> Result<u32, String> {
+        u32::try_from(self.u64()?).map_err(|_| "out of range for uint32".into())
+    }
+
+    fn i64(&self) -> Result<i64, String> {
+        self.signed().ok_or_else(|| "expected an integer".into())
+    }
+
+    fn i32(&self) -> Result<i32, String> {
+        i32::try_from(self.i64()?).map_err(|_| "out of range for int32".into())
     }
 
     fn double(&self) -> Option<f64> {
@@ -235,80 +253,54 @@ fn write_scalar(t: &mut Transcoder, f: &Field, v: &Scalar<'_>) -> Result<(), Str
             t.bytes_field(f.tag, &b);
         }
         Kind::Fixed64 => {
-            let u = v
-                .unsigned()
-                .ok_or_else(|| String::from("expected an unsigned integer"))?;
+            let u = v.u64()?;
             t.key(f.tag, 1);
             t.out.extend_from_slice(&u.to_le_bytes());
         }
         Kind::Fixed32 => {
-            let u = v
-                .unsigned()
-                .ok_or_else(|| String::from("expected an unsigned integer"))?;
-            let u = u32::try_from(u).map_err(|_| String::from("out of range for uint32"))?;
+            let u = v.u32()?;
             t.key(f.tag, 5);
             t.out.extend_from_slice(&u.to_le_bytes());
         }
         Kind::UInt32 => {
-            let u = v
-                .unsigned()
-                .ok_or_else(|| String::from("expected an unsigned integer"))?;
-            let u = u32::try_from(u).map_err(|_| String::from("out of range for uint32"))?;
+            let u = v.u32()?;
             t.key(f.tag, 0);
             t.varint(u as u64);
         }
         Kind::UInt64 => {
-            let u = v
-                .unsigned()
-                .ok_or_else(|| String::from("expected an unsigned integer"))?;
+            let u = v.u64()?;
             t.key(f.tag, 0);
             t.varint(u);
         }
         Kind::Int64 => {
-            let i = v
-                .signed()
-                .ok_or_else(|| String::from("expected an integer"))?;
+            let i = v.i64()?;
             t.key(f.tag, 0);
             t.varint(i as u64);
         }
-        Kind::Int32 => {
-            let i = v
-                .signed()
-                .ok_or_else(|| String::from("expected an integer"))?;
-            let i = i32::try_from(i).map_err(|_| String::from("out of range for int32"))?;
+        Kind::Int32 | Kind::Enum(_) => {
+            // An enum also by name (its index); a numeric string is a number.
+            let i = match (f.kind, *v) {
+                (Kind::Enum(names), Scalar::S(s)) if s.parse::<i64>().is_err() => names
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(s))
+                    .ok_or_else(|| format!("unknown enum value {s:?}"))?
+                    as i32,
+                _ => v.i32()?,
+            };
             t.key(f.tag, 0);
             t.varint(i as i64 as u64);
         }
         Kind::SFixed64 => {
-            let i = v
-                .signed()
-                .ok_or_else(|| String::from("expected an integer"))?;
+            let i = v.i64()?;
             t.key(f.tag, 1);
             t.out.extend_from_slice(&i.to_le_bytes());
         }
         Kind::SInt32 => {
-            let i = v
-                .signed()
-                .ok_or_else(|| String::from("expected an integer"))?;
-            let i = i32::try_from(i).map_err(|_| String::from("out of range for int32"))?;
+            let i = v.i32()?;
             t.key(f.tag, 0);
             t.varint(((i << 1) ^ (i >> 31)) as u32 as u64);
         }
-        Kind::Enum(names) => {
-            let i = match *v {
-                Scalar::S(s) if s.parse::<i64>().is_err() => names
-                    .iter()
-                    .position(|n| n.eq_ignore_ascii_case(s))
-                    .ok_or_else(|| format!("unknown enum value {s:?}"))?
-                    as i64,
-                _ => v
-                    .signed()
-                    .ok_or_else(|| String::from("expected an integer"))?,
-            };
-            let i = i32::try_from(i).map_err(|_| String::from("out of range for int32"))?;
-            t.key(f.tag, 0);
-            t.varint(i as i64 as u64);
-        }
+
         Kind::Double => {
             let d = v
                 .double()
