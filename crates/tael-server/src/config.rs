@@ -320,11 +320,11 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.store.sql.max_concurrent = parse_positive(v)?),
     setting!("sql_threads", "TAEL_SQL_THREADS", "Worker threads SQL runs on, apart from the rest of the server [default: the number of cores]",
         |c, v| c.store.sql.threads = parse_positive(v)?),
-    setting!("sql_memory_limit", "TAEL_SQL_MEMORY_LIMIT", "Memory the SQL queries running at once may hold together for sorts, joins and aggregates [default: three sixteenths of TAEL_MEMORY_LIMIT]",
+    setting!("sql_memory_limit", "TAEL_SQL_MEMORY_LIMIT", "Memory the SQL queries running at once may hold together for sorts, joins and aggregates [default: a quarter of TAEL_MEMORY_LIMIT]",
         |c, v| c.store.sql.memory_bytes = parse_size(v)?),
     setting!("sql_max_rows", "TAEL_SQL_MAX_ROWS", "Rows a SQL query returns at most; more are reported as truncated [default: 10000]",
         |c, v| c.store.sql.max_rows = parse_positive(v)?),
-    setting!("promql_cache_bytes", "TAEL_PROMQL_CACHE_BYTES", "Decoded PromQL series kept from Parquet parts, 0 for none [default: an eighth of TAEL_MEMORY_LIMIT]",
+    setting!("promql_cache_bytes", "TAEL_PROMQL_CACHE_BYTES", "Decoded PromQL series kept from Parquet parts, 0 for none [default: a sixteenth of TAEL_MEMORY_LIMIT]",
         |c, v| c.store.promql_cache_bytes = parse_size(v)?),
     setting!("live_buffer", "TAEL_LIVE_BUFFER", "Events each live stream keeps for resuming with Last-Event-ID [default: 10000]",
         |c, v| c.store.live_buffer = parse_positive(v)?),
@@ -674,12 +674,12 @@ mod tests {
         let d = cfg(&[]).unwrap();
         assert_eq!(d.engine.memory.limit, 512 << 20);
         assert_eq!(d.engine.memtable_bytes, 32 << 20);
-        assert_eq!(d.store.promql_cache_bytes, 64 << 20);
-        assert_eq!(d.store.sql.memory_bytes, 96 << 20);
+        assert_eq!(d.store.promql_cache_bytes, 32 << 20);
+        assert_eq!(d.store.sql.memory_bytes, 128 << 20);
         let big = cfg(&[("TAEL_MEMORY_LIMIT", "1GiB")]).unwrap();
         assert_eq!(big.engine.memtable_bytes, 64 << 20);
         assert_eq!(big.engine.memory.memtables, 192 << 20);
-        assert_eq!(big.store.sql.memory_bytes, 192 << 20);
+        assert_eq!(big.store.sql.memory_bytes, 256 << 20);
         let fixed = cfg(&[
             ("TAEL_MEMORY_LIMIT", "1GiB"),
             ("TAEL_MEMTABLE_BYTES", "16MiB"),

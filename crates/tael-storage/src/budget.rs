@@ -13,8 +13,8 @@
 //! | text queue          | L/32  | admission (texts queued for the indexer)     |
 //! | text writers        | L/8   | tantivy's indexing memory, split per writer  |
 //! | blob cache          | L/32  | the recently written blobs kept for reads    |
-//! | PromQL cache        | L/8   | decoded series (LRU), label sets shared      |
-//! | SQL                 | 3L/16 | one DataFusion pool all running queries share |
+//! | PromQL cache        | L/16  | decoded series (LRU), label sets shared      |
+//! | SQL                 | L/4   | one DataFusion pool all running queries share |
 //! | recent keys         | fixed | the dedup window (24 B per key)              |
 //!
 //! The rest (about a fifth) is headroom for what is not counted: flush
@@ -65,8 +65,8 @@ impl MemoryShares {
             text_queue: limit / 32,
             text_writers: limit / 8,
             blob_cache: limit / 32,
-            promql_cache: limit / 8,
-            sql: limit / 16 * 3,
+            promql_cache: limit / 16,
+            sql: limit / 4,
             recent_keys: dedup_keys.saturating_mul(RECENT_KEY_BYTES),
         }
     }
