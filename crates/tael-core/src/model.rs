@@ -339,9 +339,19 @@ mod golden {
     use super::*;
     use serde_json::json;
 
+    /// The golden file of `name`, under the package directory the test
+    /// runs in (cargo and nextest set it), not the one it was built in:
+    /// a test binary built in another checkout of the same sources is
+    /// reused by a shared target directory.
+    pub(super) fn path(name: &str) -> String {
+        let dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        format!("{dir}/src/golden/{name}.json")
+    }
+
     fn check(name: &str, value: &impl Serialize) {
         let text = serde_json::to_string_pretty(value).unwrap() + "\n";
-        let path = format!("{}/src/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = path(name);
         if std::env::var_os("TAEL_UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, &text).unwrap();
         }

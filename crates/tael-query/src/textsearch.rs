@@ -16,7 +16,7 @@ use tael_storage::columnar::spans::SpanCols;
 use tael_storage::columnar::Cols;
 use tael_storage::part::{PartRef, RowGroupFilter};
 use tael_storage::text::docs::{log_text, span_texts};
-use tael_storage::text::{day_of, Text, TextHit, TextQuery, TextSnippet};
+use tael_storage::text::{day_of, PhraseCheck, Text, TextContent, TextHit, TextQuery, TextSnippet};
 use tael_storage::{Engine, Signal, Snapshot};
 
 /// The most index hits asked for in one round.
@@ -42,6 +42,29 @@ pub(crate) struct RowSearch<'a, T> {
     /// Whether the row is the one `hit` names (its time, trace and span
     /// ids already match).
     pub is_hit: &'a dyn Fn(&T, &TextHit) -> bool,
+    /// The row's searchable texts.
+    pub texts: &'a dyn Fn(&T) -> Vec<Text>,
+}
+
+/// Whether one of the texts `hit` found in `row` holds up to the query's
+/// phrases: texts with positions were matched exactly by the index; a
+/// payload (indexed by its distinct terms) is checked on its content.
+fn holds_phrases(
+    engine: &Engine,
+    check: &mut PhraseCheck,
+    texts: Vec<Text>,
+    hit: &TextHit,
+) -> bool {
+    texts
+        .iter()
+        .filter(|t| hit.keys.contains(&t.key))
+        .any(|t| match &t.content {
+            TextContent::Inline(_) => true,
+            TextContent::Blob(_) => engine
+                .text_index()
+                .content(t)
+                .is_some_and(|c| check.matches(&c)),
+        })
 }
 
 /// The newest `limit` rows that match, newest first.
@@ -53,6 +76,7 @@ pub(crate) fn search<T: Send>(
 ) -> Result<Vec<T>, QueryError> {
     // A few more than asked for: some may fail the other filters.
     let mut want = limit + limit / 4 + 4;
+    let mut check = engine.text_index().phrase_check(s.query.text)?;
     loop {
         let mut q = s.query.clone();
         q.limit = want;
@@ -102,9 +126,13 @@ pub(crate) fn search<T: Send>(
                 continue;
             }
             let hit = &hits.hits[hit_ix];
-            let ok = decoded
-                .get(&loc)
-                .is_some_and(|row| (s.is_hit)(row, hit) && (s.passes)(row));
+            let ok = decoded.get(&loc).is_some_and(|row| {
+                (s.is_hit)(row, hit)
+                    && (s.passes)(row)
+                    && check
+                        .as_mut()
+                        .is_none_or(|c| holds_phrases(engine, c, (s.texts)(row), hit))
+            });
             if let Some(row) = ok.then(|| decoded.remove(&loc)).flatten() {
                 taken_hits.insert(hit_ix);
                 out.push(row);
@@ -216,6 +244,7 @@ pub(crate) fn spans(
         passes,
         decode: &|b, i| Ok(SpanCols::new(b)?.row(i)?),
         is_hit: &|_, _| true,
+        texts: &|sp: &Span| span_texts(sp).into_iter().map(|(_, t)| t).collect(),
     };
     search(engine, &s, limit, &|sp: &Span| sp.start_ns)
 }
@@ -233,6 +262,7 @@ pub(crate) fn log_records(
         decode: &|b, i| Ok(logs::row(b, i)?),
         // Records sharing a time and ids: the one whose body matched.
         is_hit: &|l: &LogRecord, h: &TextHit| log_text(l).is_some_and(|t| h.keys.contains(&t.key)),
+        texts: &|l: &LogRecord| log_text(l).into_iter().collect(),
     };
     search(engine, &s, limit, &|l: &LogRecord| l.time_ns)
 }

@@ -65,12 +65,18 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// `raw`, zstd-compressed (level 3), with this thread's context.
+/// Blob compression level: on prose in 4 KiB pieces, level 1 compresses
+/// about 30% faster than level 3 for a 1% larger result (`zstd -b1 -B4096`
+/// against `-b3`), and payload ingest spends more time here than anywhere
+/// but the text index.
+const LEVEL: i32 = 1;
+
+/// `raw`, zstd-compressed at [`LEVEL`], with this thread's context.
 fn compress(raw: &[u8]) -> Option<Vec<u8>> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         if c.is_none() {
-            *c = zstd::bulk::Compressor::new(3).ok();
+            *c = zstd::bulk::Compressor::new(LEVEL).ok();
         }
         c.as_mut()?.compress(raw).ok()
     })

@@ -188,7 +188,7 @@ fn expand(path: &str, s: &Seed) -> String {
 }
 
 fn golden_dir() -> String {
-    format!("{}/tests/e2e/golden/jaeger", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/e2e/golden/jaeger", package_dir())
 }
 
 #[test]

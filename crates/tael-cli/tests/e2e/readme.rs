@@ -17,8 +17,7 @@ fn the_readmes_commands_run_against_a_live_server() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(&dir.path().join("data"), &[]);
     let inc = incident::seed(&s.grpc);
-    let md =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let md = std::fs::read_to_string(format!("{}/../../README.md", package_dir())).unwrap();
     let elsewhere = ["serve", "cluster", "live", "bench", "skill", "mcp"];
     let cmds: Vec<String> = commands(&md)
         .into_iter()

@@ -272,12 +272,19 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// The package directory the tests run in (cargo and nextest set it), not
+/// the one they were built in: a shared target directory reuses a test
+/// binary built in another checkout of the same sources.
+pub fn package_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
+}
+
 /// Runs a Python client of `tests/python/` (its packages are in
 /// requirements.txt), which must exit 0, and parses the JSON report it
 /// prints.
 #[track_caller]
 pub fn python_script(script: &str, args: &[&str]) -> Value {
-    let path = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/python/{script}", package_dir());
     let out = Command::new("python3")
         .arg(&path)
         .args(args)

@@ -184,6 +184,14 @@ fn check(s: &Server) {
     // The blob-stored prompt, by a phrase only it holds.
     let (_, v) = s.get("/api/v1/traces?text=%22quote%20the%20terms%22");
     assert_eq!(span_names(&v), [sid(1)], "{v}");
+    // Payloads are indexed without positions: a phrase whose words it
+    // holds in another order is held to the phrase on its content.
+    let (_, v) = s.get("/api/v1/traces?text=%22terms%20quote%22");
+    assert_eq!(span_names(&v), Vec::<String>::new(), "{v}");
+    let (_, v) = s.get("/api/v1/traces?text=%22quote%20the%20ter%22*");
+    assert_eq!(span_names(&v), [sid(1)], "{v}");
+    let (_, v) = s.get("/api/v1/traces?text=%22policy%20refund%22%20OR%20%22damaged%20parcels%22");
+    assert_eq!(span_names(&v), [sid(1)], "{v}");
     // Status and exception messages; `:` is text.
     let (_, v) = s.get("/api/v1/traces?text=refused");
     assert_eq!(span_names(&v), [sid(4)], "{v}");
@@ -222,6 +230,10 @@ fn check(s: &Server) {
         .as_str()
         .unwrap()
         .starts_with("**refund** worker crashed"));
+    let (_, v) = s.get("/api/v1/logs?text=%22worker%20crashed%22");
+    assert_eq!(v["count"], 1, "{v}");
+    let (_, v) = s.get("/api/v1/logs?text=%22crashed%20worker%22");
+    assert_eq!(v["count"], 0, "{v}");
     let (_, v) = s.get("/api/v1/logs?text=parcel");
     assert_eq!(v["count"], 1, "{v}");
     let (_, v) = s.get("/api/v1/logs?text=ticket%20opened");

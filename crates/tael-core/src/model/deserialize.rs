@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn golden_shapes_round_trip() {
         fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(name: &str) {
-            let path = format!("{}/src/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+            let path = crate::model::golden::path(name);
             let text = std::fs::read_to_string(&path).unwrap();
             let value: T = serde_json::from_str(&text).unwrap();
             let again = serde_json::to_string_pretty(&value).unwrap() + "\n";

@@ -6,8 +6,10 @@
 //!
 //! - text (`kind` = "t"): one per distinct text per day: `key` (the first
 //!   8 bytes of the text's sha256, so a payload moved to the blob store has
-//!   its blob's key) and `text` (tokenised, not stored). A system prompt
-//!   sent by a thousand calls is tokenised once a day;
+//!   its blob's key) and either `text` (tokenised with positions, not
+//!   stored) or, for payloads in the blob store, `bulk` (without positions,
+//!   see [`bulk`]). A system prompt sent by a thousand calls
+//!   is tokenised once a day;
 //! - span ("s") and log ("l") rows: `key` (one per text of the row, see
 //!   [`docs`]), `time` (ns), `service`, `trace_id` and `span_id` (stored).
 //!
@@ -30,11 +32,13 @@
 //! storage, so a hit whose row is gone (retention, a crash before the WAL
 //! fsync) is dropped.
 
+mod bulk;
 pub mod docs;
 mod search;
 #[cfg(test)]
 mod tests;
 
+pub use bulk::PhraseCheck;
 pub use docs::{Text, TextContent, TextDoc};
 pub use search::{Highlighter, TextHit, TextHits, TextQuery, TextSnippet};
 
@@ -49,7 +53,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED,
+    STRING, TEXT,
+};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -92,6 +99,7 @@ fn err(e: tantivy::TantivyError) -> StorageError {
 #[derive(Clone, Copy)]
 struct Fields {
     text: Field,
+    bulk: Field,
     kind: Field,
     key: Field,
     time: Field,
@@ -106,6 +114,14 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let f = Fields {
         text: b.add_text_field("text", TEXT),
+        bulk: b.add_text_field(
+            "bulk",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer("default")
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
         kind: b.add_text_field("kind", STRING),
         key: b.add_u64_field("key", INDEXED | FAST),
         // Row ids and times are read, never looked up: not indexed, so
@@ -635,7 +651,10 @@ impl Indexer {
                 let mut td = TantivyDocument::new();
                 td.add_text(f.kind, "t");
                 td.add_u64(f.key, t.key);
-                td.add_text(f.text, &content);
+                match t.content {
+                    TextContent::Blob(_) => td.add_text(f.bulk, &content),
+                    TextContent::Inline(_) => td.add_text(f.text, &content),
+                }
                 w.writer.add_document(td).map_err(err)?;
                 w.seen.insert(t.key);
             }

@@ -3,6 +3,7 @@
 //! the matches in a row's texts.
 
 use super::*;
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use tantivy::collector::TopDocs;
 use tantivy::query::{
@@ -204,10 +205,35 @@ impl TextIndex {
             .map_err(|e| StorageError::InvalidArgument(format!("invalid text query {text:?}: {e}")))
     }
 
-    /// The newest rows whose texts match (see [`TextQuery`]). Commits first,
-    /// so every acknowledged row is searched.
+    /// `text` over both text fields: with positions, and the distinct
+    /// terms of payloads ([`super::bulk`]).
+    fn parse_both(&self, text: &str) -> Result<Box<dyn Query>, StorageError> {
+        let positional = self.parse(text)?;
+        let Some(expr) = bulk::Expr::parse(&mut bulk::analyzer(), &text.replace(':', " ")) else {
+            return Ok(positional);
+        };
+        Ok(Box::new(BooleanQuery::new(vec![
+            (Occur::Should, positional),
+            (Occur::Should, expr.bulk_query(self.shared.f.bulk)),
+        ])))
+    }
+
+    /// What a payload found by `text` must still pass: its phrases (see
+    /// [`super::bulk`]); `None` when `text` has none.
+    pub fn phrase_check(&self, text: &str) -> Result<Option<PhraseCheck>, StorageError> {
+        self.parse(text)?;
+        let mut analyzer = bulk::analyzer();
+        Ok(bulk::Expr::parse(&mut analyzer, &text.replace(':', " "))
+            .filter(bulk::Expr::has_phrase)
+            .map(|expr| PhraseCheck { expr, analyzer }))
+    }
+
+    /// The newest rows whose texts match (see [`TextQuery`]): a payload
+    /// found through a phrase is a candidate the caller holds to
+    /// [`TextIndex::phrase_check`]. Commits first, so every acknowledged
+    /// row is searched.
     pub fn search(&self, q: &TextQuery<'_>) -> Result<TextHits, StorageError> {
-        let query = self.parse(q.text)?;
+        let query = self.parse_both(q.text)?;
         self.commit();
         let limit = q.limit.max(1);
         let first = q.since_ns.map(day_of).unwrap_or(i64::MIN);
@@ -294,14 +320,37 @@ impl Highlighter<'_> {
     pub fn snippet(&mut self, day: i64, text: &str) -> Option<TextSnippet> {
         let gen = self.generators.entry(day).or_insert_with(|| {
             let d = self.index.shared.days.read().get(&day).cloned()?;
-            let mut g = SnippetGenerator::create(
-                &d.reader.searcher(),
-                &*self.query,
-                self.index.shared.f.text,
-            )
-            .ok()?;
-            g.set_max_num_chars(SNIPPET_CHARS);
-            Some(g)
+            let f = self.index.shared.f;
+            let searcher = d.reader.searcher();
+            // Each term weighs by how rare it is in the day, payloads (the
+            // bulk field) counted; a term no text of the day holds is left
+            // out, as tantivy's own generator does.
+            let mut terms: BTreeMap<String, f32> = BTreeMap::new();
+            let mut failed = false;
+            self.query.query_terms(&mut |term, _| {
+                let value = term.value();
+                let Some(word) = value.as_str().filter(|_| term.field() == f.text) else {
+                    return;
+                };
+                let freq = |field| searcher.doc_freq(&Term::from_field_text(field, word));
+                match (freq(f.text), freq(f.bulk)) {
+                    (Ok(a), Ok(b)) if a + b > 0 => {
+                        terms.insert(word.to_string(), 1.0 / (1.0 + (a + b) as f32));
+                    }
+                    (Ok(_), Ok(_)) => {}
+                    _ => failed = true,
+                }
+            });
+            if failed {
+                return None;
+            }
+            let tokenizer = searcher.index().tokenizer_for_field(f.text).ok()?;
+            Some(SnippetGenerator::new(
+                terms,
+                tokenizer,
+                f.text,
+                SNIPPET_CHARS,
+            ))
         });
         let s = gen.as_ref()?.snippet(text);
         if s.highlighted().is_empty() {

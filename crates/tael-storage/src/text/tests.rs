@@ -209,6 +209,15 @@ fn blob_texts_are_read_from_the_store() {
     let h = idx.search(&query("parcels")).unwrap();
     assert_eq!(spans_of(&h), ["a1"]);
     assert_eq!(h.hits[0].keys, vec![Text::inline(&content).key]);
+    // Indexed without positions: a phrase finds the text by its words and
+    // the phrase check decides.
+    for (q, holds) in [("\"system prompt\"", true), ("\"prompt system\"", false)] {
+        let h = idx.search(&query(q)).unwrap();
+        assert_eq!(spans_of(&h), ["a1"], "{q}");
+        let mut check = idx.phrase_check(q).unwrap().expect("a phrase to check");
+        assert_eq!(check.matches(&content), holds, "{q}");
+    }
+    assert!(idx.phrase_check("system prompt").unwrap().is_none());
 }
 
 #[test]
