@@ -1,6 +1,6 @@
 //! The part series cache: every series of one stored metric in one Parquet
-//! part, decoded once into time-sorted `(ms, value)` points with their
-//! Prometheus labels. Parts never change (compaction writes new ones under
+//! part, decoded once into time-sorted samples (kept compact, see
+//! [`super::points`]) with their Prometheus labels. Parts never change (compaction writes new ones under
 //! new ids), so an entry stays valid for as long as its part is in a
 //! snapshot; entries of parts that left the snapshot are dropped, and the
 //! least recently used ones go when the cache is over its byte budget
@@ -19,6 +19,7 @@
 //! series that a part holds a few minutes of.
 
 use super::names::{Family, StoredMetric};
+use super::points::Points;
 use super::value::Labels;
 use crate::fasthash::FastHash;
 use crate::parallel::fold_items;
@@ -38,7 +39,7 @@ pub struct CachedSeries {
     /// [`label_hash`] of `labels`.
     pub hash: u64,
     /// Oldest first, one point per time.
-    pub points: Vec<(i64, f64)>,
+    pub points: Points,
 }
 
 pub type PartSeries = Arc<Vec<CachedSeries>>;
@@ -157,7 +158,10 @@ fn labels_size(l: &Labels) -> usize {
 
 /// Approximate heap bytes of a part's series without their labels.
 fn size_of(series: &[CachedSeries]) -> usize {
-    series.iter().map(|s| 96 + s.points.len() * 16).sum()
+    series
+        .iter()
+        .map(|s| std::mem::size_of::<CachedSeries>() + s.points.heap_bytes())
+        .sum()
 }
 
 impl SeriesCache {
@@ -251,7 +255,7 @@ mod tests {
             hash: label_hash(&labels),
             unnamed: Arc::new(labels.drop_name()),
             labels: Arc::new(labels),
-            points: vec![(1, 1.0)],
+            points: Points::encode(&[(1, 1.0)]),
         }
     }
 

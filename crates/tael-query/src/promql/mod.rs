@@ -14,6 +14,7 @@ mod catalog;
 pub mod eval;
 mod functions;
 pub mod names;
+mod points;
 pub mod series;
 pub mod value;
 

@@ -21,6 +21,7 @@
 use super::cache::{label_hash, CachedSeries, SeriesCache};
 use super::catalog::Catalog;
 use super::names::{families, format_bound, label_name, Family, StoredMetric};
+use super::points::Points;
 use super::value::{Labels, SeriesRange, METRIC_NAME};
 use crate::fasthash::{FastHash, FastMap};
 use crate::window::{scan_window, TimeWindow, WindowScan};
@@ -425,7 +426,7 @@ fn part_series(part: &PartRef, m: &StoredMetric) -> Result<Vec<CachedSeries>, Qu
             hash: label_hash(&s.labels),
             unnamed: Arc::new(s.labels.drop_name()),
             labels: s.labels,
-            points: s.points,
+            points: Points::encode(&s.points),
         })
         .collect())
 }
@@ -561,6 +562,7 @@ pub fn load(
     }
     let live: HashSet<u64> = snap.parts_of(Signal::Metrics).map(|p| p.meta.id).collect();
     let cached = cache.get_many(&requests, &live, &part_series)?;
+    let mut window_points = Vec::new();
     for ((_, m), series) in requests.iter().zip(cached) {
         let families: Vec<Family> = wanted
             .iter()
@@ -575,10 +577,9 @@ pub fn load(
             {
                 continue;
             }
-            let lo = s.points.partition_point(|p| p.0 < from_ms);
-            let hi = s.points.partition_point(|p| p.0 <= to_ms);
-            if lo < hi {
-                merged.add(s, &s.points[lo..hi]);
+            window_points.clear();
+            if s.points.extend_window(from_ms, to_ms, &mut window_points) > 0 {
+                merged.add(s, &window_points);
             }
         }
         if merged.points > max_points {
