@@ -1,16 +1,18 @@
 //! The part series cache: every series of one stored metric in one Parquet
 //! part, decoded once into time-sorted samples (kept compact, see
-//! [`super::points`]) with their Prometheus labels. Parts never change (compaction writes new ones under
-//! new ids), so an entry stays valid for as long as its part is in a
-//! snapshot; entries of parts that left the snapshot are dropped, and the
-//! least recently used ones go when the cache is over its byte budget
-//! (`TAEL_PROMQL_CACHE_BYTES`, 256 MiB by default; 0 turns it off). Each
-//! store owns its cache (part ids are only unique within one engine).
+//! [`super::points`]) with their Prometheus labels. Parts never change
+//! (compaction writes new ones under new ids), so an entry stays valid for
+//! as long as its part is in a snapshot; entries of parts that left the
+//! snapshot are dropped, and the least recently used ones go when the cache
+//! is over its byte budget (`TAEL_PROMQL_CACHE_BYTES`, a sixteenth of the
+//! memory limit by default; 0 turns it off). Each store owns its cache
+//! (part ids are only unique within one engine).
 //!
-//! A selector then costs, per part, a label match per cached series and a
-//! binary search per matching series, instead of decoding and grouping
-//! every row of the metric. Entries missing for a query are built on all
-//! cores, one part per thread.
+//! A selector then costs, per part, a label match per cached series and,
+//! per matching series, decoding its samples up to the end of the query's
+//! window, instead of decoding and grouping every row of the metric.
+//! Entries missing for a query are built on all cores, one part per
+//! thread.
 //!
 //! A series is in many parts (one per flush while it is written), so its
 //! label sets are interned: every entry shares one copy, counted once in
