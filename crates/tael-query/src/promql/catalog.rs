@@ -39,6 +39,7 @@ fn add_batch(batch: &RecordBatch, out: &mut BTreeSet<StoredMetric>) -> Result<()
         c.bool("is_monotonic")?,
     );
     let mut seen: HashSet<(&str, &str, &str, bool, &str)> = HashSet::new();
+    let mut last = None;
     for i in 0..batch.num_rows() {
         let key = (
             names.value(i),
@@ -47,6 +48,11 @@ fn add_batch(batch: &RecordBatch, out: &mut BTreeSet<StoredMetric>) -> Result<()
             mono.is_valid(i) && mono.value(i),
             temporality.value(i),
         );
+        // Rows are sorted by name: most repeat the row before.
+        if last == Some(key) {
+            continue;
+        }
+        last = Some(key);
         if seen.insert(key) {
             out.insert(StoredMetric {
                 name: key.0.to_string(),
