@@ -46,25 +46,34 @@ pub(crate) struct RowSearch<'a, T> {
     pub texts: &'a dyn Fn(&T) -> Vec<Text>,
 }
 
-/// Whether one of the texts `hit` found in `row` holds up to the query's
-/// phrases: texts with positions were matched exactly by the index; a
-/// payload (indexed by its distinct terms) is checked on its content.
-fn holds_phrases(
-    engine: &Engine,
-    check: &mut PhraseCheck,
-    texts: Vec<Text>,
-    hit: &TextHit,
-) -> bool {
-    texts
-        .iter()
-        .filter(|t| hit.keys.contains(&t.key))
-        .any(|t| match &t.content {
-            TextContent::Inline(_) => true,
-            TextContent::Blob(_) => engine
-                .text_index()
-                .content(t)
-                .is_some_and(|c| check.matches(&c)),
-        })
+/// A query's phrases held to the payloads its hits name, each payload
+/// read and checked once per search (a system prompt shared by many rows
+/// is one payload).
+struct PhraseVerdicts {
+    check: PhraseCheck,
+    /// Text key → whether it holds the phrases.
+    known: HashMap<u64, bool>,
+}
+
+impl PhraseVerdicts {
+    /// Whether one of the texts `hit` found in a row holds up to the
+    /// query's phrases: texts with positions were matched exactly by the
+    /// index; a payload (indexed without positions) is checked on its
+    /// content.
+    fn hold(&mut self, engine: &Engine, texts: Vec<Text>, hit: &TextHit) -> bool {
+        texts
+            .iter()
+            .filter(|t| hit.keys.contains(&t.key))
+            .any(|t| match &t.content {
+                TextContent::Inline(_) => true,
+                TextContent::Blob(_) => *self.known.entry(t.key).or_insert_with(|| {
+                    engine
+                        .text_index()
+                        .content(t)
+                        .is_some_and(|c| self.check.matches(&c))
+                }),
+            })
+    }
 }
 
 /// The newest `limit` rows that match, newest first.
@@ -76,7 +85,13 @@ pub(crate) fn search<T: Send>(
 ) -> Result<Vec<T>, QueryError> {
     // A few more than asked for: some may fail the other filters.
     let mut want = limit + limit / 4 + 4;
-    let mut check = engine.text_index().phrase_check(s.query.text)?;
+    let mut phrases = engine
+        .text_index()
+        .phrase_check(s.query.text)?
+        .map(|check| PhraseVerdicts {
+            check,
+            known: HashMap::new(),
+        });
     loop {
         let mut q = s.query.clone();
         q.limit = want;
@@ -129,9 +144,9 @@ pub(crate) fn search<T: Send>(
             let ok = decoded.get(&loc).is_some_and(|row| {
                 (s.is_hit)(row, hit)
                     && (s.passes)(row)
-                    && check
+                    && phrases
                         .as_mut()
-                        .is_none_or(|c| holds_phrases(engine, c, (s.texts)(row), hit))
+                        .is_none_or(|p| p.hold(engine, (s.texts)(row), hit))
             });
             if let Some(row) = ok.then(|| decoded.remove(&loc)).flatten() {
                 taken_hits.insert(hit_ix);
