@@ -166,6 +166,39 @@ pub(crate) fn code_of_status(status: u16) -> &'static str {
     }
 }
 
+/// Most bytes a request's header lines may take (names, values and their
+/// separators). hyper refuses a head larger than its read buffer (~400
+/// KiB) only when the head does not arrive within one read, so this bound
+/// is checked here, whatever the arrival.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Refuses a request whose headers take more than [`MAX_HEADER_BYTES`]
+/// with 431 and a JSON error, as hyper's own refusal reads.
+pub async fn limit_header_bytes(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        let body = serde_json::json!({
+            "error": format!("the request headers take {bytes} bytes, more than {MAX_HEADER_BYTES}"),
+            "code": code_of_status(431),
+        });
+        // Closed after the answer, as hyper closes after its own.
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(header::CONNECTION, HeaderValue::from_static("close"))],
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// Error bodies longer than this are not read into the JSON message.
 const MAX_PLAIN_ERROR: usize = 4096;
 

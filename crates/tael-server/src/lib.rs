@@ -312,6 +312,7 @@ pub async fn serve(
             .merge(cluster::routes())
             .with_state(state.clone())
             .nest_service("/mcp", mcp)
+            .layer(axum::middleware::from_fn(error::limit_header_bytes))
             .layer(axum::middleware::map_response(error::json_errors)),
         listeners.rest,
     ));
@@ -319,6 +320,7 @@ pub async fn serve(
         let app = otlp_http::routes()
             .route("/healthz", axum::routing::get(rest::healthz))
             .with_state(state.clone())
+            .layer(axum::middleware::from_fn(error::limit_header_bytes))
             .layer(axum::middleware::map_response(error::json_errors));
         tasks.push(http(app, listener));
     }

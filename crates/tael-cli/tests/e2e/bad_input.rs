@@ -322,6 +322,16 @@ fn errors_from_the_http_stack_are_json_too() {
             431,
             "headers_too_large",
         ),
+        // Under hyper's read buffer: refused by the server's own bound.
+        (
+            format!(
+                "GET /api/v1/services HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
+                "a".repeat(100_000)
+            )
+            .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
         (
             format!("GET /api/v1/services HTTP/1.1\r\nhost: a\r\n{many_headers}\r\n").into_bytes(),
             431,
