@@ -173,7 +173,8 @@ pub(crate) fn code_of_status(status: u16) -> &'static str {
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Refuses a request whose headers take more than [`MAX_HEADER_BYTES`]
-/// with 431 and a JSON error, as hyper's own refusal reads.
+/// with 431, closing the connection as hyper does after its own refusal;
+/// [`json_errors`] (the layer outside) makes the answer JSON.
 pub async fn limit_header_bytes(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -184,15 +185,10 @@ pub async fn limit_header_bytes(
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if bytes > MAX_HEADER_BYTES {
-        let body = serde_json::json!({
-            "error": format!("the request headers take {bytes} bytes, more than {MAX_HEADER_BYTES}"),
-            "code": code_of_status(431),
-        });
-        // Closed after the answer, as hyper closes after its own.
         return (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             [(header::CONNECTION, HeaderValue::from_static("close"))],
-            axum::Json(body),
+            format!("the request headers take {bytes} bytes, more than {MAX_HEADER_BYTES}"),
         )
             .into_response();
     }

@@ -146,27 +146,19 @@ pub struct PhraseCheck {
     pub(super) analyzer: TextAnalyzer,
 }
 
-/// The words of one text by position.
-struct Positions {
-    of: HashMap<String, Vec<usize>>,
-    /// Every (position, word), in order.
-    words: Vec<(usize, String)>,
-}
+/// The positions of each word of one text.
+struct Positions(HashMap<String, Vec<usize>>);
 
 impl PhraseCheck {
     /// Whether `text` matches the query, phrases included.
     pub fn matches(&mut self, text: &str) -> bool {
-        let mut p = Positions {
-            of: HashMap::new(),
-            words: Vec::new(),
-        };
+        let mut of: HashMap<String, Vec<usize>> = HashMap::new();
         let mut stream = self.analyzer.token_stream(text);
         while stream.advance() {
             let t = stream.token();
-            p.of.entry(t.text.clone()).or_default().push(t.position);
-            p.words.push((t.position, t.text.clone()));
+            of.entry(t.text.clone()).or_default().push(t.position);
         }
-        p.eval(&self.expr).unwrap_or(false)
+        Positions(of).eval(&self.expr).unwrap_or(false)
     }
 }
 
@@ -181,7 +173,7 @@ impl Positions {
                 prefix,
             } => match words.as_slice() {
                 [] => None,
-                [(_, w)] if !*prefix => Some(self.of.contains_key(w)),
+                [(_, w)] if !*prefix => Some(self.0.contains_key(w)),
                 _ => Some(self.phrase(words, *slop, *prefix)),
             },
             Expr::Bool(cs) => {
@@ -215,7 +207,7 @@ impl Positions {
         let Some((first_at, first)) = words.first() else {
             return false;
         };
-        let Some(starts) = self.of.get(first) else {
+        let Some(starts) = self.0.get(first) else {
             return false;
         };
         let last = words.len() - 1;
@@ -240,7 +232,7 @@ impl Positions {
 
     /// How far the occurrence of `w` nearest to position `want` is.
     fn nearest(&self, w: &str, want: usize) -> Option<usize> {
-        let ps = self.of.get(w)?;
+        let ps = self.0.get(w)?;
         let i = ps.partition_point(|&p| p < want);
         let after = ps.get(i).map(|&p| p - want);
         let before = i.checked_sub(1).and_then(|j| ps.get(j)).map(|&p| want - p);
@@ -249,10 +241,10 @@ impl Positions {
 
     /// How far the word beginning with `w` nearest to `want` is.
     fn nearest_prefix(&self, w: &str, want: usize) -> Option<usize> {
-        self.words
+        self.0
             .iter()
-            .filter(|(_, t)| t.starts_with(w))
-            .map(|(p, _)| p.abs_diff(want))
+            .filter(|(t, _)| t.starts_with(w))
+            .flat_map(|(_, ps)| ps.iter().map(|p| p.abs_diff(want)))
             .min()
     }
 }

@@ -11,6 +11,7 @@ use tantivy::query::{
 };
 use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Order, Searcher, Term};
 
 /// Longest snippet, in characters.
@@ -61,6 +62,13 @@ pub struct TextSnippet {
     pub fragment: String,
     /// Byte ranges of the matches in `fragment`.
     pub highlights: Vec<[usize; 2]>,
+}
+
+/// A text query in tantivy's syntax. There is one field, so `:` can only
+/// be text (where the tokenizer splits anyway), never the field syntax:
+/// "error: timeout" works.
+fn query_syntax(text: &str) -> String {
+    text.replace(':', " ")
 }
 
 impl TextIndex {
@@ -198,18 +206,24 @@ impl TextIndex {
         }
         let mut parser = QueryParser::for_index(&self.parser_index, vec![self.shared.f.text]);
         parser.set_conjunction_by_default();
-        // There is one field, so `:` can only be text (where the tokenizer
-        // splits anyway), never the field syntax: "error: timeout" works.
         parser
-            .parse_query(&text.replace(':', " "))
+            .parse_query(&query_syntax(text))
             .map_err(|e| StorageError::InvalidArgument(format!("invalid text query {text:?}: {e}")))
+    }
+
+    /// `text` (accepted by [`TextIndex::parse`]) as the bulk field and the
+    /// phrase check read it, with the analyzer that split its words.
+    fn bulk_expr(text: &str) -> Option<(bulk::Expr, TextAnalyzer)> {
+        let mut analyzer = bulk::analyzer();
+        let expr = bulk::Expr::parse(&mut analyzer, &query_syntax(text))?;
+        Some((expr, analyzer))
     }
 
     /// `text` over both text fields: with positions, and the distinct
     /// terms of payloads ([`super::bulk`]).
     fn parse_both(&self, text: &str) -> Result<Box<dyn Query>, StorageError> {
         let positional = self.parse(text)?;
-        let Some(expr) = bulk::Expr::parse(&mut bulk::analyzer(), &text.replace(':', " ")) else {
+        let Some((expr, _)) = Self::bulk_expr(text) else {
             return Ok(positional);
         };
         Ok(Box::new(BooleanQuery::new(vec![
@@ -222,10 +236,9 @@ impl TextIndex {
     /// [`super::bulk`]); `None` when `text` has none.
     pub fn phrase_check(&self, text: &str) -> Result<Option<PhraseCheck>, StorageError> {
         self.parse(text)?;
-        let mut analyzer = bulk::analyzer();
-        Ok(bulk::Expr::parse(&mut analyzer, &text.replace(':', " "))
-            .filter(bulk::Expr::has_phrase)
-            .map(|expr| PhraseCheck { expr, analyzer }))
+        Ok(Self::bulk_expr(text)
+            .filter(|(expr, _)| expr.has_phrase())
+            .map(|(expr, analyzer)| PhraseCheck { expr, analyzer }))
     }
 
     /// The newest rows whose texts match (see [`TextQuery`]): a payload
