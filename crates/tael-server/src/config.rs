@@ -283,6 +283,8 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.listen.otlp_http_addr = parse_optional_addr(v)?),
     setting!("data_dir", "TAEL_DATA_DIR", "Data directory: parts, manifest, blobs, text index, comments [default: ~/.tael/data]",
         |c, v| c.engine.data_dir = PathBuf::from(v.trim())),
+    setting!("object_store", "TAEL_OBJECT_STORE", "Shared durable tier for parts, blob packs, comments and the manifest: s3://bucket/prefix, gs://…, az://…, file:///path; credentials and endpoint from AWS_* (GOOGLE_*, AZURE_*); the data dir becomes its cache [default: none, the data dir holds everything]",
+        |c, v| c.engine.backend = tael_storage::objects::Backend::from_url(v)?),
     setting!("wal_dir", "TAEL_WAL_DIR", "WAL directory [default: ~/.tael/wal, or <data-dir>/wal when only the data dir is given]",
         |c, v| c.engine.wal_dir = PathBuf::from(v.trim())),
     setting!("max_request_bytes", "TAEL_MAX_REQUEST_BYTES", "Largest request on the wire; 413 / RESOURCE_EXHAUSTED beyond [default: 16MiB]",
@@ -514,6 +516,9 @@ impl ServerConfig {
     fn problems(&self) -> Vec<String> {
         let (e, s, i) = (&self.engine, &self.store, &self.ingest);
         let mut out = self.cluster.problems();
+        if self.cluster.enabled() && !matches!(e.backend, tael_storage::objects::Backend::DataDir) {
+            out.push("TAEL_OBJECT_STORE works on a single node for now, not with TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS or TAEL_WAL_LEADER (replicas would write one manifest)".into());
+        }
         out.extend(e.memory.problem());
         let mut check = |ok: bool, msg: &str| {
             if !ok {

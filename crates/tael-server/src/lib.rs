@@ -407,6 +407,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let banner = config.banner;
     let data_dir = config.engine.data_dir.clone();
     let wal_dir = config.engine.wal_dir.clone();
+    let object_store = match &config.engine.backend {
+        tael_storage::objects::Backend::Store { url, .. } => Some(url.clone()),
+        tael_storage::objects::Backend::DataDir => None,
+    };
     let role = config.role;
     let server = start(config).await?;
     if banner {
@@ -424,6 +428,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
                 "otlp_http": http,
                 "data_dir": data_dir.display().to_string(),
                 "wal_dir": wal_dir.display().to_string(),
+                "object_store": object_store,
                 "version": env!("CARGO_PKG_VERSION"),
             })
         );
@@ -432,6 +437,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         println!("  OTLP gRPC:  http://{}", server.otlp_grpc_addr);
         println!("  OTLP/HTTP:  http://{http} (also on the REST port)");
         println!("  data: {}  wal: {}", data_dir.display(), wal_dir.display());
+        if let Some(url) = &object_store {
+            println!("  object store: {url} (the data dir is its cache)");
+        }
         println!("Send telemetry with:");
         println!(
             "  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{}",

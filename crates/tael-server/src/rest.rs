@@ -144,17 +144,18 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 200 `ready`; 503 while starting (`not ready`) or while
+/// `GET /readyz`: 200 `ready` (followed by what waits for the object
+/// store, when something does); 503 while starting (`not ready`) or while
 /// storage refuses writes (a JSON error saying why, e.g. a full disk).
 async fn readyz(State(st): State<AppState>) -> Response {
     if !st.ready.load(std::sync::atomic::Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
     }
-    let failure = match st.store.stats().await {
+    let (failure, uploads) = match st.store.stats().await {
         Ok(StoreStats {
             storage: Some(s), ..
-        }) => s.failure,
-        _ => None,
+        }) => (s.failure, s.uploads),
+        _ => (None, None),
     };
     match failure {
         Some(why) => ApiError::new(
@@ -162,7 +163,22 @@ async fn readyz(State(st): State<AppState>) -> Response {
             format!("not ready: storage is failing: {why}"),
         )
         .into_response(),
-        None => (StatusCode::OK, "ready").into_response(),
+        // Writes wait for an object store only in its queue: ready, and
+        // saying what waits.
+        None => match uploads.filter(|u| u.pending > 0) {
+            Some(u) => {
+                let why = u
+                    .error
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default();
+                let body = format!(
+                    "ready; {} writes wait for the object store {}{why}",
+                    u.pending, u.store
+                );
+                (StatusCode::OK, body).into_response()
+            }
+            None => (StatusCode::OK, "ready").into_response(),
+        },
     }
 }
 

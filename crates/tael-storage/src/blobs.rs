@@ -299,24 +299,30 @@ impl BlobStore {
     ) -> Result<BlobStore, StorageError> {
         let dir = &objects.local_path(prefix);
         std::fs::create_dir_all(dir).map_err(io)?;
-        if !objects.is_local() {
+        let local_ids = || -> Result<Vec<u32>, StorageError> {
+            Ok(std::fs::read_dir(dir)
+                .map_err(io)?
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    name.strip_prefix("pack-")?
+                        .strip_suffix(".blob")?
+                        .parse()
+                        .ok()
+                })
+                .collect())
+        };
+        let mut ids = local_ids()?;
+        // An empty cache (a new or wiped node) is filled from the store;
+        // a node with packs of its own has at least what the store has.
+        if ids.is_empty() && !objects.is_local() {
             for (location, _) in objects.list(prefix)? {
                 if location.ends_with(".blob") {
                     objects.fetch(&location)?;
                 }
             }
+            ids = local_ids()?;
         }
-        let mut ids: Vec<u32> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
-                name.strip_prefix("pack-")?
-                    .strip_suffix(".blob")?
-                    .parse()
-                    .ok()
-            })
-            .collect();
         ids.sort_unstable();
         let mut index: HashMap<Hash, Loc> = HashMap::new();
         let mut packs = HashMap::new();
@@ -515,6 +521,13 @@ impl BlobStore {
             p.file.sync_data().map_err(io)?;
         }
         self.objects.publish(&self.location(*current))
+    }
+
+    /// The locations of every pack.
+    pub fn pack_locations(&self) -> Vec<String> {
+        let mut ids: Vec<u32> = self.packs.read().keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|id| self.location(id)).collect()
     }
 
     /// The location of pack `id`.

@@ -24,6 +24,9 @@ struct Inner {
     by_trace: HashMap<String, Vec<usize>>,
 }
 
+/// The location of the comments object.
+pub const LOCATION: &str = "comments.jsonl";
+
 pub struct CommentStore {
     path: PathBuf,
     objects: Arc<Objects>,

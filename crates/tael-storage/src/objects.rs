@@ -20,23 +20,33 @@
 //!   themselves (temporary file, fsync, rename, fsync of the directory),
 //!   which `LocalFileSystem::put` does not do, so [`Objects::publish`] has
 //!   nothing left to do.
-//! - **Any other store** (in memory for tests; S3-compatible and others
-//!   later): the data dir is a cache. A written file is uploaded by
-//!   [`Objects::publish`]; a location without a local file is downloaded
-//!   by [`Objects::fetch`] before it is read; deletes remove both.
+//! - **Any other store** (`s3://`, `gs://`, `az://`, `file://`, in memory
+//!   for tests; see [`Backend::from_url`]): the shared, durable tier, and
+//!   the data dir its cache. Every write lands in the data dir first
+//!   (durable there, so acknowledged data never waits on the network);
+//!   [`Objects::publish`], [`Objects::put`] and [`Objects::delete_object`]
+//!   queue the store's side, which one thread carries out in order and
+//!   retries with backoff while the store cannot be reached (see
+//!   [`uploads`]). A location without a local file is downloaded by
+//!   [`Objects::fetch`] before it is read.
 //!
 //! The engine's I/O is synchronous (it runs on the blocking pool and its
 //! own threads), so calls into the store are driven to completion on the
-//! calling thread. The local and in-memory stores need no runtime for
-//! that; a network store will need the node's runtime handle.
+//! calling thread; a network store's requests run on a small runtime of
+//! its own ([`remote`]).
 
 use crate::error::StorageError;
 use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Location;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub mod remote;
+pub mod uploads;
+
+pub use uploads::UploadStats;
 
 /// The URL the data dir store is known by (to DataFusion, in each SQL
 /// session of one engine): its locations are relative to the data dir, so
@@ -49,11 +59,14 @@ pub enum Backend {
     /// Files in the data dir are the objects.
     #[default]
     DataDir,
-    /// Another object store, `url` naming it (`memory://`, `s3://bucket/`
-    /// …); the data dir caches what is read.
+    /// Another object store; the data dir caches it.
     Store {
         store: Arc<dyn ObjectStore>,
-        url: url::Url,
+        /// What the store is (`s3://bucket/prefix`, `memory://` …), for
+        /// messages and stats.
+        url: String,
+        /// Whether its requests need a runtime (network stores do).
+        network: bool,
     },
 }
 
@@ -63,7 +76,8 @@ impl Backend {
     pub fn in_memory() -> Backend {
         Backend::Store {
             store: Arc::new(object_store::memory::InMemory::new()),
-            url: url::Url::parse("memory://tael/").expect("a constant URL parses"),
+            url: "memory://".to_string(),
+            network: false,
         }
     }
 }
@@ -77,16 +91,26 @@ fn store_error(what: &str, location: &str, e: object_store::Error) -> StorageErr
     }
 }
 
+/// The store behind the data dir, when there is one.
+#[derive(Debug)]
+struct Remote {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+    /// Declared before `io`: its thread stops before the runtime does.
+    uploads: uploads::Uploads,
+    io: Option<remote::IoRuntime>,
+}
+
 /// The handle (cheap to share: the engine, its parts and SQL hold it).
 #[derive(Debug)]
 pub struct Objects {
-    store: Arc<dyn ObjectStore>,
-    /// The store's URL (DataFusion finds the store by it).
+    /// The data dir as a store (SQL reads parts through it).
+    local_store: Arc<dyn ObjectStore>,
+    /// The URL DataFusion finds `local_store` by.
     url: url::Url,
     /// The data dir: the objects themselves, or the cache of them.
     root: PathBuf,
-    /// Whether the store is the data dir itself.
-    local: bool,
+    remote: Option<Remote>,
 }
 
 impl Objects {
@@ -94,40 +118,61 @@ impl Objects {
     pub fn open(root: &Path, backend: &Backend) -> Result<Objects, StorageError> {
         std::fs::create_dir_all(root).map_err(|e| StorageError::io(root, e))?;
         let root = std::fs::canonicalize(root).map_err(|e| StorageError::io(root, e))?;
-        match backend {
-            Backend::DataDir => {
-                let fs = LocalFileSystem::new_with_prefix(&root)
-                    .map_err(|e| StorageError::Unavailable(format!("data dir: {e}")))?;
-                let url = url::Url::parse(DATA_DIR_URL).expect("a constant URL parses");
-                Ok(Objects {
-                    store: Arc::new(fs),
-                    url,
-                    root,
-                    local: true,
+        let fs = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| StorageError::Unavailable(format!("data dir: {e}")))?;
+        let url = url::Url::parse(DATA_DIR_URL).expect("a constant URL parses");
+        let remote = match backend {
+            Backend::DataDir => None,
+            Backend::Store {
+                store,
+                url,
+                network,
+            } => {
+                let io = match network {
+                    true => Some(remote::IoRuntime::start()?),
+                    false => None,
+                };
+                let uploads = uploads::Uploads::start(
+                    store.clone(),
+                    root.clone(),
+                    io.as_ref().map(|r| r.handle()),
+                )?;
+                Some(Remote {
+                    store: store.clone(),
+                    url: url.clone(),
+                    uploads,
+                    io,
                 })
             }
-            Backend::Store { store, url } => Ok(Objects {
-                store: store.clone(),
-                url: url.clone(),
-                root,
-                local: false,
-            }),
-        }
+        };
+        Ok(Objects {
+            local_store: Arc::new(fs),
+            url,
+            root,
+            remote,
+        })
     }
 
-    /// The object store (DataFusion reads parts through it).
+    /// The data dir as an object store, for DataFusion: every part of a
+    /// snapshot has its local file (parts are fetched when opened).
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
+        &self.local_store
     }
 
-    /// The store's URL; a location's URL is this joined with it.
+    /// The URL [`Objects::store`] is registered by; a location's URL is
+    /// this joined with it.
     pub fn url(&self) -> &url::Url {
         &self.url
     }
 
     /// Whether the data dir is the store (no uploads, no downloads).
     pub fn is_local(&self) -> bool {
-        self.local
+        self.remote.is_none()
+    }
+
+    /// The object store's URL, when it is not the data dir.
+    pub fn remote_url(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.url.as_str())
     }
 
     /// The local file of a location.
@@ -140,26 +185,15 @@ impl Objects {
         format!("{}{location}", self.url)
     }
 
-    fn wait<T>(f: impl std::future::Future<Output = T>) -> T {
-        futures::executor::block_on(f)
-    }
-
-    /// Makes the durable local file of `location` the object (uploads it
-    /// unless the data dir is the store).
+    /// Makes the durable local file of `location` the object: queues its
+    /// upload unless the data dir is the store. The file is read when it
+    /// is uploaded, so publishing a growing file again before then
+    /// uploads it once.
     pub fn publish(&self, location: &str) -> Result<(), StorageError> {
-        if self.local {
-            return Ok(());
+        if let Some(r) = &self.remote {
+            r.uploads.upload_file(location);
         }
-        let path = self.local_path(location);
-        let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
-        self.put_object(location, bytes)
-    }
-
-    fn put_object(&self, location: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
-        let loc = Location::from(location);
-        Self::wait(self.store.put(&loc, PutPayload::from(bytes)))
-            .map(|_| ())
-            .map_err(|e| store_error("cannot upload", location, e))
+        Ok(())
     }
 
     /// The local file of `location`, downloaded first when only the store
@@ -173,11 +207,8 @@ impl Objects {
     /// has it; `None` when the location is nowhere.
     pub fn fetch_stored(&self, location: &str) -> Result<Option<PathBuf>, StorageError> {
         let path = self.local_path(location);
-        if path.exists() {
-            return Ok(Some(path));
-        }
-        if self.local {
-            return Ok(None);
+        if path.exists() || self.remote.is_none() {
+            return Ok(path.exists().then_some(path));
         }
         match self.get(location)? {
             Some(bytes) => {
@@ -188,19 +219,23 @@ impl Objects {
         }
     }
 
-    /// An object's bytes (`None` when there is none).
+    /// An object's bytes (`None` when there is none): its local file when
+    /// there is one (written before the store's copy, so never older),
+    /// else the store's.
     pub fn get(&self, location: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        if self.local {
-            let path = self.local_path(location);
-            return match std::fs::read(&path) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(StorageError::io(&path, e)),
-            };
+        let path = self.local_path(location);
+        match std::fs::read(&path) {
+            Ok(b) => return Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io(&path, e)),
         }
+        let Some(r) = &self.remote else {
+            return Ok(None);
+        };
+        let store = r.store.clone();
         let loc = Location::from(location);
-        let got = Self::wait(async {
-            match self.store.get(&loc).await {
+        let got = r.run(async move {
+            match store.get(&loc).await {
                 Ok(r) => r.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
@@ -211,44 +246,108 @@ impl Objects {
     }
 
     /// Writes a small object durably (the manifest): the local file, and
-    /// the object when the store is not the data dir.
+    /// (queued) the object when the store is not the data dir. Each
+    /// version is uploaded as it was written, in order with the objects
+    /// published before it.
     pub fn put(&self, location: &str, bytes: &[u8]) -> Result<(), StorageError> {
         crate::part::write_file_durably(&self.local_path(location), bytes)?;
-        if !self.local {
-            self.put_object(location, bytes.to_vec())?;
+        if let Some(r) = &self.remote {
+            r.uploads
+                .upload_bytes(location, bytes::Bytes::copy_from_slice(bytes));
         }
         Ok(())
     }
 
-    /// Deletes an object from the store (the local file is the caller's:
-    /// large local files are deleted gradually, see `crate::slow_delete`).
-    /// A missing object is not an error.
+    /// Deletes an object from the store, after the writes queued before
+    /// (the local file is the caller's: large local files are deleted
+    /// gradually, see `crate::slow_delete`). A missing object is not an
+    /// error.
     pub fn delete_object(&self, location: &str) -> Result<(), StorageError> {
-        if self.local {
-            return Ok(());
+        if let Some(r) = &self.remote {
+            r.uploads.delete(location);
         }
-        let loc = Location::from(location);
-        match Self::wait(self.store.delete(&loc)) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(store_error("cannot delete", location, e)),
+        Ok(())
+    }
+
+    /// Queues, ahead of everything else, the work of a start: `locations`
+    /// (objects the engine has, with or without a local file) are
+    /// compared with the store, local files the store lacks or holds at
+    /// another size are uploaded (a stop left them queued), and objects
+    /// under `prefixes` that `locations` does not name are deleted
+    /// (orphans of a crash between an upload and the manifest).
+    pub fn reconcile(&self, locations: Vec<String>, prefixes: Vec<String>) {
+        if let Some(r) = &self.remote {
+            r.uploads.reconcile(locations, prefixes);
         }
     }
 
-    /// Every object under `prefix` (a directory of locations), with its
-    /// size, sorted by location.
-    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
-        let loc = Location::from(prefix);
-        let mut out = Self::wait(async {
-            let mut s = self.store.list(Some(&loc));
-            let mut out = Vec::new();
-            while let Some(meta) = s.next().await {
-                let meta = meta.map_err(|e| store_error("cannot list", prefix, e))?;
-                out.push((meta.location.to_string(), meta.size));
+    /// The upload queue's counters (`None` when the data dir is the store).
+    pub fn upload_stats(&self) -> Option<UploadStats> {
+        self.remote.as_ref().map(|r| UploadStats {
+            store: r.url.clone(),
+            ..r.uploads.stats()
+        })
+    }
+
+    /// Waits until every queued write is done in the store, at most
+    /// `timeout`; whether it is.
+    pub fn settle(&self, timeout: std::time::Duration) -> bool {
+        self.remote
+            .as_ref()
+            .is_none_or(|r| r.uploads.settle(timeout, false))
+    }
+
+    /// Waits, at most `timeout`, until every queued write is done or one
+    /// fails (a stop: what is left is uploaded at the next start).
+    pub fn settle_for_stop(&self, timeout: std::time::Duration) {
+        if let Some(r) = &self.remote {
+            if !r.uploads.settle(timeout, true) {
+                let left = r.uploads.stats().pending;
+                tracing::warn!(left, "object store writes left for the next start");
             }
-            Ok::<_, StorageError>(out)
-        })?;
+        }
+    }
+
+    /// Every object under `prefix` (a directory of locations) in the
+    /// store, with its size, sorted by location: the data dir's files when
+    /// it is the store.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
+        let store = match &self.remote {
+            Some(r) => r.store.clone(),
+            None => self.local_store.clone(),
+        };
+        let listing = list(store, prefix.to_string());
+        let mut out = match &self.remote {
+            Some(r) => r.run(listing),
+            None => futures::executor::block_on(listing),
+        }?;
         out.sort();
         Ok(out)
+    }
+}
+
+/// Every object under `prefix`, with its size.
+async fn list(
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+) -> Result<Vec<(String, u64)>, StorageError> {
+    let loc = Location::from(prefix.as_str());
+    let mut s = store.list(Some(&loc));
+    let mut out = Vec::new();
+    while let Some(meta) = s.next().await {
+        let meta = meta.map_err(|e| store_error("cannot list", &prefix, e))?;
+        out.push((meta.location.to_string(), meta.size));
+    }
+    Ok(out)
+}
+
+impl Remote {
+    /// Drives a request to the store to completion on this thread.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        remote::run(self.io.as_ref().map(|r| r.handle()), f)
     }
 }
 

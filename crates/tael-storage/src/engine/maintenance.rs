@@ -24,10 +24,14 @@ impl Engine {
 
     /// A graceful stop's last step: flushes the memtable, then gives back
     /// the WAL's spare segments, so that the WAL dir holds one empty
-    /// segment and the next start has nothing to replay.
+    /// segment and the next start has nothing to replay; then waits (at
+    /// most a minute) for the object store's queue while it moves.
     pub fn close(&self) -> Result<(), StorageError> {
         self.flush()?;
-        self.wal.release_free()
+        self.wal.release_free()?;
+        self.objects
+            .settle_for_stop(std::time::Duration::from_secs(60));
+        Ok(())
     }
 
     /// Flushes the memtable to Parquet parts (see the module docs).

@@ -209,6 +209,9 @@ pub struct EngineStats {
     /// absent while it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The object store's write queue, when there is an object store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<crate::objects::UploadStats>,
 }
 
 pub struct Engine {
@@ -318,7 +321,7 @@ impl Engine {
         if let Some(cap) = cfg.max_disk_bytes {
             wal.keep_free((cap / cfg.wal_segment_bytes.max(1) / 8) as usize);
         }
-        let comments = CommentStore::open(objects.clone(), "comments.jsonl")?;
+        let comments = CommentStore::open(objects.clone(), crate::comments::LOCATION)?;
         let blobs = Arc::new(BlobStore::open(
             objects.clone(),
             "blobs",
@@ -397,11 +400,32 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        engine.reconcile_objects()?;
         tracing::info!(replayed, "storage engine open");
         // The parts of before replay: rows flushed since were indexed as
         // they were applied.
         engine.spawn_text_rebuild(lost_days, opened_parts);
         Ok(engine)
+    }
+
+    /// Queues what a stop left for the object store (see
+    /// [`Objects::reconcile`]): the manifest's parts and their rollups,
+    /// the blob packs and the comments, then the manifest itself.
+    fn reconcile_objects(&self) -> Result<(), StorageError> {
+        if self.objects.is_local() {
+            return Ok(());
+        }
+        let st = self.state.read();
+        let mut locations: Vec<String> = Vec::new();
+        for p in &st.manifest.parts {
+            locations.push(crate::part::rollup_location(&p.path));
+            locations.push(p.path.clone());
+        }
+        locations.extend(self.blobs.pack_locations());
+        locations.push(crate::comments::LOCATION.to_string());
+        let prefixes = Signal::ALL.iter().map(|s| s.name().to_string()).collect();
+        self.objects.reconcile(locations, prefixes);
+        st.manifest.store(&self.objects)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -801,6 +825,7 @@ impl Engine {
             text_index: self.text.stats(),
             memory: None,
             failure,
+            uploads: self.objects.upload_stats(),
         };
         drop(st);
         out.memory = Some(self.memory_stats());
@@ -931,25 +956,13 @@ fn load_or_rebuild_rollup(objects: &Objects, part: &PartHandle) -> Result<Rollup
     Ok(r)
 }
 
-/// Deletes part files and objects that no manifest entry names (left by a
+/// Deletes part files that no manifest entry names (left by a
 /// crash during a flush or compaction, or by a retired part whose deletion
 /// was cut short).
 fn remove_orphans(objects: &Objects, manifest: &Manifest) {
     let known: std::collections::HashSet<&str> =
         manifest.parts.iter().map(|p| p.path.as_str()).collect();
     for signal in Signal::ALL {
-        if !objects.is_local() {
-            let listed = objects.list(signal.name()).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot list objects; orphans stay");
-                Vec::new()
-            });
-            for (location, _) in listed {
-                if !known.contains(part_location_of(&location).as_str()) {
-                    tracing::info!(%location, "removing orphan object");
-                    let _ = objects.delete_object(&location);
-                }
-            }
-        }
         let Ok(hours) = std::fs::read_dir(objects.local_path(signal.name())) else {
             continue;
         };

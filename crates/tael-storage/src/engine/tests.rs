@@ -231,6 +231,7 @@ fn an_object_store_holds_exactly_the_manifest_and_the_data_dir_is_a_cache() {
         })
         .unwrap();
     assert_eq!(e.compact().unwrap(), 3);
+    assert!(e.objects().settle(Duration::from_secs(10)));
     // The retired parts' objects are gone; the merged part and its rollup
     // are there, as the manifest names them.
     let live: Vec<String> = e
@@ -257,6 +258,7 @@ fn an_object_store_holds_exactly_the_manifest_and_the_data_dir_is_a_cache() {
     assert_eq!(span_rows(&e), 300);
     assert_eq!(e.services_rollup().services["svc"].span_count, 300);
     assert_eq!(e.comments().recent(10).len(), 1);
+    assert!(e.objects().settle(Duration::from_secs(10)));
     assert!(!objects_under(&e, "spans").contains(&orphan.to_string()));
     assert!(e.objects().get("MANIFEST.json").unwrap().is_some());
 }

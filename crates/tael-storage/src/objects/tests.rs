@@ -4,8 +4,10 @@ use super::*;
 
 /// What every backend must do, whatever it is.
 fn objects_test_suite(o: &Objects) {
+    let settled = || assert!(o.settle(std::time::Duration::from_secs(10)));
     // Small objects: durable local file, readable back, listed.
     o.put("MANIFEST.json", b"{\"version\":1}").unwrap();
+    settled();
     assert_eq!(
         o.get("MANIFEST.json").unwrap().as_deref(),
         Some(&b"{\"version\":1}"[..])
@@ -15,6 +17,7 @@ fn objects_test_suite(o: &Objects) {
     let loc = "spans/2026120300/part-000000000001.parquet";
     crate::part::write_file_durably(&o.local_path(loc), b"PAR1 data PAR1").unwrap();
     o.publish(loc).unwrap();
+    settled();
     assert_eq!(o.list("spans").unwrap(), vec![(loc.to_string(), 14)]);
     assert!(o.list("logs").unwrap().is_empty());
     // Once published, the local file can be fetched again when gone.
@@ -29,6 +32,7 @@ fn objects_test_suite(o: &Objects) {
     std::fs::remove_file(o.local_path(loc)).unwrap();
     o.delete_object(loc).unwrap();
     o.delete_object(loc).unwrap();
+    settled();
     assert!(o.list("spans").unwrap().is_empty());
 }
 
@@ -45,5 +49,81 @@ fn an_in_memory_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let o = Objects::open(dir.path(), &Backend::in_memory()).unwrap();
     assert!(!o.is_local());
+    objects_test_suite(&o);
+}
+
+#[test]
+fn a_reconcile_uploads_what_the_store_lacks_and_removes_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::in_memory();
+    let Backend::Store { store, .. } = &backend else {
+        unreachable!()
+    };
+    let o = Objects::open(dir.path(), &backend).unwrap();
+    let part = "spans/2026120300/part-000000000001.parquet";
+    let pack = "blobs/pack-00000001.blob";
+    let orphan = "spans/2026120300/part-000000000009.parquet";
+    let elsewhere = "other/kept.bin";
+    crate::part::write_file_durably(&o.local_path(part), b"PAR1 part PAR1").unwrap();
+    crate::part::write_file_durably(&o.local_path(pack), b"TBLB longer now").unwrap();
+    let put = |loc: &str, b: &'static [u8]| {
+        futures::executor::block_on(store.put(&Location::from(loc), b.to_vec().into())).unwrap();
+    };
+    put(pack, b"TBLB");
+    put(orphan, b"PAR1");
+    put(elsewhere, b"x");
+    o.reconcile(
+        vec![part.into(), pack.into(), "spans/gone.parquet".into()],
+        vec!["spans".into()],
+    );
+    assert!(o.settle(std::time::Duration::from_secs(10)));
+    assert_eq!(
+        o.list("").unwrap(),
+        vec![
+            (pack.to_string(), 15),
+            (elsewhere.to_string(), 1),
+            (part.to_string(), 14)
+        ]
+    );
+    let s = o.upload_stats().unwrap();
+    assert_eq!((s.pending, s.uploaded, s.deleted), (0, 2, 1));
+    assert_eq!(s.store, "memory://");
+}
+
+#[test]
+fn the_store_ends_with_the_newest_version_of_a_small_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Objects::open(dir.path(), &Backend::in_memory()).unwrap();
+    for v in 0..50 {
+        o.put("MANIFEST.json", format!("{{\"version\":{v}}}").as_bytes())
+            .unwrap();
+    }
+    assert!(o.settle(std::time::Duration::from_secs(10)));
+    std::fs::remove_file(o.local_path("MANIFEST.json")).unwrap();
+    assert_eq!(
+        o.get("MANIFEST.json").unwrap().as_deref(),
+        Some(&b"{\"version\":49}"[..])
+    );
+}
+
+#[test]
+fn object_store_urls_are_checked() {
+    for bad in ["not a url", "ftp://host/x", "s3://"] {
+        assert!(Backend::from_url(bad).is_err(), "{bad}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/store", dir.path().display());
+    let Backend::Store { network, .. } = Backend::from_url(&url).unwrap() else {
+        panic!("a file URL is a store")
+    };
+    assert!(!network);
+    assert!(dir.path().join("store").is_dir());
+}
+
+#[test]
+fn a_file_url_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/store", dir.path().display());
+    let o = Objects::open(&dir.path().join("data"), &Backend::from_url(&url).unwrap()).unwrap();
     objects_test_suite(&o);
 }

@@ -1,0 +1,193 @@
+//! Object stores named by URL (`TAEL_OBJECT_STORE`), and the runtime their
+//! requests run on.
+//!
+//! | URL                      | Store                 | Settings from        |
+//! |--------------------------|-----------------------|----------------------|
+//! | `s3://bucket/prefix`     | S3 and S3-compatible  | `AWS_*`              |
+//! | `gs://bucket/prefix`     | Google Cloud Storage  | `GOOGLE_*`           |
+//! | `az://container/prefix`  | Azure Blob Storage    | `AZURE_*`            |
+//! | `file:///path`           | a directory (a mount) | —                    |
+//!
+//! Credentials, region and endpoint come from the standard variables of
+//! each cloud, as `object_store`'s builders read them
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+//! `AWS_ENDPOINT_URL` for S3-compatible servers …). An `http://` endpoint
+//! is allowed when it is given explicitly. The prefix of the URL is where
+//! the node's objects go: its locations (see the parent module) are
+//! joined to it.
+//!
+//! A network store's client needs a Tokio runtime, while the engine calls
+//! it from plain threads: [`IoRuntime`] is a one-thread runtime of the
+//! store's own, and [`run`] hands it a request and waits for the answer.
+//! Its own retries are bounded (a few, within seconds) so that a store
+//! that cannot be reached is reported quickly: the upload queue retries
+//! on its own schedule.
+
+use super::Backend;
+use crate::error::StorageError;
+use object_store::prefix::PrefixStore;
+use object_store::{ClientConfigKey, ObjectStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Retries inside one request: a short burst; the queue retries beyond.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Client settings the environment did not give: bounded connect and
+/// request times, and plain HTTP when the endpoint is `http://`.
+fn client_settings(
+    get: impl Fn(ClientConfigKey) -> Option<String>,
+    endpoint: Option<String>,
+) -> Vec<(ClientConfigKey, &'static str)> {
+    let mut out = Vec::new();
+    for (key, value) in [
+        (ClientConfigKey::ConnectTimeout, "5s"),
+        (ClientConfigKey::Timeout, "60s"),
+    ] {
+        if get(key).is_none() {
+            out.push((key, value));
+        }
+    }
+    let http = endpoint.is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("http://"));
+    if http {
+        out.push((ClientConfigKey::AllowHttp, "true"));
+    }
+    out
+}
+
+impl Backend {
+    /// The store a URL names (see the module docs); a bad URL or setting
+    /// is an error saying which.
+    pub fn from_url(text: &str) -> Result<Backend, String> {
+        let text = text.trim();
+        let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+        let prefix = url.path().trim_matches('/').to_string();
+        let bad = |e: object_store::Error| format!("{text}: {e}");
+        let (store, network): (Arc<dyn ObjectStore>, bool) = match url.scheme() {
+            "s3" | "s3a" => {
+                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
+                let mut b = AmazonS3Builder::from_env().with_url(text);
+                let settings = client_settings(
+                    |k| b.get_config_value(&K::Client(k)),
+                    b.get_config_value(&K::Endpoint),
+                );
+                for (k, v) in settings {
+                    b = b.with_config(K::Client(k), v);
+                }
+                let s = b.with_retry(retry()).build().map_err(bad)?;
+                (Arc::new(s), true)
+            }
+            "gs" => {
+                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
+                let mut b = GoogleCloudStorageBuilder::from_env().with_url(text);
+                for (k, v) in client_settings(|k| b.get_config_value(&K::Client(k)), None) {
+                    b = b.with_config(K::Client(k), v);
+                }
+                let s = b.with_retry(retry()).build().map_err(bad)?;
+                (Arc::new(s), true)
+            }
+            "az" | "azure" | "abfs" | "abfss" => {
+                use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
+                let mut b = MicrosoftAzureBuilder::from_env().with_url(text);
+                let settings = client_settings(
+                    |k| b.get_config_value(&K::Client(k)),
+                    b.get_config_value(&K::Endpoint),
+                );
+                for (k, v) in settings {
+                    b = b.with_config(K::Client(k), v);
+                }
+                let s = b.with_retry(retry()).build().map_err(bad)?;
+                (Arc::new(s), true)
+            }
+            "file" => {
+                let dir = url
+                    .to_file_path()
+                    .map_err(|_| format!("{text}: not a local path"))?;
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let s = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(bad)?;
+                return Ok(Backend::Store {
+                    store: Arc::new(s),
+                    url: text.to_string(),
+                    network: false,
+                });
+            }
+            "memory" => return Ok(Backend::in_memory()),
+            other => {
+                return Err(format!(
+                    "{text}: unknown object store scheme {other:?} (s3, gs, az or file)"
+                ));
+            }
+        };
+        let store = match prefix.is_empty() {
+            true => store,
+            false => Arc::new(PrefixStore::new(store, prefix.as_str())),
+        };
+        Ok(Backend::Store {
+            store,
+            url: text.to_string(),
+            network,
+        })
+    }
+}
+
+/// A one-thread Tokio runtime for a network store's requests. Dropping it
+/// stops its thread (which drops the runtime outside any async context).
+#[derive(Debug)]
+pub struct IoRuntime {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl IoRuntime {
+    pub fn start() -> Result<IoRuntime, StorageError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Internal(format!("object store runtime: {e}")))?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("tael-objects-io".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stopped.await;
+                })
+            })
+            .map_err(|e| StorageError::Internal(format!("object store runtime: {e}")))?;
+        Ok(IoRuntime {
+            handle,
+            _stop: stop,
+        })
+    }
+
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.handle.clone()
+    }
+}
+
+/// Drives `f` to completion from a plain thread: on `io` when given (a
+/// network store), else right here.
+pub fn run<T: Send + 'static>(
+    io: Option<tokio::runtime::Handle>,
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    match io {
+        Some(h) => match futures::executor::block_on(h.spawn(f)) {
+            Ok(v) => v,
+            // The task panicked: the same panic here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => unreachable!("the runtime outlives the handles given out"),
+        },
+        None => futures::executor::block_on(f),
+    }
+}
