@@ -492,4 +492,21 @@ mod tests {
         assert!(engine.stats().parts > 0, "parts come back from the store");
         check_fixture(&store).await;
     }
+
+    /// With a cache cap below one part, every part is read back from the
+    /// store: the same answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_store_over_a_capped_cache_answers_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EngineConfig::new(dir.path().join("data"), dir.path().join("wal"));
+        cfg.backend = tael_storage::objects::Backend::in_memory();
+        cfg.cache_bytes = Some(1);
+        let (engine, store) = open(cfg);
+        load_fixture(&store).await;
+        flush(engine.clone()).await;
+        assert!(engine.objects().settle(std::time::Duration::from_secs(10)));
+        let s = engine.stats().object_store.unwrap();
+        assert!(s.evicted > 0 && s.cached_bytes == 0, "{s:?}");
+        check_fixture(&store).await;
+    }
 }

@@ -285,6 +285,8 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.engine.data_dir = PathBuf::from(v.trim())),
     setting!("object_store", "TAEL_OBJECT_STORE", "Shared durable tier for parts, blob packs, comments and the manifest: s3://bucket/prefix, gs://…, az://…, file:///path; credentials and endpoint from AWS_* (GOOGLE_*, AZURE_*); the data dir becomes its cache [default: none, the data dir holds everything]",
         |c, v| c.engine.backend = tael_storage::objects::Backend::from_url(v)?),
+    setting!("cache_bytes", "TAEL_CACHE_BYTES", "With TAEL_OBJECT_STORE: cap on the local copies of Parquet parts; the least recently used ones the store has are evicted and read back from it when needed [default: none]",
+        |c, v| c.engine.cache_bytes = Some(parse_bytes(v)?)),
     setting!("wal_dir", "TAEL_WAL_DIR", "WAL directory [default: ~/.tael/wal, or <data-dir>/wal when only the data dir is given]",
         |c, v| c.engine.wal_dir = PathBuf::from(v.trim())),
     setting!("max_request_bytes", "TAEL_MAX_REQUEST_BYTES", "Largest request on the wire; 413 / RESOURCE_EXHAUSTED beyond [default: 16MiB]",
@@ -516,7 +518,14 @@ impl ServerConfig {
     fn problems(&self) -> Vec<String> {
         let (e, s, i) = (&self.engine, &self.store, &self.ingest);
         let mut out = self.cluster.problems();
-        if self.cluster.enabled() && !matches!(e.backend, tael_storage::objects::Backend::DataDir) {
+        let no_store = matches!(e.backend, tael_storage::objects::Backend::DataDir);
+        if no_store && e.cache_bytes.is_some() {
+            out.push(
+                "TAEL_CACHE_BYTES caps the cache of an object store: set TAEL_OBJECT_STORE too"
+                    .into(),
+            );
+        }
+        if self.cluster.enabled() && !no_store {
             out.push("TAEL_OBJECT_STORE works on a single node for now, not with TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS or TAEL_WAL_LEADER (replicas would write one manifest)".into());
         }
         out.extend(e.memory.problem());

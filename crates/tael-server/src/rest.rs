@@ -154,7 +154,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
     let (failure, uploads) = match st.store.stats().await {
         Ok(StoreStats {
             storage: Some(s), ..
-        }) => (s.failure, s.uploads),
+        }) => (s.failure, s.object_store),
         _ => (None, None),
     };
     match failure {

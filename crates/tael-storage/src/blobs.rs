@@ -400,7 +400,8 @@ impl BlobStore {
     /// (tests).
     #[cfg(test)]
     pub(crate) fn open_in(dir: &Path) -> BlobStore {
-        let objects = Objects::open(dir, &crate::objects::Backend::DataDir).expect("data dir");
+        let objects =
+            Objects::open(dir, &crate::objects::Backend::DataDir, None).expect("data dir");
         BlobStore::open(Arc::new(objects), "", 32 << 20).expect("blob store")
     }
 

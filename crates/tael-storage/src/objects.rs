@@ -43,15 +43,20 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod cache;
 pub mod remote;
 pub mod uploads;
 
-pub use uploads::UploadStats;
+pub use uploads::ObjectStoreStats;
 
 /// The URL the data dir store is known by (to DataFusion, in each SQL
 /// session of one engine): its locations are relative to the data dir, so
 /// a `file://` URL, whose paths are absolute, would not fit.
 pub const DATA_DIR_URL: &str = "tael-data://local/";
+
+/// The URL the object store behind the data dir is known by to DataFusion
+/// (parts whose local copy was evicted are read from it).
+pub const REMOTE_URL: &str = "tael-data://remote/";
 
 /// Where the engine's durable bytes go.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +72,8 @@ pub enum Backend {
         url: String,
         /// Whether its requests need a runtime (network stores do).
         network: bool,
+        /// The key prefix of this node's objects (see [`remote::key`]).
+        prefix: String,
     },
 }
 
@@ -78,6 +85,7 @@ impl Backend {
             store: Arc::new(object_store::memory::InMemory::new()),
             url: "memory://".to_string(),
             network: false,
+            prefix: String::new(),
         }
     }
 }
@@ -96,6 +104,8 @@ fn store_error(what: &str, location: &str, e: object_store::Error) -> StorageErr
 struct Remote {
     store: Arc<dyn ObjectStore>,
     url: String,
+    prefix: String,
+    cache: Arc<cache::Cache>,
     /// Declared before `io`: its thread stops before the runtime does.
     uploads: uploads::Uploads,
     io: Option<remote::IoRuntime>,
@@ -114,8 +124,14 @@ pub struct Objects {
 }
 
 impl Objects {
-    /// The handle of `backend` over the data dir `root` (created if needed).
-    pub fn open(root: &Path, backend: &Backend) -> Result<Objects, StorageError> {
+    /// The handle of `backend` over the data dir `root` (created if
+    /// needed); with an object store, the local copies of parts are kept
+    /// within `cache_limit` bytes (see [`cache`]).
+    pub fn open(
+        root: &Path,
+        backend: &Backend,
+        cache_limit: Option<u64>,
+    ) -> Result<Objects, StorageError> {
         std::fs::create_dir_all(root).map_err(|e| StorageError::io(root, e))?;
         let root = std::fs::canonicalize(root).map_err(|e| StorageError::io(root, e))?;
         let fs = LocalFileSystem::new_with_prefix(&root)
@@ -127,19 +143,25 @@ impl Objects {
                 store,
                 url,
                 network,
+                prefix,
             } => {
                 let io = match network {
                     true => Some(remote::IoRuntime::start()?),
                     false => None,
                 };
+                let cache = Arc::new(cache::Cache::new(cache_limit));
                 let uploads = uploads::Uploads::start(
                     store.clone(),
+                    prefix.clone(),
                     root.clone(),
+                    cache.clone(),
                     io.as_ref().map(|r| r.handle()),
                 )?;
                 Some(Remote {
                     store: store.clone(),
                     url: url.clone(),
+                    prefix: prefix.clone(),
+                    cache,
                     uploads,
                     io,
                 })
@@ -153,16 +175,16 @@ impl Objects {
         })
     }
 
-    /// The data dir as an object store, for DataFusion: every part of a
-    /// snapshot has its local file (parts are fetched when opened).
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.local_store
-    }
-
-    /// The URL [`Objects::store`] is registered by; a location's URL is
-    /// this joined with it.
-    pub fn url(&self) -> &url::Url {
-        &self.url
+    /// The stores DataFusion reads parts through, by the URLs
+    /// [`Objects::location_url`] names: the data dir, and the object
+    /// store for parts without a local copy.
+    pub fn sql_stores(&self) -> Vec<(url::Url, Arc<dyn ObjectStore>)> {
+        let mut out = vec![(self.url.clone(), self.local_store.clone())];
+        if let Some(r) = &self.remote {
+            let url = url::Url::parse(REMOTE_URL).expect("a constant URL parses");
+            out.push((url, r.store.clone()));
+        }
+        out
     }
 
     /// Whether the data dir is the store (no uploads, no downloads).
@@ -180,9 +202,39 @@ impl Objects {
         self.root.join(location)
     }
 
-    /// The URL of a location (for DataFusion's listing tables).
+    /// The URL of a location (for DataFusion's listing tables): its local
+    /// copy when there is one, else the object store's.
     pub fn location_url(&self, location: &str) -> String {
-        format!("{}{location}", self.url)
+        match &self.remote {
+            Some(r) if !self.local_path(location).exists() => {
+                format!("{REMOTE_URL}{}", remote::key(&r.prefix, location))
+            }
+            _ => format!("{}{location}", self.url),
+        }
+    }
+
+    /// Opens the local file of `location` for reading, downloading it
+    /// first when only the store has it (its cached copy evicted).
+    pub fn open_file(&self, location: &str) -> Result<std::fs::File, StorageError> {
+        let path = self.local_path(location);
+        // Twice: an eviction may come between the fetch and the open.
+        for _ in 0..2 {
+            self.fetch(location)?;
+            match std::fs::File::open(&path) {
+                Ok(f) => {
+                    // Open, the copy may go (the reader keeps it).
+                    if let Some(r) = &self.remote {
+                        r.uploads.evict();
+                    }
+                    return Ok(f);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.remote.is_some() => {}
+                Err(e) => return Err(StorageError::io(&path, e)),
+            }
+        }
+        Err(StorageError::Unavailable(format!(
+            "{location}: evicted from the cache while being read"
+        )))
     }
 
     /// Makes the durable local file of `location` the object: queues its
@@ -207,12 +259,17 @@ impl Objects {
     /// has it; `None` when the location is nowhere.
     pub fn fetch_stored(&self, location: &str) -> Result<Option<PathBuf>, StorageError> {
         let path = self.local_path(location);
-        if path.exists() || self.remote.is_none() {
+        let Some(r) = &self.remote else {
             return Ok(path.exists().then_some(path));
+        };
+        if let Ok(meta) = std::fs::metadata(&path) {
+            r.cache.used(location, meta.len());
+            return Ok(Some(path));
         }
         match self.get(location)? {
             Some(bytes) => {
                 crate::part::write_file_durably(&path, &bytes)?;
+                r.cache.used(location, bytes.len() as u64);
                 Ok(Some(path))
             }
             None => Ok(None),
@@ -233,7 +290,7 @@ impl Objects {
             return Ok(None);
         };
         let store = r.store.clone();
-        let loc = Location::from(location);
+        let loc = remote::key(&r.prefix, location);
         let got = r.run(async move {
             match store.get(&loc).await {
                 Ok(r) => r.bytes().await.map(Some),
@@ -264,6 +321,7 @@ impl Objects {
     /// error.
     pub fn delete_object(&self, location: &str) -> Result<(), StorageError> {
         if let Some(r) = &self.remote {
+            r.cache.forget(location);
             r.uploads.delete(location);
         }
         Ok(())
@@ -282,10 +340,16 @@ impl Objects {
     }
 
     /// The upload queue's counters (`None` when the data dir is the store).
-    pub fn upload_stats(&self) -> Option<UploadStats> {
-        self.remote.as_ref().map(|r| UploadStats {
-            store: r.url.clone(),
-            ..r.uploads.stats()
+    pub fn object_store_stats(&self) -> Option<ObjectStoreStats> {
+        self.remote.as_ref().map(|r| {
+            let (cached_bytes, evicted) = r.cache.usage();
+            ObjectStoreStats {
+                store: r.url.clone(),
+                cached_bytes,
+                cache_limit: r.cache.limit(),
+                evicted,
+                ..r.uploads.stats()
+            }
         })
     }
 
@@ -312,31 +376,37 @@ impl Objects {
     /// store, with its size, sorted by location: the data dir's files when
     /// it is the store.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
-        let store = match &self.remote {
-            Some(r) => r.store.clone(),
-            None => self.local_store.clone(),
-        };
-        let listing = list(store, prefix.to_string());
         let mut out = match &self.remote {
-            Some(r) => r.run(listing),
-            None => futures::executor::block_on(listing),
+            Some(r) => r.run(list(r.store.clone(), r.prefix.clone(), prefix.to_string())),
+            None => futures::executor::block_on(list(
+                self.local_store.clone(),
+                String::new(),
+                prefix.to_string(),
+            )),
         }?;
         out.sort();
         Ok(out)
     }
 }
 
-/// Every object under `prefix`, with its size.
+/// Every object under `prefix` (locations under the store's key prefix
+/// `root`), with its size.
 async fn list(
     store: Arc<dyn ObjectStore>,
+    root: String,
     prefix: String,
 ) -> Result<Vec<(String, u64)>, StorageError> {
-    let loc = Location::from(prefix.as_str());
-    let mut s = store.list(Some(&loc));
+    let under = match prefix.is_empty() {
+        true => (!root.is_empty()).then(|| Location::from(root.as_str())),
+        false => Some(remote::key(&root, &prefix)),
+    };
+    let mut s = store.list(under.as_ref());
     let mut out = Vec::new();
     while let Some(meta) = s.next().await {
         let meta = meta.map_err(|e| store_error("cannot list", &prefix, e))?;
-        out.push((meta.location.to_string(), meta.size));
+        if let Some(location) = remote::location_of(&root, meta.location.as_ref()) {
+            out.push((location, meta.size));
+        }
     }
     Ok(out)
 }

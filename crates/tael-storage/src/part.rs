@@ -436,8 +436,8 @@ fn col_index(rg: &RowGroupMetaData, name: &str) -> Option<usize> {
 impl PartHandle {
     /// Opens the part at `meta.path` (a location of `objects`).
     pub fn open(objects: &Arc<Objects>, meta: PartMeta) -> Result<PartHandle, StorageError> {
-        let path = objects.fetch(&meta.path)?;
-        let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
+        let path = objects.local_path(&meta.path);
+        let file = objects.open_file(&meta.path)?;
         let reader_meta = ArrowReaderMetadata::load(
             &file,
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
@@ -472,7 +472,7 @@ impl PartHandle {
         if let Some(b) = self.trace_blooms.get() {
             return Ok(b);
         }
-        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let file = self.objects.open_file(&self.meta.path)?;
         let mut blooms = Vec::new();
         for rg in self.reader_meta.metadata().row_groups() {
             blooms.push(match col_index(rg, "trace_id") {
@@ -492,7 +492,7 @@ impl PartHandle {
     ) -> Result<u64, StorageError> {
         let md = self.reader_meta.metadata();
         let rgm = md.row_group(rg);
-        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let file = self.objects.open_file(&self.meta.path)?;
         let trace_col = col_index(rgm, "trace_id");
         let blooms = match trace_col {
             Some(_) => Some(self.trace_blooms()?),
@@ -592,7 +592,7 @@ impl PartHandle {
         &self,
         meta: ArrowReaderMetadata,
     ) -> Result<ParquetRecordBatchReaderBuilder<File>, StorageError> {
-        let file = File::open(&self.path).map_err(|e| StorageError::io(&self.path, e))?;
+        let file = self.objects.open_file(&self.meta.path)?;
         Ok(
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
                 .with_batch_size(ROW_GROUP_ROWS),

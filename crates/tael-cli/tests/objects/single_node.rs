@@ -60,7 +60,7 @@ fn storage(s: &Server) -> Value {
 /// Everything stored is flushed and every write is in the store.
 fn settled(s: &Server) -> bool {
     let st = storage(s);
-    st["memtable_rows"] == 0 && st["uploads"]["pending"] == 0 && st["parts"].as_u64() > Some(0)
+    st["memtable_rows"] == 0 && st["object_store"]["pending"] == 0 && st["parts"].as_u64() > Some(0)
 }
 
 /// Stores batch `b`: 20 simple spans, one rich trace, 5 long logs.
@@ -139,7 +139,7 @@ fn a_node_keeps_its_data_in_an_s3_bucket_through_outages_and_a_wipe() {
     ingest(&s, 2);
     assert!(
         eventually(long, || {
-            let u = &storage(&s)["uploads"];
+            let u = &storage(&s)["object_store"];
             u["pending"].as_u64() > Some(0) && u["error"].is_string()
         }),
         "{}",
@@ -160,7 +160,7 @@ fn a_node_keeps_its_data_in_an_s3_bucket_through_outages_and_a_wipe() {
     // Back: the queue drains by itself.
     proxy.restore();
     assert!(eventually(long, || settled(&s)), "{}", storage(&s));
-    assert!(storage(&s)["uploads"]["error"].is_null());
+    assert!(storage(&s)["object_store"]["error"].is_null());
 
     // A start while the store is down: the node opens from its data dir,
     // ingests, and uploads once the store is back.
@@ -200,7 +200,7 @@ fn a_node_keeps_its_data_in_an_s3_bucket_through_outages_and_a_wipe() {
     // blob pack may be).
     assert!(eventually(long, || settled(&s)));
     let manifest = std::fs::read(data.join("MANIFEST.json")).unwrap().len() as u64;
-    let up = storage(&s)["uploads"].clone();
+    let up = storage(&s)["object_store"].clone();
     assert!(
         up["uploaded_bytes"].as_u64().unwrap() <= manifest + 4096,
         "{up}"
@@ -216,4 +216,55 @@ fn assert_wal_empty(wal: &Path) {
             assert_eq!(f.metadata().unwrap().len(), 0, "{name}");
         }
     }
+}
+
+/// The local `.parquet` files under a data dir.
+fn local_parts(data: &Path) -> usize {
+    fn walk(dir: &Path, n: &mut usize) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, n);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(data, &mut n);
+    n
+}
+
+#[test]
+fn parts_evicted_from_a_capped_cache_are_read_back_from_the_bucket() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (url, wal) = (proxy.url(), dir.path().join("wal"));
+    let wal = wal.to_str().unwrap().to_string();
+    let mut env = env(&url, &wal);
+    // A cap below one part: every uploaded copy goes.
+    env.push(("TAEL_CACHE_BYTES", "1"));
+    let long = Duration::from_secs(60);
+    let s = Server::start(&data, &env);
+    for b in 1..=3 {
+        ingest(&s, b);
+        assert!(eventually(long, || settled(&s)), "{}", storage(&s));
+    }
+    let st = storage(&s);
+    assert!(st["object_store"]["evicted"].as_u64() > Some(0), "{st}");
+    assert_eq!(st["object_store"]["cache_limit"], 1);
+    assert_eq!(local_parts(&data), 0);
+    // Every route reads what it needs back from the bucket.
+    let (_, v) = s.get(&format!("/api/v1/traces/{}", hex::encode(trace_id(60, 2))));
+    assert_eq!(v["spans"].as_array().map(Vec::len), Some(2), "{v}");
+    let (_, v) = s.get("/api/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20spans");
+    assert_eq!(v["rows"][0]["n"], 66, "{v}");
+    let (_, v) = s.get("/api/v1/logs?text=record301&last=1h");
+    assert_eq!(v["logs"].as_array().map(Vec::len), Some(1), "{v}");
+    // Reads downloaded copies; the cap evicts them again.
+    assert!(eventually(long, || local_parts(&data) <= 1));
+    s.stop();
 }

@@ -275,7 +275,9 @@ impl SqlSession {
         }
         // Parts are read through the engine's object store, by location.
         let objects = engine.objects();
-        ctx.register_object_store(objects.url(), objects.store().clone());
+        for (url, store) in objects.sql_stores() {
+            ctx.register_object_store(&url, store);
+        }
         for signal in Signal::ALL {
             let name = signal.name();
             let schema = schema_of(signal);

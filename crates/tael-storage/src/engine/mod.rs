@@ -54,6 +54,9 @@ pub struct EngineConfig {
     /// Where parts, blob packs and the manifest are kept (the data dir
     /// itself by default; see `crate::objects`).
     pub backend: Backend,
+    /// With an object store: the cap on the local copies of parts
+    /// (`crate::objects::cache`); none by default.
+    pub cache_bytes: Option<u64>,
     /// Memtable size that triggers a flush.
     pub memtable_bytes: usize,
     /// The process's memory limit and its division (`crate::budget`):
@@ -99,6 +102,7 @@ impl EngineConfig {
             data_dir,
             wal_dir,
             backend: Backend::DataDir,
+            cache_bytes: None,
             memtable_bytes: memory.flush_bytes(),
             memory,
             flush_interval: Duration::from_secs(30),
@@ -211,7 +215,7 @@ pub struct EngineStats {
     pub failure: Option<String>,
     /// The object store's write queue, when there is an object store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uploads: Option<crate::objects::UploadStats>,
+    pub object_store: Option<crate::objects::ObjectStoreStats>,
 }
 
 pub struct Engine {
@@ -284,7 +288,7 @@ impl Engine {
     pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>, StorageError> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
         let lock = lock_data_dir(&cfg.data_dir)?;
-        let objects = Arc::new(Objects::open(&cfg.data_dir, &cfg.backend)?);
+        let objects = Arc::new(Objects::open(&cfg.data_dir, &cfg.backend, cfg.cache_bytes)?);
         let manifest = Manifest::load(&objects)?;
         remove_orphans(&objects, &manifest);
         let mut parts = Vec::with_capacity(manifest.parts.len());
@@ -825,7 +829,7 @@ impl Engine {
             text_index: self.text.stats(),
             memory: None,
             failure,
-            uploads: self.objects.upload_stats(),
+            object_store: self.objects.object_store_stats(),
         };
         drop(st);
         out.memory = Some(self.memory_stats());

@@ -163,7 +163,14 @@ impl Engine {
     /// without opening it (the manifest's and the WAL's).
     pub fn stored_seq(cfg: &super::EngineConfig) -> Result<u64, StorageError> {
         let flushed = match cfg.data_dir.join("MANIFEST.json").exists() {
-            true => Manifest::load(&Objects::open(&cfg.data_dir, &cfg.backend)?)?.flushed_seq,
+            true => {
+                Manifest::load(&Objects::open(
+                    &cfg.data_dir,
+                    &cfg.backend,
+                    cfg.cache_bytes,
+                )?)?
+                .flushed_seq
+            }
             false => 0,
         };
         Ok(flushed.max(crate::wal::Wal::last_seq_in(&cfg.wal_dir)?))

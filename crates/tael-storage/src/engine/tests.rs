@@ -248,7 +248,7 @@ fn an_object_store_holds_exactly_the_manifest_and_the_data_dir_is_a_cache() {
     // An object no manifest names (a crash between upload and commit).
     let orphan = "spans/2026010100/part-000000000099.parquet";
     {
-        let o = Objects::open(&dir.path().join("data"), &c.backend).unwrap();
+        let o = Objects::open(&dir.path().join("data"), &c.backend, None).unwrap();
         crate::part::write_file_durably(&o.local_path(orphan), b"PAR1").unwrap();
         o.publish(orphan).unwrap();
     }

@@ -12,9 +12,12 @@
 //! each cloud, as `object_store`'s builders read them
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL` for S3-compatible servers …). An `http://` endpoint
-//! is allowed when it is given explicitly. The prefix of the URL is where
-//! the node's objects go: its locations (see the parent module) are
-//! joined to it.
+//! is allowed when it is given explicitly. The path of the URL is the
+//! prefix of the node's objects: the key of a location (see the parent
+//! module) is `<prefix>/<location>` ([`key`]). (The prefix is applied
+//! here rather than by `object_store`'s `PrefixStore`, whose `head`
+//! answers with the unprefixed store's key, which DataFusion's listing
+//! then does not recognise.)
 //!
 //! A network store's client needs a Tokio runtime, while the engine calls
 //! it from plain threads: [`IoRuntime`] is a one-thread runtime of the
@@ -25,7 +28,6 @@
 
 use super::Backend;
 use crate::error::StorageError;
-use object_store::prefix::PrefixStore;
 use object_store::{ClientConfigKey, ObjectStore};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +121,7 @@ impl Backend {
                     store: Arc::new(s),
                     url: text.to_string(),
                     network: false,
+                    prefix: String::new(),
                 });
             }
             "memory" => return Ok(Backend::in_memory()),
@@ -128,15 +131,31 @@ impl Backend {
                 ));
             }
         };
-        let store = match prefix.is_empty() {
-            true => store,
-            false => Arc::new(PrefixStore::new(store, prefix.as_str())),
-        };
         Ok(Backend::Store {
             store,
             url: text.to_string(),
             network,
+            prefix,
         })
+    }
+}
+
+/// The store key of `location` under `prefix`.
+pub fn key(prefix: &str, location: &str) -> object_store::path::Path {
+    match prefix.is_empty() {
+        true => object_store::path::Path::from(location),
+        false => object_store::path::Path::from(format!("{prefix}/{location}")),
+    }
+}
+
+/// The location of a store key under `prefix` (`None`: not under it).
+pub fn location_of(prefix: &str, key: &str) -> Option<String> {
+    match prefix.is_empty() {
+        true => Some(key.to_string()),
+        false => key
+            .strip_prefix(prefix)?
+            .strip_prefix('/')
+            .map(String::from),
     }
 }
 

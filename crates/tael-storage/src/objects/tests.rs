@@ -39,7 +39,7 @@ fn objects_test_suite(o: &Objects) {
 #[test]
 fn the_data_dir_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Objects::open(dir.path(), &Backend::DataDir).unwrap();
+    let o = Objects::open(dir.path(), &Backend::DataDir, None).unwrap();
     assert!(o.is_local());
     objects_test_suite(&o);
 }
@@ -47,7 +47,7 @@ fn the_data_dir_backend_conforms() {
 #[test]
 fn an_in_memory_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Objects::open(dir.path(), &Backend::in_memory()).unwrap();
+    let o = Objects::open(dir.path(), &Backend::in_memory(), None).unwrap();
     assert!(!o.is_local());
     objects_test_suite(&o);
 }
@@ -59,7 +59,7 @@ fn a_reconcile_uploads_what_the_store_lacks_and_removes_orphans() {
     let Backend::Store { store, .. } = &backend else {
         unreachable!()
     };
-    let o = Objects::open(dir.path(), &backend).unwrap();
+    let o = Objects::open(dir.path(), &backend, None).unwrap();
     let part = "spans/2026120300/part-000000000001.parquet";
     let pack = "blobs/pack-00000001.blob";
     let orphan = "spans/2026120300/part-000000000009.parquet";
@@ -85,7 +85,7 @@ fn a_reconcile_uploads_what_the_store_lacks_and_removes_orphans() {
             (part.to_string(), 14)
         ]
     );
-    let s = o.upload_stats().unwrap();
+    let s = o.object_store_stats().unwrap();
     assert_eq!((s.pending, s.uploaded, s.deleted), (0, 2, 1));
     assert_eq!(s.store, "memory://");
 }
@@ -93,7 +93,7 @@ fn a_reconcile_uploads_what_the_store_lacks_and_removes_orphans() {
 #[test]
 fn the_store_ends_with_the_newest_version_of_a_small_object() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Objects::open(dir.path(), &Backend::in_memory()).unwrap();
+    let o = Objects::open(dir.path(), &Backend::in_memory(), None).unwrap();
     for v in 0..50 {
         o.put("MANIFEST.json", format!("{{\"version\":{v}}}").as_bytes())
             .unwrap();
@@ -124,6 +124,36 @@ fn object_store_urls_are_checked() {
 fn a_file_url_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}/store", dir.path().display());
-    let o = Objects::open(&dir.path().join("data"), &Backend::from_url(&url).unwrap()).unwrap();
+    let o = Objects::open(
+        &dir.path().join("data"),
+        &Backend::from_url(&url).unwrap(),
+        None,
+    )
+    .unwrap();
     objects_test_suite(&o);
+}
+
+#[test]
+fn a_prefixed_store_conforms_and_keeps_to_its_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let backend = Backend::Store {
+        store: store.clone(),
+        url: "memory://node-a".into(),
+        network: false,
+        prefix: "shards/node-a".into(),
+    };
+    let o = Objects::open(dir.path(), &backend, None).unwrap();
+    objects_test_suite(&o);
+    // Keys carry the prefix; DataFusion's URL names the key.
+    let all: Vec<String> = futures::executor::block_on(list(store, String::new(), String::new()))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(all, vec!["shards/node-a/MANIFEST.json".to_string()]);
+    assert_eq!(
+        o.location_url("spans/x.parquet"),
+        format!("{REMOTE_URL}shards/node-a/spans/x.parquet")
+    );
 }

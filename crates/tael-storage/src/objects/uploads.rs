@@ -24,6 +24,7 @@
 //! On drop the queue is drained while the store answers; the first
 //! failure ends it (the next start reconciles the rest).
 
+use super::cache::Cache;
 use object_store::path::Path as Location;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use parking_lot::{Condvar, Mutex};
@@ -38,9 +39,10 @@ const CHUNK: usize = 8 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// What the queue has done and has left (`/api/v1/stats`, `/readyz`).
+/// The object store's side of the engine: what the queue has done and has
+/// left, and the local cache (`/api/v1/stats`, `/readyz`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct UploadStats {
+pub struct ObjectStoreStats {
     /// The object store (its URL).
     pub store: String,
     /// Writes (uploads and deletes) queued and not yet done.
@@ -59,6 +61,13 @@ pub struct UploadStats {
     /// write that succeeds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Bytes of the local copies of parts, the cap on them
+    /// (`TAEL_CACHE_BYTES`, absent: none), and copies evicted since the
+    /// start (see [`super::cache`]).
+    pub cached_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_limit: Option<u64>,
+    pub evicted: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +112,8 @@ struct Shared {
 #[derive(Debug)]
 pub struct Uploads {
     shared: Arc<Shared>,
+    root: PathBuf,
+    cache: Arc<Cache>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -119,22 +130,30 @@ enum Done {
 struct Worker {
     shared: Arc<Shared>,
     store: Arc<dyn ObjectStore>,
+    /// The key prefix of the node's objects.
+    prefix: String,
     root: PathBuf,
+    cache: Arc<Cache>,
     io: Option<tokio::runtime::Handle>,
 }
 
 impl Uploads {
     /// Starts the queue's thread; `io` runs a network store's requests.
+    /// Uploaded copies under `root` may be evicted from `cache`.
     pub fn start(
         store: Arc<dyn ObjectStore>,
+        prefix: String,
         root: PathBuf,
+        cache: Arc<Cache>,
         io: Option<tokio::runtime::Handle>,
     ) -> Result<Uploads, crate::error::StorageError> {
         let shared = Arc::new(Shared::default());
         let worker = Worker {
             shared: shared.clone(),
             store,
-            root,
+            prefix,
+            root: root.clone(),
+            cache: cache.clone(),
             io,
         };
         let thread = std::thread::Builder::new()
@@ -143,6 +162,8 @@ impl Uploads {
             .map_err(|e| crate::error::StorageError::Internal(format!("upload thread: {e}")))?;
         Ok(Uploads {
             shared,
+            root,
+            cache,
             thread: Some(thread),
         })
     }
@@ -157,20 +178,33 @@ impl Uploads {
     }
 
     /// Queues the upload of a location's local file, unless it is already
-    /// waiting (not started: the one in progress may have read it already).
+    /// waiting (not started: the one in progress may have read it
+    /// already); the file is a cached copy from now on.
     pub fn upload_file(&self, location: &str) {
-        {
-            let st = self.shared.state.lock();
-            let waiting = st
-                .queue
-                .iter()
-                .skip(1)
-                .any(|q| matches!(&q.op, Op::File(l) if l == location));
-            if waiting {
-                return;
-            }
+        let mut st = self.shared.state.lock();
+        // Under the queue's lock: an eviction sees the copy and its
+        // pending upload together.
+        if let Ok(meta) = std::fs::metadata(self.root.join(location)) {
+            self.cache.used(location, meta.len());
         }
-        self.push(Op::File(location.to_string()));
+        let waiting = st
+            .queue
+            .iter()
+            .skip(1)
+            .any(|q| matches!(&q.op, Op::File(l) if l == location));
+        if !waiting {
+            st.queue.push_back(Queued {
+                op: Op::File(location.to_string()),
+                since: Instant::now(),
+            });
+            self.shared.changed.notify_all();
+        }
+    }
+
+    /// Evicts cached copies beyond the cap (see [`Cache::evict`]).
+    pub fn evict(&self) {
+        let st = self.shared.state.lock();
+        evict(&st, &self.cache, &self.root);
     }
 
     /// Queues the upload of `bytes` to `location`.
@@ -199,9 +233,9 @@ impl Uploads {
         self.shared.changed.notify_all();
     }
 
-    pub fn stats(&self) -> UploadStats {
+    pub fn stats(&self) -> ObjectStoreStats {
         let st = self.shared.state.lock();
-        UploadStats {
+        ObjectStoreStats {
             store: String::new(),
             pending: st.queue.len(),
             oldest_pending_secs: st.queue.front().map(|q| q.since.elapsed().as_secs_f64()),
@@ -210,6 +244,7 @@ impl Uploads {
             deleted: st.deleted,
             failed_attempts: st.failed_attempts,
             error: st.error.clone(),
+            ..Default::default()
         }
     }
 
@@ -266,6 +301,9 @@ impl Worker {
                         Done::Uploaded(n) => {
                             st.uploaded += 1;
                             st.uploaded_bytes += n;
+                            if matches!(op, Op::File(_)) {
+                                evict(&st, &self.cache, &self.root);
+                            }
                         }
                         Done::Deleted => st.deleted += 1,
                         Done::Skipped => {}
@@ -313,7 +351,7 @@ impl Worker {
         let store = self.store.clone();
         match op {
             Op::File(location) => {
-                let loc = Location::from(location.as_str());
+                let loc = super::remote::key(&self.prefix, location);
                 let path = self.root.join(location);
                 let n = self.run(upload_file(store, loc, path))?;
                 Ok(n.map_or(Done::Skipped, Done::Uploaded))
@@ -331,14 +369,14 @@ impl Worker {
                     return Ok(Done::Skipped);
                 }
                 let n = bytes.len() as u64;
-                let loc = Location::from(location.as_str());
+                let loc = super::remote::key(&self.prefix, location);
                 let payload = PutPayload::from(bytes.clone());
                 self.run(async move { store.put(&loc, payload).await.map(|_| ()) })
                     .map_err(|e| format!("cannot upload {location}: {e}"))?;
                 Ok(Done::Uploaded(n))
             }
             Op::Delete(location) => {
-                let loc = Location::from(location.as_str());
+                let loc = super::remote::key(&self.prefix, location);
                 match self.run(async move { store.delete(&loc).await }) {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(Done::Deleted),
                     Err(e) => Err(format!("cannot delete {location}: {e}")),
@@ -349,7 +387,7 @@ impl Worker {
                 prefixes,
             } => {
                 let listed: HashMap<String, u64> = self
-                    .run(super::list(store, String::new()))
+                    .run(super::list(store, self.prefix.clone(), String::new()))
                     .map_err(|e| e.to_string())?
                     .into_iter()
                     .collect();
@@ -398,6 +436,31 @@ impl Worker {
     ) -> T {
         super::remote::run(self.io.clone(), f)
     }
+}
+
+/// Evicts cached copies while the cap is exceeded, of those the store has:
+/// none while a reconcile is queued (the store's contents are not known
+/// yet), and none whose upload is queued. Called with the queue locked.
+fn evict(st: &State, cache: &Cache, root: &std::path::Path) {
+    if cache.limit().is_none() {
+        return;
+    }
+    if st
+        .queue
+        .iter()
+        .any(|q| matches!(q.op, Op::Reconcile { .. }))
+    {
+        return;
+    }
+    let pending: HashSet<&str> = st
+        .queue
+        .iter()
+        .filter_map(|q| match &q.op {
+            Op::File(l) => Some(l.as_str()),
+            _ => None,
+        })
+        .collect();
+    cache.evict(root, |l| !pending.contains(l));
 }
 
 /// Uploads the file at `path` to `loc`; `None` when there is no file.
