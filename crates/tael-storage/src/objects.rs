@@ -213,6 +213,26 @@ impl Objects {
         }
     }
 
+    /// When `location` has no local copy and an object store is behind
+    /// the data dir: the answer of `read(store, key)` (a read of the
+    /// object in place, such as a Parquet footer), driven to completion
+    /// on the store's runtime. `None` when the local copy should be read.
+    pub fn with_remote<T, F>(
+        &self,
+        location: &str,
+        read: impl FnOnce(Arc<dyn ObjectStore>, Location) -> F,
+    ) -> Option<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let r = self.remote.as_ref()?;
+        if self.local_path(location).exists() {
+            return None;
+        }
+        Some(r.run(read(r.store.clone(), remote::key(&r.prefix, location))))
+    }
+
     /// Opens the local file of `location` for reading, downloading it
     /// first when only the store has it (its cached copy evicted).
     pub fn open_file(&self, location: &str) -> Result<std::fs::File, StorageError> {

@@ -28,12 +28,13 @@ use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
+use parquet::arrow::async_reader::MetadataFetch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::bloom_filter::Sbbf;
 use parquet::column::writer::ColumnCloseResult;
-use parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
@@ -433,15 +434,51 @@ fn col_index(rg: &RowGroupMetaData, name: &str) -> Option<usize> {
         .position(|c| c.column_path().string() == name)
 }
 
+/// A part in the object store, read by byte ranges (its footer and page
+/// index, when it has no local copy).
+struct StoredPart {
+    store: Arc<dyn object_store::ObjectStore>,
+    key: object_store::path::Path,
+}
+
+impl MetadataFetch for StoredPart {
+    fn fetch(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        use futures::FutureExt;
+        use object_store::ObjectStoreExt;
+        async move {
+            self.store
+                .get_range(&self.key, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+}
+
 impl PartHandle {
     /// Opens the part at `meta.path` (a location of `objects`).
     pub fn open(objects: &Arc<Objects>, meta: PartMeta) -> Result<PartHandle, StorageError> {
         let path = objects.local_path(&meta.path);
-        let file = objects.open_file(&meta.path)?;
-        let reader_meta = ArrowReaderMetadata::load(
-            &file,
-            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
-        )?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        // Without a local copy, only the footer (and page index) is read
+        // from the store: a node starting on an empty cache downloads a
+        // part when a read needs its data.
+        let size = meta.bytes;
+        let remote_options = options.clone();
+        let remote = objects.with_remote(&meta.path, move |store, key| async move {
+            let footer = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .load_and_finish(StoredPart { store, key }, size)
+                .await?;
+            ArrowReaderMetadata::try_new(Arc::new(footer), remote_options)
+        });
+        let reader_meta = match remote {
+            Some(m) => m?,
+            None => ArrowReaderMetadata::load(&objects.open_file(&meta.path)?, options)?,
+        };
         Ok(PartHandle {
             meta,
             path,

@@ -93,6 +93,9 @@ struct Queued {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Queued>,
+    /// Whether the front of the queue is being carried out (nothing may
+    /// be put before it then).
+    busy: bool,
     stopping: bool,
     uploaded: u64,
     uploaded_bytes: u64,
@@ -178,8 +181,8 @@ impl Uploads {
     }
 
     /// Queues the upload of a location's local file, unless it is already
-    /// waiting (not started: the one in progress may have read it
-    /// already); the file is a cached copy from now on.
+    /// waiting (and not in progress: that one may have read it already);
+    /// the file is a cached copy from now on.
     pub fn upload_file(&self, location: &str) {
         let mut st = self.shared.state.lock();
         // Under the queue's lock: an eviction sees the copy and its
@@ -190,7 +193,7 @@ impl Uploads {
         let waiting = st
             .queue
             .iter()
-            .skip(1)
+            .skip(usize::from(st.busy))
             .any(|q| matches!(&q.op, Op::File(l) if l == location));
         if !waiting {
             st.queue.push_back(Queued {
@@ -223,13 +226,17 @@ impl Uploads {
     /// `prefixes` that `locations` does not name are deleted.
     pub fn reconcile(&self, locations: Vec<String>, prefixes: Vec<String>) {
         let mut st = self.shared.state.lock();
-        st.queue.push_front(Queued {
-            op: Op::Reconcile {
-                locations: Arc::new(locations),
-                prefixes: Arc::new(prefixes),
+        let at = usize::from(st.busy).min(st.queue.len());
+        st.queue.insert(
+            at,
+            Queued {
+                op: Op::Reconcile {
+                    locations: Arc::new(locations),
+                    prefixes: Arc::new(prefixes),
+                },
+                since: Instant::now(),
             },
-            since: Instant::now(),
-        });
+        );
         self.shared.changed.notify_all();
     }
 
@@ -286,7 +293,11 @@ impl Worker {
                 let mut st = self.shared.state.lock();
                 loop {
                     match st.queue.front() {
-                        Some(q) => break q.op.clone(),
+                        Some(q) => {
+                            let op = q.op.clone();
+                            st.busy = true;
+                            break op;
+                        }
                         None if st.stopping => return,
                         None => self.shared.changed.wait(&mut st),
                     }
@@ -294,6 +305,7 @@ impl Worker {
             };
             let res = self.execute(&op);
             let mut st = self.shared.state.lock();
+            st.busy = false;
             match res {
                 Ok(done) => {
                     st.queue.pop_front();
