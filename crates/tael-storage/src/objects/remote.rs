@@ -67,6 +67,21 @@ fn client_settings(
     out
 }
 
+/// Builds a cloud store from `url`: the environment's settings, the client
+/// settings they lack ([`client_settings`], `endpoint` naming the key that
+/// may hold an `http://` endpoint), bounded retries.
+macro_rules! cloud_store {
+    ($builder:ident, $key:ident, $url:expr, $endpoint:expr) => {{
+        let mut b = $builder::from_env().with_url($url);
+        let endpoint: Option<$key> = $endpoint;
+        let endpoint = endpoint.and_then(|k| b.get_config_value(&k));
+        for (k, v) in client_settings(|k| b.get_config_value(&$key::Client(k)), endpoint) {
+            b = b.with_config($key::Client(k), v);
+        }
+        b.with_retry(retry()).build()
+    }};
+}
+
 impl Backend {
     /// The store a URL names (see the module docs); a bad URL or setting
     /// is an error saying which.
@@ -78,37 +93,18 @@ impl Backend {
         let (store, network): (Arc<dyn ObjectStore>, bool) = match url.scheme() {
             "s3" | "s3a" => {
                 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
-                let mut b = AmazonS3Builder::from_env().with_url(text);
-                let settings = client_settings(
-                    |k| b.get_config_value(&K::Client(k)),
-                    b.get_config_value(&K::Endpoint),
-                );
-                for (k, v) in settings {
-                    b = b.with_config(K::Client(k), v);
-                }
-                let s = b.with_retry(retry()).build().map_err(bad)?;
+                let s = cloud_store!(AmazonS3Builder, K, text, Some(K::Endpoint)).map_err(bad)?;
                 (Arc::new(s), true)
             }
             "gs" => {
                 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
-                let mut b = GoogleCloudStorageBuilder::from_env().with_url(text);
-                for (k, v) in client_settings(|k| b.get_config_value(&K::Client(k)), None) {
-                    b = b.with_config(K::Client(k), v);
-                }
-                let s = b.with_retry(retry()).build().map_err(bad)?;
+                let s = cloud_store!(GoogleCloudStorageBuilder, K, text, None).map_err(bad)?;
                 (Arc::new(s), true)
             }
             "az" | "azure" | "abfs" | "abfss" => {
                 use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(text);
-                let settings = client_settings(
-                    |k| b.get_config_value(&K::Client(k)),
-                    b.get_config_value(&K::Endpoint),
-                );
-                for (k, v) in settings {
-                    b = b.with_config(K::Client(k), v);
-                }
-                let s = b.with_retry(retry()).build().map_err(bad)?;
+                let s =
+                    cloud_store!(MicrosoftAzureBuilder, K, text, Some(K::Endpoint)).map_err(bad)?;
                 (Arc::new(s), true)
             }
             "file" => {
