@@ -105,6 +105,9 @@ struct Remote {
     store: Arc<dyn ObjectStore>,
     url: String,
     prefix: String,
+    /// Held while a missing copy is downloaded: two readers of one part
+    /// download it once (and never race on its temporary file).
+    downloading: parking_lot::Mutex<()>,
     cache: Arc<cache::Cache>,
     /// Declared before `io`: its thread stops before the runtime does.
     uploads: uploads::Uploads,
@@ -161,6 +164,7 @@ impl Objects {
                     store: store.clone(),
                     url: url.clone(),
                     prefix: prefix.clone(),
+                    downloading: parking_lot::Mutex::new(()),
                     cache,
                     uploads,
                     io,
@@ -282,6 +286,11 @@ impl Objects {
         let Some(r) = &self.remote else {
             return Ok(path.exists().then_some(path));
         };
+        if let Ok(meta) = std::fs::metadata(&path) {
+            r.cache.used(location, meta.len());
+            return Ok(Some(path));
+        }
+        let _one = r.downloading.lock();
         if let Ok(meta) = std::fs::metadata(&path) {
             r.cache.used(location, meta.len());
             return Ok(Some(path));

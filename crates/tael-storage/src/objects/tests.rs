@@ -157,3 +157,25 @@ fn a_prefixed_store_conforms_and_keeps_to_its_prefix() {
         format!("{REMOTE_URL}shards/node-a/spans/x.parquet")
     );
 }
+
+#[test]
+fn readers_of_a_missing_copy_at_once_all_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Arc::new(Objects::open(dir.path(), &Backend::in_memory(), None).unwrap());
+    let loc = "logs/2026120700/part-000000000006.parquet";
+    crate::part::write_file_durably(&o.local_path(loc), &vec![7u8; 1 << 20]).unwrap();
+    o.publish(loc).unwrap();
+    assert!(o.settle(std::time::Duration::from_secs(10)));
+    for round in 0..5 {
+        std::fs::remove_dir_all(dir.path().join("logs")).unwrap();
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let o = o.clone();
+                std::thread::spawn(move || o.open_file(loc).map(|f| f.metadata().unwrap().len()))
+            })
+            .collect();
+        for r in readers {
+            assert_eq!(r.join().unwrap().unwrap(), 1 << 20, "round {round}");
+        }
+    }
+}
