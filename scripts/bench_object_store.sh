@@ -19,7 +19,8 @@ REST=127.0.0.1:27811 GRPC=127.0.0.1:24427 S3=127.0.0.1:29011
 WORK=$(mktemp -d /tmp/tael-objects-bench.XXXXXX)
 "$VENV/bin/moto_server" -H 127.0.0.1 -p 29011 >"$WORK/moto.log" 2>&1 &
 MOTO=$!
-trap 'kill $MOTO 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=
+trap 'kill $PID $MOTO 2>/dev/null || true; rm -rf "$WORK"' EXIT
 until curl -sf "http://$S3/" >/dev/null 2>&1; do sleep 0.1; done
 curl -sf -X PUT "http://$S3/bench" >/dev/null
 export AWS_ENDPOINT_URL=http://$S3 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1

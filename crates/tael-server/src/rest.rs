@@ -151,7 +151,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
     if !st.ready.load(std::sync::atomic::Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
     }
-    let (failure, uploads) = match st.store.stats().await {
+    let (failure, object_store) = match st.store.stats().await {
         Ok(StoreStats {
             storage: Some(s), ..
         }) => (s.failure, s.object_store),
@@ -165,7 +165,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
         .into_response(),
         // Writes wait for an object store only in its queue: ready, and
         // saying what waits.
-        None => match uploads.filter(|u| u.pending > 0) {
+        None => match object_store.filter(|u| u.pending > 0) {
             Some(u) => {
                 let why = u
                     .error

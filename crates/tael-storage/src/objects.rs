@@ -196,11 +196,6 @@ impl Objects {
         self.remote.is_none()
     }
 
-    /// The object store's URL, when it is not the data dir.
-    pub fn remote_url(&self) -> Option<&str> {
-        self.remote.as_ref().map(|r| r.url.as_str())
-    }
-
     /// The local file of a location.
     pub fn local_path(&self, location: &str) -> PathBuf {
         self.root.join(location)
@@ -286,13 +281,20 @@ impl Objects {
         let Some(r) = &self.remote else {
             return Ok(path.exists().then_some(path));
         };
-        if let Ok(meta) = std::fs::metadata(&path) {
-            r.cache.used(location, meta.len());
+        let cached = || match std::fs::metadata(&path) {
+            Ok(meta) => {
+                r.cache.used(location, meta.len());
+                true
+            }
+            Err(_) => false,
+        };
+        if cached() {
             return Ok(Some(path));
         }
+        // Checked again once this download's turn comes: another reader
+        // may have fetched the copy meanwhile.
         let _one = r.downloading.lock();
-        if let Ok(meta) = std::fs::metadata(&path) {
-            r.cache.used(location, meta.len());
+        if cached() {
             return Ok(Some(path));
         }
         match self.get(location)? {

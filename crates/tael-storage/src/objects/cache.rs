@@ -46,6 +46,11 @@ impl Cache {
         self.limit
     }
 
+    /// Whether the tracked copies take more than the cap.
+    pub fn over_limit(&self) -> bool {
+        self.limit.is_some_and(|l| self.state.lock().bytes > l)
+    }
+
     /// The bytes of the tracked copies, and how many were evicted so far.
     pub fn usage(&self) -> (u64, u64) {
         let st = self.state.lock();

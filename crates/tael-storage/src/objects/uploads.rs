@@ -454,7 +454,8 @@ impl Worker {
 /// none while a reconcile is queued (the store's contents are not known
 /// yet), and none whose upload is queued. Called with the queue locked.
 fn evict(st: &State, cache: &Cache, root: &std::path::Path) {
-    if cache.limit().is_none() {
+    // Checked first: every read of a part comes here.
+    if !cache.over_limit() {
         return;
     }
     if st
