@@ -9,8 +9,12 @@
 //! [`Client`] is async (tokio); [`BlockingClient`] wraps it with its own
 //! current-thread runtime for synchronous callers (the CLI, tests).
 
+pub mod remote;
+pub mod remote_ingest;
 pub mod sse;
 
+pub use remote::RemoteStore;
+pub use remote_ingest::RemoteIngest;
 pub use sse::{EventStream, SseEvent, SseParser};
 
 use serde::de::DeserializeOwned;

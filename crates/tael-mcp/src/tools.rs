@@ -12,6 +12,7 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
+use tael_query::store::fanout::collect_failures;
 
 /// The server's instructions: the usual path of an investigation.
 pub const INSTRUCTIONS: &str = include_str!("instructions.md");
@@ -22,9 +23,21 @@ pub struct TaelMcp<B: Backend> {
     pub backend: B,
 }
 
-fn answer(r: Result<Value, ToolError>) -> Result<CallToolResult, rmcp::ErrorData> {
+/// A tool's result. Over a query node, an answer built without some
+/// shards says so: `"partial": true` and `failed_shards` beside its own
+/// fields, as the REST answers do.
+async fn answer(
+    r: impl std::future::Future<Output = Result<Value, ToolError>>,
+) -> Result<CallToolResult, rmcp::ErrorData> {
+    let (r, failed) = collect_failures(r).await;
     Ok(match r {
-        Ok(v) => CallToolResult::structured(v),
+        Ok(mut v) => {
+            if let (Some(obj), false) = (v.as_object_mut(), failed.is_empty()) {
+                obj.insert("partial".into(), Value::Bool(true));
+                obj.insert("failed_shards".into(), serde_json::json!(failed));
+            }
+            CallToolResult::structured(v)
+        }
         Err(e) => CallToolResult::structured_error(e.to_json()),
     })
 }
@@ -42,7 +55,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::ListServices>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::list_services(&self.backend, a).await)
+        answer(reports::list_services(&self.backend, a)).await
     }
 
     #[tool(
@@ -53,7 +66,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<ReportArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::report(&self.backend, Report::Summary, a).await)
+        answer(reports::report(&self.backend, Report::Summary, a)).await
     }
 
     #[tool(
@@ -64,7 +77,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<ReportArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::report(&self.backend, Report::Anomalies, a).await)
+        answer(reports::report(&self.backend, Report::Anomalies, a)).await
     }
 
     #[tool(
@@ -75,7 +88,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<ReportArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::report(&self.backend, Report::Diff, a).await)
+        answer(reports::report(&self.backend, Report::Diff, a)).await
     }
 
     #[tool(
@@ -86,7 +99,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<ReportArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::report(&self.backend, Report::Graph, a).await)
+        answer(reports::report(&self.backend, Report::Graph, a)).await
     }
 
     #[tool(
@@ -97,7 +110,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<ReportArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::report(&self.backend, Report::LlmUsage, a).await)
+        answer(reports::report(&self.backend, Report::LlmUsage, a)).await
     }
 
     #[tool(
@@ -108,7 +121,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<traces::SearchTraces>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(traces::search_traces(&self.backend, a).await)
+        answer(traces::search_traces(&self.backend, a)).await
     }
 
     #[tool(
@@ -119,7 +132,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<traces::TraceArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(traces::overview(&self.backend, a).await)
+        answer(traces::overview(&self.backend, a)).await
     }
 
     #[tool(
@@ -130,7 +143,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<traces::TraceArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(traces::errors(&self.backend, a).await)
+        answer(traces::errors(&self.backend, a)).await
     }
 
     #[tool(
@@ -141,8 +154,12 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<traces::TraceArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        let r = traces::fetch_trace(&self.backend, &a.trace_id).await;
-        answer(r.map(|spans| crate::criticalpath::to_json(&a.trace_id, &spans)))
+        answer(async {
+            traces::fetch_trace(&self.backend, &a.trace_id)
+                .await
+                .map(|spans| crate::criticalpath::to_json(&a.trace_id, &spans))
+        })
+        .await
     }
 
     #[tool(
@@ -153,7 +170,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<traces::SpanDetailsArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(traces::span_details(&self.backend, a).await)
+        answer(traces::span_details(&self.backend, a)).await
     }
 
     #[tool(
@@ -164,7 +181,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::SearchLogs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::search_logs(&self.backend, a).await)
+        answer(reports::search_logs(&self.backend, a)).await
     }
 
     #[tool(
@@ -175,7 +192,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::CorrelateArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::correlate(&self.backend, a).await)
+        answer(reports::correlate(&self.backend, a)).await
     }
 
     #[tool(
@@ -186,7 +203,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::ListMetrics>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::list_metrics(&self.backend, a).await)
+        answer(reports::list_metrics(&self.backend, a)).await
     }
 
     #[tool(
@@ -197,7 +214,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::QueryPromql>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::query_promql(&self.backend, a).await)
+        answer(reports::query_promql(&self.backend, a)).await
     }
 
     #[tool(
@@ -208,7 +225,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(_a): Parameters<NoArgs>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::sql_schema(&self.backend).await)
+        answer(reports::sql_schema(&self.backend)).await
     }
 
     #[tool(
@@ -219,7 +236,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::RunSql>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::run_sql(&self.backend, a).await)
+        answer(reports::run_sql(&self.backend, a)).await
     }
 
     #[tool(
@@ -230,7 +247,7 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::GetPayload>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::get_payload(&self.backend, a).await)
+        answer(reports::get_payload(&self.backend, a)).await
     }
 
     #[tool(
@@ -246,6 +263,6 @@ impl<B: Backend> TaelMcp<B> {
         &self,
         Parameters(a): Parameters<reports::AddComment>,
     ) -> Result<CallToolResult, rmcp::ErrorData> {
-        answer(reports::add_comment(&self.backend, a).await)
+        answer(reports::add_comment(&self.backend, a)).await
     }
 }

@@ -24,6 +24,9 @@ pub enum QueryError {
     /// The query ran past its time limit.
     #[error("{0}")]
     Timeout(String),
+    /// The store cannot answer now (a shard that is down); retry later.
+    #[error("{0}")]
+    Unavailable(String),
     /// A bug (e.g. a panic inside the query engine).
     #[error("{0}")]
     Internal(String),
@@ -32,6 +35,25 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// An error of the same kind with another message (a storage error
+    /// keeps its code as unavailable or internal).
+    pub fn with_message(&self, m: String) -> QueryError {
+        QueryError::from_code(self.code(), m)
+    }
+
+    /// The error of `code` (as another node reported it).
+    pub fn from_code(code: ErrorCode, m: String) -> QueryError {
+        match code {
+            ErrorCode::InvalidArgument => QueryError::InvalidArgument(m),
+            ErrorCode::NotFound => QueryError::NotFound(m),
+            ErrorCode::Unprocessable => QueryError::TooExpensive(m),
+            ErrorCode::Overloaded => QueryError::Busy(m),
+            ErrorCode::Timeout => QueryError::Timeout(m),
+            ErrorCode::Unavailable => QueryError::Unavailable(m),
+            _ => QueryError::Internal(m),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             QueryError::InvalidArgument(_) => ErrorCode::InvalidArgument,
@@ -39,6 +61,7 @@ impl QueryError {
             QueryError::TooExpensive(_) | QueryError::Execution(_) => ErrorCode::Unprocessable,
             QueryError::Timeout(_) => ErrorCode::Timeout,
             QueryError::Busy(_) => ErrorCode::Overloaded,
+            QueryError::Unavailable(_) => ErrorCode::Unavailable,
             QueryError::Internal(_) => ErrorCode::Internal,
             QueryError::Storage(e) => e.code(),
         }

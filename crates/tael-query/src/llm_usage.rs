@@ -99,7 +99,7 @@ impl UsageRequest {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(crate) struct Acc {
     calls: u64,
     errors: u64,
@@ -238,7 +238,7 @@ impl Fold {
 }
 
 /// Usage per group key of a window (mergeable).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LlmStats {
     groups: HashMap<String, Acc>,
 }

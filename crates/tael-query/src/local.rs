@@ -13,8 +13,9 @@ use crate::promql::series::Loaded;
 use crate::promql::PromqlCaches;
 use crate::spanstats::{SpanStats, StatsQuery};
 use crate::sql::pool::SqlPool;
+use crate::sql::table_scan::TableScan;
 use crate::sql::{SqlLimits, SqlQuery, SqlResult, SqlSession, TableInfo};
-use crate::store::{ExportOutcome, Hit, Ingest, SeriesQuery, Store, StoreStats};
+use crate::store::{ExportOutcome, Hit, Ingest, ScannedRows, SeriesQuery, Store, StoreStats};
 use crate::summary::{LogSummary, MetricStats};
 use crate::textsearch::TextMatch;
 use crate::topology::ServiceGraph;
@@ -276,6 +277,15 @@ impl Store for LocalStore {
         })
     }
 
+    fn scan(&self, q: TableScan) -> BoxFuture<'_, Result<ScannedRows, QueryError>> {
+        Box::pin(async move {
+            let s = &self.inner;
+            let session =
+                Arc::new(SqlSession::new(&s.engine, s.sql.clone(), s.sql_memory.clone()).await?);
+            session.scan(&s.sql_pool, &q, s.sql.memory_bytes).await
+        })
+    }
+
     fn sql_schema(&self) -> BoxFuture<'_, Result<Vec<TableInfo>, QueryError>> {
         Box::pin(async move {
             let s = &self.inner;
@@ -290,6 +300,7 @@ impl Store for LocalStore {
         self.blocking(|s| {
             Ok(StoreStats {
                 storage: Some(s.engine.stats()),
+                shards: Vec::new(),
             })
         })
     }

@@ -23,7 +23,7 @@ fn bad(msg: String) -> QueryError {
 }
 
 /// Query-string parameters in order (repeated keys kept).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params(pub Vec<(String, String)>);
 
 impl Params {

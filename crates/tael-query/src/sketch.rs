@@ -19,7 +19,7 @@ fn gamma_ln() -> f64 {
     ((1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)).ln()
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Store {
     Exact(Vec<i64>),
     /// `bins[i]` counts values in bin `offset + i`; `zeros` counts values ≤ 0.
@@ -31,7 +31,7 @@ enum Store {
 }
 
 /// Quantile sketch over non-negative integers (durations in ns).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sketch {
     store: Store,
     count: u64,

@@ -8,13 +8,14 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::sketch::Sketch;
 use crate::window::{scan_window_parallel, Interner, TimeWindow, WindowScan};
 use crate::QueryError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use tael_storage::columnar::Cols;
 use tael_storage::rollup::trace_hash;
 use tael_storage::{Signal, Snapshot};
 
 /// Counts and latency of a group of spans.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GroupStats {
     pub count: u64,
     pub errors: u64,
@@ -202,6 +203,53 @@ impl SpanStats {
             (Some(a), Some(b)) => a.extend(b),
             _ => {}
         }
+    }
+}
+
+/// The wire form of [`SpanStats`] (a store's answer to another node):
+/// `{"window": …, "groups": [[service, operation, stats], …],
+/// "traces": [hash, …] | null}`.
+#[derive(Serialize, Deserialize)]
+struct SpanStatsWire {
+    window: Option<TimeWindow>,
+    groups: Vec<(String, String, GroupStats)>,
+    traces: Option<Vec<u64>>,
+}
+
+impl Serialize for SpanStats {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SpanStatsWire {
+            window: self.window,
+            groups: self
+                .operations()
+                .map(|o| (o.service.into(), o.operation.into(), o.stats.clone()))
+                .collect(),
+            traces: self.traces.as_ref().map(|t| t.iter().copied().collect()),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpanStats {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = SpanStatsWire::deserialize(d)?;
+        let mut out = SpanStats {
+            window: wire.window,
+            traces: wire.traces.map(|t| t.into_iter().collect()),
+            ..Default::default()
+        };
+        for (service, operation, g) in wire.groups {
+            let key = (out.names.id(&service), out.names.id(&operation));
+            match out.index.get(&key) {
+                Some(&i) => out.stats[i].1.merge(&g),
+                None => {
+                    out.index.insert(key, out.stats.len());
+                    out.stats.push((key, g));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 }
 

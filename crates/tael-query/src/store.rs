@@ -18,8 +18,11 @@
 //! work on other threads (the local store runs blocking reads on the
 //! blocking pool, never on the async threads).
 
+pub mod fanout;
+pub mod routing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testsuite;
+pub mod wire;
 
 use crate::live::{LiveEvent, LiveLogFilter, LiveSpanFilter};
 use crate::llm_usage::{LlmGrouping, LlmStats};
@@ -28,6 +31,7 @@ use crate::metrics::MetricQuery;
 use crate::promql::names::StoredMetric;
 use crate::promql::series::Loaded;
 use crate::spanstats::{SpanStats, StatsQuery};
+use crate::sql::table_scan::TableScan;
 use crate::sql::{SqlQuery, SqlResult, TableInfo};
 use crate::summary::{LogSummary, MetricStats};
 use crate::textsearch::TextMatch;
@@ -86,11 +90,27 @@ pub struct SeriesQuery {
     pub timeout: std::time::Duration,
 }
 
+/// The rows of a [`Store::scan`]: their schema and batches.
+pub type ScannedRows = (arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>);
+
 /// A store's counters (`/api/v1/stats`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoreStats {
     /// This node's engine, when it has one.
     pub storage: Option<EngineStats>,
+    /// A query node's shards, each with its counters or why it did not
+    /// answer (absent on a node with an engine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardState>,
+}
+
+/// One shard as a query node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardState {
+    pub shard: String,
+    pub storage: Option<EngineStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A slot for one PromQL evaluation, held while it runs (`None`: the
@@ -187,6 +207,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs a read-only SQL query.
     fn sql(&self, q: SqlQuery) -> BoxFuture<'_, Result<SqlResult, QueryError>>;
+
+    /// The stored rows one scan of another node's SQL plan needs
+    /// (`crate::sql::table_scan`): its schema and batches.
+    fn scan(&self, q: TableScan) -> BoxFuture<'_, Result<ScannedRows, QueryError>>;
 
     /// The SQL tables, their columns and what each means.
     fn sql_schema(&self) -> BoxFuture<'_, Result<Vec<TableInfo>, QueryError>>;

@@ -63,11 +63,12 @@ struct Child {
 }
 
 /// The node and edge statistics of a window's service graph.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ServiceGraph {
     /// Per service: its spans (count, errors) and how many are roots.
     pub nodes: BTreeMap<String, (GroupStats, u64)>,
     /// Per (caller, callee) service pair: the callee spans.
+    #[serde(with = "crate::store::wire::pairs")]
     pub edges: BTreeMap<(String, String), GroupStats>,
     /// Child spans whose parent is not in the window.
     pub unresolved_parents: u64,

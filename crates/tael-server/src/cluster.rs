@@ -32,7 +32,7 @@ use tael_core::ErrorCode;
 pub const CLUSTER_ROUTE: &str = "/internal/cluster";
 
 /// Equal bytes, in time that depends only on the lengths.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_token(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
@@ -48,7 +48,7 @@ pub fn authorized<'a>(st: &'a AppState, headers: &HeaderMap) -> Result<&'a Repli
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(g) if same(g.trim().as_bytes(), token.as_bytes()) => Ok(leadership),
+        Some(g) if same_token(g.trim().as_bytes(), token.as_bytes()) => Ok(leadership),
         Some(_) => Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "wrong cluster token",
@@ -141,12 +141,12 @@ pub fn routes() -> Router<AppState> {
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::same_token;
 
     #[test]
     fn tokens_compare_whole() {
-        assert!(same(b"0123456789abcdef", b"0123456789abcdef"));
-        assert!(!same(b"0123456789abcdef", b"0123456789abcdeF"));
-        assert!(!same(b"0123", b"01234"));
+        assert!(same_token(b"0123456789abcdef", b"0123456789abcdef"));
+        assert!(!same_token(b"0123456789abcdef", b"0123456789abcdeF"));
+        assert!(!same_token(b"0123", b"01234"));
     }
 }

@@ -43,14 +43,23 @@ pub enum NodeRole {
     /// Stores data in its own engine and answers from it (a single node,
     /// or one shard of several).
     Shard,
+    /// No engine: answers every read route over the shards of
+    /// `TAEL_SHARDS`, merging their answers; takes no writes.
+    Query,
+    /// No engine: splits every write by owner and forwards each share to
+    /// its shard's leader (`tael_query::store::routing`); answers reads
+    /// over the same shards as a query node does.
+    Ingest,
 }
 
 impl NodeRole {
     pub fn parse(v: &str) -> Result<NodeRole, String> {
         match v.trim().to_ascii_lowercase().as_str() {
             "shard" => Ok(NodeRole::Shard),
+            "query" => Ok(NodeRole::Query),
+            "ingest" => Ok(NodeRole::Ingest),
             other => Err(format!(
-                "unknown role {other:?}: expected shard (the only role this version has)"
+                "unknown role {other:?}: expected shard, query or ingest"
             )),
         }
     }
@@ -58,8 +67,35 @@ impl NodeRole {
     pub fn name(self) -> &'static str {
         match self {
             NodeRole::Shard => "shard",
+            NodeRole::Query => "query",
+            NodeRole::Ingest => "ingest",
         }
     }
+}
+
+/// The shards a query or ingest node works over.
+#[derive(Debug, Clone)]
+pub struct TierConfig {
+    /// Each shard's replica REST URLs, in shard order (the routing hash
+    /// numbers shards in this order).
+    pub shards: Vec<Vec<String>>,
+    /// Time one shard's answer may take.
+    pub shard_timeout: Duration,
+}
+
+/// Parses `TAEL_SHARDS`: shards separated by `,`, each the REST URLs of
+/// its replicas separated by `|`.
+pub fn parse_shards(v: &str) -> Result<Vec<Vec<String>>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|shard| {
+            shard
+                .split('|')
+                .map(|u| parse_url(u.trim()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect()
 }
 
 /// Where the node listens.
@@ -111,6 +147,8 @@ pub struct ServerConfig {
     pub store: LocalStoreConfig,
     /// Replication of the shard (off unless etcd endpoints are given).
     pub cluster: ClusterConfig,
+    /// The shards of a query or ingest node.
+    pub tier: TierConfig,
     /// Print the startup banner.
     pub banner: bool,
 }
@@ -144,6 +182,10 @@ impl Default for ServerConfig {
             engine: EngineConfig::new(base.join("data"), base.join("wal")),
             store: LocalStoreConfig::default(),
             cluster: ClusterConfig::default(),
+            tier: TierConfig {
+                shards: Vec::new(),
+                shard_timeout: Duration::from_secs(30),
+            },
             banner: true,
         };
         c.divide_memory(|_| false);
@@ -273,8 +315,14 @@ macro_rules! setting {
 /// Every setting, in the order a source's values are applied (so an
 /// alias comes before the setting it stands for).
 pub const SETTINGS: &[Setting] = &[
-    setting!("role", "TAEL_NODE_ROLE", "What this node does: shard (stores and answers) [default: shard]",
+    setting!("role", "TAEL_NODE_ROLE", "What this node does: shard (stores and answers), query (answers over TAEL_SHARDS) or ingest (routes writes to TAEL_SHARDS) [default: shard]",
         |c, v| c.role = NodeRole::parse(v)?),
+    setting!("query_shards", "TAEL_QUERY_SHARDS", "tael 0.5's name of TAEL_SHARDS",
+        |c, v| c.tier.shards = parse_shards(v)?),
+    setting!("shards", "TAEL_SHARDS", "A query or ingest node's shards in order: comma-separated, each its replicas' REST URLs joined by | (http://a1:7701|http://a2:7701,http://b1:7701) [default: none]",
+        |c, v| c.tier.shards = parse_shards(v)?),
+    setting!("shard_timeout", "TAEL_SHARD_TIMEOUT", "Time a query or ingest node waits for one shard's answer; past it the answer is partial [default: 30s]",
+        |c, v| c.tier.shard_timeout = parse_dur(v)?),
     setting!("rest_api_addr", "TAEL_REST_API_ADDR", "REST API listen address [default: 127.0.0.1:7701]",
         |c, v| c.listen.rest_api_addr = parse_addr(v)?),
     setting!("otlp_grpc_addr", "TAEL_OTLP_GRPC_ADDR", "OTLP gRPC listen address [default: 127.0.0.1:4317]",
@@ -515,6 +563,36 @@ impl ServerConfig {
         }
     }
 
+    /// The rules of the query and ingest roles.
+    fn tier_problems(&self, no_store: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        let role = self.role.name();
+        match self.role {
+            NodeRole::Shard => {
+                if !self.tier.shards.is_empty() {
+                    out.push("TAEL_SHARDS is for query and ingest nodes: set TAEL_NODE_ROLE=query or ingest, or leave it out".into());
+                }
+            }
+            NodeRole::Query | NodeRole::Ingest => {
+                if self.tier.shards.is_empty() {
+                    out.push(format!("a {role} node needs its shards: set TAEL_SHARDS (comma-separated shards, replicas joined by |)"));
+                }
+                if !no_store {
+                    out.push(format!(
+                        "a {role} node has no engine: TAEL_OBJECT_STORE applies to shards"
+                    ));
+                }
+                if self.cluster.enabled() {
+                    out.push(format!("a {role} node finds its shards in TAEL_SHARDS; TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS and TAEL_WAL_LEADER apply to shards"));
+                }
+                if self.tier.shard_timeout.is_zero() {
+                    out.push("TAEL_SHARD_TIMEOUT must be positive".into());
+                }
+            }
+        }
+        out
+    }
+
     fn problems(&self) -> Vec<String> {
         let (e, s, i) = (&self.engine, &self.store, &self.ingest);
         let mut out = self.cluster.problems();
@@ -529,6 +607,7 @@ impl ServerConfig {
             out.push("TAEL_OBJECT_STORE works on a single node for now, not with TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS or TAEL_WAL_LEADER (replicas would write one manifest)".into());
         }
         out.extend(e.memory.problem());
+        out.extend(self.tier_problems(no_store));
         let mut check = |ok: bool, msg: &str| {
             if !ok {
                 out.push(msg.to_string());

@@ -14,9 +14,11 @@ pub mod error;
 pub mod grpc;
 mod http_listener;
 pub mod ingest;
+pub mod internal;
 pub mod jaeger;
 pub mod live;
 pub mod otlp_http;
+pub mod partial;
 pub mod prometheus;
 pub mod remote_write;
 pub mod rest;
@@ -24,6 +26,7 @@ pub mod rest;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod tier;
 
 pub use config::{ConfigError, NodeRole, ServerConfig};
 
@@ -200,6 +203,18 @@ impl Node {
                     maintenance,
                 })
             }
+            NodeRole::Query | NodeRole::Ingest => {
+                let (store, ingest) = tier::build(config)?;
+                Ok(Node {
+                    role: config.role,
+                    store,
+                    ingest,
+                    engine: None,
+                    cluster: None,
+                    maintenance_stop: Arc::new(AtomicBool::new(false)),
+                    maintenance: Vec::new(),
+                })
+            }
         }
     }
 
@@ -310,8 +325,10 @@ pub async fn serve(
             .merge(otlp_http::routes())
             .merge(live::routes())
             .merge(cluster::routes())
+            .merge(internal::routes())
             .with_state(state.clone())
             .nest_service("/mcp", mcp)
+            .layer(axum::middleware::from_fn(partial::mark_partial))
             .layer(axum::middleware::from_fn(error::limit_header_bytes))
             .layer(axum::middleware::map_response(error::json_errors)),
         listeners.rest,

@@ -117,6 +117,23 @@ async fn handle(state: AppState, kind: Signal, headers: HeaderMap, body: Body) -
     }
 }
 
+/// A request body of at most `limit` bytes (413 beyond).
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_big = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_big {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request body exceeds the limit of {limit} bytes"),
+            )
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {e}"))
+        }
+    })
+}
+
 async fn export(
     state: &AppState,
     kind: Signal,
@@ -124,24 +141,7 @@ async fn export(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<ExportOutcome, ApiError> {
-    let raw = axum::body::to_bytes(body, state.max_request_bytes)
-        .await
-        .map_err(|e| {
-            let too_big = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            if too_big {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!(
-                        "request body exceeds the limit of {} bytes",
-                        state.max_request_bytes
-                    ),
-                )
-            } else {
-                ApiError::bad_request(format!("could not read the request body: {e}"))
-            }
-        })?;
+    let raw = read_body(body, state.max_request_bytes).await?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

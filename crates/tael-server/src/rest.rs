@@ -145,8 +145,9 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: 200 `ready` (followed by what waits for the object
-/// store, when something does); 503 while starting (`not ready`) or while
-/// storage refuses writes (a JSON error saying why, e.g. a full disk).
+/// store, when something does); 503 while starting (`not ready`), while
+/// storage refuses writes (a JSON error saying why, e.g. a full disk), or
+/// on a query or ingest node while no shard answers.
 async fn readyz(State(st): State<AppState>) -> Response {
     if !st.ready.load(std::sync::atomic::Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
@@ -155,6 +156,17 @@ async fn readyz(State(st): State<AppState>) -> Response {
         Ok(StoreStats {
             storage: Some(s), ..
         }) => (s.failure, s.object_store),
+        // A query or ingest node is ready while a shard answers.
+        Ok(StoreStats {
+            storage: None,
+            shards,
+        }) if !shards.is_empty() && shards.iter().all(|s| s.error.is_some()) => {
+            let why: Vec<String> = shards
+                .iter()
+                .map(|s| format!("shard {}: {}", s.shard, s.error.as_deref().unwrap_or("")))
+                .collect();
+            (Some(format!("no shard answers ({})", why.join("; "))), None)
+        }
         _ => (None, None),
     };
     match failure {
@@ -186,7 +198,10 @@ async fn stats(State(st): State<AppState>) -> Json<StoreStats> {
     // Counters never fail the route: a store that cannot tell says null.
     let stats = st.store.stats().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "store stats unavailable");
-        StoreStats { storage: None }
+        StoreStats {
+            storage: None,
+            shards: Vec::new(),
+        }
     });
     Json(stats)
 }

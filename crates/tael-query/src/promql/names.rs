@@ -36,7 +36,9 @@ pub enum Family {
 }
 
 /// A stored metric as the catalog knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct StoredMetric {
     pub name: String,
     pub unit: String,

@@ -24,11 +24,12 @@ pub mod cancel;
 pub mod docs;
 pub mod pool;
 mod rows;
+pub mod table_scan;
 mod udf;
 
 use crate::QueryError;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -54,6 +55,11 @@ impl From<DataFusionError> for QueryError {
             DataFusionError::ResourcesExhausted(m) => {
                 QueryError::TooExpensive(format!("query exceeded the memory limit: {m}"))
             }
+            // A store's own error inside a plan (a query node's shards).
+            DataFusionError::External(inner) => match inner.downcast_ref::<QueryError>() {
+                Some(q) => q.with_message(q.to_string()),
+                None => QueryError::InvalidArgument(e.to_string()),
+            },
             _ => QueryError::InvalidArgument(e.to_string()),
         }
     }
@@ -188,7 +194,60 @@ pub struct TableInfo {
 pub struct SqlSession {
     pub ctx: SessionContext,
     limits: SqlLimits,
-    _snapshot: Snapshot,
+    /// The engine snapshot the tables read (none over shards).
+    _snapshot: Option<Snapshot>,
+}
+
+/// The columns of the `comments` table.
+pub fn comments_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("trace_id", DataType::Utf8, false),
+        Field::new("span_id", DataType::Utf8, true),
+        Field::new("author", DataType::Utf8, false),
+        Field::new("body", DataType::Utf8, false),
+        Field::new("created_at", DataType::Utf8, false),
+    ]))
+}
+
+/// A session with nothing registered but tael's functions, its operators
+/// drawing from `memory`.
+fn context(memory: Arc<dyn MemoryPool>) -> Result<SessionContext, QueryError> {
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_information_schema(true);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(memory)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    for f in udf::functions() {
+        ctx.register_udf(f);
+    }
+    Ok(ctx)
+}
+
+/// Registers a signal's table: its stored rows plus the convenience
+/// columns.
+fn register_signal(
+    ctx: &SessionContext,
+    signal: Signal,
+    table: DataFrame,
+) -> Result<(), QueryError> {
+    ctx.register_table(signal.name(), with_derived(signal, table)?.into_view())?;
+    Ok(())
+}
+
+/// Registers the comments table (and its tael 0.5 name).
+fn register_comments(
+    ctx: &SessionContext,
+    comments: Arc<dyn datafusion::catalog::TableProvider>,
+) -> Result<(), QueryError> {
+    ctx.register_table("comments", comments.clone())?;
+    ctx.register_table("trace_comments", comments)?;
+    Ok(())
 }
 
 fn comments_batch(engine: &Engine) -> Result<RecordBatch, QueryError> {
@@ -196,16 +255,8 @@ fn comments_batch(engine: &Engine) -> Result<RecordBatch, QueryError> {
     let text = |f: &dyn Fn(&tael_core::model::TraceComment) -> Option<&str>| -> ArrayRef {
         Arc::new(comments.iter().map(f).collect::<StringArray>())
     };
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("trace_id", DataType::Utf8, false),
-        Field::new("span_id", DataType::Utf8, true),
-        Field::new("author", DataType::Utf8, false),
-        Field::new("body", DataType::Utf8, false),
-        Field::new("created_at", DataType::Utf8, false),
-    ]));
     RecordBatch::try_new(
-        schema,
+        comments_schema(),
         vec![
             text(&|c| Some(&c.id)),
             text(&|c| Some(&c.trace_id)),
@@ -260,26 +311,13 @@ impl SqlSession {
         memory: Arc<dyn MemoryPool>,
     ) -> Result<SqlSession, QueryError> {
         let snap = engine.snapshot();
-        let config = SessionConfig::new()
-            .with_target_partitions(2)
-            .with_information_schema(true);
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(memory)
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-            )
-            .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for f in udf::functions() {
-            ctx.register_udf(f);
-        }
+        let ctx = context(memory)?;
         // Parts are read through the engine's object store, by location.
         let objects = engine.objects();
         for (url, store) in objects.sql_stores() {
             ctx.register_object_store(&url, store);
         }
         for signal in Signal::ALL {
-            let name = signal.name();
             let schema = schema_of(signal);
             let chunks: Vec<RecordBatch> = snap
                 .chunks_of(signal)
@@ -300,18 +338,70 @@ impl SqlSession {
                     .with_schema(schema.clone());
                 table = table.union(ctx.read_table(Arc::new(ListingTable::try_new(config)?))?)?;
             }
-            ctx.register_table(name, with_derived(signal, table)?.into_view())?;
+            register_signal(&ctx, signal, table)?;
         }
         let comments = comments_batch(engine)?;
         let comments = Arc::new(MemTable::try_new(comments.schema(), vec![vec![comments]])?);
-        ctx.register_table("comments", comments.clone())?;
-        // The tael 0.5 name of the same table.
-        ctx.register_table("trace_comments", comments)?;
+        register_comments(&ctx, comments)?;
         Ok(SqlSession {
             ctx,
             limits,
-            _snapshot: snap,
+            _snapshot: Some(snap),
         })
+    }
+
+    /// A session whose tables are `tables`: one provider of the stored
+    /// columns per name of [`table_scan::SCANNABLE`] (a query node's
+    /// tables over its shards); the convenience columns are added the
+    /// same way as over a local engine.
+    pub fn over(
+        tables: impl Fn(&str) -> Arc<dyn datafusion::catalog::TableProvider>,
+        limits: SqlLimits,
+        memory: Arc<dyn MemoryPool>,
+    ) -> Result<SqlSession, QueryError> {
+        let ctx = context(memory)?;
+        for signal in Signal::ALL {
+            let table = ctx.read_table(tables(signal.name()))?;
+            register_signal(&ctx, signal, table)?;
+        }
+        register_comments(&ctx, tables("comments"))?;
+        Ok(SqlSession {
+            ctx,
+            limits,
+            _snapshot: None,
+        })
+    }
+
+    /// The rows of one scan ([`table_scan`]) on `pool`, within the
+    /// session's time limit; more than `max_bytes` of them is an error.
+    pub async fn scan(
+        self: &Arc<Self>,
+        pool: &pool::SqlPool,
+        scan: &table_scan::TableScan,
+        max_bytes: usize,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        let sql = scan.to_sql()?;
+        let (this, table) = (self.clone(), scan.table.clone());
+        pool.run(self.limits.timeout, |cancel| async move {
+            let (_, plan) = this.plan(&sql, &cancel).await?;
+            let schema = plan.schema();
+            let mut stream =
+                datafusion::physical_plan::execute_stream(plan, this.ctx.task_ctx())?;
+            let (mut out, mut bytes) = (Vec::new(), 0usize);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                bytes += batch.get_array_memory_size();
+                if bytes > max_bytes {
+                    return Err(QueryError::TooExpensive(format!(
+                        "the rows of {table} this query needs exceed {max_bytes} bytes on one shard; \
+                         filter more narrowly (a time range, a service)"
+                    )));
+                }
+                out.push(batch);
+            }
+            Ok((schema, out))
+        })
+        .await
     }
 
     /// Refuses anything but a single query (see the module docs).
@@ -359,24 +449,7 @@ impl SqlSession {
         cap: usize,
         cancel: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<SqlResult, QueryError> {
-        let state = self.ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let statement = state.sql_to_statement(sql, &dialect)?;
-        Self::check_read_only(&statement)?;
-        let plan = state.statement_to_plan(statement).await?;
-        datafusion::execution::context::SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)?;
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        let columns = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| ColumnInfo::of(f, None))
-            .collect();
-        let plan = cancel::cancellable(df.create_physical_plan().await?, &cancel)?;
+        let (columns, plan) = self.plan(sql, &cancel).await?;
         let mut stream = datafusion::physical_plan::execute_stream(plan, self.ctx.task_ctx())?;
         let mut out = Vec::new();
         let mut truncated = false;
@@ -395,6 +468,40 @@ impl SqlSession {
             rows: out,
             truncated,
         })
+    }
+
+    /// The physical plan of one read-only statement (checked), cancellable
+    /// through `cancel`, and its result columns.
+    async fn plan(
+        &self,
+        sql: &str,
+        cancel: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<
+        (
+            Vec<ColumnInfo>,
+            Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        ),
+        QueryError,
+    > {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect)?;
+        Self::check_read_only(&statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let columns = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| ColumnInfo::of(f, None))
+            .collect();
+        let plan = cancel::cancellable(df.create_physical_plan().await?, cancel)?;
+        Ok((columns, plan))
     }
 
     /// Every table with its columns, types and descriptions.

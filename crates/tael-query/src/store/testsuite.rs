@@ -872,9 +872,19 @@ async fn check_promql_and_sql(store: &dyn Store) {
     let stats = store.stats().await.unwrap();
     // The fixture's rows: in the memtable, or flushed into parts (a part
     // per signal at least).
-    let storage = stats.storage.expect("storage counters");
-    assert!(
-        storage.memtable_rows == 12 || storage.parts >= 3,
-        "{storage:?}"
-    );
+    // A node's own engine, or a query node's shards (each answered).
+    let storages: Vec<_> = stats
+        .storage
+        .into_iter()
+        .chain(
+            stats
+                .shards
+                .into_iter()
+                .map(|s| s.storage.expect("every shard answered")),
+        )
+        .collect();
+    assert!(!storages.is_empty(), "storage counters");
+    let rows: u64 = storages.iter().map(|s| s.memtable_rows as u64).sum();
+    let parts: u64 = storages.iter().map(|s| s.parts as u64).sum();
+    assert!(rows == 12 || parts >= 3, "{storages:?}");
 }
