@@ -44,8 +44,11 @@ fn shard_name(i: usize) -> String {
     i.to_string()
 }
 
+/// What a node reads from and writes to.
+pub type Seams = (Arc<dyn Store>, Arc<dyn Ingest>);
+
 /// The store and ingest of a query or ingest node.
-pub fn build(config: &ServerConfig) -> Result<(Arc<dyn Store>, Arc<dyn Ingest>), ServerError> {
+pub fn build(config: &ServerConfig) -> Result<Seams, ServerError> {
     let tier = &config.tier;
     let token = config.cluster.token.as_deref();
     let setup = |e: tael_client::ClientError| ServerError::Serve(e.to_string());

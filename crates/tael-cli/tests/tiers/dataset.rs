@@ -48,7 +48,7 @@ fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
 /// seventh trace), each span starting at its own nanosecond.
 fn trace(n: u32, t0: u64) -> ExportTraceServiceRequest {
     let start = t0 + n as u64 * 5_000 * MS + n as u64;
-    let error = n % 9 == 0;
+    let error = n.is_multiple_of(9);
     let span = |k: u32, parent: Option<u32>, name: &str, from: u64, dur_ms: u64| Span {
         trace_id: trace_id(TAG, n),
         span_id: span_id(TAG, n * 4 + k),
@@ -76,7 +76,7 @@ fn trace(n: u32, t0: u64) -> ExportTraceServiceRequest {
         20 + (n as u64 % 13) * 3,
     );
     let mut last_service = "payments";
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         last.name = "chat gpt-4o".into();
         last.attributes.extend([
             kv("gen_ai.operation.name", V::StringValue("chat".into())),

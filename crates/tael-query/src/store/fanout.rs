@@ -34,11 +34,12 @@ use crate::window::TimeWindow;
 use crate::QueryError;
 use datafusion::execution::memory_pool::MemoryPool;
 use futures::future::{join_all, BoxFuture};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use futures::FutureExt;
+use merge::{merged_live, newest, union_series};
 use serde::Serialize;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -241,15 +242,6 @@ impl FanoutStore {
 /// searches the same window.
 fn fixed(since: Option<Since>) -> Option<Since> {
     since.map(|s| Since::At(s.at(tael_core::time::now_ns())))
-}
-
-/// The newest `limit` of several newest-first lists (ties keep shard
-/// order).
-fn newest<T>(lists: Vec<Vec<T>>, limit: usize, time: impl Fn(&T) -> i64) -> Vec<T> {
-    let mut all: Vec<T> = lists.into_iter().flatten().collect();
-    all.sort_by_key(|x| std::cmp::Reverse(time(x)));
-    all.truncate(limit);
-    all
 }
 
 impl Store for FanoutStore {
@@ -510,8 +502,10 @@ impl Store for FanoutStore {
 
     fn scan(&self, q: TableScan) -> BoxFuture<'_, Result<ScannedRows, QueryError>> {
         async move {
-            let mut all = self.each(|s| s.scan(q.clone())).await?;
-            let (schema, mut batches) = all.remove(0);
+            let mut all = self.each(|s| s.scan(q.clone())).await?.into_iter();
+            let (schema, mut batches) = all
+                .next()
+                .ok_or_else(|| QueryError::Unavailable("no shard answered".into()))?;
             for (_, more) in all {
                 batches.extend(more);
             }
@@ -586,75 +580,7 @@ impl Store for FanoutStore {
     }
 }
 
-/// Each selector's series over all shards: a series (by labels) held by
-/// several shards gets the samples of all, in time order, one per
-/// timestamp.
-fn union_series(answers: Vec<Vec<Loaded>>, selectors: usize) -> Vec<Loaded> {
-    let mut out = Vec::with_capacity(selectors);
-    for i in 0..selectors {
-        let mut by_labels = BTreeMap::new();
-        for answer in &answers {
-            let Some(loaded) = answer.get(i) else {
-                continue;
-            };
-            for (j, s) in loaded.series.iter().enumerate() {
-                let unnamed = loaded.unnamed.get(j).cloned().flatten();
-                let e = by_labels
-                    .entry(s.labels.clone())
-                    .or_insert_with(|| (Vec::new(), unnamed));
-                e.0.extend_from_slice(&s.points);
-            }
-        }
-        let mut loaded = Loaded::default();
-        for (labels, (mut points, unnamed)) in by_labels {
-            points.sort_by_key(|p| p.0);
-            points.dedup_by_key(|p| p.0);
-            loaded
-                .series
-                .push(crate::promql::value::SeriesRange { labels, points });
-            loaded.unnamed.push(unnamed);
-        }
-        out.push(loaded);
-    }
-    out
-}
-
-/// The shards' live streams as one: the query node numbers the items
-/// itself (ids grow; they start from this process's clock like a feed's).
-/// Each shard's own stream resumes after its own ids when it reconnects;
-/// a client resuming the merged stream (`last_id`) gets a `gap` that is
-/// not exact, because merged ids do not name a position in every shard.
-fn merged_live<T: Send + 'static>(
-    streams: Vec<BoxStream<'static, LiveEvent<T>>>,
-    last_id: Option<u64>,
-) -> BoxStream<'static, LiveEvent<T>> {
-    let base = u64::try_from(tael_core::time::now_ns() / 1_000).unwrap_or(1);
-    let after = last_id.map_or(base, |l| l.max(base));
-    let mut next = after;
-    let head = futures::stream::iter(
-        std::iter::once(LiveEvent::Start { after }).chain(
-            last_id
-                .map(|_| LiveEvent::Gap {
-                    missed: 0,
-                    exact: false,
-                })
-                .into_iter(),
-        ),
-    );
-    let body = futures::stream::select_all(streams).filter_map(move |ev| {
-        let out = match ev {
-            LiveEvent::Start { .. } => None,
-            LiveEvent::Item { item, .. } => {
-                next += 1;
-                Some(LiveEvent::Item { id: next, item })
-            }
-            other => Some(other),
-        };
-        futures::future::ready(out)
-    });
-    head.chain(body).boxed()
-}
-
+mod merge;
 mod sql;
 #[cfg(test)]
 mod tests;
