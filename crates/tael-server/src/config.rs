@@ -699,7 +699,7 @@ mod tests {
             ("TAEL_REST_API_ADDR", "nope"),
             ("TAEL_SQL_TIMEOUT", "soon"),
             ("TAEL_MEMTABLE_BYTES", "1KiB"),
-            ("TAEL_NODE_ROLE", "query"),
+            ("TAEL_NODE_ROLE", "router"),
         ])
         .unwrap_err();
         let text = err.to_string();
@@ -707,11 +707,58 @@ mod tests {
             "TAEL_REST_API_ADDR=\"nope\"",
             "TAEL_SQL_TIMEOUT=\"soon\"",
             "TAEL_MEMTABLE_BYTES must be at least 1MiB",
-            "TAEL_NODE_ROLE=\"query\": unknown role",
+            "TAEL_NODE_ROLE=\"router\": unknown role",
         ] {
             assert!(text.contains(want), "{want} missing from {text}");
         }
         assert_eq!(err.0.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn the_tiers_need_their_shards_and_only_they_take_them() {
+        let c = cfg(&[
+            ("TAEL_NODE_ROLE", "query"),
+            ("TAEL_SHARDS", "http://a:7701|http://b:7701, http://c:7701"),
+        ])
+        .unwrap();
+        assert_eq!(c.role, NodeRole::Query);
+        assert_eq!(
+            c.tier.shards,
+            vec![
+                vec!["http://a:7701".to_string(), "http://b:7701".to_string()],
+                vec!["http://c:7701".to_string()]
+            ]
+        );
+        let old = cfg(&[
+            ("TAEL_NODE_ROLE", "ingest"),
+            ("TAEL_QUERY_SHARDS", "http://a:7701"),
+        ])
+        .unwrap();
+        assert_eq!(old.tier.shards.len(), 1);
+        let refused = |vars: &[(&str, &str)], want: &str| {
+            let text = cfg(vars).unwrap_err().to_string();
+            assert!(text.contains(want), "{want} missing from {text}");
+        };
+        refused(
+            &[("TAEL_NODE_ROLE", "query")],
+            "a query node needs its shards",
+        );
+        refused(
+            &[("TAEL_SHARDS", "http://a:7701")],
+            "TAEL_SHARDS is for query and ingest nodes",
+        );
+        refused(
+            &[("TAEL_NODE_ROLE", "ingest"), ("TAEL_SHARDS", "a:7701")],
+            "TAEL_SHARDS=\"a:7701\"",
+        );
+        refused(
+            &[
+                ("TAEL_NODE_ROLE", "query"),
+                ("TAEL_SHARDS", "http://a:7701"),
+                ("TAEL_OBJECT_STORE", "file:///tmp/x"),
+            ],
+            "a query node has no engine",
+        );
     }
 
     #[test]

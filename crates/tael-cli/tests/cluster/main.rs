@@ -10,6 +10,7 @@ mod etcd;
 #[allow(dead_code)]
 mod fixtures;
 mod leadership;
+mod replicas;
 mod shipping;
 #[path = "../e2e/support.rs"]
 #[allow(dead_code)]

@@ -6,7 +6,7 @@
 
 use crate::etcd::Etcd;
 use crate::fixtures::*;
-use crate::leadership::{leader_of, replica, role, spans, status, LEASE, TOKEN};
+use crate::replicas::{leader_of, replica, role, spans, status, LEASE, TOKEN};
 use crate::support::*;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
