@@ -11,10 +11,12 @@
 
 pub mod remote;
 pub mod remote_ingest;
+pub mod replicas;
 pub mod sse;
 
 pub use remote::RemoteStore;
 pub use remote_ingest::RemoteIngest;
+pub use replicas::Replicas;
 pub use sse::{EventStream, SseEvent, SseParser};
 
 use serde::de::DeserializeOwned;

@@ -7,7 +7,7 @@
 //! any replica of the shard is up. Live streams reconnect on their own,
 //! resuming after the last id they read.
 
-use crate::{check, Client, ClientError};
+use crate::{check, Client, ClientError, Replicas};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
@@ -61,7 +61,7 @@ fn unreadable(base: &str, e: impl std::fmt::Display) -> QueryError {
 
 /// One shard on other nodes (see the module doc).
 pub struct RemoteStore {
-    replicas: Vec<Client>,
+    replicas: Replicas,
     /// The replica to try first: the one that answered last.
     preferred: AtomicUsize,
     /// Longest silence of a live stream before it reconnects.
@@ -69,37 +69,18 @@ pub struct RemoteStore {
 }
 
 impl RemoteStore {
-    /// A store of the shard whose replicas answer at `replicas` (at least
-    /// one), each call bounded by `timeout`, sending `token` as the
-    /// cluster's bearer token when given.
-    pub fn new(
-        replicas: &[String],
-        timeout: Duration,
-        token: Option<&str>,
-    ) -> Result<RemoteStore, ClientError> {
-        if replicas.is_empty() {
-            return Err(ClientError::InvalidUrl("no replica URL".into()));
-        }
-        let replicas = replicas
-            .iter()
-            .map(|url| {
-                let c = Client::with_timeout(url, timeout)?;
-                Ok(match token {
-                    Some(t) => c.with_bearer(t),
-                    None => c,
-                })
-            })
-            .collect::<Result<Vec<_>, ClientError>>()?;
-        Ok(RemoteStore {
+    /// A store of the shard whose replicas are `replicas`.
+    pub fn new(replicas: Replicas) -> RemoteStore {
+        RemoteStore {
             replicas,
             preferred: AtomicUsize::new(0),
             live_idle: Duration::from_secs(45),
-        })
+        }
     }
 
-    /// The replicas' base URLs.
-    pub fn urls(&self) -> Vec<&str> {
-        self.replicas.iter().map(|c| c.base()).collect()
+    /// The shard's replicas.
+    pub fn replicas(&self) -> &Replicas {
+        &self.replicas
     }
 
     /// Runs `f` on the preferred replica, then on the others while the
@@ -108,11 +89,17 @@ impl RemoteStore {
     where
         F: Fn(&Client) -> BoxFuture<'_, Result<T, QueryError>>,
     {
-        let first = self.preferred.load(Ordering::Relaxed) % self.replicas.len();
+        let replicas = self.replicas.list();
+        if replicas.is_empty() {
+            return Err(QueryError::Unavailable(
+                "no replica of this shard is known yet".into(),
+            ));
+        }
+        let first = self.preferred.load(Ordering::Relaxed) % replicas.len();
         let mut last = None;
-        for k in 0..self.replicas.len() {
-            let i = (first + k) % self.replicas.len();
-            match f(&self.replicas[i]).await {
+        for k in 0..replicas.len() {
+            let i = (first + k) % replicas.len();
+            match f(&replicas[i]).await {
                 Ok(v) => {
                     self.preferred.store(i, Ordering::Relaxed);
                     return Ok(v);
@@ -177,7 +164,11 @@ impl RemoteStore {
             async move {
                 loop {
                     let Some(stream) = st.stream.as_mut() else {
-                        let c = &replicas[st.replica % replicas.len()];
+                        let list = replicas.list();
+                        let Some(c) = list.get(st.replica % list.len().max(1)) else {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        };
                         let last = st.last.map(|l| l.to_string());
                         match c.live(route, &params, last.as_deref(), idle).await {
                             Ok(s) => st.stream = Some(s),

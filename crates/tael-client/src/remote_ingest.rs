@@ -7,7 +7,7 @@
 //! replica is retried (the next replica, with backoff) until
 //! [`RETRY_FOR`] has passed, which covers a leader election.
 
-use crate::{check, Client, ClientError};
+use crate::{check, Client, ClientError, Replicas};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -26,11 +26,10 @@ const LEADER_HEADER: &str = "x-tael-leader";
 
 /// One shard's writes on other nodes (see the module doc).
 pub struct RemoteIngest {
-    replicas: Vec<Client>,
-    /// Where writes go first: the leader as last learned.
-    leader: Mutex<Client>,
-    timeout: Duration,
-    token: Option<String>,
+    replicas: Replicas,
+    /// Where writes go first: the leader as last learned (else the first
+    /// replica).
+    leader: Mutex<Option<Client>>,
 }
 
 /// A failed attempt: retry (maybe at the leader it names) or give up.
@@ -63,49 +62,12 @@ fn attempt_error(e: ClientError, leader: Option<String>) -> Attempt {
 }
 
 impl RemoteIngest {
-    /// Writes to the shard whose replicas answer at `replicas` (at least
-    /// one), each request bounded by `timeout`, with the cluster's bearer
-    /// `token` when given.
-    pub fn new(
-        replicas: &[String],
-        timeout: Duration,
-        token: Option<&str>,
-    ) -> Result<RemoteIngest, ClientError> {
-        let client = |url: &str| -> Result<Client, ClientError> {
-            let c = Client::with_timeout(url, timeout)?;
-            Ok(match token {
-                Some(t) => c.with_bearer(t),
-                None => c,
-            })
-        };
-        let replicas = replicas
-            .iter()
-            .map(|u| client(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let first = replicas
-            .first()
-            .cloned()
-            .ok_or_else(|| ClientError::InvalidUrl("no replica URL".into()))?;
-        Ok(RemoteIngest {
+    /// Writes to the shard whose replicas are `replicas`.
+    pub fn new(replicas: Replicas) -> RemoteIngest {
+        RemoteIngest {
             replicas,
-            leader: Mutex::new(first),
-            timeout,
-            token: token.map(str::to_string),
-        })
-    }
-
-    /// The client of `url` (a replica's, or a new one for a leader not
-    /// configured here).
-    fn client_of(&self, url: &str) -> Option<Client> {
-        let url = url.trim_end_matches('/');
-        if let Some(c) = self.replicas.iter().find(|c| c.base() == url) {
-            return Some(c.clone());
+            leader: Mutex::new(None),
         }
-        let c = Client::with_timeout(url, self.timeout).ok()?;
-        Some(match &self.token {
-            Some(t) => c.with_bearer(t),
-            None => c,
-        })
     }
 
     /// Posts `body` to `path` at the leader, following and retrying (see
@@ -120,7 +82,17 @@ impl RemoteIngest {
         let mut next = 0usize;
         let mut delay = Duration::from_millis(50);
         loop {
-            let c = self.leader.lock().clone();
+            let list = self.replicas.list();
+            let current = self.leader.lock().clone().or_else(|| list.first().cloned());
+            let Some(c) = current else {
+                if started.elapsed() >= RETRY_FOR {
+                    return Err(StorageError::Unavailable(
+                        "no replica of the shard is known".into(),
+                    ));
+                }
+                tokio::time::sleep(delay).await;
+                continue;
+            };
             let sent = c
                 .post_bytes(path, &[("content-type", content_type)], body.clone())
                 .await;
@@ -143,16 +115,23 @@ impl RemoteIngest {
                     c.base()
                 )));
             }
-            let to = match leader.as_deref().and_then(|l| self.client_of(l)) {
-                Some(l) if l.base() != c.base() => l,
+            let named = leader.as_deref().and_then(|l| {
+                let l = l.trim_end_matches('/');
+                list.iter()
+                    .find(|r| r.base() == l)
+                    .cloned()
+                    .or_else(|| self.replicas.client_of(l).ok())
+            });
+            let to = match named {
+                Some(l) if l.base() != c.base() => Some(l),
                 _ => {
                     // Try the next replica, after a pause once round.
-                    next = (next + 1) % self.replicas.len();
+                    next = (next + 1) % list.len().max(1);
                     if next == 0 {
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(1));
                     }
-                    self.replicas[next].clone()
+                    list.get(next).cloned()
                 }
             };
             *self.leader.lock() = to;

@@ -141,7 +141,7 @@ impl ClusterConfig {
     /// The etcd prefix of this replica's shard:
     /// `/tael/<cluster>/shards/<id>/` (see `membership.rs` for the keys).
     pub fn shard_prefix(&self) -> String {
-        format!("/tael/{}/shards/{}/", self.cluster, self.shard_id)
+        shard_prefix_of(&self.cluster, self.shard_id)
     }
 
     /// Lease seconds as etcd takes them (whole seconds, rounded up).
@@ -171,6 +171,11 @@ pub fn parse_urls(v: &str) -> Result<Vec<String>, String> {
         .filter(|u| !u.is_empty())
         .map(parse_url)
         .collect()
+}
+
+/// The etcd prefix of shard `shard` of cluster `cluster`.
+pub fn shard_prefix_of(cluster: &str, shard: u32) -> String {
+    format!("/tael/{cluster}/shards/{shard}/")
 }
 
 /// An `http://` or `https://` URL without a trailing slash.

@@ -154,6 +154,32 @@ async fn members(etcd: &Etcd, prefix: &str) -> Result<Vec<Member>, ClusterError>
         .collect())
 }
 
+/// The REST URLs of shard `shard`'s replicas as its members' keys say,
+/// its leader first (for the query and ingest tiers, which follow the
+/// membership of every shard).
+pub async fn shard_replicas(
+    etcd: &Etcd,
+    cluster: &str,
+    shard: u32,
+) -> Result<Vec<String>, ClusterError> {
+    let prefix = crate::config::shard_prefix_of(cluster, shard);
+    let mut urls: Vec<String> = members(etcd, &format!("{prefix}members/"))
+        .await?
+        .into_iter()
+        .map(|m| m.url)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let leader = etcd
+        .get(&format!("{prefix}leader"))
+        .await?
+        .and_then(|kv| serde_json::from_slice::<crate::leadership::LeaderInfo>(&kv.value).ok());
+    if let Some(l) = leader.filter(|l| !l.url.is_empty()) {
+        urls.retain(|u| *u != l.url);
+        urls.insert(0, l.url);
+    }
+    Ok(urls)
+}
+
 impl Leadership {
     /// The other replicas of the shard: the members in etcd, or the
     /// configured standbys in static mode (named by their URLs).

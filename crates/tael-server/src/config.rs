@@ -79,6 +79,9 @@ pub struct TierConfig {
     /// Each shard's replica REST URLs, in shard order (the routing hash
     /// numbers shards in this order).
     pub shards: Vec<Vec<String>>,
+    /// With etcd instead of `shards`: shards `0..count` of the cluster,
+    /// their replicas followed in etcd.
+    pub shard_count: Option<u32>,
     /// Time one shard's answer may take.
     pub shard_timeout: Duration,
 }
@@ -184,6 +187,7 @@ impl Default for ServerConfig {
             cluster: ClusterConfig::default(),
             tier: TierConfig {
                 shards: Vec::new(),
+                shard_count: None,
                 shard_timeout: Duration::from_secs(30),
             },
             banner: true,
@@ -321,6 +325,8 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.tier.shards = parse_shards(v)?),
     setting!("shards", "TAEL_SHARDS", "A query or ingest node's shards in order: comma-separated, each its replicas' REST URLs joined by | (http://a1:7701|http://a2:7701,http://b1:7701) [default: none]",
         |c, v| c.tier.shards = parse_shards(v)?),
+    setting!("shard_count", "TAEL_SHARD_COUNT", "A query or ingest node with TAEL_ETCD_ENDPOINTS instead of TAEL_SHARDS: the cluster's shards are 0 to this count - 1, their replicas (leader first) followed in etcd [default: none]",
+        |c, v| c.tier.shard_count = Some(u32::try_from(parse_positive(v)?).map_err(|_| "too many shards".to_string())?)),
     setting!("shard_timeout", "TAEL_SHARD_TIMEOUT", "Time a query or ingest node waits for one shard's answer; past it the answer is partial [default: 30s]",
         |c, v| c.tier.shard_timeout = parse_dur(v)?),
     setting!("rest_api_addr", "TAEL_REST_API_ADDR", "REST API listen address [default: 127.0.0.1:7701]",
@@ -569,21 +575,26 @@ impl ServerConfig {
         let role = self.role.name();
         match self.role {
             NodeRole::Shard => {
-                if !self.tier.shards.is_empty() {
-                    out.push("TAEL_SHARDS is for query and ingest nodes: set TAEL_NODE_ROLE=query or ingest, or leave it out".into());
+                if !self.tier.shards.is_empty() || self.tier.shard_count.is_some() {
+                    out.push("TAEL_SHARDS and TAEL_SHARD_COUNT are for query and ingest nodes: set TAEL_NODE_ROLE=query or ingest, or leave them out".into());
                 }
             }
             NodeRole::Query | NodeRole::Ingest => {
-                if self.tier.shards.is_empty() {
-                    out.push(format!("a {role} node needs its shards: set TAEL_SHARDS (comma-separated shards, replicas joined by |)"));
+                let etcd = !self.cluster.etcd_endpoints.is_empty();
+                match (self.tier.shards.is_empty(), self.tier.shard_count, etcd) {
+                    (false, None, false) | (true, Some(_), true) => {}
+                    (false, Some(_), _) => out.push(format!("a {role} node takes its shards from TAEL_SHARDS or from etcd (TAEL_SHARD_COUNT), not both")),
+                    (true, Some(_), false) => out.push(format!("TAEL_SHARD_COUNT makes a {role} node follow its shards in etcd: set TAEL_ETCD_ENDPOINTS too")),
+                    (false, None, true) => out.push(format!("a {role} node with TAEL_ETCD_ENDPOINTS follows its shards there: set TAEL_SHARD_COUNT instead of TAEL_SHARDS")),
+                    (true, None, _) => out.push(format!("a {role} node needs its shards: set TAEL_SHARDS (comma-separated shards, replicas joined by |), or TAEL_ETCD_ENDPOINTS and TAEL_SHARD_COUNT")),
                 }
                 if !no_store {
                     out.push(format!(
                         "a {role} node has no engine: TAEL_OBJECT_STORE applies to shards"
                     ));
                 }
-                if self.cluster.enabled() {
-                    out.push(format!("a {role} node finds its shards in TAEL_SHARDS; TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS and TAEL_WAL_LEADER apply to shards"));
+                if !self.cluster.wal_standbys.is_empty() || self.cluster.wal_leader.is_some() {
+                    out.push(format!("a {role} node has no WAL: TAEL_WAL_STANDBYS and TAEL_WAL_LEADER apply to shards"));
                 }
                 if self.tier.shard_timeout.is_zero() {
                     out.push("TAEL_SHARD_TIMEOUT must be positive".into());
@@ -745,8 +756,28 @@ mod tests {
         );
         refused(
             &[("TAEL_SHARDS", "http://a:7701")],
-            "TAEL_SHARDS is for query and ingest nodes",
+            "TAEL_SHARDS and TAEL_SHARD_COUNT are for query and ingest nodes",
         );
+        refused(
+            &[("TAEL_NODE_ROLE", "query"), ("TAEL_SHARD_COUNT", "2")],
+            "set TAEL_ETCD_ENDPOINTS too",
+        );
+        refused(
+            &[
+                ("TAEL_NODE_ROLE", "ingest"),
+                ("TAEL_SHARD_COUNT", "2"),
+                ("TAEL_SHARDS", "http://a:7701"),
+            ],
+            "not both",
+        );
+        let followed = cfg(&[
+            ("TAEL_NODE_ROLE", "ingest"),
+            ("TAEL_SHARD_COUNT", "2"),
+            ("TAEL_ETCD_ENDPOINTS", "http://127.0.0.1:2379"),
+            ("TAEL_CLUSTER_TOKEN", "0123456789abcdef0123"),
+        ])
+        .unwrap();
+        assert_eq!(followed.tier.shard_count, Some(2));
         refused(
             &[("TAEL_NODE_ROLE", "ingest"), ("TAEL_SHARDS", "a:7701")],
             "TAEL_SHARDS=\"a:7701\"",

@@ -145,6 +145,8 @@ pub struct Node {
     pub cluster: Option<tael_cluster::Replica>,
     maintenance_stop: Arc<AtomicBool>,
     maintenance: Vec<std::thread::JoinHandle<()>>,
+    /// A query or ingest node's task following its shards in etcd.
+    directory: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -201,18 +203,20 @@ impl Node {
                     cluster,
                     maintenance_stop,
                     maintenance,
+                    directory: None,
                 })
             }
             NodeRole::Query | NodeRole::Ingest => {
-                let (store, ingest) = tier::build(config)?;
+                let tier = tier::build(config)?;
                 Ok(Node {
                     role: config.role,
-                    store,
-                    ingest,
+                    store: tier.store,
+                    ingest: tier.ingest,
                     engine: None,
                     cluster: None,
                     maintenance_stop: Arc::new(AtomicBool::new(false)),
                     maintenance: Vec::new(),
+                    directory: tier.directory,
                 })
             }
         }
@@ -221,6 +225,9 @@ impl Node {
     /// Stops maintenance, flushes the memtable and gives back the WAL's
     /// spare segments, so the next start has nothing to replay.
     async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(d) = self.directory.take() {
+            d.abort();
+        }
         if let Some(c) = &self.cluster {
             c.stop().await;
         }

@@ -3,7 +3,9 @@
 //! first, so its writes there are refused with `x-tael-leader` and follow
 //! it; when the leader is killed, writes through the ingest node go on at
 //! the new leader (retried while the shard elects it), and the query node
-//! reads everything acked from whichever replica answers.
+//! reads everything acked from whichever replica answers. A second query
+//! node finds shard 0's replicas in etcd (`TAEL_SHARD_COUNT`) instead of a
+//! list, and follows the change of leader.
 
 use crate::etcd::Etcd;
 use crate::fixtures::{now_ns, simple_traces};
@@ -40,6 +42,16 @@ fn the_ingest_tier_follows_the_leader_of_a_replicated_shard() {
     };
     let ingest = tier("ingest", "ingest");
     let query = tier("query", "query");
+    // A query node that follows shard 0's replicas in etcd instead.
+    let follower = Server::start(
+        &dir.path().join("follower"),
+        &[
+            ("TAEL_NODE_ROLE", "query"),
+            ("TAEL_ETCD_ENDPOINTS", etcd.url.as_str()),
+            ("TAEL_SHARD_COUNT", "1"),
+            ("TAEL_CLUSTER_TOKEN", TOKEN),
+        ],
+    );
 
     let now = now_ns() - 1_000_000_000;
     let first = simple_traces("orders", 0x51, 0, 60, now);
@@ -54,6 +66,11 @@ fn the_ingest_tier_follows_the_leader_of_a_replicated_shard() {
     );
     assert_eq!(orders(&single), 60 - on_shard0);
     assert_eq!(orders(&query), 60);
+    assert!(
+        eventually(Duration::from_secs(10), || orders(&follower) == on_shard0),
+        "the follower reads shard 0 from its members in etcd: {}",
+        orders(&follower)
+    );
 
     // The leader dies: the standby takes over, and writes through the
     // ingest node go on (retried while the shard has no leader).
@@ -70,6 +87,15 @@ fn the_ingest_tier_follows_the_leader_of_a_replicated_shard() {
         v.get("partial").is_none(),
         "a replica answered for shard 0: {v}"
     );
+    let now_on_shard0 = orders(&standby);
+    assert!(now_on_shard0 > on_shard0, "{now_on_shard0}");
+    assert!(
+        eventually(Duration::from_secs(10), || orders(&follower)
+            == now_on_shard0),
+        "the follower reads the new leader: {}",
+        orders(&follower)
+    );
+    follower.stop();
     query.stop();
     ingest.stop();
 }
