@@ -337,6 +337,12 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
     let spans = materialize(&snap, Signal::Spans, &parts, &locs, &|b, i| {
         Ok(SpanCols::new(b)?.row(i)?)
     })?;
+    Ok(in_trace_order(spans))
+}
+
+/// The spans of one trace in start order (then by span id), each span once
+/// however many times it was stored or found.
+pub fn in_trace_order(spans: impl IntoIterator<Item = Span>) -> Vec<Span> {
     let mut seen = HashSet::new();
     let mut out: Vec<Span> = spans
         .into_iter()
@@ -347,5 +353,5 @@ pub fn get_trace(engine: &Engine, trace_id: &str) -> Result<Vec<Span>, QueryErro
             .cmp(&b.start_ns)
             .then_with(|| a.span_id.cmp(&b.span_id))
     });
-    Ok(out)
+    out
 }

@@ -54,15 +54,24 @@ fn check_token(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// A JSON body of a caller with the token (`what` names it in errors).
+async fn json_body<T: serde::de::DeserializeOwned>(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+) -> Result<T, ApiError> {
+    check_token(st, headers)?;
+    let body = read_body(body, MAX_CALL_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
+}
+
 async fn store_call(
     State(st): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    check_token(&st, &headers)?;
-    let body = read_body(body, MAX_CALL_BYTES).await?;
-    let call: StoreCall = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid store call: {e}")))?;
+    let call: StoreCall = json_body(&st, &headers, body, "store call").await?;
     let (content_type, bytes) = answer_call(st.store.as_ref(), call).await?;
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -96,10 +105,7 @@ async fn comment_call(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    check_token(&st, &headers)?;
-    let body = read_body(body, MAX_CALL_BYTES).await?;
-    let comment: TraceComment = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid comment: {e}")))?;
+    let comment: TraceComment = json_body(&st, &headers, body, "comment").await?;
     Ok(Json(st.ingest.add_comment(comment).await?).into_response())
 }
 

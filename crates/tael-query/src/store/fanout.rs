@@ -273,18 +273,7 @@ impl Store for FanoutStore {
     fn get_trace(&self, q: TraceLookup) -> BoxFuture<'_, Result<Vec<Span>, QueryError>> {
         async move {
             let lists = self.each(|s| s.get_trace(q.clone())).await?;
-            let mut seen = HashSet::new();
-            let mut out: Vec<Span> = lists
-                .into_iter()
-                .flatten()
-                .filter(|s| seen.insert(s.span_id.clone()))
-                .collect();
-            out.sort_by(|a, b| {
-                a.start_ns
-                    .cmp(&b.start_ns)
-                    .then_with(|| a.span_id.cmp(&b.span_id))
-            });
-            Ok(out)
+            Ok(crate::traces::in_trace_order(lists.into_iter().flatten()))
         }
         .boxed()
     }

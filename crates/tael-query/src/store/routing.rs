@@ -33,8 +33,10 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use std::sync::Arc;
 use tael_core::model::TraceComment;
@@ -111,96 +113,128 @@ fn invalid(signal: Signal, e: prost::DecodeError) -> StorageError {
     StorageError::InvalidArgument(format!("invalid OTLP {} export: {e}", signal.name()))
 }
 
+/// A level of an OTLP export (a resource's scopes, a scope's items): a
+/// copy of it can hold any subset of its children.
+trait Nested: Clone {
+    type Child: Clone;
+    fn children(&self) -> &[Self::Child];
+    fn with_children(&self, children: Vec<Self::Child>) -> Self;
+}
+
+macro_rules! nested {
+    ($parent:ty, $field:ident, $child:ty) => {
+        impl Nested for $parent {
+            type Child = $child;
+            fn children(&self) -> &[$child] {
+                &self.$field
+            }
+            fn with_children(&self, children: Vec<$child>) -> Self {
+                let mut copy = Self {
+                    $field: Vec::new(),
+                    ..self.clone()
+                };
+                copy.$field = children;
+                copy
+            }
+        }
+    };
+}
+
+nested!(ResourceSpans, scope_spans, ScopeSpans);
+nested!(ScopeSpans, spans, Span);
+nested!(ResourceLogs, scope_logs, ScopeLogs);
+nested!(ScopeLogs, log_records, LogRecord);
+nested!(ResourceMetrics, scope_metrics, ScopeMetrics);
+nested!(ScopeMetrics, metrics, Metric);
+
+/// Per shard, a copy of `parent` with the pieces of its children that
+/// shard owns (`None` when it owns none); `pieces` says which shard owns
+/// what of one child.
+fn split_children<N: Nested>(
+    parent: &N,
+    shards: usize,
+    pieces: impl Fn(&N::Child) -> Vec<(usize, N::Child)>,
+) -> Vec<Option<N>> {
+    let mut per: Vec<Vec<N::Child>> = vec![Vec::new(); shards];
+    for child in parent.children() {
+        for (i, piece) in pieces(child) {
+            per[i].push(piece);
+        }
+    }
+    per.into_iter()
+        .map(|c| (!c.is_empty()).then(|| parent.with_children(c)))
+        .collect()
+}
+
+/// The shards' copies as (shard, copy) pieces.
+fn owned<T>(per: Vec<Option<T>>) -> Vec<(usize, T)> {
+    per.into_iter()
+        .enumerate()
+        .filter_map(|(i, x)| x.map(|x| (i, x)))
+        .collect()
+}
+
+/// Each shard's resources of an export, encoded as `wrap` makes them an
+/// export (`None`: nothing for that shard).
+fn encode_per_shard<R, M: Message>(
+    per: Vec<Vec<R>>,
+    wrap: impl Fn(Vec<R>) -> M,
+) -> Vec<Option<Vec<u8>>> {
+    per.into_iter()
+        .map(|r| (!r.is_empty()).then(|| wrap(r).encode_to_vec()))
+        .collect()
+}
+
+/// The resources of an export split by `split`, gathered per shard.
+fn per_shard<R>(
+    resources: Vec<R>,
+    shards: usize,
+    split: impl Fn(&R) -> Vec<Option<R>>,
+) -> Vec<Vec<R>> {
+    let mut out: Vec<Vec<R>> = (0..shards).map(|_| Vec::new()).collect();
+    for r in &resources {
+        for (i, part) in owned(split(r)) {
+            out[i].push(part);
+        }
+    }
+    out
+}
+
 /// Splits a trace export into one export per shard (`None`: nothing for
 /// that shard).
 pub fn split_traces(req: ExportTraceServiceRequest, shards: usize) -> Vec<Option<Vec<u8>>> {
-    let mut out: Vec<ExportTraceServiceRequest> = vec![Default::default(); shards];
-    for rs in req.resource_spans {
-        let mut per: Vec<Option<_>> = vec![None; shards];
-        for ss in &rs.scope_spans {
-            let mut scoped: Vec<Option<_>> = vec![None; shards];
-            for span in &ss.spans {
-                let i = trace_shard(&span.trace_id, shards);
-                scoped[i]
-                    .get_or_insert_with(|| {
-                        let mut s = ss.clone();
-                        s.spans.clear();
-                        s
-                    })
-                    .spans
-                    .push(span.clone());
-            }
-            for (i, s) in scoped.into_iter().enumerate() {
-                if let Some(s) = s {
-                    per[i]
-                        .get_or_insert_with(|| {
-                            let mut r = rs.clone();
-                            r.scope_spans.clear();
-                            r
-                        })
-                        .scope_spans
-                        .push(s);
-                }
-            }
-        }
-        for (i, r) in per.into_iter().enumerate() {
-            if let Some(r) = r {
-                out[i].resource_spans.push(r);
-            }
-        }
-    }
-    out.into_iter()
-        .map(|r| (!r.resource_spans.is_empty()).then(|| r.encode_to_vec()))
-        .collect()
+    let per = per_shard(req.resource_spans, shards, |rs| {
+        split_children(rs, shards, |ss| {
+            owned(split_children(ss, shards, |span| {
+                vec![(trace_shard(&span.trace_id, shards), span.clone())]
+            }))
+        })
+    });
+    encode_per_shard(per, |resource_spans| ExportTraceServiceRequest {
+        resource_spans,
+    })
 }
 
 /// Splits a log export by owner (trace id, else service).
 pub fn split_logs(req: ExportLogsServiceRequest, shards: usize) -> Vec<Option<Vec<u8>>> {
-    let mut out: Vec<ExportLogsServiceRequest> = vec![Default::default(); shards];
-    for rl in req.resource_logs {
+    let per = per_shard(req.resource_logs, shards, |rl| {
         let service = jump(
             fnv1a64(&[service_name(rl.resource.as_ref()).as_bytes()]),
             shards,
         );
-        let mut per: Vec<Option<_>> = vec![None; shards];
-        for sl in &rl.scope_logs {
-            let mut scoped: Vec<Option<_>> = vec![None; shards];
-            for log in &sl.log_records {
+        split_children(rl, shards, |sl| {
+            owned(split_children(sl, shards, |log| {
                 let i = match has_trace(&log.trace_id) {
                     true => trace_shard(&log.trace_id, shards),
                     false => service,
                 };
-                scoped[i]
-                    .get_or_insert_with(|| {
-                        let mut s = sl.clone();
-                        s.log_records.clear();
-                        s
-                    })
-                    .log_records
-                    .push(log.clone());
-            }
-            for (i, s) in scoped.into_iter().enumerate() {
-                if let Some(s) = s {
-                    per[i]
-                        .get_or_insert_with(|| {
-                            let mut r = rl.clone();
-                            r.scope_logs.clear();
-                            r
-                        })
-                        .scope_logs
-                        .push(s);
-                }
-            }
-        }
-        for (i, r) in per.into_iter().enumerate() {
-            if let Some(r) = r {
-                out[i].resource_logs.push(r);
-            }
-        }
-    }
-    out.into_iter()
-        .map(|r| (!r.resource_logs.is_empty()).then(|| r.encode_to_vec()))
-        .collect()
+                vec![(i, log.clone())]
+            }))
+        })
+    });
+    encode_per_shard(per, |resource_logs| ExportLogsServiceRequest {
+        resource_logs,
+    })
 }
 
 /// A metric's points split by series: one copy of the metric per shard
@@ -243,46 +277,17 @@ fn split_metric(m: &Metric, service: &str, shards: usize) -> Vec<Option<Metric>>
 
 /// Splits a metric export by series.
 pub fn split_metrics(req: ExportMetricsServiceRequest, shards: usize) -> Vec<Option<Vec<u8>>> {
-    let mut out: Vec<ExportMetricsServiceRequest> = vec![Default::default(); shards];
-    for rm in req.resource_metrics {
+    let per = per_shard(req.resource_metrics, shards, |rm| {
         let service = service_name(rm.resource.as_ref()).to_string();
-        let mut per: Vec<Option<ResourceMetrics>> = vec![None; shards];
-        for sm in &rm.scope_metrics {
-            let mut scoped: Vec<Option<ScopeMetrics>> = vec![None; shards];
-            for m in &sm.metrics {
-                for (i, part) in split_metric(m, &service, shards).into_iter().enumerate() {
-                    if let Some(part) = part {
-                        scoped[i]
-                            .get_or_insert_with(|| ScopeMetrics {
-                                metrics: Vec::new(),
-                                ..sm.clone()
-                            })
-                            .metrics
-                            .push(part);
-                    }
-                }
-            }
-            for (i, s) in scoped.into_iter().enumerate() {
-                if let Some(s) = s {
-                    per[i]
-                        .get_or_insert_with(|| ResourceMetrics {
-                            scope_metrics: Vec::new(),
-                            ..rm.clone()
-                        })
-                        .scope_metrics
-                        .push(s);
-                }
-            }
-        }
-        for (i, r) in per.into_iter().enumerate() {
-            if let Some(r) = r {
-                out[i].resource_metrics.push(r);
-            }
-        }
-    }
-    out.into_iter()
-        .map(|r| (!r.resource_metrics.is_empty()).then(|| r.encode_to_vec()))
-        .collect()
+        split_children(rm, shards, |sm| {
+            owned(split_children(sm, shards, |m| {
+                owned(split_metric(m, &service, shards))
+            }))
+        })
+    });
+    encode_per_shard(per, |resource_metrics| ExportMetricsServiceRequest {
+        resource_metrics,
+    })
 }
 
 /// Splits an export of `signal` (its protobuf request) by owner.
