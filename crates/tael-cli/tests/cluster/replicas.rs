@@ -59,3 +59,14 @@ pub fn spans(
 ) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
     simple_traces("orders", tag, first, n, now_ns() - 1_000_000_000)
 }
+
+/// Replicas `a` and `b` of shard 0 (data dirs under `dir`), once one of
+/// them leads: (leader, standby).
+pub fn elected_pair(dir: &Path, etcd: &Etcd) -> (Server, Server) {
+    let a = replica(&dir.join("a"), etcd, "a");
+    let b = replica(&dir.join("b"), etcd, "b");
+    match leader_of(&[&a, &b], Duration::from_secs(15)) {
+        0 => (a, b),
+        _ => (b, a),
+    }
+}

@@ -6,7 +6,7 @@
 
 use crate::etcd::Etcd;
 use crate::fixtures::*;
-use crate::replicas::{leader_of, replica, role, spans, status, LEASE, TOKEN};
+use crate::replicas::{elected_pair, leader_of, replica, role, spans, status, LEASE, TOKEN};
 use crate::support::*;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -469,12 +469,7 @@ fn hex(b: &[u8]) -> String {
 fn a_paused_leader_acks_nothing_after_it_resumes_and_follows_the_new_one() {
     let etcd = Etcd::start();
     let dir = tempfile::tempdir().unwrap();
-    let a = replica(&dir.path().join("a"), &etcd, "a");
-    let b = replica(&dir.path().join("b"), &etcd, "b");
-    let (leader, standby) = match leader_of(&[&a, &b], Duration::from_secs(15)) {
-        0 => (a, b),
-        _ => (b, a),
-    };
+    let (leader, standby) = elected_pair(dir.path(), &etcd);
     assert!(eventually(Duration::from_secs(10), || {
         status(&leader)["standbys"][0]["state"] == "in_sync"
     }));

@@ -9,7 +9,7 @@
 
 use crate::etcd::Etcd;
 use crate::fixtures::{now_ns, simple_traces};
-use crate::replicas::{leader_of, replica, TOKEN};
+use crate::replicas::{elected_pair, TOKEN};
 use crate::support::{eventually, grpc_traces, Server};
 use std::time::Duration;
 
@@ -22,12 +22,7 @@ fn orders(s: &Server) -> usize {
 fn the_ingest_tier_follows_the_leader_of_a_replicated_shard() {
     let etcd = Etcd::start();
     let dir = tempfile::tempdir().unwrap();
-    let a = replica(&dir.path().join("a"), &etcd, "a");
-    let b = replica(&dir.path().join("b"), &etcd, "b");
-    let (leader, standby) = match leader_of(&[&a, &b], Duration::from_secs(15)) {
-        0 => (a, b),
-        _ => (b, a),
-    };
+    let (leader, standby) = elected_pair(dir.path(), &etcd);
     let single = Server::start(&dir.path().join("s1"), &[]);
     let shards = format!("{}|{},{}", standby.rest, leader.rest, single.rest);
     let tier = |name: &str, role: &str| {
