@@ -3,11 +3,14 @@
 //! single node answers (the JSON compared), the ingest node spread the
 //! data over both shards by the published hash, and with a shard down the
 //! answers say they are partial instead of being a silent subset.
+//! Prometheus remote-write through the ingest node and PromQL through the
+//! query node answer as one node does.
 
 use crate::dataset::{trace_hex, DataSet, TRACES};
 use crate::fixtures::now_ns;
-use crate::support::{eventually, grpc_logs, grpc_metrics, grpc_traces, Server};
+use crate::support::{cli_json, eventually, grpc_logs, grpc_metrics, grpc_traces, Server};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Duration;
 
 /// Keys whose values depend on when a request was answered, not on the
@@ -190,15 +193,23 @@ fn memtable_rows(s: &Server) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn the_query_tier_answers_like_one_node_and_says_when_a_shard_is_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let shard = |i: usize| Server::start(&dir.path().join(format!("shard{i}")), &[]);
+/// Two shards, an ingest node and a query node over them, and a single
+/// node beside them.
+struct Tier {
+    s0: Server,
+    s1: Server,
+    ingest: Server,
+    query: Server,
+    single: Server,
+}
+
+fn start_tier(dir: &Path) -> Tier {
+    let shard = |i: usize| Server::start(&dir.join(format!("shard{i}")), &[]);
     let (s0, s1) = (shard(0), shard(1));
     let shards = format!("{},{}", s0.rest, s1.rest);
     let role = |name: &str, role: &str| {
         Server::start(
-            &dir.path().join(name),
+            &dir.join(name),
             &[
                 ("TAEL_NODE_ROLE", role),
                 ("TAEL_SHARDS", shards.as_str()),
@@ -206,9 +217,83 @@ fn the_query_tier_answers_like_one_node_and_says_when_a_shard_is_missing() {
             ],
         )
     };
-    let ingest = role("ingest", "ingest");
-    let query = role("query", "query");
-    let single = Server::start(&dir.path().join("single"), &[]);
+    Tier {
+        ingest: role("ingest", "ingest"),
+        query: role("query", "query"),
+        single: Server::start(&dir.join("single"), &[]),
+        s0,
+        s1,
+    }
+}
+
+/// Prometheus remote-write through the ingest node (split by series) and
+/// PromQL through the query node answer as one node given the same
+/// samples does.
+#[test]
+fn remote_write_through_the_ingest_tier_answers_promql_like_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_tier(dir.path());
+    let end = (now_ns() / 1_000_000_000).to_string();
+    let run = |write: &Server, read: &Server| {
+        let endpoint = format!("{}/api/v1/write", write.rest);
+        cli_json(
+            &[
+                "bench",
+                "series",
+                "--series",
+                "40",
+                "--duration",
+                "10m",
+                "--runs",
+                "1",
+                "--protocol",
+                "remote-write",
+                "--endpoint",
+                &endpoint,
+                "--server",
+                &read.rest,
+                "--end",
+                &end,
+            ],
+            &[],
+        )
+    };
+    let one = run(&t.single, &t.single);
+    let tier = run(&t.ingest, &t.query);
+    assert_eq!(tier["loaded_points"], one["loaded_points"], "{tier}");
+    let (ro, rt) = (
+        one["results"].as_array().unwrap(),
+        tier["results"].as_array().unwrap(),
+    );
+    assert!(!ro.is_empty());
+    for (o, r) in ro.iter().zip(rt) {
+        assert!(o["result_series"].as_u64().unwrap() > 0, "{o}");
+        for k in ["result_series", "result_samples"] {
+            assert_eq!(o[k], r[k], "{}: {o} vs {r}", o["query"]);
+        }
+        assert!(
+            close(o["result_sum"].as_f64(), r["result_sum"].as_f64()),
+            "{}: {o} vs {r}",
+            o["query"]
+        );
+    }
+    let (r0, r1) = (memtable_rows(&t.s0), memtable_rows(&t.s1));
+    assert!(
+        r0 > 0 && r1 > 0,
+        "the series are on both shards: {r0} and {r1}"
+    );
+}
+
+#[test]
+fn the_query_tier_answers_like_one_node_and_says_when_a_shard_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Tier {
+        s0,
+        s1,
+        ingest,
+        query,
+        single,
+    } = start_tier(dir.path());
 
     let data = DataSet::new(now_ns() - 15 * 60 * 1_000_000_000);
     load(&single, &data);
