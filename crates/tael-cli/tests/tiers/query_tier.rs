@@ -105,6 +105,11 @@ fn routes(data: &DataSet) -> Vec<String> {
         "SELECT severity, count(*) AS n FROM logs GROUP BY severity ORDER BY severity",
         "SELECT count(*) AS n, count(DISTINCT trace_id) AS t FROM spans",
         "SELECT name, count(*) AS n, max(value) AS top FROM metrics GROUP BY name ORDER BY name",
+        // Filters pushed to the shards, and a limit with them.
+        "SELECT count(*) AS n FROM spans WHERE service IN ('checkout', 'payments') AND duration_ns BETWEEN 1000000 AND 90000000 AND operation LIKE 'p%' AND parent_span_id IS NOT NULL",
+        "SELECT span_id FROM spans WHERE status = 'error' AND NOT (service = 'frontend') ORDER BY span_id LIMIT 3",
+        "SELECT count(*) AS n FROM (SELECT trace_id FROM spans WHERE kind = 'server' LIMIT 10) t",
+        "SELECT count(*) AS n FROM logs WHERE upper(body) LIKE '%DECLINED%'",
     ];
     let promql = [
         "sum(queue_depth)",

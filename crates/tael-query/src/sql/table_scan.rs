@@ -24,8 +24,8 @@ pub struct TableScan {
     pub table: String,
     /// The columns, in order (stored columns only).
     pub columns: Vec<String>,
-    /// SQL boolean expressions over those columns, all of which a row
-    /// passes (the asking node applies them again).
+    /// SQL boolean expressions over the table's columns (not only those
+    /// returned), all of which a row passes.
     pub filters: Vec<String>,
     pub limit: Option<usize>,
 }

@@ -3,9 +3,12 @@
 //! plans and runs the whole statement (joins, aggregates, sorts, limits
 //! over the union, so answers equal one node's); each scan of the plan asks
 //! every shard for the projected columns of its rows, with the filters
-//! that translate to plain SQL pushed down (`crate::sql::table_scan`). A
-//! pushed filter is applied again above the scan, so a shard that reads
-//! it differently cannot change an answer.
+//! that translate to plain SQL pushed down (`crate::sql::table_scan`).
+//! Only filters made of what every node reads the same way (columns,
+//! plain literals, comparisons, boolean logic, `IN`, `BETWEEN`, `LIKE`,
+//! null tests) are pushed, and the shards apply them exactly (they run the
+//! same engine), so a limit over them is pushed down too; any other filter
+//! runs on the query node over the rows the shards sent.
 
 use super::{gather, Shard};
 use crate::sql::table_scan::TableScan;
@@ -185,7 +188,7 @@ impl TableProvider for ShardTable {
         Ok(filters
             .iter()
             .map(|f| match filter_sql(f) {
-                Some(_) => TableProviderFilterPushDown::Inexact,
+                Some(_) => TableProviderFilterPushDown::Exact,
                 None => TableProviderFilterPushDown::Unsupported,
             })
             .collect())
