@@ -374,6 +374,24 @@ fn the_query_tier_answers_like_one_node_and_says_when_a_shard_is_missing() {
         "{v}"
     );
     assert_eq!(query.get("/readyz").0, 200);
+    // Jaeger's gRPC query service says it in its metadata.
+    let md = crate::support::runtime().block_on(async {
+        use tael_server::jaeger::proto::query_service_client::QueryServiceClient;
+        use tael_server::jaeger::proto::GetServicesRequest;
+        let channel = tonic::transport::Endpoint::from_shared(query.grpc.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut c = QueryServiceClient::new(channel);
+        c.get_services(GetServicesRequest {})
+            .await
+            .unwrap()
+            .metadata()
+            .clone()
+    });
+    assert_eq!(md.get("x-tael-partial").unwrap(), "true");
+    assert_eq!(md.get("x-tael-failed-shards").unwrap(), "1");
     // A write owned by the missing shard is refused (the client keeps it
     // and retries), not dropped.
     let lost = (1000..)

@@ -6,7 +6,9 @@
 //!
 //! Traces are OTLP `TracesData` (opentelemetry-proto's own type): GetTrace
 //! streams one message, FindTraces one message per trace, newest first;
-//! FindTraceSummaries one message with every summary.
+//! FindTraceSummaries one message with every summary. Over a query node, an
+//! answer built without some shards carries `x-tael-partial: true` and
+//! `x-tael-failed-shards` in its response metadata.
 
 use super::proto::query_service_server::QueryService;
 use super::proto::{
@@ -21,6 +23,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use opentelemetry_proto::tonic::trace::v1::TracesData;
 use std::sync::Arc;
 use tael_query::params::MAX_LIMIT;
+use tael_query::store::fanout::{collect_failures, FailedShard};
 use tael_query::window::TimeWindow;
 use tael_query::Store;
 use tonic::{Request, Response, Status};
@@ -252,6 +255,38 @@ fn grpc(e: ApiError) -> Status {
     e.to_grpc()
 }
 
+/// The metadata saying an answer was built without some shards (a query
+/// node's; the gRPC form of the REST answers' `partial` and
+/// `failed_shards`): `x-tael-partial: true` and
+/// `x-tael-failed-shards: <shard>,<shard>`.
+pub const PARTIAL_HEADER: &str = "x-tael-partial";
+pub const FAILED_SHARDS_HEADER: &str = "x-tael-failed-shards";
+
+/// Runs one call, collecting the shards that failed while it ran.
+async fn answered<T>(
+    f: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<(T, Vec<FailedShard>), Status> {
+    let (out, failed) = collect_failures(f).await;
+    Ok((out.map_err(grpc)?, failed))
+}
+
+/// `resp` with the partial-answer metadata when shards failed.
+fn marked<R>(mut resp: Response<R>, failed: &[FailedShard]) -> Response<R> {
+    if failed.is_empty() {
+        return resp;
+    }
+    let names: Vec<&str> = failed.iter().map(|f| f.shard.as_str()).collect();
+    let md = resp.metadata_mut();
+    md.insert(
+        PARTIAL_HEADER,
+        tonic::metadata::MetadataValue::from_static("true"),
+    );
+    if let Ok(v) = names.join(",").parse() {
+        md.insert(FAILED_SHARDS_HEADER, v);
+    }
+    resp
+}
+
 #[tonic::async_trait]
 impl QueryService for QueryApi {
     type GetTraceStream = Chunks<TracesData>;
@@ -262,57 +297,47 @@ impl QueryService for QueryApi {
         &self,
         request: Request<GetTraceRequest>,
     ) -> Result<Response<Self::GetTraceStream>, Status> {
-        let trace = QueryApi::get_trace(self, request.into_inner())
-            .await
-            .map_err(grpc)?;
-        Ok(chunks(vec![trace]))
+        let (trace, failed) = answered(QueryApi::get_trace(self, request.into_inner())).await?;
+        Ok(marked(chunks(vec![trace]), &failed))
     }
 
     async fn find_traces(
         &self,
         request: Request<FindTracesRequest>,
     ) -> Result<Response<Self::FindTracesStream>, Status> {
-        let traces = QueryApi::find_traces(self, request.into_inner())
-            .await
-            .map_err(grpc)?;
-        Ok(chunks(traces))
+        let (traces, failed) = answered(QueryApi::find_traces(self, request.into_inner())).await?;
+        Ok(marked(chunks(traces), &failed))
     }
 
     async fn get_services(
         &self,
         _request: Request<GetServicesRequest>,
     ) -> Result<Response<GetServicesResponse>, Status> {
-        Ok(Response::new(self.services().await.map_err(grpc)?))
+        let (out, failed) = answered(self.services()).await?;
+        Ok(marked(Response::new(out), &failed))
     }
 
     async fn get_operations(
         &self,
         request: Request<GetOperationsRequest>,
     ) -> Result<Response<GetOperationsResponse>, Status> {
-        Ok(Response::new(
-            self.operations(request.into_inner()).await.map_err(grpc)?,
-        ))
+        let (out, failed) = answered(self.operations(request.into_inner())).await?;
+        Ok(marked(Response::new(out), &failed))
     }
 
     async fn get_dependencies(
         &self,
         request: Request<GetDependenciesRequest>,
     ) -> Result<Response<DependenciesResponse>, Status> {
-        Ok(Response::new(
-            self.dependencies(request.into_inner())
-                .await
-                .map_err(grpc)?,
-        ))
+        let (out, failed) = answered(self.dependencies(request.into_inner())).await?;
+        Ok(marked(Response::new(out), &failed))
     }
 
     async fn find_trace_summaries(
         &self,
         request: Request<FindTraceSummariesRequest>,
     ) -> Result<Response<Self::FindTraceSummariesStream>, Status> {
-        let out = self
-            .trace_summaries(request.into_inner())
-            .await
-            .map_err(grpc)?;
-        Ok(chunks(vec![out]))
+        let (out, failed) = answered(self.trace_summaries(request.into_inner())).await?;
+        Ok(marked(chunks(vec![out]), &failed))
     }
 }
