@@ -11,6 +11,7 @@ use tael_client::{Client, ClientError};
 use tael_core::model::TraceComment;
 use tael_core::ErrorCode;
 use tael_query::api::{new_comment_id, NewComment};
+use tael_query::store::fanout::record_failure;
 use tael_query::{Answer, Ingest, QueryError, Store};
 
 /// A failed call, as the tool reports it.
@@ -113,7 +114,25 @@ impl Backend for RemoteBackend {
     where
         R::Response: Send,
     {
-        async move { Ok(self.client.call(&req).await?) }.boxed()
+        async move {
+            let v = self.client.call_json(&req).await?;
+            // A query node's answer built without some shards: the tool
+            // result says so too.
+            for f in v
+                .get("failed_shards")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let text = |k: &str| f.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+                record_failure(text("shard"), text("error"));
+            }
+            serde_json::from_value(v).map_err(|e| BackendError {
+                code: ErrorCode::Internal,
+                message: format!("unexpected answer from {}: {e}", req.path()),
+            })
+        }
+        .boxed()
     }
 
     fn blob(&self, sha256: String) -> BoxFuture<'_, Result<Option<Vec<u8>>, BackendError>> {

@@ -8,7 +8,9 @@
 
 use crate::dataset::{trace_hex, DataSet, TRACES};
 use crate::fixtures::now_ns;
-use crate::support::{cli_json, eventually, grpc_logs, grpc_metrics, grpc_traces, Server};
+use crate::support::{
+    cli_json, eventually, grpc_logs, grpc_metrics, grpc_traces, python_script, Server,
+};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -392,6 +394,19 @@ fn the_query_tier_answers_like_one_node_and_says_when_a_shard_is_missing() {
     });
     assert_eq!(md.get("x-tael-partial").unwrap(), "true");
     assert_eq!(md.get("x-tael-failed-shards").unwrap(), "1");
+    // So do MCP's tool results, from the node's /mcp and from `tael mcp`.
+    for target in [
+        format!("{}/mcp", query.rest),
+        format!("stdio:{}:{}", crate::support::BIN, query.rest),
+    ] {
+        let v = python_script("mcp_tool.py", &[&target, "list_services"]);
+        assert_eq!(v["is_error"], false, "{target}: {v}");
+        assert_eq!(v["result"]["partial"], true, "{target}: {v}");
+        assert_eq!(
+            v["result"]["failed_shards"][0]["shard"], "1",
+            "{target}: {v}"
+        );
+    }
     // A write owned by the missing shard is refused (the client keeps it
     // and retries), not dropped.
     let lost = (1000..)
