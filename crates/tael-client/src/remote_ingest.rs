@@ -125,8 +125,13 @@ impl RemoteIngest {
             let to = match named {
                 Some(l) if l.base() != c.base() => Some(l),
                 _ => {
-                    // Try the next replica, after a pause once round.
-                    next = (next + 1) % list.len().max(1);
+                    // Try the replica after this one, with a pause once
+                    // round the list.
+                    let at = list
+                        .iter()
+                        .position(|r| r.base() == c.base())
+                        .unwrap_or(next);
+                    next = (at + 1) % list.len().max(1);
                     if next == 0 {
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(1));
