@@ -171,7 +171,15 @@ impl RemoteStore {
                         };
                         let last = st.last.map(|l| l.to_string());
                         match c.live(route, &params, last.as_deref(), idle).await {
-                            Ok(s) => st.stream = Some(s),
+                            Ok(s) => {
+                                st.stream = Some(s);
+                                // The shard follows from here once it has
+                                // answered (its cursor is set before that).
+                                if !std::mem::replace(&mut st.started, true) {
+                                    let after = st.last.unwrap_or(0);
+                                    return Some((LiveEvent::Start { after }, st));
+                                }
+                            }
                             Err(e) => {
                                 tracing::debug!(error = %e, "live stream of a shard: reconnecting");
                                 st.replica += 1;
@@ -188,18 +196,13 @@ impl RemoteStore {
                             continue;
                         }
                     };
+                    // The first block names the id the stream follows
+                    // (it has no data, so it is no event of its own).
+                    if st.last.is_none() {
+                        st.last = stream.last_id().and_then(|i| i.parse().ok());
+                    }
                     let id = ev.id.as_deref().and_then(|i| i.parse::<u64>().ok());
                     let out = match ev.event.as_str() {
-                        // The first block: the id the stream follows.
-                        "message" if id.is_some() => {
-                            st.last = st.last.or(id);
-                            match std::mem::replace(&mut st.started, true) {
-                                false => Some(LiveEvent::Start {
-                                    after: id.unwrap_or(0),
-                                }),
-                                true => None,
-                            }
-                        }
                         e if e == event => match (id, serde_json::from_str::<T>(&ev.data)) {
                             (Some(id), Ok(item)) => {
                                 st.last = Some(id);

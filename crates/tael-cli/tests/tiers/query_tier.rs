@@ -291,6 +291,56 @@ fn remote_write_through_the_ingest_tier_answers_promql_like_one_node() {
     );
 }
 
+/// `GET /api/v1/traces/live` on the query node streams the spans stored
+/// on every shard (each shard's stream followed by the query node).
+#[test]
+fn a_live_stream_through_the_query_node_carries_every_shards_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_tier(dir.path());
+    let client = tael_client::Client::new(&t.query.rest).unwrap();
+    let grpc = t.ingest.grpc.clone();
+    let seen = crate::support::runtime().block_on(async move {
+        let mut stream = client
+            .live(
+                tael_query::live::TRACES_LIVE_ROUTE,
+                &tael_query::params::Params::parse(Some("service=live")).unwrap(),
+                None,
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        // The stream's first block (an id, no event) comes once the query
+        // node follows every shard.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while stream.last_id().is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "the stream started");
+            let _ = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
+        }
+        let sender = std::thread::spawn(move || {
+            let req = crate::fixtures::simple_traces("live", 0x61, 0, 40, now_ns());
+            grpc_traces(&grpc, req, false).unwrap()
+        });
+        let mut ids = std::collections::BTreeSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while ids.len() < 40 {
+            let ev = tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .expect("40 spans within 30 s")
+                .unwrap()
+                .expect("the stream stays open");
+            if ev.event == "span" {
+                let span: Value = serde_json::from_str(&ev.data).unwrap();
+                ids.insert(span["span_id"].as_str().unwrap().to_string());
+            }
+        }
+        assert_eq!(sender.join().unwrap(), 0);
+        ids
+    });
+    assert_eq!(seen.len(), 40);
+    let (r0, r1) = (memtable_rows(&t.s0), memtable_rows(&t.s1));
+    assert!(r0 > 0 && r1 > 0, "spans of both shards: {r0} and {r1}");
+}
+
 #[test]
 fn the_query_tier_answers_like_one_node_and_says_when_a_shard_is_missing() {
     let dir = tempfile::tempdir().unwrap();
