@@ -43,12 +43,19 @@ pub fn authorized<'a>(st: &'a AppState, headers: &HeaderMap) -> Result<&'a Repli
             "this node is not a replica of a clustered shard",
         ));
     };
+    check_bearer(headers, token)?;
+    Ok(leadership)
+}
+
+/// Whether the request carries `Authorization: Bearer <token>` (401
+/// otherwise, compared in constant time).
+pub(crate) fn check_bearer(headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(g) if same_token(g.trim().as_bytes(), token.as_bytes()) => Ok(leadership),
+        Some(g) if same_token(g.trim().as_bytes(), token.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "wrong cluster token",

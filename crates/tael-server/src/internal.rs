@@ -14,7 +14,7 @@
 //! - `POST /internal/v1/comments`: one comment (the `TraceComment` JSON),
 //!   stored through the node's `Ingest`; the answer is the comment.
 
-use crate::cluster::same_token;
+use crate::cluster::check_bearer;
 use crate::error::ApiError;
 use crate::ingest::{export, Encoding};
 use crate::otlp_http::read_body;
@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use tael_core::model::TraceComment;
-use tael_core::{ErrorCode, Signal};
+use tael_core::Signal;
 use tael_query::store::wire::{answer_call, StoreCall, STORE_ROUTE};
 
 /// The route of an export (`{signal}`: `spans`, `logs` or `metrics`).
@@ -38,19 +38,9 @@ pub const COMMENT_ROUTE: &str = "/internal/v1/comments";
 const MAX_CALL_BYTES: usize = 1 << 20;
 
 fn check_token(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &st.cluster_token else {
-        return Ok(());
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if same_token(g.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "/internal/* needs Authorization: Bearer <TAEL_CLUSTER_TOKEN>",
-        )),
+    match &st.cluster_token {
+        Some(token) => check_bearer(headers, token),
+        None => Ok(()),
     }
 }
 

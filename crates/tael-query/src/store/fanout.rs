@@ -107,6 +107,21 @@ pub struct Shard {
     pub store: Arc<dyn Store>,
 }
 
+/// A shard's answer, or a timeout error once `timeout` has passed.
+async fn bounded<T>(
+    timeout: Duration,
+    answer: impl Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    tokio::time::timeout(timeout, answer)
+        .await
+        .unwrap_or_else(|_| {
+            Err(QueryError::Timeout(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            )))
+        })
+}
+
 /// Every shard's answer to `call`, in shard order, and the shards that
 /// could not answer with why; an error when the request is wrong (the
 /// first such answer) or no shard answered.
@@ -118,18 +133,11 @@ pub(crate) async fn gather<'a, T, F>(
 where
     F: Fn(&'a dyn Store) -> BoxFuture<'a, Result<T, QueryError>>,
 {
-    let answers = join_all(shards.iter().map(|s| {
-        let fut = call(s.store.as_ref());
-        async move {
-            match tokio::time::timeout(timeout, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(QueryError::Timeout(format!(
-                    "no answer within {} ms",
-                    timeout.as_millis()
-                ))),
-            }
-        }
-    }))
+    let answers = join_all(
+        shards
+            .iter()
+            .map(|s| bounded(timeout, call(s.store.as_ref()))),
+    )
     .await;
     let mut ok = Vec::with_capacity(answers.len());
     let mut failed = Vec::new();
@@ -509,13 +517,11 @@ impl Store for FanoutStore {
 
     fn stats(&self) -> BoxFuture<'_, Result<StoreStats, QueryError>> {
         async move {
-            let timeout = self.timeout;
-            let answers = join_all(self.shards.iter().map(|s| async move {
-                match tokio::time::timeout(timeout, s.store.stats()).await {
-                    Ok(r) => r,
-                    Err(_) => Err(QueryError::Timeout("no answer in time".into())),
-                }
-            }))
+            let answers = join_all(
+                self.shards
+                    .iter()
+                    .map(|s| bounded(self.timeout, s.store.stats())),
+            )
             .await;
             let shards = self
                 .shards
