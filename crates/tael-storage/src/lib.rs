@@ -21,7 +21,8 @@ pub mod text;
 pub mod wal;
 
 pub use engine::{
-    install_snapshot, Engine, EngineConfig, EngineStats, IngestObserver, IngestOutcome, Snapshot,
+    install_from_store, install_snapshot, Engine, EngineConfig, EngineStats, IngestObserver,
+    IngestOutcome, Snapshot,
 };
 pub use error::StorageError;
 pub use manifest::Signal;

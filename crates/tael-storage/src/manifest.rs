@@ -41,9 +41,18 @@ pub struct PartMeta {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Manifest {
     pub version: u32,
+    /// The store's copy of a replicated shard only: the epoch of the
+    /// leader that wrote it, whose objects are under `epoch-<E>/` (see
+    /// `crate::objects::uploads`). Never set locally.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
     pub flushed_seq: u64,
     pub next_part_id: u64,
     pub parts: Vec<PartMeta>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 const LOCATION: &str = "MANIFEST.json";
@@ -56,6 +65,7 @@ impl Manifest {
                 .map_err(|e| StorageError::Corrupt(format!("{LOCATION}: {e}"))),
             None => Ok(Manifest {
                 version: 1,
+                epoch: 0,
                 flushed_seq: 0,
                 next_part_id: 1,
                 parts: Vec::new(),

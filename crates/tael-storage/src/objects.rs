@@ -30,6 +30,15 @@
 //!   [`uploads`]). A location without a local file is downloaded by
 //!   [`Objects::fetch`] before it is read.
 //!
+//! # Replicas
+//!
+//! The replicas of a shard share one prefix (`<prefix>/shards/<id>`,
+//! [`Backend::for_shard`]). Each keeps all its data in its data dir and
+//! reads nothing from the store while it runs; the leader writes its copy
+//! there (see [`uploads`]: per-epoch objects, a manifest written with a
+//! conditional put), and a new or wiped replica is filled from it before
+//! its engine opens ([`copy`]).
+//!
 //! The engine's I/O is synchronous (it runs on the blocking pool and its
 //! own threads), so calls into the store are driven to completion on the
 //! calling thread; a network store's requests run on a small runtime of
@@ -44,10 +53,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod cache;
+pub mod copy;
 pub mod remote;
 pub mod uploads;
 
-pub use uploads::ObjectStoreStats;
+pub use uploads::{ObjectStoreStats, ReplicaUploads};
 
 /// The URL the data dir store is known by (to DataFusion, in each SQL
 /// session of one engine): its locations are relative to the data dir, so
@@ -74,6 +84,8 @@ pub enum Backend {
         network: bool,
         /// The key prefix of this node's objects (see [`remote::key`]).
         prefix: String,
+        /// Whether the node is a replica of a shard (see the module docs).
+        replica: bool,
     },
 }
 
@@ -86,6 +98,32 @@ impl Backend {
             url: "memory://".to_string(),
             network: false,
             prefix: String::new(),
+            replica: false,
+        }
+    }
+
+    /// The backend of a replica of shard `shard`: the store's prefix
+    /// `<prefix>/shards/<shard>`, shared by the shard's replicas and
+    /// written by its leader only. The data dir is unchanged.
+    pub fn for_shard(&self, shard: u32) -> Backend {
+        match self {
+            Backend::DataDir => Backend::DataDir,
+            Backend::Store {
+                store,
+                url,
+                network,
+                prefix,
+                ..
+            } => Backend::Store {
+                store: store.clone(),
+                url: url.clone(),
+                network: *network,
+                prefix: match prefix.is_empty() {
+                    true => format!("shards/{shard}"),
+                    false => format!("{prefix}/shards/{shard}"),
+                },
+                replica: true,
+            },
         }
     }
 }
@@ -105,6 +143,8 @@ struct Remote {
     store: Arc<dyn ObjectStore>,
     url: String,
     prefix: String,
+    /// A replica reads nothing from the store (see the module docs).
+    replica: bool,
     /// Held while a missing copy is downloaded: two readers of one part
     /// download it once (and never race on its temporary file).
     downloading: parking_lot::Mutex<()>,
@@ -147,6 +187,7 @@ impl Objects {
                 url,
                 network,
                 prefix,
+                replica,
             } => {
                 let io = match network {
                     true => Some(remote::IoRuntime::start()?),
@@ -159,11 +200,13 @@ impl Objects {
                     root.clone(),
                     cache.clone(),
                     io.as_ref().map(|r| r.handle()),
+                    *replica,
                 )?;
                 Some(Remote {
                     store: store.clone(),
                     url: url.clone(),
                     prefix: prefix.clone(),
+                    replica: *replica,
                     downloading: parking_lot::Mutex::new(()),
                     cache,
                     uploads,
@@ -196,6 +239,39 @@ impl Objects {
         self.remote.is_none()
     }
 
+    /// The store reads fall back to when a location has no local file
+    /// (none on a replica, whose data dir holds everything).
+    fn reader(&self) -> Option<&Remote> {
+        self.remote.as_ref().filter(|r| !r.replica)
+    }
+
+    /// Whether this is a replica's handle, writing the store while it
+    /// leads (see the module docs).
+    pub fn is_replica(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.replica)
+    }
+
+    /// A replica leads at `epoch`: it writes the store from now on (the
+    /// engine then queues its whole copy, see [`Objects::reconcile`]).
+    pub fn lead(&self, epoch: u64) {
+        if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
+            r.uploads.lead(epoch);
+        }
+    }
+
+    /// A replica does not lead: it writes nothing to the store.
+    pub fn follow(&self) {
+        if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
+            r.uploads.follow();
+        }
+    }
+
+    /// On a leading replica, the first WAL record the store's manifest
+    /// does not cover (kept for replicas filled from the store).
+    pub fn wal_hold(&self) -> Option<u64> {
+        self.remote.as_ref().and_then(|r| r.uploads.wal_hold())
+    }
+
     /// The local file of a location.
     pub fn local_path(&self, location: &str) -> PathBuf {
         self.root.join(location)
@@ -204,7 +280,7 @@ impl Objects {
     /// The URL of a location (for DataFusion's listing tables): its local
     /// copy when there is one, else the object store's.
     pub fn location_url(&self, location: &str) -> String {
-        match &self.remote {
+        match self.reader() {
             Some(r) if !self.local_path(location).exists() => {
                 format!("{REMOTE_URL}{}", remote::key(&r.prefix, location))
             }
@@ -225,7 +301,7 @@ impl Objects {
         T: Send + 'static,
         F: std::future::Future<Output = T> + Send + 'static,
     {
-        let r = self.remote.as_ref()?;
+        let r = self.reader()?;
         if self.local_path(location).exists() {
             return None;
         }
@@ -247,7 +323,7 @@ impl Objects {
                     }
                     return Ok(f);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.remote.is_some() => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.reader().is_some() => {}
                 Err(e) => return Err(StorageError::io(&path, e)),
             }
         }
@@ -278,7 +354,7 @@ impl Objects {
     /// has it; `None` when the location is nowhere.
     pub fn fetch_stored(&self, location: &str) -> Result<Option<PathBuf>, StorageError> {
         let path = self.local_path(location);
-        let Some(r) = &self.remote else {
+        let Some(r) = self.reader() else {
             return Ok(path.exists().then_some(path));
         };
         let cached = || match std::fs::metadata(&path) {
@@ -317,7 +393,7 @@ impl Objects {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StorageError::io(&path, e)),
         }
-        let Some(r) = &self.remote else {
+        let Some(r) = self.reader() else {
             return Ok(None);
         };
         let store = r.store.clone();
@@ -407,7 +483,7 @@ impl Objects {
     /// store, with its size, sorted by location: the data dir's files when
     /// it is the store.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
-        let mut out = match &self.remote {
+        let mut out = match self.reader() {
             Some(r) => r.run(list(r.store.clone(), r.prefix.clone(), prefix.to_string())),
             None => futures::executor::block_on(list(
                 self.local_store.clone(),

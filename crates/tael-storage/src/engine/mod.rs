@@ -16,7 +16,7 @@
 mod blob_gc;
 mod maintenance;
 mod snapshot;
-pub use snapshot::install_snapshot;
+pub use snapshot::{install_from_store, install_snapshot};
 #[cfg(test)]
 mod tests;
 mod text_index;
@@ -432,6 +432,23 @@ impl Engine {
         st.manifest.store(&self.objects)
     }
 
+    /// A replica with an object store leads at `epoch`: it writes its
+    /// whole copy there under that epoch, then its manifest (see
+    /// `crate::objects::uploads`). Nothing on a single node.
+    pub fn lead_objects(&self, epoch: u64) -> Result<(), StorageError> {
+        if !self.objects.is_replica() {
+            return Ok(());
+        }
+        tracing::info!(epoch, "writing this replica's copy to the object store");
+        self.objects.lead(epoch);
+        self.reconcile_objects()
+    }
+
+    /// A replica does not lead: it writes nothing to the object store.
+    pub fn follow_objects(&self) {
+        self.objects.follow();
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
     }
@@ -777,7 +794,8 @@ impl Engine {
         let hold = self
             .wal_hold
             .load(std::sync::atomic::Ordering::Relaxed)
-            .min(self.snapshot_hold());
+            .min(self.snapshot_hold())
+            .min(self.objects.wal_hold().unwrap_or(u64::MAX));
         flushed.min(hold.saturating_sub(1))
     }
 

@@ -118,6 +118,7 @@ impl Backend {
                     url: text.to_string(),
                     network: false,
                     prefix: String::new(),
+                    replica: false,
                 });
             }
             "memory" => return Ok(Backend::in_memory()),
@@ -132,6 +133,7 @@ impl Backend {
             url: text.to_string(),
             network,
             prefix,
+            replica: false,
         })
     }
 }

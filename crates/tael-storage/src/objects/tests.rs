@@ -142,6 +142,7 @@ fn a_prefixed_store_conforms_and_keeps_to_its_prefix() {
         url: "memory://node-a".into(),
         network: false,
         prefix: "shards/node-a".into(),
+        replica: false,
     };
     let o = Objects::open(dir.path(), &backend, None).unwrap();
     objects_test_suite(&o);
@@ -178,4 +179,111 @@ fn readers_of_a_missing_copy_at_once_all_get_it() {
             assert_eq!(r.join().unwrap().unwrap(), 1 << 20, "round {round}");
         }
     }
+}
+
+/// Every key in `store`, sorted.
+fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
+    futures::executor::block_on(list(store.clone(), String::new(), String::new()))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+fn manifest(flushed_seq: u64, part: &str) -> Vec<u8> {
+    format!(
+        r#"{{"version":1,"flushed_seq":{flushed_seq},"next_part_id":2,"parts":[{{"id":1,"signal":"spans","path":"{part}","hour_ns":0,"min_time_ns":0,"max_time_ns":0,"rows":1,"bytes":4}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn replicas_write_the_store_only_while_they_lead_and_a_deposed_one_never_overwrites() {
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let backend = Backend::Store {
+        store: store.clone(),
+        url: "memory://".into(),
+        network: false,
+        prefix: "tael".into(),
+        replica: false,
+    }
+    .for_shard(3);
+    let a = Objects::open(da.path(), &backend, None).unwrap();
+    let b = Objects::open(db.path(), &backend, None).unwrap();
+    let ten = std::time::Duration::from_secs(10);
+    let part = "spans/2026120300/part-000000000001.parquet";
+    let write = |o: &Objects, body: &[u8], flushed: u64| {
+        crate::part::write_file_durably(&o.local_path(part), body).unwrap();
+        o.publish(part).unwrap();
+        o.put("MANIFEST.json", &manifest(flushed, part)).unwrap();
+        assert!(o.settle(ten));
+    };
+    // Neither leads: nothing is written, and a replica reads only its own
+    // files.
+    write(&a, b"aaaa", 1);
+    assert!(keys(&store).is_empty());
+    assert_eq!(b.get("MANIFEST.json").unwrap(), None);
+    // a leads at epoch 5: its objects under epoch-5, the manifest naming it.
+    a.lead(5);
+    write(&a, b"aaaa", 10);
+    assert_eq!(
+        keys(&store),
+        vec![
+            "tael/shards/3/MANIFEST.json".to_string(),
+            format!("tael/shards/3/epoch-5/{part}")
+        ]
+    );
+    assert_eq!(a.wal_hold(), Some(11));
+    let stored = |s: &Arc<dyn ObjectStore>| {
+        futures::executor::block_on(async {
+            let got = s
+                .get(&Location::from("tael/shards/3/MANIFEST.json"))
+                .await
+                .unwrap();
+            got.bytes().await.unwrap()
+        })
+    };
+    assert_eq!(uploads::epoch_of_manifest(&stored(&store)), 5);
+    // b takes over at epoch 7: its own copy replaces a's whole.
+    b.lead(7);
+    write(&b, b"bbbbbb", 12);
+    assert_eq!(
+        keys(&store),
+        vec![
+            "tael/shards/3/MANIFEST.json".to_string(),
+            format!("tael/shards/3/epoch-7/{part}")
+        ]
+    );
+    // a, deposed but not told yet, cannot overwrite the newer manifest, and
+    // stops writing.
+    write(&a, b"aaaa", 13);
+    let m = stored(&store);
+    assert_eq!(uploads::epoch_of_manifest(&m), 7);
+    assert!(std::str::from_utf8(&m)
+        .unwrap()
+        .contains("\"flushed_seq\":12"));
+    let st = a.object_store_stats().unwrap().replica.unwrap();
+    assert!(!st.leading, "{st:?}");
+    assert_eq!(a.wal_hold(), None);
+    // A new replica is filled from the store: b's copy.
+    let copied = copy::download(&backend, dc.path(), |seq| seq == 12)
+        .unwrap()
+        .unwrap();
+    assert_eq!((copied.epoch, copied.flushed_seq), (7, 12));
+    assert_eq!(std::fs::read(dc.path().join(part)).unwrap(), b"bbbbbb");
+    let local: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dc.path().join("MANIFEST.json")).unwrap()).unwrap();
+    assert!(local.get("epoch").is_none(), "{local}");
+    // A copy that is not wanted is not fetched.
+    let dd = tempfile::tempdir().unwrap();
+    assert_eq!(
+        copy::download(&backend, dd.path(), |_| false).unwrap(),
+        None
+    );
+    assert!(!dd.path().join(part).exists());
 }

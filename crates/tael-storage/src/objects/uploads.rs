@@ -23,6 +23,23 @@
 //!
 //! On drop the queue is drained while the store answers; the first
 //! failure ends it (the next start reconciles the rest).
+//!
+//! # Replicas
+//!
+//! The replicas of a shard share one key prefix, and only the leader
+//! writes there ([`Uploads::lead`]); a standby queues nothing
+//! ([`Uploads::follow`]). Each replica flushes on its own schedule, so two
+//! replicas' parts and blob packs differ under the same names: a leader
+//! of epoch E therefore writes its objects under `epoch-<E>/` and names
+//! that epoch in the manifest, the one object at the prefix itself
+//! (`MANIFEST.json`, with `"epoch": E`). The manifest is written with a
+//! conditional put: the store's copy is read, a copy of a newer epoch is
+//! never overwritten (this leader is deposed: it stops writing), and the
+//! put succeeds only if the copy is still the one read (its ETag; a
+//! first manifest only if there is none). Once a leader's first manifest
+//! is in place, the objects of other epochs are deleted. A new leader
+//! uploads its whole copy under its epoch before its manifest replaces
+//! the old leader's, so the store always holds one whole, consistent copy.
 
 use super::cache::Cache;
 use object_store::path::Path as Location;
@@ -68,6 +85,35 @@ pub struct ObjectStoreStats {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_limit: Option<u64>,
     pub evicted: u64,
+    /// A replica's side: the epoch it writes the store at while it leads
+    /// (absent on a standby), and the WAL sequence number the store's
+    /// manifest covers (see [`Uploads::wal_hold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaUploads>,
+}
+
+/// A replica's writes to the store (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaUploads {
+    /// Whether this replica leads and so writes the store.
+    pub leading: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// `flushed_seq` of the last manifest this leader stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_flushed_seq: Option<u64>,
+}
+
+/// The manifest's location (the one object a replicated shard keeps at its
+/// prefix, outside any epoch).
+const MANIFEST: &str = "MANIFEST.json";
+
+/// The key prefix of a leader's objects at `epoch` under `base`.
+pub fn epoch_prefix(base: &str, epoch: u64) -> String {
+    match base.is_empty() {
+        true => format!("epoch-{epoch}"),
+        false => format!("{base}/epoch-{epoch}"),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +148,32 @@ struct State {
     deleted: u64,
     failed_attempts: u64,
     error: Option<String>,
+    /// `None` on a single node (every write is queued).
+    replica: Option<Leading>,
+}
+
+/// A replica's leadership, as far as the store is concerned.
+#[derive(Debug, Default, Clone)]
+struct Leading {
+    /// The epoch this replica leads at; `None` while it does not.
+    epoch: Option<u64>,
+    /// Whether the objects of other epochs are gone (done once per
+    /// leadership, after its first manifest).
+    others_dropped: bool,
+    stored_flushed_seq: Option<u64>,
+}
+
+impl State {
+    /// Whether writes are queued (a standby queues none).
+    fn writing(&self) -> bool {
+        self.replica.as_ref().is_none_or(|r| r.epoch.is_some())
+    }
+
+    /// Drops what is queued, but the write being carried out.
+    fn clear(&mut self) {
+        let keep = usize::from(self.busy).min(self.queue.len());
+        self.queue.truncate(keep);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +200,15 @@ enum Done {
     Skipped,
     /// A reconcile: the writes it found, to run next.
     Found(Vec<Op>),
+    /// A leader's manifest stored: its bytes, its `flushed_seq`, and the
+    /// objects of other epochs deleted with it.
+    Manifest {
+        bytes: u64,
+        flushed_seq: u64,
+        deleted: u64,
+    },
+    /// The store's manifest is of a newer epoch: this leader is deposed.
+    Deposed(u64),
 }
 
 struct Worker {
@@ -142,15 +223,20 @@ struct Worker {
 
 impl Uploads {
     /// Starts the queue's thread; `io` runs a network store's requests.
-    /// Uploaded copies under `root` may be evicted from `cache`.
+    /// Uploaded copies under `root` may be evicted from `cache`. A
+    /// `replica` queues nothing until it leads (see the module docs).
     pub fn start(
         store: Arc<dyn ObjectStore>,
         prefix: String,
         root: PathBuf,
         cache: Arc<Cache>,
         io: Option<tokio::runtime::Handle>,
+        replica: bool,
     ) -> Result<Uploads, crate::error::StorageError> {
         let shared = Arc::new(Shared::default());
+        if replica {
+            shared.state.lock().replica = Some(Leading::default());
+        }
         let worker = Worker {
             shared: shared.clone(),
             store,
@@ -173,6 +259,9 @@ impl Uploads {
 
     fn push(&self, op: Op) {
         let mut st = self.shared.state.lock();
+        if !st.writing() {
+            return;
+        }
         st.queue.push_back(Queued {
             op,
             since: Instant::now(),
@@ -189,6 +278,9 @@ impl Uploads {
         // pending upload together.
         if let Ok(meta) = std::fs::metadata(self.root.join(location)) {
             self.cache.used(location, meta.len());
+        }
+        if !st.writing() {
+            return;
         }
         let waiting = st
             .queue
@@ -226,6 +318,9 @@ impl Uploads {
     /// `prefixes` that `locations` does not name are deleted.
     pub fn reconcile(&self, locations: Vec<String>, prefixes: Vec<String>) {
         let mut st = self.shared.state.lock();
+        if !st.writing() {
+            return;
+        }
         let at = usize::from(st.busy).min(st.queue.len());
         st.queue.insert(
             at,
@@ -240,6 +335,36 @@ impl Uploads {
         self.shared.changed.notify_all();
     }
 
+    /// A replica leads at `epoch` from now on: what was queued is dropped
+    /// (the caller queues its whole copy: a reconcile, then the manifest).
+    pub fn lead(&self, epoch: u64) {
+        let mut st = self.shared.state.lock();
+        st.clear();
+        st.replica = Some(Leading {
+            epoch: Some(epoch),
+            ..Leading::default()
+        });
+        self.shared.changed.notify_all();
+    }
+
+    /// A replica does not lead (any more): nothing is queued from now on.
+    pub fn follow(&self) {
+        let mut st = self.shared.state.lock();
+        st.clear();
+        st.replica = Some(Leading::default());
+        self.shared.changed.notify_all();
+    }
+
+    /// On a leading replica, the first WAL sequence number the store's
+    /// manifest does not cover: the WAL is kept from there on, so that a
+    /// replica filled from the store finds the rest in its leader's WAL.
+    pub fn wal_hold(&self) -> Option<u64> {
+        let st = self.shared.state.lock();
+        let r = st.replica.as_ref()?;
+        r.epoch?;
+        Some(r.stored_flushed_seq.unwrap_or(0) + 1)
+    }
+
     pub fn stats(&self) -> ObjectStoreStats {
         let st = self.shared.state.lock();
         ObjectStoreStats {
@@ -251,6 +376,11 @@ impl Uploads {
             deleted: st.deleted,
             failed_attempts: st.failed_attempts,
             error: st.error.clone(),
+            replica: st.replica.as_ref().map(|r| ReplicaUploads {
+                leading: r.epoch.is_some(),
+                epoch: r.epoch,
+                stored_flushed_seq: r.stored_flushed_seq,
+            }),
             ..Default::default()
         }
     }
@@ -325,6 +455,27 @@ impl Worker {
                                 st.queue.push_front(Queued { op, since });
                             }
                         }
+                        Done::Manifest {
+                            bytes,
+                            flushed_seq,
+                            deleted,
+                        } => {
+                            st.uploaded += 1;
+                            st.uploaded_bytes += bytes;
+                            st.deleted += deleted;
+                            if let Some(r) = st.replica.as_mut() {
+                                r.stored_flushed_seq = Some(flushed_seq);
+                                r.others_dropped = true;
+                            }
+                        }
+                        Done::Deposed(newer) => {
+                            tracing::warn!(
+                                newer,
+                                "the object store's manifest is of a newer leader: this replica writes no more there"
+                            );
+                            st.clear();
+                            st.replica = Some(Leading::default());
+                        }
                     }
                     if st.error.take().is_some() {
                         tracing::warn!("object store writes succeed again");
@@ -359,36 +510,77 @@ impl Worker {
         }
     }
 
+    /// The key prefix writes go to now: the node's prefix, or a leading
+    /// replica's epoch under it (`None`: a replica that does not lead).
+    fn target(&self) -> Option<(String, Option<Leading>)> {
+        let st = self.shared.state.lock();
+        match &st.replica {
+            None => Some((self.prefix.clone(), None)),
+            Some(r) => r
+                .epoch
+                .map(|e| (epoch_prefix(&self.prefix, e), Some(r.clone()))),
+        }
+    }
+
+    /// Whether a newer version of the bytes of `location` waits behind the
+    /// front of the queue.
+    fn superseded(&self, location: &str) -> bool {
+        self.shared
+            .state
+            .lock()
+            .queue
+            .iter()
+            .skip(1)
+            .any(|q| matches!(&q.op, Op::Bytes(l, _) if l == location))
+    }
+
     fn execute(&self, op: &Op) -> Result<Done, String> {
         let store = self.store.clone();
+        let Some((prefix, leading)) = self.target() else {
+            return Ok(Done::Skipped);
+        };
         match op {
+            Op::Bytes(location, bytes) if location == MANIFEST && leading.is_some() => {
+                let leading = leading.unwrap_or_default();
+                let epoch = leading.epoch.unwrap_or(0);
+                if self.superseded(location) {
+                    return Ok(Done::Skipped);
+                }
+                let (body, flushed_seq) = manifest_of_epoch(bytes, epoch)?;
+                let n = body.len() as u64;
+                let key = super::remote::key(&self.prefix, MANIFEST);
+                if let Some(newer) = self.run(put_manifest(store.clone(), key, body, epoch))? {
+                    return Ok(Done::Deposed(newer));
+                }
+                let deleted = match leading.others_dropped {
+                    true => 0,
+                    false => self.run(drop_other_epochs(store, self.prefix.clone(), prefix))?,
+                };
+                Ok(Done::Manifest {
+                    bytes: n,
+                    flushed_seq,
+                    deleted,
+                })
+            }
             Op::File(location) => {
-                let loc = super::remote::key(&self.prefix, location);
+                let loc = super::remote::key(&prefix, location);
                 let path = self.root.join(location);
                 let n = self.run(upload_file(store, loc, path))?;
                 Ok(n.map_or(Done::Skipped, Done::Uploaded))
             }
             Op::Bytes(location, bytes) => {
-                let superseded = self
-                    .shared
-                    .state
-                    .lock()
-                    .queue
-                    .iter()
-                    .skip(1)
-                    .any(|q| matches!(&q.op, Op::Bytes(l, _) if l == location));
-                if superseded {
+                if self.superseded(location) {
                     return Ok(Done::Skipped);
                 }
                 let n = bytes.len() as u64;
-                let loc = super::remote::key(&self.prefix, location);
+                let loc = super::remote::key(&prefix, location);
                 let payload = PutPayload::from(bytes.clone());
                 self.run(async move { store.put(&loc, payload).await.map(|_| ()) })
                     .map_err(|e| format!("cannot upload {location}: {e}"))?;
                 Ok(Done::Uploaded(n))
             }
             Op::Delete(location) => {
-                let loc = super::remote::key(&self.prefix, location);
+                let loc = super::remote::key(&prefix, location);
                 match self.run(async move { store.delete(&loc).await }) {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(Done::Deleted),
                     Err(e) => Err(format!("cannot delete {location}: {e}")),
@@ -399,7 +591,7 @@ impl Worker {
                 prefixes,
             } => {
                 let listed: HashMap<String, u64> = self
-                    .run(super::list(store, self.prefix.clone(), String::new()))
+                    .run(super::list(store, prefix, String::new()))
                     .map_err(|e| e.to_string())?
                     .into_iter()
                     .collect();
@@ -474,6 +666,107 @@ fn evict(st: &State, cache: &Cache, root: &std::path::Path) {
         })
         .collect();
     cache.evict(root, |l| !pending.contains(l));
+}
+
+/// A leader's manifest as the store keeps it: the engine's JSON with
+/// `"epoch"` set; and its `flushed_seq`.
+fn manifest_of_epoch(bytes: &bytes::Bytes, epoch: u64) -> Result<(Vec<u8>, u64), String> {
+    let bad = |e: serde_json::Error| format!("the manifest to upload is not JSON: {e}");
+    let mut m: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(bad)?;
+    let flushed_seq = m
+        .get("flushed_seq")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    m.insert("epoch".into(), epoch.into());
+    Ok((serde_json::to_vec(&m).map_err(bad)?, flushed_seq))
+}
+
+/// The epoch a stored manifest names (0: none, a single node's).
+pub fn epoch_of_manifest(bytes: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("epoch").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
+}
+
+/// Writes a leader's manifest at `key` unless the store's copy is of a
+/// newer epoch (then `Some(that epoch)`): a conditional put on the copy
+/// read (its ETag and version), or on there being none. A store that has
+/// no conditional put (a local directory) gets a plain put after the
+/// check.
+async fn put_manifest(
+    store: Arc<dyn ObjectStore>,
+    key: Location,
+    body: Vec<u8>,
+    epoch: u64,
+) -> Result<Option<u64>, String> {
+    use object_store::{PutMode, PutOptions, UpdateVersion};
+    let what = |e: object_store::Error| format!("cannot write the manifest: {e}");
+    let mode = match store.get(&key).await {
+        Ok(got) => {
+            let version = UpdateVersion {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            let theirs = epoch_of_manifest(&got.bytes().await.map_err(what)?);
+            if theirs > epoch {
+                return Ok(Some(theirs));
+            }
+            PutMode::Update(version)
+        }
+        Err(object_store::Error::NotFound { .. }) => PutMode::Create,
+        Err(e) => return Err(what(e)),
+    };
+    let payload = PutPayload::from(body);
+    let opts = PutOptions {
+        mode,
+        ..PutOptions::default()
+    };
+    match store.put_opts(&key, payload.clone(), opts).await {
+        Ok(_) => Ok(None),
+        Err(
+            e @ (object_store::Error::Precondition { .. }
+            | object_store::Error::AlreadyExists { .. }),
+        ) => Err(format!(
+            "the store's manifest changed while it was written (retried): {e}"
+        )),
+        Err(object_store::Error::NotImplemented { .. }) => {
+            store.put(&key, payload).await.map_err(what)?;
+            Ok(None)
+        }
+        Err(e) => Err(what(e)),
+    }
+}
+
+/// Deletes every object under `base` but the manifest and those under
+/// `keep` (this leader's epoch): the copies of earlier leaders. How many.
+async fn drop_other_epochs(
+    store: Arc<dyn ObjectStore>,
+    base: String,
+    keep: String,
+) -> Result<u64, String> {
+    let listed = super::list(store.clone(), base.clone(), String::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let keep = super::remote::location_of(&base, &keep).unwrap_or_default();
+    let mut n = 0;
+    for (location, _) in listed {
+        let mine = location
+            .strip_prefix(keep.as_str())
+            .is_some_and(|r| r.starts_with('/'));
+        if location == MANIFEST || mine {
+            continue;
+        }
+        match store.delete(&super::remote::key(&base, &location)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => n += 1,
+            Err(e) => return Err(format!("cannot delete {location}: {e}")),
+        }
+    }
+    if n > 0 {
+        tracing::info!(deleted = n, "removed the objects of earlier leaders");
+    }
+    Ok(n)
 }
 
 /// Uploads the file at `path` to `loc`; `None` when there is no file.
