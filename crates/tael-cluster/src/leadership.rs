@@ -445,6 +445,17 @@ impl Leadership {
         Ok(())
     }
 
+    /// Keeps a task that ends when [`Leadership::stopping`] says so; it is
+    /// awaited by [`Leadership::stop`].
+    pub fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
+        self.task.lock().push(task);
+    }
+
+    /// Turns true when the replica stops.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
     /// Stops the loop, resigning if leading.
     pub async fn stop(&self) {
         let _ = self.stop.send(true);

@@ -22,6 +22,7 @@ pub struct Replica {
     pub leadership: Leadership,
     pub shipper: Shipper,
     engine: Arc<Engine>,
+    filled: Option<crate::bootstrap::Filled>,
 }
 
 /// `GET /internal/cluster`: the leadership, this replica's records, and
@@ -34,6 +35,9 @@ pub struct ReplicaStatus {
     pub applied_seq: u64,
     /// Leader only: where each standby is.
     pub standbys: Vec<StandbyStatus>,
+    /// How this replica was filled when it started too far behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filled: Option<crate::bootstrap::Filled>,
 }
 
 /// Why shipped records were not stored.
@@ -79,7 +83,14 @@ impl Replica {
             leadership,
             shipper,
             engine,
+            filled: None,
         })
+    }
+
+    /// Records how this replica was filled before its engine opened.
+    pub fn with_filled(mut self, filled: Option<crate::bootstrap::Filled>) -> Replica {
+        self.filled = filled;
+        self
     }
 
     /// The write gate over `local`.
@@ -91,10 +102,19 @@ impl Replica {
         }
     }
 
-    /// Starts leadership and shipping; `url` is this node's REST URL.
+    /// Starts leadership and shipping (and, with an object store, the
+    /// task that has the engine write it while this replica leads); `url`
+    /// is this node's REST URL.
     pub fn start(&self, url: &str) -> Result<(), ClusterError> {
         self.leadership.start(url)?;
         self.shipper.start();
+        if self.engine.objects().is_replica() {
+            let task = tokio::spawn(write_store_while_leading(
+                self.leadership.clone(),
+                self.engine.clone(),
+            ));
+            self.leadership.keep_task(task);
+        }
         Ok(())
     }
 
@@ -108,6 +128,7 @@ impl Replica {
             leadership: self.leadership.status(),
             applied_seq: self.engine.last_seq(),
             standbys: self.shipper.standbys(),
+            filled: self.filled.clone(),
         }
     }
 
@@ -219,5 +240,40 @@ impl std::io::Write for ChannelWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.send()
+    }
+}
+
+/// Has the engine write the object store while this replica leads, under
+/// its epoch, and stop when it does not (checked every 200 ms; a deposed
+/// leader that has not noticed yet cannot overwrite the store's manifest,
+/// see `tael_storage::objects::uploads`).
+async fn write_store_while_leading(leadership: Leadership, engine: Arc<Engine>) {
+    let mut writing: Option<u64> = None;
+    let mut stop = leadership.stopping();
+    while !*stop.borrow() {
+        let st = leadership.status();
+        let now = match st.role {
+            crate::leadership::Role::Leader => st.epoch,
+            _ => None,
+        };
+        if now != writing {
+            let engine = engine.clone();
+            let done = tokio::task::spawn_blocking(move || match now {
+                Some(epoch) => engine.lead_objects(epoch),
+                None => {
+                    engine.follow_objects();
+                    Ok(())
+                }
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => writing = now,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot start writing the object store; retrying")
+                }
+                Err(e) => tracing::warn!(error = %e, "object store task failed"),
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), stop.changed()).await;
     }
 }

@@ -614,8 +614,8 @@ impl ServerConfig {
                     .into(),
             );
         }
-        if self.cluster.enabled() && !no_store {
-            out.push("TAEL_OBJECT_STORE works on a single node for now, not with TAEL_ETCD_ENDPOINTS, TAEL_WAL_STANDBYS or TAEL_WAL_LEADER (replicas would write one manifest)".into());
+        if self.cluster.enabled() && e.cache_bytes.is_some() {
+            out.push("TAEL_CACHE_BYTES applies to a single node: a replica keeps all its data in its data dir (its leader's copy in the object store changes hands at a failover)".into());
         }
         out.extend(e.memory.problem());
         out.extend(self.tier_problems(no_store));

@@ -159,16 +159,22 @@ impl Node {
             NodeRole::Shard => {
                 let fence_dir = config.engine.data_dir.join("cluster");
                 let mut ec = config.engine.clone();
+                let mut filled = None;
                 if config.cluster.enabled() {
-                    let filled = tael_cluster::bootstrap::fill_if_too_far_behind(
+                    ec.backend = ec.backend.for_shard(config.cluster.shard_id);
+                    let found = tael_cluster::bootstrap::fill_if_too_far_behind(
                         &config.cluster,
                         &ec,
                         &fence_dir,
                     )
                     .await;
-                    if let Err(e) = filled {
-                        tracing::error!(error = %e, "cannot fill this replica from its leader's copy; starting with what it has");
-                    }
+                    filled = match found {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot fill this replica from its leader's copy; starting with what it has");
+                            None
+                        }
+                    };
                     ec.wal_keep_through =
                         tael_cluster::membership::keep_through(&config.cluster, &fence_dir)
                             .await
@@ -190,7 +196,8 @@ impl Node {
                             engine.clone(),
                             &fence_dir,
                         )
-                        .map_err(|e| ServerError::Serve(e.to_string()))?;
+                        .map_err(|e| ServerError::Serve(e.to_string()))?
+                        .with_filled(filled);
                         ingest = Arc::new(replica.gate(ingest));
                         Some(replica)
                     }

@@ -2,7 +2,8 @@
 //! node that routes writes to them and a query node that answers over
 //! them, each a real `tael serve` on loopback ports, started and stopped
 //! by the tests, beside a single node given the same data, and a real
-//! etcd for a replicated shard. A test binary
+//! etcd for replicated shards and an S3-compatible server (moto's) for
+//! their shared object store. A test binary
 //! of its own so that the rest of the suite stays fast.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
@@ -13,6 +14,11 @@ mod etcd;
 #[path = "../e2e/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
+#[path = "../objects/moto.rs"]
+mod moto;
+mod object_store;
+#[path = "../objects/proxy.rs"]
+mod proxy;
 mod query_tier;
 #[path = "../cluster/replicas.rs"]
 #[allow(dead_code)]

@@ -37,7 +37,7 @@ fn without_clock(v: &mut Value) {
 }
 
 /// The first place two answers differ, as a path.
-fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {
+pub(crate) fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             for k in x.keys().chain(y.keys()) {
@@ -83,7 +83,7 @@ fn truncate(s: String) -> String {
     }
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -95,7 +95,7 @@ fn encode(s: &str) -> String {
 }
 
 /// Every read route with parameters that select from the data set.
-fn routes(data: &DataSet) -> Vec<String> {
+pub(crate) fn routes(data: &DataSet) -> Vec<String> {
     let since = tael_core::time::format_rfc3339(data.start_ns as i64);
     let t_ms = (data.start_ns / 1_000_000) + 10 * 60_000;
     let t_s = t_ms as f64 / 1000.0;
@@ -166,13 +166,13 @@ fn routes(data: &DataSet) -> Vec<String> {
     out
 }
 
-fn answer(s: &Server, path: &str) -> (u16, Value) {
+pub(crate) fn answer(s: &Server, path: &str) -> (u16, Value) {
     let (status, mut v) = s.get(path);
     without_clock(&mut v);
     (status, v)
 }
 
-fn load(to: &Server, data: &DataSet) {
+pub(crate) fn load(to: &Server, data: &DataSet) {
     for t in &data.traces {
         assert_eq!(grpc_traces(&to.grpc, t.clone(), false).unwrap(), 0);
     }
