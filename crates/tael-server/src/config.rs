@@ -337,9 +337,9 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.listen.otlp_http_addr = parse_optional_addr(v)?),
     setting!("data_dir", "TAEL_DATA_DIR", "Data directory: parts, manifest, blobs, text index, comments [default: ~/.tael/data]",
         |c, v| c.engine.data_dir = PathBuf::from(v.trim())),
-    setting!("object_store", "TAEL_OBJECT_STORE", "Shared durable tier for parts, blob packs, comments and the manifest: s3://bucket/prefix, gs://…, az://…, file:///path; credentials and endpoint from AWS_* (GOOGLE_*, AZURE_*); the data dir becomes its cache [default: none, the data dir holds everything]",
+    setting!("object_store", "TAEL_OBJECT_STORE", "Shared durable tier for parts, blob packs, comments and the manifest: s3://bucket/prefix, gs://…, az://…, file:///path; credentials and endpoint from AWS_* (GOOGLE_*, AZURE_*); the data dir becomes its cache; the replicas of a shard share <prefix>/shards/<id>, written by the leader [default: none, the data dir holds everything]",
         |c, v| c.engine.backend = tael_storage::objects::Backend::from_url(v)?),
-    setting!("cache_bytes", "TAEL_CACHE_BYTES", "With TAEL_OBJECT_STORE: cap on the local copies of Parquet parts; the least recently used ones the store has are evicted and read back from it when needed [default: none]",
+    setting!("cache_bytes", "TAEL_CACHE_BYTES", "With TAEL_OBJECT_STORE, on a single node: cap on the local copies of Parquet parts; the least recently used ones the store has are evicted and read back from it when needed [default: none]",
         |c, v| c.engine.cache_bytes = Some(parse_bytes(v)?)),
     setting!("wal_dir", "TAEL_WAL_DIR", "WAL directory [default: ~/.tael/wal, or <data-dir>/wal when only the data dir is given]",
         |c, v| c.engine.wal_dir = PathBuf::from(v.trim())),
@@ -790,6 +790,16 @@ mod tests {
             ],
             "a query node has no engine",
         );
+        // Replicas share an object store; a cache cap is for a single node.
+        let replica = [
+            ("TAEL_ETCD_ENDPOINTS", "http://127.0.0.1:2379"),
+            ("TAEL_CLUSTER_TOKEN", "0123456789abcdef0123"),
+            ("TAEL_OBJECT_STORE", "file:///tmp/tael-config-test-store"),
+        ];
+        assert!(cfg(&replica).is_ok());
+        let mut capped = replica.to_vec();
+        capped.push(("TAEL_CACHE_BYTES", "1GiB"));
+        refused(&capped, "TAEL_CACHE_BYTES applies to a single node");
     }
 
     #[test]

@@ -25,10 +25,11 @@
 //! re-put when the WAL that still holds their spans is replayed).
 //! Writes go to the newest pack, rotated at [`PACK_BYTES`]; [`BlobStore::sync`]
 //! makes them durable and runs before a flush lets the WAL go. A pack is
-//! published when it is sealed, and (when the object store is not the data
-//! dir) the newest pack is published as it stands at every sync, so the
-//! store holds every blob a flushed part refers to; a pack only the store
-//! has is fetched at open.
+//! published when it is sealed; when the object store is not the data dir
+//! the newest pack is also sealed at every sync that finds it holding
+//! anything, so each pack is uploaded once and the store holds every blob
+//! a flushed part refers to (packs are then as large as a flush's
+//! payloads); a pack only the store has is fetched at open.
 //!
 //! Garbage collection ([`BlobStore::collect`]) rewrites sealed packs
 //! without the blobs that are unreferenced and older than the grace period
@@ -515,9 +516,16 @@ impl BlobStore {
         Ok(hash)
     }
 
-    /// Makes every blob put so far durable.
+    /// Makes every blob put so far durable. With an object store behind
+    /// the data dir, a pack holding anything is sealed here (and so
+    /// published once, whole), rather than uploaded again at every flush
+    /// as it grows.
     pub fn sync(&self) -> Result<(), StorageError> {
-        let current = self.writer.lock();
+        let mut current = self.writer.lock();
+        let len = self.packs.read().get(&*current).map_or(0, |p| p.len());
+        if !self.objects.is_local() && len > 0 {
+            return self.rotate(&mut current);
+        }
         if let Some(p) = self.packs.read().get(&*current) {
             p.file.sync_data().map_err(io)?;
         }

@@ -144,10 +144,9 @@ fn replicated_shards_share_an_object_store_and_a_wiped_replica_comes_back_from_i
         );
         let under = format!("cluster/shards/{shard}/epoch-{epoch}/spans/");
         assert!(names.iter().any(|k| k.starts_with(&under)), "{names:?}");
-        let m: Value = serde_json::from_slice(&moto.get(
-            BUCKET,
-            &format!("cluster/shards/{shard}/MANIFEST.json"),
-        ))
+        let m: Value = serde_json::from_slice(
+            &moto.get(BUCKET, &format!("cluster/shards/{shard}/MANIFEST.json")),
+        )
         .unwrap();
         assert_eq!(m["epoch"].as_u64(), Some(epoch), "{m}");
     }
