@@ -373,10 +373,12 @@ impl Objects {
         if cached() {
             return Ok(Some(path));
         }
-        match self.get(location)? {
-            Some(bytes) => {
-                crate::part::write_file_durably(&path, &bytes)?;
-                r.cache.used(location, bytes.len() as u64);
+        // Streamed to the file, never whole in memory.
+        let (store, prefix, root) = (r.store.clone(), r.prefix.clone(), self.root.clone());
+        let loc = location.to_string();
+        match r.run(async move { copy::fetch(&store, &prefix, &loc, &root).await })? {
+            Some(n) => {
+                r.cache.used(location, n);
                 Ok(Some(path))
             }
             None => Ok(None),

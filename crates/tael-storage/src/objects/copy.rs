@@ -7,7 +7,8 @@
 //! index is rebuilt from the parts by the engine; the WAL after the
 //! manifest's `flushed_seq` comes from the leader.
 //!
-//! Files are streamed to disk (never whole in memory) and fsynced; a part
+//! Files are streamed to disk (never whole in memory) and fsynced (also
+//! the download of one evicted part, `Objects::fetch`); a part
 //! the store no longer has (the leader compacted it away after a newer
 //! manifest) fails the copy, which the caller may try again.
 
@@ -134,8 +135,9 @@ async fn manifest(
 }
 
 /// Streams the object of `location` under `prefix` to `<dir>/<location>`
-/// (durably); its size, `None` when the store has no such object.
-async fn fetch(
+/// (durably: a temporary file beside it, fsynced, renamed over it); its
+/// size, `None` when the store has no such object.
+pub(crate) async fn fetch(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
     location: &str,
@@ -152,15 +154,24 @@ async fn fetch(
         .parent()
         .ok_or_else(|| StorageError::Corrupt(format!("{location}: no parent")))?;
     std::fs::create_dir_all(parent).map_err(|e| StorageError::io(parent, e))?;
-    let mut file = std::fs::File::create(&path).map_err(|e| StorageError::io(&path, e))?;
+    let tmp = path.with_extension("download");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
     let mut stream = got.into_stream();
     let mut n = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(failed)?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(failed(e));
+            }
+        };
         file.write_all(&chunk)
-            .map_err(|e| StorageError::io(&path, e))?;
+            .map_err(|e| StorageError::io(&tmp, e))?;
         n += chunk.len() as u64;
     }
-    file.sync_all().map_err(|e| StorageError::io(&path, e))?;
+    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
+    crate::wal::sync_dir(parent)?;
     Ok(Some(n))
 }
