@@ -170,11 +170,22 @@ impl RemoteStore {
                             continue;
                         };
                         let last = st.last.map(|l| l.to_string());
-                        match c.live(route, &params, last.as_deref(), idle).await {
+                        let opened = match c.live(route, &params, last.as_deref(), idle).await {
+                            // A fresh stream's first block names where the
+                            // shard's feed stands: the start, and where a
+                            // reconnect resumes.
+                            Ok(mut s) if st.last.is_none() => match s.started().await {
+                                Ok(id) => {
+                                    st.last = id.and_then(|i| i.parse().ok());
+                                    Ok(s)
+                                }
+                                Err(e) => Err(e),
+                            },
+                            other => other,
+                        };
+                        match opened {
                             Ok(s) => {
                                 st.stream = Some(s);
-                                // The shard follows from here once it has
-                                // answered (its cursor is set before that).
                                 if !std::mem::replace(&mut st.started, true) {
                                     let after = st.last.unwrap_or(0);
                                     return Some((LiveEvent::Start { after }, st));

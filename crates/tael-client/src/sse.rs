@@ -134,6 +134,27 @@ impl EventStream {
         }
     }
 
+    /// Reads until the stream names the id it follows (a tael live
+    /// stream's first block) or an event arrives (kept for
+    /// [`EventStream::next`]); that id, if any.
+    pub async fn started(&mut self) -> Result<Option<&str>, ClientError> {
+        while self.parser.last_id.is_none() && self.ready.is_empty() {
+            let chunk = self
+                .resp
+                .chunk()
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    base: self.base.clone(),
+                    source,
+                })?;
+            match chunk {
+                Some(bytes) => self.ready.extend(self.parser.feed(&bytes)),
+                None => break,
+            }
+        }
+        Ok(self.last_id())
+    }
+
     /// The id of the last event read (for `Last-Event-ID`).
     pub fn last_id(&self) -> Option<&str> {
         self.parser.last_id.as_deref()

@@ -293,50 +293,85 @@ fn remote_write_through_the_ingest_tier_answers_promql_like_one_node() {
 
 /// `GET /api/v1/traces/live` on the query node streams the spans stored
 /// on every shard (each shard's stream followed by the query node).
+/// The span events of a live stream (event id, span id) until `n` came,
+/// and any other events.
+async fn live_spans(
+    stream: &mut tael_client::EventStream,
+    n: usize,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut spans, mut other) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while spans.len() < n {
+        let ev = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("the spans within 30 s")
+            .unwrap()
+            .expect("the stream stays open");
+        match ev.event.as_str() {
+            "span" => {
+                let span: Value = serde_json::from_str(&ev.data).unwrap();
+                let id = span["span_id"].as_str().unwrap().to_string();
+                spans.push((ev.id.unwrap(), id));
+            }
+            _ => other.push(format!("{}: {}", ev.event, ev.data)),
+        }
+    }
+    (spans, other)
+}
+
 #[test]
-fn a_live_stream_through_the_query_node_carries_every_shards_spans() {
+fn a_live_stream_through_the_query_node_carries_every_shards_spans_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let t = start_tier(dir.path());
     let client = tael_client::Client::new(&t.query.rest).unwrap();
     let grpc = t.ingest.grpc.clone();
-    let seen = crate::support::runtime().block_on(async move {
-        let mut stream = client
-            .live(
-                tael_query::live::TRACES_LIVE_ROUTE,
-                &tael_query::params::Params::parse(Some("service=live")).unwrap(),
-                None,
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
-        // The stream's first block (an id, no event) comes once the query
-        // node follows every shard.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while stream.last_id().is_none() {
-            assert!(tokio::time::Instant::now() < deadline, "the stream started");
-            let _ = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
-        }
+    let params = tael_query::params::Params::parse(Some("service=live")).unwrap();
+    crate::support::runtime().block_on(async move {
+        let open = |last: Option<String>| {
+            let (client, params) = (client.clone(), params.clone());
+            async move {
+                let mut stream = client
+                    .live(
+                        tael_query::live::TRACES_LIVE_ROUTE,
+                        &params,
+                        last.as_deref(),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .unwrap();
+                // The stream's first block (an id, no event) comes once
+                // the query node follows every shard.
+                assert!(stream.started().await.unwrap().is_some());
+                stream
+            }
+        };
+        let mut stream = open(None).await;
         let sender = std::thread::spawn(move || {
             let req = crate::fixtures::simple_traces("live", 0x61, 0, 40, now_ns());
             grpc_traces(&grpc, req, false).unwrap()
         });
-        let mut ids = std::collections::BTreeSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while ids.len() < 40 {
-            let ev = tokio::time::timeout_at(deadline, stream.next())
-                .await
-                .expect("40 spans within 30 s")
-                .unwrap()
-                .expect("the stream stays open");
-            if ev.event == "span" {
-                let span: Value = serde_json::from_str(&ev.data).unwrap();
-                ids.insert(span["span_id"].as_str().unwrap().to_string());
-            }
-        }
+        let (spans, _) = live_spans(&mut stream, 40).await;
         assert_eq!(sender.join().unwrap(), 0);
-        ids
+        let distinct: std::collections::BTreeSet<&String> = spans.iter().map(|s| &s.1).collect();
+        assert_eq!(distinct.len(), 40);
+        // Resumed after the 15th: exactly the other 25, and no gap.
+        drop(stream);
+        let mut resumed = open(Some(spans[14].0.clone())).await;
+        let (again, other) = live_spans(&mut resumed, 25).await;
+        let want: std::collections::BTreeSet<&String> = spans[15..].iter().map(|s| &s.1).collect();
+        let got: std::collections::BTreeSet<&String> = again.iter().map(|s| &s.1).collect();
+        assert_eq!(got, want);
+        assert!(other.is_empty(), "{other:?}");
+        // An id the query node never gave: a gap that is not exact.
+        let mut unknown = open(Some("7".into())).await;
+        let ev = tokio::time::timeout(Duration::from_secs(10), unknown.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev.event, "gap", "{ev:?}");
+        assert!(ev.data.contains("\"exact\":false"), "{ev:?}");
     });
-    assert_eq!(seen.len(), 40);
     let (r0, r1) = (memtable_rows(&t.s0), memtable_rows(&t.s1));
     assert!(r0 > 0 && r1 > 0, "spans of both shards: {r0} and {r1}");
 }

@@ -36,7 +36,8 @@ use datafusion::execution::memory_pool::MemoryPool;
 use futures::future::{join_all, BoxFuture};
 use futures::stream::BoxStream;
 use futures::FutureExt;
-use merge::{merged_live, newest, union_series};
+use live::{merged_live, LiveResume};
+use merge::{newest, union_series};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
@@ -191,6 +192,8 @@ pub struct FanoutStore {
     sql: SqlLimits,
     sql_pool: SqlPool,
     sql_memory: Arc<dyn MemoryPool>,
+    /// The ids of its merged live streams (see [`live`]).
+    live: Arc<LiveResume>,
 }
 
 impl FanoutStore {
@@ -208,11 +211,29 @@ impl FanoutStore {
             sql_pool: SqlPool::new(config.sql.threads, config.sql.max_concurrent)?,
             sql_memory: crate::sql::memory_pool(config.sql.memory_bytes),
             sql: config.sql,
+            live: Arc::new(LiveResume::new(live::RESUME_ENTRIES)),
         })
     }
 
     pub fn shards(&self) -> &[Shard] {
         &self.shards
+    }
+
+    /// The shards' live streams merged (see [`live`]); `one` opens a
+    /// shard's after a position of its own.
+    fn merged_live<T: Send + 'static>(
+        &self,
+        last_id: Option<u64>,
+        one: impl Fn(&dyn Store, Option<u64>) -> BoxStream<'static, LiveEvent<T>>,
+    ) -> BoxStream<'static, LiveEvent<T>> {
+        let open = |from: &[Option<u64>]| {
+            self.shards
+                .iter()
+                .zip(from)
+                .map(|(s, at)| one(s.store.as_ref(), *at))
+                .collect()
+        };
+        merged_live(self.shards.len(), open, last_id, self.live.clone())
     }
 
     /// [`gather`], recording the shards that failed.
@@ -553,12 +574,7 @@ impl Store for FanoutStore {
         filter: LiveSpanFilter,
         last_id: Option<u64>,
     ) -> BoxStream<'static, LiveEvent<Span>> {
-        let streams: Vec<_> = self
-            .shards
-            .iter()
-            .map(|s| s.store.live_spans(filter.clone(), None))
-            .collect();
-        merged_live(streams, last_id)
+        self.merged_live(last_id, |s, at| s.live_spans(filter.clone(), at))
     }
 
     fn live_logs(
@@ -566,15 +582,11 @@ impl Store for FanoutStore {
         filter: LiveLogFilter,
         last_id: Option<u64>,
     ) -> BoxStream<'static, LiveEvent<LogRecord>> {
-        let streams: Vec<_> = self
-            .shards
-            .iter()
-            .map(|s| s.store.live_logs(filter.clone(), None))
-            .collect();
-        merged_live(streams, last_id)
+        self.merged_live(last_id, |s, at| s.live_logs(filter.clone(), at))
     }
 }
 
+mod live;
 mod merge;
 mod sql;
 #[cfg(test)]
