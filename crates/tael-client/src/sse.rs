@@ -119,18 +119,29 @@ impl EventStream {
             if let Some(ev) = self.ready.pop_front() {
                 return Ok(Some(ev));
             }
-            let chunk = self
-                .resp
-                .chunk()
-                .await
-                .map_err(|source| ClientError::Unreachable {
-                    base: self.base.clone(),
-                    source,
-                })?;
-            match chunk {
-                Some(bytes) => self.ready.extend(self.parser.feed(&bytes)),
-                None => return Ok(None),
+            if !self.read_chunk().await? {
+                return Ok(None);
             }
+        }
+    }
+
+    /// Reads one chunk into the parser; false when the server closed the
+    /// stream.
+    async fn read_chunk(&mut self) -> Result<bool, ClientError> {
+        let chunk = self
+            .resp
+            .chunk()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                base: self.base.clone(),
+                source,
+            })?;
+        match chunk {
+            Some(bytes) => {
+                self.ready.extend(self.parser.feed(&bytes));
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
@@ -139,17 +150,8 @@ impl EventStream {
     /// [`EventStream::next`]); that id, if any.
     pub async fn started(&mut self) -> Result<Option<&str>, ClientError> {
         while self.parser.last_id.is_none() && self.ready.is_empty() {
-            let chunk = self
-                .resp
-                .chunk()
-                .await
-                .map_err(|source| ClientError::Unreachable {
-                    base: self.base.clone(),
-                    source,
-                })?;
-            match chunk {
-                Some(bytes) => self.ready.extend(self.parser.feed(&bytes)),
-                None => break,
+            if !self.read_chunk().await? {
+                break;
             }
         }
         Ok(self.last_id())

@@ -34,26 +34,6 @@ pub struct Copied {
     pub bytes: u64,
 }
 
-/// The `flushed_seq` of the store's manifest of a replica's `backend`
-/// (`None`: the store holds no copy, or the backend is not a replica's).
-pub fn stored_flushed_seq(backend: &Backend) -> Result<Option<u64>, StorageError> {
-    let Backend::Store {
-        store,
-        network,
-        prefix,
-        replica: true,
-        ..
-    } = backend
-    else {
-        return Ok(None);
-    };
-    let io = network.then(remote::IoRuntime::start).transpose()?;
-    let (store, prefix) = (store.clone(), prefix.clone());
-    remote::run(io.as_ref().map(|r| r.handle()), async move {
-        Ok(manifest(&store, &prefix).await?.map(|m| m.flushed_seq))
-    })
-}
-
 /// Downloads the store's copy of a replica's `backend` into `dir` (which
 /// should be empty) when `wanted(flushed_seq)` says it is of use (it is
 /// asked after the manifest is read, before anything else is fetched).
