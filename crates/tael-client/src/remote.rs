@@ -175,10 +175,16 @@ impl RemoteStore {
                             // shard's feed stands: the start, and where a
                             // reconnect resumes.
                             Ok(mut s) if st.last.is_none() => match s.started().await {
-                                Ok(id) => {
-                                    st.last = id.and_then(|i| i.parse().ok());
+                                Ok(Some(id)) if id.parse::<u64>().is_ok() => {
+                                    st.last = id.parse().ok();
                                     Ok(s)
                                 }
+                                // Closed (or no id) before it said where it
+                                // starts: open it again.
+                                Ok(_) => Err(crate::ClientError::Decode {
+                                    path: route.to_string(),
+                                    message: "the live stream named no start".into(),
+                                }),
                                 Err(e) => Err(e),
                             },
                             other => other,

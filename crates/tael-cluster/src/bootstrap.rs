@@ -10,9 +10,11 @@
 //! With an object store (`TAEL_OBJECT_STORE`), the copy the leader keeps
 //! there is taken first, when the leader's WAL goes on from where it ends
 //! (the leader keeps its WAL back to what the store's manifest covers):
-//! the leader then only streams the WAL tail. A replica with nothing
-//! stored and no leader to ask (the whole shard restarting) is filled
-//! from the store's copy too.
+//! the leader then only streams the WAL tail. A copy is taken only when
+//! none of its records was numbered again by a later leadership (a
+//! deposed leader's last copy may hold records it flushed but never
+//! acked), and only when, once downloaded, the leader's WAL still goes on
+//! from its end.
 
 use crate::config::{ClusterConfig, Mode};
 use crate::error::ClusterError;
@@ -80,10 +82,7 @@ pub async fn fill_if_too_far_behind(
     fence_dir: &Path,
 ) -> Result<Option<Filled>, ClusterError> {
     let Some(leader) = leader_url(cfg).await? else {
-        if stored_seq(engine).await? > 0 {
-            return Ok(None);
-        }
-        return fill_from_store(engine, 0).await;
+        return Ok(None);
     };
     let token = cfg.token.clone().unwrap_or_default();
     let http = reqwest::Client::builder()
@@ -110,7 +109,25 @@ pub async fn fill_if_too_far_behind(
     if mine + 1 >= range.oldest_seq {
         return Ok(None);
     }
-    match fill_from_store(engine, range.oldest_seq).await {
+    let oldest = {
+        let (http, leader, token) = (http.clone(), leader.clone(), token.clone());
+        move || -> Option<u64> {
+            let (http, leader, token) = (http.clone(), leader.clone(), token.clone());
+            let ask = async move {
+                let r = http
+                    .get(format!("{leader}{OLDEST_ROUTE}"))
+                    .bearer_auth(&token)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .ok()?;
+                let range: WalRange = r.error_for_status().ok()?.json().await.ok()?;
+                Some(range.oldest_seq)
+            };
+            tokio::runtime::Handle::current().block_on(ask)
+        }
+    };
+    match fill_from_store(engine, &range, oldest).await {
         Ok(Some(filled)) => {
             replace_history(fence_dir, range.history, filled.covered_seq)?;
             return Ok(Some(filled));
@@ -195,14 +212,28 @@ async fn stored_seq(engine: &EngineConfig) -> Result<u64, ClusterError> {
         .map_err(|e| ClusterError::Config(e.to_string()))
 }
 
-/// Replaces this replica's data with the object store's copy when the
-/// leader's WAL goes on from where the copy ends (its oldest record is
-/// `leader_oldest`, 0 when there is no leader; see
+/// Whether a copy of the store, written by the leader of `epoch` and
+/// covering records through `flushed`, fits the leader's WAL and history
+/// (`range`): its WAL goes on from the copy's end, and no later epoch
+/// numbered any of the copy's records again.
+fn copy_fits(range: &WalRange, epoch: u64, flushed: u64) -> bool {
+    flushed + 1 >= range.oldest_seq
+        && !range
+            .history
+            .iter()
+            .any(|e| e.epoch > epoch && e.first_seq <= flushed)
+}
+
+/// Replaces this replica's data with the object store's copy when it fits
+/// the leader's WAL and history ([`copy_fits`]), and the leader's WAL
+/// (its oldest record, asked again by `oldest` on the blocking pool)
+/// still goes on from its end once it is downloaded (see
 /// `tael_storage::objects::copy`); how, `None` without a store, a copy,
-/// or when the copy is too old.
+/// or when the copy does not fit.
 async fn fill_from_store(
     engine: &EngineConfig,
-    leader_oldest: u64,
+    range: &WalRange,
+    oldest: impl Fn() -> Option<u64> + Clone + Send + 'static,
 ) -> Result<Option<Filled>, ClusterError> {
     if !matches!(
         engine.backend,
@@ -217,14 +248,16 @@ async fn fill_from_store(
     );
     let started = std::time::Instant::now();
     // Twice more when it fails: a new leader may replace the copy while
-    // it is read (its manifest lands, the old epoch's objects go).
+    // it is read (its manifest lands, the old epoch's objects go), or the
+    // leader compact a part away.
     let mut attempt = 0;
     let copied = loop {
         let (data, wal, backend) = (data.clone(), wal.clone(), backend.clone());
+        let (range, oldest) = (range.clone(), oldest.clone());
         let res = tokio::task::spawn_blocking(move || {
-            tael_storage::install_from_store(&data, &wal, &backend, move |flushed| {
-                flushed + 1 >= leader_oldest
-            })
+            let fits = move |epoch, flushed| copy_fits(&range, epoch, flushed);
+            let still = move |flushed: u64| oldest().is_some_and(|o| flushed + 1 >= o);
+            tael_storage::install_from_store(&data, &wal, &backend, fits, still)
         })
         .await
         .map_err(|e| ClusterError::Config(e.to_string()))?;
@@ -259,4 +292,33 @@ async fn fill_from_store(
             secs,
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_fits_when_the_wal_goes_on_from_it_and_no_later_epoch_renumbered_it() {
+        let range = WalRange {
+            oldest_seq: 5,
+            last_seq: 20,
+            history: vec![
+                EpochStart {
+                    epoch: 1,
+                    first_seq: 1,
+                },
+                EpochStart {
+                    epoch: 7,
+                    first_seq: 15,
+                },
+            ],
+        };
+        assert!(copy_fits(&range, 1, 10));
+        assert!(copy_fits(&range, 7, 18));
+        // Epoch 7 numbered records from 15 again: epoch 1's copy of 16 is not its.
+        assert!(!copy_fits(&range, 1, 16));
+        // The leader's WAL starts after the copy's end.
+        assert!(!copy_fits(&range, 7, 3));
+    }
 }

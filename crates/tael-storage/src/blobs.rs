@@ -26,10 +26,10 @@
 //! Writes go to the newest pack, rotated at [`PACK_BYTES`]; [`BlobStore::sync`]
 //! makes them durable and runs before a flush lets the WAL go. A pack is
 //! published when it is sealed; when the object store is not the data dir
-//! the newest pack is also sealed at every sync that finds it holding
-//! anything, so each pack is uploaded once and the store holds every blob
-//! a flushed part refers to (packs are then as large as a flush's
-//! payloads); a pack only the store has is fetched at open.
+//! the newest pack is published at every sync, and sealed there once it
+//! holds [`STORE_SEAL_BYTES`] or is [`STORE_SEAL_AGE`] old, so the store
+//! holds every blob a flushed part refers to and a pack is uploaded again
+//! only while it is small; a pack only the store has is fetched at open.
 //!
 //! Garbage collection ([`BlobStore::collect`]) rewrites sealed packs
 //! without the blobs that are unreferenced and older than the grace period
@@ -47,6 +47,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// With an object store, a sync seals the pack being written from this
+/// size on, or once it is this old: each pack then goes up once, whole,
+/// and a slow trickle of payloads still makes few packs (at most one per
+/// 10 minutes) and re-uploads at most this much per flush.
+pub const STORE_SEAL_BYTES: u64 = 1 << 20;
+pub const STORE_SEAL_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A pack is sealed (and a new one started) past this size.
 pub const PACK_BYTES: u64 = 64 << 20;
@@ -517,13 +524,17 @@ impl BlobStore {
     }
 
     /// Makes every blob put so far durable. With an object store behind
-    /// the data dir, a pack holding anything is sealed here (and so
-    /// published once, whole), rather than uploaded again at every flush
-    /// as it grows.
+    /// the data dir, a pack of [`STORE_SEAL_BYTES`] or more, or older than
+    /// [`STORE_SEAL_AGE`], is sealed here (and so published once, whole)
+    /// rather than uploaded again at every flush as it grows.
     pub fn sync(&self) -> Result<(), StorageError> {
         let mut current = self.writer.lock();
         let len = self.packs.read().get(&*current).map_or(0, |p| p.len());
-        if !self.objects.is_local() && len > 0 {
+        let age = tael_core::time::now_ns() - self.writer_started_ns.load(Ordering::Relaxed);
+        if !self.objects.is_local()
+            && len > 0
+            && (len >= STORE_SEAL_BYTES || age >= STORE_SEAL_AGE.as_nanos() as i64)
+        {
             return self.rotate(&mut current);
         }
         if let Some(p) = self.packs.read().get(&*current) {

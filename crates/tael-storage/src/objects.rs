@@ -251,11 +251,12 @@ impl Objects {
         self.remote.as_ref().is_some_and(|r| r.replica)
     }
 
-    /// A replica leads at `epoch`: it writes the store from now on (the
-    /// engine then queues its whole copy, see [`Objects::reconcile`]).
-    pub fn lead(&self, epoch: u64) {
+    /// A replica leads at `epoch`: it writes the store from now on,
+    /// first its whole copy (a reconcile of `locations`, see
+    /// [`Objects::reconcile`]); the caller then stores the manifest.
+    pub fn lead(&self, epoch: u64, locations: Vec<String>, prefixes: Vec<String>) {
         if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
-            r.uploads.lead(epoch);
+            r.uploads.lead(epoch, locations, prefixes);
         }
     }
 

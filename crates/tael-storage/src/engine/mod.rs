@@ -416,9 +416,18 @@ impl Engine {
     /// [`Objects::reconcile`]): the manifest's parts and their rollups,
     /// the blob packs and the comments, then the manifest itself.
     fn reconcile_objects(&self) -> Result<(), StorageError> {
+        self.reconcile_objects_as(None)
+    }
+
+    /// [`Engine::reconcile_objects`]; with `lead`, a replica starts
+    /// writing the store at that epoch with this reconcile first. Between
+    /// commits: the manifest read is the one stored, and nothing is
+    /// queued before the reconcile.
+    fn reconcile_objects_as(&self, lead: Option<u64>) -> Result<(), StorageError> {
         if self.objects.is_local() {
             return Ok(());
         }
+        let _c = self.commit_lock.lock();
         let st = self.state.read();
         let mut locations: Vec<String> = Vec::new();
         for p in &st.manifest.parts {
@@ -428,7 +437,10 @@ impl Engine {
         locations.extend(self.blobs.pack_locations());
         locations.push(crate::comments::LOCATION.to_string());
         let prefixes = Signal::ALL.iter().map(|s| s.name().to_string()).collect();
-        self.objects.reconcile(locations, prefixes);
+        match lead {
+            Some(epoch) => self.objects.lead(epoch, locations, prefixes),
+            None => self.objects.reconcile(locations, prefixes),
+        }
         st.manifest.store(&self.objects)
     }
 
@@ -440,8 +452,7 @@ impl Engine {
             return Ok(());
         }
         tracing::info!(epoch, "writing this replica's copy to the object store");
-        self.objects.lead(epoch);
-        self.reconcile_objects()
+        self.reconcile_objects_as(Some(epoch))
     }
 
     /// A replica does not lead: it writes nothing to the object store.

@@ -206,22 +206,27 @@ pub fn install_snapshot(
 
 /// Replaces the data of `data_dir` and `wal_dir` with the copy the object
 /// store of a replica's `backend` holds (see [`crate::objects::copy`]),
-/// when `wanted(flushed_seq)`: downloaded to a new directory first, it
-/// replaces the old data only once whole; the WAL then starts empty at
-/// `flushed_seq + 1`. `cluster/` is kept. `None`: no copy, or not wanted.
+/// when `wanted(epoch, flushed_seq)` before it is downloaded and
+/// `still_wanted(flushed_seq)` once it is: downloaded to a new directory
+/// first, it replaces the old data only once whole; the WAL then starts
+/// empty at `flushed_seq + 1`. `cluster/` is kept. `None`: no copy, or not
+/// wanted.
 pub fn install_from_store(
     data_dir: &Path,
     wal_dir: &Path,
     backend: &crate::objects::Backend,
-    wanted: impl FnOnce(u64) -> bool + Send + 'static,
+    wanted: impl FnOnce(u64, u64) -> bool + Send + 'static,
+    still_wanted: impl FnOnce(u64) -> bool,
 ) -> Result<Option<crate::objects::copy::Copied>, StorageError> {
     let staging = data_dir.with_extension("incoming");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| StorageError::io(&staging, e))?;
     std::fs::create_dir_all(data_dir).map_err(|e| StorageError::io(data_dir, e))?;
     let res = crate::objects::copy::download(backend, &staging, wanted).and_then(|c| match c {
-        Some(c) => swap_in(data_dir, wal_dir, &staging, c.flushed_seq).map(|_| Some(c)),
-        None => Ok(None),
+        Some(c) if still_wanted(c.flushed_seq) => {
+            swap_in(data_dir, wal_dir, &staging, c.flushed_seq).map(|_| Some(c))
+        }
+        _ => Ok(None),
     });
     let _ = std::fs::remove_dir_all(&staging);
     res

@@ -35,13 +35,16 @@ pub struct Copied {
 }
 
 /// Downloads the store's copy of a replica's `backend` into `dir` (which
-/// should be empty) when `wanted(flushed_seq)` says it is of use (it is
-/// asked after the manifest is read, before anything else is fetched).
-/// `None`: no copy, or not wanted.
+/// should be empty) when `wanted(epoch, flushed_seq)` says it is of use
+/// (it is asked after the manifest is read, before anything else is
+/// fetched). `None`: no copy, or not wanted. A copy that changed hands
+/// while it was read (the manifest names another epoch at the end: the
+/// objects read may be gone) or lost a listed blob pack meanwhile is an
+/// error; the caller may try again.
 pub fn download(
     backend: &Backend,
     dir: &Path,
-    wanted: impl FnOnce(u64) -> bool + Send + 'static,
+    wanted: impl FnOnce(u64, u64) -> bool + Send + 'static,
 ) -> Result<Option<Copied>, StorageError> {
     let Backend::Store {
         store,
@@ -59,7 +62,7 @@ pub fn download(
         let Some(mut m) = manifest(&store, &prefix).await? else {
             return Ok(None);
         };
-        if !wanted(m.flushed_seq) {
+        if !wanted(m.epoch, m.flushed_seq) {
             return Ok(None);
         }
         let data = epoch_prefix(&prefix, m.epoch);
@@ -87,9 +90,22 @@ pub fn download(
         }
         let packs = super::list(store.clone(), data.clone(), "blobs".into()).await?;
         for (location, _) in packs {
-            count(fetch(&store, &data, &location, &dir).await?);
+            let n = fetch(&store, &data, &location, &dir).await?;
+            if n.is_none() {
+                return Err(StorageError::Unavailable(format!(
+                    "{location}: gone from the store's copy while it was read"
+                )));
+            }
+            count(n);
         }
         count(fetch(&store, &data, crate::comments::LOCATION, &dir).await?);
+        let now = manifest(&store, &prefix).await?.map(|m| m.epoch);
+        if now != Some(m.epoch) {
+            return Err(StorageError::Unavailable(format!(
+                "the store's copy changed hands while it was read (epoch {} then {now:?})",
+                m.epoch
+            )));
+        }
         m.epoch = 0;
         let bytes = serde_json::to_vec(&m).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         crate::part::write_file_durably(&dir.join("MANIFEST.json"), &bytes)?;
@@ -146,12 +162,20 @@ pub(crate) async fn fetch(
                 return Err(failed(e));
             }
         };
-        file.write_all(&chunk)
-            .map_err(|e| StorageError::io(&tmp, e))?;
+        if let Err(e) = file.write_all(&chunk) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StorageError::io(&tmp, e));
+        }
         n += chunk.len() as u64;
     }
-    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
+    let done = file
+        .sync_all()
+        .map_err(|e| StorageError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e)));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     crate::wal::sync_dir(parent)?;
     Ok(Some(n))
 }

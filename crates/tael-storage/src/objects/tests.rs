@@ -229,7 +229,7 @@ fn replicas_write_the_store_only_while_they_lead_and_a_deposed_one_never_overwri
     assert!(keys(&store).is_empty());
     assert_eq!(b.get("MANIFEST.json").unwrap(), None);
     // a leads at epoch 5: its objects under epoch-5, the manifest naming it.
-    a.lead(5);
+    a.lead(5, Vec::new(), Vec::new());
     write(&a, b"aaaa", 10);
     assert_eq!(
         keys(&store),
@@ -249,16 +249,22 @@ fn replicas_write_the_store_only_while_they_lead_and_a_deposed_one_never_overwri
         })
     };
     assert_eq!(uploads::epoch_of_manifest(&stored(&store)), 5);
-    // b takes over at epoch 7: its own copy replaces a's whole.
-    b.lead(7);
+    // b takes over at epoch 7: its own copy replaces a's whole (a later
+    // epoch's objects, a newer leader's upload, are left alone).
+    let newer = Location::from("tael/shards/3/epoch-9/spans/x.parquet");
+    futures::executor::block_on(store.put(&newer, object_store::PutPayload::from_static(b"x")))
+        .unwrap();
+    b.lead(7, Vec::new(), Vec::new());
     write(&b, b"bbbbbb", 12);
     assert_eq!(
         keys(&store),
         vec![
             "tael/shards/3/MANIFEST.json".to_string(),
-            format!("tael/shards/3/epoch-7/{part}")
+            format!("tael/shards/3/epoch-7/{part}"),
+            "tael/shards/3/epoch-9/spans/x.parquet".to_string(),
         ]
     );
+    futures::executor::block_on(store.delete(&newer)).unwrap();
     // a, deposed but not told yet, cannot overwrite the newer manifest, and
     // stops writing.
     write(&a, b"aaaa", 13);
@@ -271,7 +277,7 @@ fn replicas_write_the_store_only_while_they_lead_and_a_deposed_one_never_overwri
     assert!(!st.leading, "{st:?}");
     assert_eq!(a.wal_hold(), None);
     // A new replica is filled from the store: b's copy.
-    let copied = copy::download(&backend, dc.path(), |seq| seq == 12)
+    let copied = copy::download(&backend, dc.path(), |epoch, seq| (epoch, seq) == (7, 12))
         .unwrap()
         .unwrap();
     assert_eq!((copied.epoch, copied.flushed_seq), (7, 12));
@@ -282,7 +288,7 @@ fn replicas_write_the_store_only_while_they_lead_and_a_deposed_one_never_overwri
     // A copy that is not wanted is not fetched.
     let dd = tempfile::tempdir().unwrap();
     assert_eq!(
-        copy::download(&backend, dd.path(), |_| false).unwrap(),
+        copy::download(&backend, dd.path(), |_, _| false).unwrap(),
         None
     );
     assert!(!dd.path().join(part).exists());

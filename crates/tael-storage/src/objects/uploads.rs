@@ -37,7 +37,9 @@
 //! never overwritten (this leader is deposed: it stops writing), and the
 //! put succeeds only if the copy is still the one read (its ETag; a
 //! first manifest only if there is none). Once a leader's first manifest
-//! is in place, the objects of other epochs are deleted. A new leader
+//! is in place, the objects of earlier epochs are deleted (a later one's
+//! are a newer leader's). A change of leadership starts a new generation
+//! of the queue: a write queued before it is dropped whatever its result. A new leader
 //! uploads its whole copy under its epoch before its manifest replaces
 //! the old leader's, so the store always holds one whole, consistent copy.
 
@@ -150,6 +152,18 @@ struct State {
     error: Option<String>,
     /// `None` on a single node (every write is queued).
     replica: Option<Leading>,
+    /// Changes when a replica starts or stops leading: a write queued
+    /// under another generation (the one being carried out then) is
+    /// dropped, whatever its result, and never retried.
+    generation: u64,
+}
+
+/// Where a write goes, fixed when it is taken from the queue.
+#[derive(Debug, Clone)]
+struct Target {
+    prefix: String,
+    /// A leading replica's state (`None` on a single node).
+    leading: Option<Leading>,
 }
 
 /// A replica's leadership, as far as the store is concerned.
@@ -157,7 +171,7 @@ struct State {
 struct Leading {
     /// The epoch this replica leads at; `None` while it does not.
     epoch: Option<u64>,
-    /// Whether the objects of other epochs are gone (done once per
+    /// Whether the objects of earlier epochs are gone (done once per
     /// leadership, after its first manifest).
     others_dropped: bool,
     stored_flushed_seq: Option<u64>,
@@ -169,10 +183,27 @@ impl State {
         self.replica.as_ref().is_none_or(|r| r.epoch.is_some())
     }
 
-    /// Drops what is queued, but the write being carried out.
+    /// Drops what is queued, but the write being carried out (dropped
+    /// when it ends: a new generation begins).
     fn clear(&mut self) {
         let keep = usize::from(self.busy).min(self.queue.len());
         self.queue.truncate(keep);
+        self.generation += 1;
+    }
+
+    /// The key prefix writes go to now: the node's prefix, or a leading
+    /// replica's epoch under it (`None`: a replica that does not lead).
+    fn target(&self, prefix: &str) -> Option<Target> {
+        match &self.replica {
+            None => Some(Target {
+                prefix: prefix.to_string(),
+                leading: None,
+            }),
+            Some(r) => r.epoch.map(|e| Target {
+                prefix: epoch_prefix(prefix, e),
+                leading: Some(r.clone()),
+            }),
+        }
     }
 }
 
@@ -201,7 +232,7 @@ enum Done {
     /// A reconcile: the writes it found, to run next.
     Found(Vec<Op>),
     /// A leader's manifest stored: its bytes, its `flushed_seq`, and the
-    /// objects of other epochs deleted with it.
+    /// objects of earlier epochs deleted with it.
     Manifest {
         bytes: u64,
         flushed_seq: u64,
@@ -336,13 +367,22 @@ impl Uploads {
     }
 
     /// A replica leads at `epoch` from now on: what was queued is dropped
-    /// (the caller queues its whole copy: a reconcile, then the manifest).
-    pub fn lead(&self, epoch: u64) {
+    /// and the whole copy is queued first (a reconcile of `locations`
+    /// under `prefixes`, see [`Uploads::reconcile`]); the caller queues
+    /// the manifest next.
+    pub fn lead(&self, epoch: u64, locations: Vec<String>, prefixes: Vec<String>) {
         let mut st = self.shared.state.lock();
         st.clear();
         st.replica = Some(Leading {
             epoch: Some(epoch),
             ..Leading::default()
+        });
+        st.queue.push_back(Queued {
+            op: Op::Reconcile {
+                locations: Arc::new(locations),
+                prefixes: Arc::new(prefixes),
+            },
+            since: Instant::now(),
         });
         self.shared.changed.notify_all();
     }
@@ -355,13 +395,19 @@ impl Uploads {
         self.shared.changed.notify_all();
     }
 
-    /// On a leading replica, the first WAL sequence number the store's
-    /// manifest does not cover: the WAL is kept from there on, so that a
-    /// replica filled from the store finds the rest in its leader's WAL.
+    /// On a leading replica whose writes to the store succeed, the first
+    /// WAL sequence number the store's manifest does not cover: the WAL is
+    /// kept from there on, so that a replica filled from the store finds
+    /// the rest in its leader's WAL.
     pub fn wal_hold(&self) -> Option<u64> {
         let st = self.shared.state.lock();
         let r = st.replica.as_ref()?;
         r.epoch?;
+        // Not while the store cannot be written: the WAL would grow
+        // without bound (a replica is then filled from its leader's copy).
+        if st.error.is_some() {
+            return None;
+        }
         Some(r.stored_flushed_seq.unwrap_or(0) + 1)
     }
 
@@ -419,23 +465,33 @@ impl Worker {
     fn work(self) {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let op = {
+            let (op, generation, target) = {
                 let mut st = self.shared.state.lock();
                 loop {
                     match st.queue.front() {
                         Some(q) => {
                             let op = q.op.clone();
                             st.busy = true;
-                            break op;
+                            break (op, st.generation, st.target(&self.prefix));
                         }
                         None if st.stopping => return,
                         None => self.shared.changed.wait(&mut st),
                     }
                 }
             };
-            let res = self.execute(&op);
+            let res = match target {
+                Some(t) => self.execute(&op, t),
+                None => Ok(Done::Skipped),
+            };
             let mut st = self.shared.state.lock();
             st.busy = false;
+            if st.generation != generation {
+                // Queued before a change of leadership: its result is of
+                // no use to the new one (the queue was cleared but for it).
+                st.queue.pop_front();
+                self.shared.changed.notify_all();
+                continue;
+            }
             match res {
                 Ok(done) => {
                     st.queue.pop_front();
@@ -510,18 +566,6 @@ impl Worker {
         }
     }
 
-    /// The key prefix writes go to now: the node's prefix, or a leading
-    /// replica's epoch under it (`None`: a replica that does not lead).
-    fn target(&self) -> Option<(String, Option<Leading>)> {
-        let st = self.shared.state.lock();
-        match &st.replica {
-            None => Some((self.prefix.clone(), None)),
-            Some(r) => r
-                .epoch
-                .map(|e| (epoch_prefix(&self.prefix, e), Some(r.clone()))),
-        }
-    }
-
     /// Whether a newer version of the bytes of `location` waits behind the
     /// front of the queue.
     fn superseded(&self, location: &str) -> bool {
@@ -534,11 +578,9 @@ impl Worker {
             .any(|q| matches!(&q.op, Op::Bytes(l, _) if l == location))
     }
 
-    fn execute(&self, op: &Op) -> Result<Done, String> {
+    fn execute(&self, op: &Op, target: Target) -> Result<Done, String> {
         let store = self.store.clone();
-        let Some((prefix, leading)) = self.target() else {
-            return Ok(Done::Skipped);
-        };
+        let Target { prefix, leading } = target;
         match op {
             Op::Bytes(location, bytes) if location == MANIFEST && leading.is_some() => {
                 let leading = leading.unwrap_or_default();
@@ -554,7 +596,7 @@ impl Worker {
                 }
                 let deleted = match leading.others_dropped {
                     true => 0,
-                    false => self.run(drop_other_epochs(store, self.prefix.clone(), prefix))?,
+                    false => self.run(drop_earlier_epochs(store, self.prefix.clone(), epoch))?,
                 };
                 Ok(Done::Manifest {
                     bytes: n,
@@ -732,6 +774,13 @@ async fn put_manifest(
             "the store's manifest changed while it was written (retried): {e}"
         )),
         Err(object_store::Error::NotImplemented { .. }) => {
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    "this object store has no conditional put: the manifest is checked, then written (a deposed leader could race a new one); use S3, GCS or Azure for replicas"
+                );
+            }
             store.put(&key, payload).await.map_err(what)?;
             Ok(None)
         }
@@ -739,23 +788,26 @@ async fn put_manifest(
     }
 }
 
-/// Deletes every object under `base` but the manifest and those under
-/// `keep` (this leader's epoch): the copies of earlier leaders. How many.
-async fn drop_other_epochs(
+/// Deletes the objects under `base` of epochs before `epoch` (the copies
+/// of earlier leaders) and any others outside an epoch but the manifest;
+/// a later epoch's are kept (a newer leader may be uploading them). How
+/// many.
+async fn drop_earlier_epochs(
     store: Arc<dyn ObjectStore>,
     base: String,
-    keep: String,
+    epoch: u64,
 ) -> Result<u64, String> {
     let listed = super::list(store.clone(), base.clone(), String::new())
         .await
         .map_err(|e| e.to_string())?;
-    let keep = super::remote::location_of(&base, &keep).unwrap_or_default();
     let mut n = 0;
     for (location, _) in listed {
-        let mine = location
-            .strip_prefix(keep.as_str())
-            .is_some_and(|r| r.starts_with('/'));
-        if location == MANIFEST || mine {
+        let of_epoch = location
+            .split('/')
+            .next()
+            .and_then(|first| first.strip_prefix("epoch-"))
+            .and_then(|e| e.parse::<u64>().ok());
+        if location == MANIFEST || of_epoch.is_some_and(|e| e >= epoch) {
             continue;
         }
         match store.delete(&super::remote::key(&base, &location)).await {

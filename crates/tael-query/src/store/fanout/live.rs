@@ -70,11 +70,6 @@ impl LiveResume {
     fn positions(&self, id: u64) -> Option<Positions> {
         self.seen.lock().0.get(&id).cloned()
     }
-
-    /// Ids given from now on are above `id` (one from another process).
-    fn above(&self, id: u64) {
-        self.next.fetch_max(id, Ordering::Relaxed);
-    }
 }
 
 /// The shards' live streams as one (see the module docs). `open` opens
@@ -89,9 +84,6 @@ pub(super) fn merged_live<T: Send + 'static>(
     resume: Arc<LiveResume>,
 ) -> BoxStream<'static, LiveEvent<T>> {
     let known = last_id.and_then(|l| resume.positions(l));
-    if let (Some(l), None) = (last_id, &known) {
-        resume.above(l);
-    }
     let from: Vec<Option<u64>> = match &known {
         Some(p) if p.len() == shards => p.to_vec(),
         _ => vec![None; shards],
