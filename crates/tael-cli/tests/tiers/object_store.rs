@@ -255,3 +255,70 @@ fn replicated_shards_share_an_object_store_and_a_wiped_replica_comes_back_from_i
     s0.stop();
     single.stop();
 }
+
+/// The parts the store's manifest of `shard` names that the store lacks.
+fn missing_from_store(moto: &Moto, shard: u32) -> Vec<String> {
+    let base = format!("cluster/shards/{shard}");
+    let m: Value =
+        serde_json::from_slice(&moto.get(BUCKET, &format!("{base}/MANIFEST.json"))).unwrap();
+    let keys: Vec<String> = moto
+        .list(BUCKET, &format!("{base}/"))
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let epoch = m["epoch"].as_u64().unwrap();
+    m["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{base}/epoch-{epoch}/{}", p["path"].as_str().unwrap()))
+        .filter(|k| !keys.contains(k))
+        .collect()
+}
+
+#[test]
+fn a_paused_leader_that_was_replaced_never_overwrites_the_stores_copy() {
+    let etcd = Etcd::start();
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let store = moto.url("");
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = pair(dir.path(), &etcd, &store, 0);
+    let now = now_ns() - 1_000_000_000;
+    let batch = |first| simple_traces("orders", 0x71, first, 200, now);
+    assert_eq!(grpc_traces(&old.grpc, batch(0), false).unwrap(), 0);
+    assert!(
+        eventually(Duration::from_secs(30), || uploaded(&old)),
+        "{}",
+        object_store(&old)
+    );
+    // Paused with writes behind it (its next flush and manifest), it is
+    // replaced; the new leader writes its copy at a higher epoch.
+    assert_eq!(grpc_traces(&old.grpc, batch(200), false).unwrap(), 0);
+    crate::support::send_signal(old.child.id(), "STOP");
+    leader_of(&[&new], Duration::from_secs(20));
+    assert_eq!(grpc_traces(&new.grpc, batch(400), false).unwrap(), 0);
+    assert!(
+        eventually(Duration::from_secs(30), || uploaded(&new)),
+        "{}",
+        object_store(&new)
+    );
+    let epoch = status(&new)["epoch"].as_u64().unwrap();
+    // Resumed, the old leader flushes and tries to write the store.
+    crate::support::send_signal(old.child.id(), "CONT");
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            status(&old)["role"] == "standby" && object_store(&old)["replica"]["leading"] == false
+        }),
+        "{}",
+        object_store(&old)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let m: Value =
+        serde_json::from_slice(&moto.get(BUCKET, "cluster/shards/0/MANIFEST.json")).unwrap();
+    assert_eq!(m["epoch"].as_u64(), Some(epoch), "{m}");
+    assert!(missing_from_store(&moto, 0).is_empty());
+    assert_eq!(spans_of(&new, "orders"), 600);
+    new.stop();
+    old.stop();
+}
