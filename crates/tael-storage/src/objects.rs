@@ -145,9 +145,10 @@ struct Remote {
     prefix: String,
     /// A replica reads nothing from the store (see the module docs).
     replica: bool,
-    /// Held while a missing copy is downloaded: two readers of one part
-    /// download it once (and never race on its temporary file).
-    downloading: parking_lot::Mutex<()>,
+    /// The locations being downloaded: two readers of one part download
+    /// it once (and never race on its temporary file); other parts'
+    /// downloads go on at the same time.
+    downloading: Downloads,
     cache: Arc<cache::Cache>,
     /// Declared before `io`: its thread stops before the runtime does.
     uploads: uploads::Uploads,
@@ -207,7 +208,7 @@ impl Objects {
                     url: url.clone(),
                     prefix: prefix.clone(),
                     replica: *replica,
-                    downloading: parking_lot::Mutex::new(()),
+                    downloading: Downloads::default(),
                     cache,
                     uploads,
                     io,
@@ -368,9 +369,9 @@ impl Objects {
         if cached() {
             return Ok(Some(path));
         }
-        // Checked again once this download's turn comes: another reader
+        // Checked again once this location's turn comes: another reader
         // may have fetched the copy meanwhile.
-        let _one = r.downloading.lock();
+        let _one = r.downloading.begin(location);
         if cached() {
             return Ok(Some(path));
         }
@@ -519,6 +520,41 @@ async fn list(
         }
     }
     Ok(out)
+}
+
+/// The locations being downloaded, and a signal when one is done.
+#[derive(Debug, Default)]
+struct Downloads {
+    active: parking_lot::Mutex<std::collections::HashSet<String>>,
+    done: parking_lot::Condvar,
+}
+
+/// One location's download, ended when dropped.
+struct Downloading<'a> {
+    of: &'a Downloads,
+    location: String,
+}
+
+impl Downloads {
+    /// Waits until no one downloads `location`, then takes its turn.
+    fn begin(&self, location: &str) -> Downloading<'_> {
+        let mut active = self.active.lock();
+        while active.contains(location) {
+            self.done.wait(&mut active);
+        }
+        active.insert(location.to_string());
+        Downloading {
+            of: self,
+            location: location.to_string(),
+        }
+    }
+}
+
+impl Drop for Downloading<'_> {
+    fn drop(&mut self) {
+        self.of.active.lock().remove(&self.location);
+        self.of.done.notify_all();
+    }
 }
 
 impl Remote {
