@@ -38,7 +38,8 @@
 //! put succeeds only if the copy is still the one read (its ETag; a
 //! first manifest only if there is none). Once a leader's first manifest
 //! is in place, the objects of earlier epochs are deleted (a later one's
-//! are a newer leader's). A change of leadership starts a new generation
+//! are a newer leader's), and again every 100 manifests (what a deposed
+//! leader wrote under its old epoch before it noticed). A change of leadership starts a new generation
 //! of the queue: a write queued before it is dropped whatever its result. A new leader
 //! uploads its whole copy under its epoch before its manifest replaces
 //! the old leader's, so the store always holds one whole, consistent copy.
@@ -106,6 +107,10 @@ pub struct ReplicaUploads {
     pub stored_flushed_seq: Option<u64>,
 }
 
+/// How many manifests a leader stores between two deletes of earlier
+/// epochs' objects (each lists the shard's prefix).
+const DROP_EVERY: u32 = 100;
+
 /// The manifest's location (the one object a replicated shard keeps at its
 /// prefix, outside any epoch).
 const MANIFEST: &str = "MANIFEST.json";
@@ -171,9 +176,11 @@ struct Target {
 struct Leading {
     /// The epoch this replica leads at; `None` while it does not.
     epoch: Option<u64>,
-    /// Whether the objects of earlier epochs are gone (done once per
-    /// leadership, after its first manifest).
-    others_dropped: bool,
+    /// Manifests stored since the objects of earlier epochs were last
+    /// deleted (`None`: not yet in this leadership). They are deleted
+    /// after the first manifest, and again every [`DROP_EVERY`] manifests
+    /// (for what a deposed leader still wrote under its epoch).
+    since_drop: Option<u32>,
     stored_flushed_seq: Option<u64>,
 }
 
@@ -521,7 +528,10 @@ impl Worker {
                             st.deleted += deleted;
                             if let Some(r) = st.replica.as_mut() {
                                 r.stored_flushed_seq = Some(flushed_seq);
-                                r.others_dropped = true;
+                                r.since_drop = match r.since_drop {
+                                    Some(n) if n < DROP_EVERY => Some(n + 1),
+                                    _ => Some(1),
+                                };
                             }
                         }
                         Done::Deposed(newer) => {
@@ -594,9 +604,9 @@ impl Worker {
                 if let Some(newer) = self.run(put_manifest(store.clone(), key, body, epoch))? {
                     return Ok(Done::Deposed(newer));
                 }
-                let deleted = match leading.others_dropped {
-                    true => 0,
-                    false => self.run(drop_earlier_epochs(store, self.prefix.clone(), epoch))?,
+                let deleted = match leading.since_drop {
+                    Some(n) if n < DROP_EVERY => 0,
+                    _ => self.run(drop_earlier_epochs(store, self.prefix.clone(), epoch))?,
                 };
                 Ok(Done::Manifest {
                     bytes: n,
