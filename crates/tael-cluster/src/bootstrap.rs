@@ -109,9 +109,9 @@ pub async fn fill_if_too_far_behind(
     if mine + 1 >= range.oldest_seq {
         return Ok(None);
     }
-    let oldest = {
+    let ask_range = {
         let (http, leader, token) = (http.clone(), leader.clone(), token.clone());
-        move || -> Option<u64> {
+        move || -> Option<WalRange> {
             let (http, leader, token) = (http.clone(), leader.clone(), token.clone());
             let ask = async move {
                 let r = http
@@ -121,17 +121,13 @@ pub async fn fill_if_too_far_behind(
                     .send()
                     .await
                     .ok()?;
-                let range: WalRange = r.error_for_status().ok()?.json().await.ok()?;
-                Some(range.oldest_seq)
+                r.error_for_status().ok()?.json().await.ok()
             };
             tokio::runtime::Handle::current().block_on(ask)
         }
     };
-    match fill_from_store(engine, &range, oldest).await {
-        Ok(Some(filled)) => {
-            replace_history(fence_dir, range.history, filled.covered_seq)?;
-            return Ok(Some(filled));
-        }
+    match fill_from_store(engine, fence_dir, ask_range).await {
+        Ok(Some(filled)) => return Ok(Some(filled)),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "cannot fill this replica from the object store; asking the leader")
@@ -214,10 +210,12 @@ async fn stored_seq(engine: &EngineConfig) -> Result<u64, ClusterError> {
 
 /// Whether a copy of the store, written by the leader of `epoch` and
 /// covering records through `flushed`, fits the leader's WAL and history
-/// (`range`): its WAL goes on from the copy's end, and no later epoch
-/// numbered any of the copy's records again.
+/// (`range`): its WAL goes on from the copy's end, the copy's epoch is
+/// one the history knows (not a newer leader's than the one asked), and
+/// no later epoch numbered any of the copy's records again.
 fn copy_fits(range: &WalRange, epoch: u64, flushed: u64) -> bool {
     flushed + 1 >= range.oldest_seq
+        && range.history.last().is_some_and(|l| epoch <= l.epoch)
         && !range
             .history
             .iter()
@@ -225,15 +223,16 @@ fn copy_fits(range: &WalRange, epoch: u64, flushed: u64) -> bool {
 }
 
 /// Replaces this replica's data with the object store's copy when it fits
-/// the leader's WAL and history ([`copy_fits`]), and the leader's WAL
-/// (its oldest record, asked again by `oldest` on the blocking pool)
-/// still goes on from its end once it is downloaded (see
+/// the leader's WAL and history ([`copy_fits`]), asked of the leader
+/// (`ask_range`, on the blocking pool) before each attempt and again once
+/// the copy is downloaded (its WAL must still go on from the copy's end),
+/// then takes the leader's history as far as the copy goes (see
 /// `tael_storage::objects::copy`); how, `None` without a store, a copy,
-/// or when the copy does not fit.
+/// an answer from the leader, or when the copy does not fit.
 async fn fill_from_store(
     engine: &EngineConfig,
-    range: &WalRange,
-    oldest: impl Fn() -> Option<u64> + Clone + Send + 'static,
+    fence_dir: &Path,
+    ask_range: impl Fn() -> Option<WalRange> + Clone + Send + 'static,
 ) -> Result<Option<Filled>, ClusterError> {
     if !matches!(
         engine.backend,
@@ -253,11 +252,16 @@ async fn fill_from_store(
     let mut attempt = 0;
     let copied = loop {
         let (data, wal, backend) = (data.clone(), wal.clone(), backend.clone());
-        let (range, oldest) = (range.clone(), oldest.clone());
+        let ask = ask_range.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let fits = move |epoch, flushed| copy_fits(&range, epoch, flushed);
-            let still = move |flushed: u64| oldest().is_some_and(|o| flushed + 1 >= o);
+            let Some(range) = ask() else {
+                return Ok(None);
+            };
+            let fitting = range.clone();
+            let fits = move |epoch, flushed| copy_fits(&fitting, epoch, flushed);
+            let still = move |flushed: u64| ask().is_some_and(|r| flushed + 1 >= r.oldest_seq);
             tael_storage::install_from_store(&data, &wal, &backend, fits, still)
+                .map(|c| c.map(|c| (c, range)))
         })
         .await
         .map_err(|e| ClusterError::Config(e.to_string()))?;
@@ -276,21 +280,23 @@ async fn fill_from_store(
         }
     };
     let secs = started.elapsed().as_secs_f64();
-    Ok(copied.map(|c| {
-        tracing::info!(
-            covered = c.flushed_seq,
-            epoch = c.epoch,
-            files = c.files,
-            bytes = c.bytes,
-            secs,
-            "filled from the object store's copy"
-        );
-        Filled {
-            from: "object_store".into(),
-            covered_seq: c.flushed_seq,
-            bytes: c.bytes,
-            secs,
-        }
+    let Some((c, range)) = copied else {
+        return Ok(None);
+    };
+    replace_history(fence_dir, range.history, c.flushed_seq)?;
+    tracing::info!(
+        covered = c.flushed_seq,
+        epoch = c.epoch,
+        files = c.files,
+        bytes = c.bytes,
+        secs,
+        "filled from the object store's copy"
+    );
+    Ok(Some(Filled {
+        from: "object_store".into(),
+        covered_seq: c.flushed_seq,
+        bytes: c.bytes,
+        secs,
     }))
 }
 
@@ -320,5 +326,7 @@ mod tests {
         assert!(!copy_fits(&range, 1, 16));
         // The leader's WAL starts after the copy's end.
         assert!(!copy_fits(&range, 7, 3));
+        // A copy of an epoch the leader asked does not know (a newer one).
+        assert!(!copy_fits(&range, 9, 18));
     }
 }

@@ -261,6 +261,38 @@ impl Objects {
         }
     }
 
+    /// Queues again the uploads of those of `locations` that were
+    /// published while this replica was not writing the store (see
+    /// `uploads::Uploads::republish`).
+    pub fn republish(&self, locations: &[String]) {
+        if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
+            r.uploads.republish(locations);
+        }
+    }
+
+    /// A replica's handle: the `flushed_seq` of the manifest the store
+    /// holds at its prefix (`None`: none, or not a replica's handle).
+    pub fn store_manifest_flushed_seq(&self) -> Result<Option<u64>, StorageError> {
+        let Some(r) = self.remote.as_ref().filter(|r| r.replica) else {
+            return Ok(None);
+        };
+        let (store, key) = (r.store.clone(), remote::key(&r.prefix, "MANIFEST.json"));
+        let got = r.run(async move {
+            match store.get(&key).await {
+                Ok(g) => g.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        let bytes = got.map_err(|e| store_error("cannot read", "MANIFEST.json", e))?;
+        Ok(bytes.map(|b| {
+            serde_json::from_slice::<serde_json::Value>(&b)
+                .ok()
+                .and_then(|v| v.get("flushed_seq").and_then(serde_json::Value::as_u64))
+                .unwrap_or(0)
+        }))
+    }
+
     /// A replica does not lead: it writes nothing to the store.
     pub fn follow(&self) {
         if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {

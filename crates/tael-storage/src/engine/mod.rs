@@ -428,9 +428,9 @@ impl Engine {
             return Ok(());
         }
         let _c = self.commit_lock.lock();
-        let st = self.state.read();
+        let manifest = self.state.read().manifest.clone();
         let mut locations: Vec<String> = Vec::new();
-        for p in &st.manifest.parts {
+        for p in &manifest.parts {
             locations.push(crate::part::rollup_location(&p.path));
             locations.push(p.path.clone());
         }
@@ -441,7 +441,7 @@ impl Engine {
             Some(epoch) => self.objects.lead(epoch, locations, prefixes),
             None => self.objects.reconcile(locations, prefixes),
         }
-        st.manifest.store(&self.objects)
+        manifest.store(&self.objects)
     }
 
     /// A replica with an object store leads at `epoch`: it writes its
@@ -449,6 +449,24 @@ impl Engine {
     /// `crate::objects::uploads`). Nothing on a single node.
     pub fn lead_objects(&self, epoch: u64) -> Result<(), StorageError> {
         if !self.objects.is_replica() {
+            return Ok(());
+        }
+        let empty = {
+            let st = self.state.read();
+            st.manifest.parts.is_empty() && st.manifest.flushed_seq == 0
+        } && self.last_seq() == 0;
+        if empty
+            && self
+                .objects
+                .store_manifest_flushed_seq()?
+                .is_some_and(|f| f > 0)
+        {
+            // Its first manifest would replace the store's copy, and its
+            // sweep delete it: the store may hold the only copy left.
+            tracing::error!(
+                epoch,
+                "this replica leads with no data while the object store holds a copy: it does not write the store (fill it from the store, or empty the store's prefix, and restart)"
+            );
             return Ok(());
         }
         tracing::info!(epoch, "writing this replica's copy to the object store");
@@ -899,6 +917,14 @@ impl Engine {
         // Only commits change the manifest, parts and rollups; they take
         // turns here, and the state lock is held just for the swap.
         let _c = self.commit_lock.lock();
+        // A part published while its replica was not writing the store (a
+        // change of leadership between the publish and this commit) is
+        // queued again now that its manifest is about to name it.
+        let published: Vec<String> = added
+            .iter()
+            .flat_map(|m| [m.path.clone(), crate::part::rollup_location(&m.path)])
+            .collect();
+        self.objects.republish(&published);
         let (mut manifest, old_parts, mut rollups) = {
             let st = self.state.read();
             (st.manifest.clone(), st.parts.clone(), st.rollups.clone())

@@ -366,3 +366,50 @@ fn exports_in_flight_are_held_within_their_share() {
     drop(held);
     e.ingest_traces(&payload).unwrap();
 }
+
+#[test]
+fn an_empty_replica_leading_never_replaces_the_stores_copy_and_one_with_data_writes_its_own() {
+    use object_store::ObjectStoreExt;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = crate::objects::Backend::in_memory().for_shard(0);
+    let crate::objects::Backend::Store { store, .. } = &backend else {
+        unreachable!()
+    };
+    let store = store.clone();
+    let key = object_store::path::Path::from("shards/0/MANIFEST.json");
+    let theirs = br#"{"version":1,"epoch":3,"flushed_seq":10,"next_part_id":1,"parts":[]}"#;
+    futures::executor::block_on(store.put(&key, object_store::PutPayload::from_static(theirs)))
+        .unwrap();
+    let mut c = cfg(dir.path());
+    c.backend = backend;
+    let e = Engine::open(c).unwrap();
+    // Empty, it leads but does not write: the store's copy may be the only one.
+    e.lead_objects(5).unwrap();
+    assert!(e.objects().settle(Duration::from_secs(10)));
+    let stored = || {
+        futures::executor::block_on(async { store.get(&key).await.unwrap().bytes().await }).unwrap()
+    };
+    assert_eq!(&stored()[..], &theirs[..]);
+    // With data, leading writes its copy (the part flushed while it was
+    // not leading included) and its manifest at its epoch.
+    e.follow_objects();
+    e.ingest_traces(&encode_spans(&spans(
+        "svc",
+        0,
+        100,
+        tael_core::time::now_ns(),
+    )))
+    .unwrap();
+    e.flush().unwrap();
+    let part = e.stats().parts;
+    assert_eq!(part, 1);
+    e.lead_objects(6).unwrap();
+    assert!(e.objects().settle(Duration::from_secs(10)));
+    let m: serde_json::Value = serde_json::from_slice(&stored()).unwrap();
+    assert_eq!(m["epoch"], 6, "{m}");
+    let path = m["parts"][0]["path"].as_str().unwrap().to_string();
+    let listed = futures::executor::block_on(store.head(&object_store::path::Path::from(format!(
+        "shards/0/epoch-6/{path}"
+    ))));
+    assert!(listed.is_ok(), "{listed:?}");
+}

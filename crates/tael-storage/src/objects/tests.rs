@@ -293,3 +293,34 @@ fn replicas_write_the_store_only_while_they_lead_and_a_deposed_one_never_overwri
     );
     assert!(!dd.path().join(part).exists());
 }
+
+#[test]
+fn a_part_published_before_its_replica_led_is_uploaded_when_its_commit_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let backend = Backend::Store {
+        store: store.clone(),
+        url: "memory://".into(),
+        network: false,
+        prefix: String::new(),
+        replica: false,
+    }
+    .for_shard(0);
+    let o = Objects::open(dir.path(), &backend, None).unwrap();
+    let part = "spans/2026120300/part-000000000002.parquet";
+    // Published while a standby (a flush under way when leadership came),
+    // it is not in the reconcile the leadership starts with.
+    crate::part::write_file_durably(&o.local_path(part), b"PAR1").unwrap();
+    o.publish(part).unwrap();
+    o.lead(4, Vec::new(), Vec::new());
+    o.republish(&[
+        part.to_string(),
+        "spans/never-published.parquet".to_string(),
+    ]);
+    assert!(o.settle(std::time::Duration::from_secs(10)));
+    assert_eq!(
+        keys(&store),
+        vec![format!("shards/0/epoch-4/{part}")],
+        "the commit's part is in the store"
+    );
+}

@@ -161,7 +161,16 @@ struct State {
     /// under another generation (the one being carried out then) is
     /// dropped, whatever its result, and never retried.
     generation: u64,
+    /// The newest files a replica published while it did not write the
+    /// store, or whose uploads a change of leadership dropped (at most
+    /// [`DROPPED_KEPT`]): a commit after the change queues them again
+    /// ([`Uploads::republish`]).
+    dropped: VecDeque<String>,
 }
+
+/// Files remembered in [`State::dropped`] (a flush or compaction
+/// publishes a handful before it commits).
+const DROPPED_KEPT: usize = 256;
 
 /// Where a write goes, fixed when it is taken from the queue.
 #[derive(Debug, Clone)]
@@ -194,8 +203,28 @@ impl State {
     /// when it ends: a new generation begins).
     fn clear(&mut self) {
         let keep = usize::from(self.busy).min(self.queue.len());
-        self.queue.truncate(keep);
+        let gone: Vec<String> = self
+            .queue
+            .drain(keep..)
+            .filter_map(|q| match q.op {
+                Op::File(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        for l in gone {
+            self.remember_dropped(l);
+        }
         self.generation += 1;
+        self.error = None;
+    }
+
+    fn remember_dropped(&mut self, location: String) {
+        if !self.dropped.contains(&location) {
+            self.dropped.push_back(location);
+            if self.dropped.len() > DROPPED_KEPT {
+                self.dropped.pop_front();
+            }
+        }
     }
 
     /// The key prefix writes go to now: the node's prefix, or a leading
@@ -318,6 +347,7 @@ impl Uploads {
             self.cache.used(location, meta.len());
         }
         if !st.writing() {
+            st.remember_dropped(location.to_string());
             return;
         }
         let waiting = st
@@ -392,6 +422,28 @@ impl Uploads {
             since: Instant::now(),
         });
         self.shared.changed.notify_all();
+    }
+
+    /// Queues the uploads of those of `locations` that were published
+    /// while the replica did not write the store (a commit's parts, when a
+    /// change of leadership came between their publish and the commit).
+    pub fn republish(&self, locations: &[String]) {
+        let again: Vec<String> = {
+            let mut st = self.shared.state.lock();
+            if !st.writing() {
+                return;
+            }
+            let found: Vec<String> = locations
+                .iter()
+                .filter(|l| st.dropped.contains(l))
+                .cloned()
+                .collect();
+            st.dropped.retain(|l| !found.contains(l));
+            found
+        };
+        for l in again {
+            self.upload_file(&l);
+        }
     }
 
     /// A replica does not lead (any more): nothing is queued from now on.
@@ -562,15 +614,21 @@ impl Worker {
                         );
                         return;
                     }
+                    // A change of leadership ends the wait: the new
+                    // generation's writes go first.
                     let deadline = Instant::now() + backoff;
                     while !st.stopping
+                        && st.generation == generation
                         && !self
                             .shared
                             .changed
                             .wait_until(&mut st, deadline)
                             .timed_out()
                     {}
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = match st.generation == generation {
+                        true => (backoff * 2).min(MAX_BACKOFF),
+                        false => FIRST_BACKOFF,
+                    };
                 }
             }
         }
@@ -807,6 +865,8 @@ async fn drop_earlier_epochs(
     base: String,
     epoch: u64,
 ) -> Result<u64, String> {
+    // Only a failed listing fails the sweep (and the manifest's write,
+    // retried); a failed delete is logged and left for the next sweep.
     let listed = super::list(store.clone(), base.clone(), String::new())
         .await
         .map_err(|e| e.to_string())?;
@@ -822,7 +882,10 @@ async fn drop_earlier_epochs(
         }
         match store.delete(&super::remote::key(&base, &location)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => n += 1,
-            Err(e) => return Err(format!("cannot delete {location}: {e}")),
+            // Garbage left: the next sweep tries again; the manifest stands.
+            Err(e) => {
+                tracing::warn!(location = %location, error = %e, "cannot delete an earlier leader's object");
+            }
         }
     }
     if n > 0 {
