@@ -546,8 +546,18 @@ impl Worker {
             st.busy = false;
             if st.generation != generation {
                 // Queued before a change of leadership: its result is of
-                // no use to the new one (the queue was cleared but for it).
+                // no use to the new one (the queue was cleared but for it);
+                // what it did still counts.
                 st.queue.pop_front();
+                match res {
+                    Ok(Done::Uploaded(n)) | Ok(Done::Manifest { bytes: n, .. }) => {
+                        st.uploaded += 1;
+                        st.uploaded_bytes += n;
+                    }
+                    Ok(Done::Deleted) => st.deleted += 1,
+                    Err(_) => st.failed_attempts += 1,
+                    _ => {}
+                }
                 self.shared.changed.notify_all();
                 continue;
             }
