@@ -246,17 +246,22 @@ impl Objects {
         self.remote.as_ref().filter(|r| !r.replica)
     }
 
+    /// The store behind a replica's handle (see the module docs).
+    fn replica_remote(&self) -> Option<&Remote> {
+        self.remote.as_ref().filter(|r| r.replica)
+    }
+
     /// Whether this is a replica's handle, writing the store while it
     /// leads (see the module docs).
     pub fn is_replica(&self) -> bool {
-        self.remote.as_ref().is_some_and(|r| r.replica)
+        self.replica_remote().is_some()
     }
 
     /// A replica leads at `epoch`: it writes the store from now on,
     /// first its whole copy (a reconcile of `locations`, see
     /// [`Objects::reconcile`]); the caller then stores the manifest.
     pub fn lead(&self, epoch: u64, locations: Vec<String>, prefixes: Vec<String>) {
-        if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
+        if let Some(r) = self.replica_remote() {
             r.uploads.lead(epoch, locations, prefixes);
         }
     }
@@ -265,7 +270,7 @@ impl Objects {
     /// published while this replica was not writing the store (see
     /// `uploads::Uploads::republish`).
     pub fn republish(&self, locations: &[String]) {
-        if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
+        if let Some(r) = self.replica_remote() {
             r.uploads.republish(locations);
         }
     }
@@ -273,7 +278,7 @@ impl Objects {
     /// A replica's handle: the `flushed_seq` of the manifest the store
     /// holds at its prefix (`None`: none, or not a replica's handle).
     pub fn store_manifest_flushed_seq(&self) -> Result<Option<u64>, StorageError> {
-        let Some(r) = self.remote.as_ref().filter(|r| r.replica) else {
+        let Some(r) = self.replica_remote() else {
             return Ok(None);
         };
         let (store, key) = (r.store.clone(), remote::key(&r.prefix, "MANIFEST.json"));
@@ -295,7 +300,7 @@ impl Objects {
 
     /// A replica does not lead: it writes nothing to the store.
     pub fn follow(&self) {
-        if let Some(r) = self.remote.as_ref().filter(|r| r.replica) {
+        if let Some(r) = self.replica_remote() {
             r.uploads.follow();
         }
     }

@@ -39,10 +39,11 @@
 //! first manifest only if there is none). Once a leader's first manifest
 //! is in place, the objects of earlier epochs are deleted (a later one's
 //! are a newer leader's), and again every 100 manifests (what a deposed
-//! leader wrote under its old epoch before it noticed). A change of leadership starts a new generation
-//! of the queue: a write queued before it is dropped whatever its result. A new leader
-//! uploads its whole copy under its epoch before its manifest replaces
-//! the old leader's, so the store always holds one whole, consistent copy.
+//! leader wrote under its old epoch before it noticed). A change of
+//! leadership starts a new generation of the queue: a write queued before
+//! it is dropped whatever its result. A new leader uploads its whole copy
+//! under its epoch before its manifest replaces the old leader's, so the
+//! store always holds one whole, consistent copy.
 
 use super::cache::Cache;
 use object_store::path::Path as Location;
@@ -176,8 +177,9 @@ const DROPPED_KEPT: usize = 256;
 #[derive(Debug, Clone)]
 struct Target {
     prefix: String,
-    /// A leading replica's state (`None` on a single node).
-    leading: Option<Leading>,
+    /// A leading replica's epoch and [`Leading::since_drop`] (`None` on a
+    /// single node).
+    leader: Option<(u64, Option<u32>)>,
 }
 
 /// A replica's leadership, as far as the store is concerned.
@@ -233,12 +235,29 @@ impl State {
         match &self.replica {
             None => Some(Target {
                 prefix: prefix.to_string(),
-                leading: None,
+                leader: None,
             }),
             Some(r) => r.epoch.map(|e| Target {
                 prefix: epoch_prefix(prefix, e),
-                leading: Some(r.clone()),
+                leader: Some((e, r.since_drop)),
             }),
+        }
+    }
+
+    /// Counts what a write did (uploads, bytes, deletes).
+    fn count(&mut self, done: &Done) {
+        match done {
+            Done::Uploaded(n) => {
+                self.uploaded += 1;
+                self.uploaded_bytes += n;
+            }
+            Done::Manifest { bytes, deleted, .. } => {
+                self.uploaded += 1;
+                self.uploaded_bytes += bytes;
+                self.deleted += deleted;
+            }
+            Done::Deleted => self.deleted += 1,
+            Done::Skipped | Done::Found(_) | Done::Deposed(_) => {}
         }
     }
 }
@@ -549,14 +568,9 @@ impl Worker {
                 // no use to the new one (the queue was cleared but for it);
                 // what it did still counts.
                 st.queue.pop_front();
-                match res {
-                    Ok(Done::Uploaded(n)) | Ok(Done::Manifest { bytes: n, .. }) => {
-                        st.uploaded += 1;
-                        st.uploaded_bytes += n;
-                    }
-                    Ok(Done::Deleted) => st.deleted += 1,
+                match &res {
+                    Ok(done) => st.count(done),
                     Err(_) => st.failed_attempts += 1,
-                    _ => {}
                 }
                 self.shared.changed.notify_all();
                 continue;
@@ -564,30 +578,21 @@ impl Worker {
             match res {
                 Ok(done) => {
                     st.queue.pop_front();
+                    st.count(&done);
                     match done {
-                        Done::Uploaded(n) => {
-                            st.uploaded += 1;
-                            st.uploaded_bytes += n;
+                        Done::Uploaded(_) => {
                             if matches!(op, Op::File(_)) {
                                 evict(&st, &self.cache, &self.root);
                             }
                         }
-                        Done::Deleted => st.deleted += 1,
-                        Done::Skipped => {}
+                        Done::Deleted | Done::Skipped => {}
                         Done::Found(ops) => {
                             let since = Instant::now();
                             for op in ops.into_iter().rev() {
                                 st.queue.push_front(Queued { op, since });
                             }
                         }
-                        Done::Manifest {
-                            bytes,
-                            flushed_seq,
-                            deleted,
-                        } => {
-                            st.uploaded += 1;
-                            st.uploaded_bytes += bytes;
-                            st.deleted += deleted;
+                        Done::Manifest { flushed_seq, .. } => {
                             if let Some(r) = st.replica.as_mut() {
                                 r.stored_flushed_seq = Some(flushed_seq);
                                 r.since_drop = match r.since_drop {
@@ -656,32 +661,39 @@ impl Worker {
             .any(|q| matches!(&q.op, Op::Bytes(l, _) if l == location))
     }
 
+    /// A leader's manifest (at `epoch`, `since_drop` manifests after the
+    /// last sweep of earlier epochs): written by a conditional put unless
+    /// a newer one is stored, then the sweep when it is due.
+    fn store_manifest(
+        &self,
+        bytes: &bytes::Bytes,
+        (epoch, since_drop): (u64, Option<u32>),
+    ) -> Result<Done, String> {
+        if self.superseded(MANIFEST) {
+            return Ok(Done::Skipped);
+        }
+        let store = self.store.clone();
+        let (body, flushed_seq) = manifest_of_epoch(bytes, epoch)?;
+        let n = body.len() as u64;
+        let key = super::remote::key(&self.prefix, MANIFEST);
+        if let Some(newer) = self.run(put_manifest(store.clone(), key, body, epoch))? {
+            return Ok(Done::Deposed(newer));
+        }
+        let deleted = match since_drop {
+            Some(k) if k < DROP_EVERY => 0,
+            _ => self.run(drop_earlier_epochs(store, self.prefix.clone(), epoch))?,
+        };
+        Ok(Done::Manifest {
+            bytes: n,
+            flushed_seq,
+            deleted,
+        })
+    }
+
     fn execute(&self, op: &Op, target: Target) -> Result<Done, String> {
         let store = self.store.clone();
-        let Target { prefix, leading } = target;
+        let Target { prefix, leader } = target;
         match op {
-            Op::Bytes(location, bytes) if location == MANIFEST && leading.is_some() => {
-                let leading = leading.unwrap_or_default();
-                let epoch = leading.epoch.unwrap_or(0);
-                if self.superseded(location) {
-                    return Ok(Done::Skipped);
-                }
-                let (body, flushed_seq) = manifest_of_epoch(bytes, epoch)?;
-                let n = body.len() as u64;
-                let key = super::remote::key(&self.prefix, MANIFEST);
-                if let Some(newer) = self.run(put_manifest(store.clone(), key, body, epoch))? {
-                    return Ok(Done::Deposed(newer));
-                }
-                let deleted = match leading.since_drop {
-                    Some(n) if n < DROP_EVERY => 0,
-                    _ => self.run(drop_earlier_epochs(store, self.prefix.clone(), epoch))?,
-                };
-                Ok(Done::Manifest {
-                    bytes: n,
-                    flushed_seq,
-                    deleted,
-                })
-            }
             Op::File(location) => {
                 let loc = super::remote::key(&prefix, location);
                 let path = self.root.join(location);
@@ -689,6 +701,9 @@ impl Worker {
                 Ok(n.map_or(Done::Skipped, Done::Uploaded))
             }
             Op::Bytes(location, bytes) => {
+                if let (Some(leader), true) = (leader, location == MANIFEST) {
+                    return self.store_manifest(bytes, leader);
+                }
                 if self.superseded(location) {
                     return Ok(Done::Skipped);
                 }
